@@ -1,0 +1,3 @@
+//! berth's engine: it ties images, the runtime and networks together into containers.
+
+pub mod paths;

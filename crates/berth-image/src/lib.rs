@@ -1,0 +1,1 @@
+//! berth images: references, the registry client, the content store and layer unpacking.

@@ -1,0 +1,37 @@
+//! `berth info`: the facts a user needs to debug the host.
+
+use crate::exit::Outcome;
+use anyhow::Context;
+use berth_engine::paths::Roots;
+use berth_runtime::{cgroups, host};
+
+/// Prints kernel, cgroup layout and controllers, overlayfs support, data roots and version.
+pub fn run(roots: &Roots) -> Outcome {
+    let layout = cgroups::detect().context("cannot read the cgroup layout at /sys/fs/cgroup")?;
+    let os = std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+                .map(|v| v.trim_matches('"').to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    println!("Berth Version: {}", env!("CARGO_PKG_VERSION"));
+    println!("Kernel Version: {}", host::kernel_release());
+    println!("Operating System: {os}");
+    println!("Architecture: {}", std::env::consts::ARCH);
+    println!("Cgroup Driver: cgroupfs");
+    println!("Cgroup Version: {}", layout.mode.as_str());
+    println!("Cgroup Controllers: {}", layout.controllers.join(" "));
+    println!(
+        "Storage Driver: overlay ({})",
+        if host::overlay_supported() {
+            "supported"
+        } else {
+            "NOT supported by this kernel"
+        }
+    );
+    println!("Root Dir: {}", roots.root.display());
+    println!("Run Root: {}", roots.run_root.display());
+    Ok(0)
+}

@@ -1,0 +1,35 @@
+//! Exit codes as Docker uses them, and the error type that carries one.
+
+/// The engine failed (bad flag, bad reference, missing image, registry error ...).
+pub const ENGINE: i32 = 125;
+
+/// An error with the exit code berth ends with.
+#[derive(Debug)]
+pub struct Failure {
+    /// The process exit code.
+    pub code: i32,
+    /// What went wrong, shown as `berth: <error>`.
+    pub error: anyhow::Error,
+}
+
+impl Failure {
+    /// A command that exists in the CLI but is not built yet: say so, never pretend.
+    pub fn not_built(command: &str) -> Failure {
+        Failure {
+            code: ENGINE,
+            error: anyhow::anyhow!("'berth {command}' is not implemented yet"),
+        }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Failure {
+        Failure {
+            code: ENGINE,
+            error,
+        }
+    }
+}
+
+/// What a command returns: its exit code, or a failure.
+pub type Outcome = Result<i32, Failure>;

@@ -1,0 +1,94 @@
+//! The command line itself: help, exit codes for bad flags and unbuilt commands, `info`.
+
+use assert_cmd::Command;
+
+fn berth() -> Command {
+    Command::cargo_bin("berth").expect("berth binary")
+}
+
+#[test]
+fn help_lists_every_command() {
+    let out = berth()
+        .arg("--help")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let help = String::from_utf8(out).unwrap();
+    for command in [
+        "pull", "images", "rmi", "image", "run", "create", "start", "stop", "kill", "rm", "ps",
+        "logs", "exec", "inspect", "network", "login", "logout", "version", "info",
+    ] {
+        assert!(
+            help.lines().any(|l| l.trim_start().starts_with(command)),
+            "{command} missing from help"
+        );
+    }
+}
+
+#[test]
+fn an_unknown_flag_is_an_engine_error() {
+    berth().arg("--no-such-flag").assert().code(125);
+    berth().args(["info", "--no-such-flag"]).assert().code(125);
+}
+
+#[test]
+fn version_prints_the_version() {
+    let out = berth()
+        .arg("version")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert!(
+        String::from_utf8(out)
+            .unwrap()
+            .contains(env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn info_reports_the_cgroup_mode_and_roots() {
+    let root = tempfile::tempdir().unwrap();
+    let out = berth()
+        .args(["--root"])
+        .arg(root.path())
+        .arg("info")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let info = String::from_utf8(out).unwrap();
+    // What the host really has, read independently of berth.
+    let unified_is_v2 = std::process::Command::new("stat")
+        .args(["-f", "-c", "%T", "/sys/fs/cgroup"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "cgroup2fs")
+        .unwrap();
+    let hybrid = std::path::Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists();
+    let expected = match (unified_is_v2, hybrid) {
+        (true, _) => "v2",
+        (false, true) => "hybrid",
+        (false, false) => "v1",
+    };
+    assert!(
+        info.contains(&format!("Cgroup Version: {expected}\n")),
+        "{info}"
+    );
+    assert!(
+        info.contains(&format!("Root Dir: {}\n", root.path().display())),
+        "{info}"
+    );
+    assert!(info.contains("Kernel Version: "), "{info}");
+    assert!(info.contains("Storage Driver: overlay"), "{info}");
+}
+
+#[test]
+fn a_command_not_built_yet_says_so_and_fails() {
+    let out = berth().args(["network", "ls"]).assert().code(125).get_output().stderr.clone();
+    let err = String::from_utf8(out).unwrap();
+    assert!(err.contains("'berth network' is not implemented yet"), "{err}");
+}
