@@ -1,0 +1,537 @@
+//! Safe, faithful layer extraction into a directory that overlayfs can stack.
+//!
+//! Safety: no entry can land outside the layer directory. Names with a `..` that climbs out are
+//! refused; absolute names are taken relative to the layer; every parent directory is opened
+//! with `openat2(RESOLVE_IN_ROOT)`, so a symlink in the layer (even one that points at `/etc`)
+//! resolves inside the layer; the last component is created with `*at` calls that never follow
+//! it; hardlink targets are resolved inside the layer too.
+//!
+//! Faithfulness: regular files, directories, symlinks, hardlinks, device nodes and FIFOs, with
+//! owners, modes (setuid, setgid, sticky), mtimes and extended attributes (`security.capability`
+//! among them). Whiteouts (`.wh.NAME`) become overlayfs whiteouts (a 0/0 character device) and
+//! opaque markers (`.wh..wh..opq`) the `trusted.overlay.opaque` attribute, so layers stack
+//! natively. Without root, owners and device nodes cannot be kept: they are skipped, whiteouts
+//! stay as `.wh.` files, and opaque directories get `user.overlay.opaque`.
+
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fs::{
+    self, AtFlags, FileType, Mode, OFlags, ResolveFlags, Timespec, Timestamps, XattrFlags,
+};
+use rustix::io::Errno;
+use std::io::{self, Read};
+use std::path::Path;
+
+/// The prefix of a whiteout entry's name.
+const WHITEOUT_PREFIX: &str = ".wh.";
+/// The name of an opaque-directory marker.
+const OPAQUE_MARKER: &str = ".wh..wh..opq";
+
+/// Extraction failed.
+#[derive(Debug, thiserror::Error)]
+pub enum UnpackError {
+    /// An entry's name or link target points outside the layer.
+    #[error("layer entry \"{path}\" points outside the layer (refused)")]
+    Escape {
+        /// The entry's name or link target, as in the archive.
+        path: String,
+    },
+    /// The archive itself is broken.
+    #[error("the layer archive is corrupt: {0}")]
+    Archive(io::Error),
+    /// Writing an entry failed.
+    #[error("cannot unpack \"{path}\": {source}")]
+    Io {
+        /// The entry's name.
+        path: String,
+        /// Why.
+        source: io::Error,
+    },
+}
+
+/// What extraction may do.
+#[derive(Debug, Clone, Copy)]
+pub struct UnpackOptions {
+    /// Running as root: keep owners, make device nodes and overlay whiteouts.
+    pub privileged: bool,
+}
+
+impl UnpackOptions {
+    /// Privileged when the effective user is root.
+    pub fn for_current_user() -> UnpackOptions {
+        UnpackOptions {
+            privileged: rustix::process::geteuid().is_root(),
+        }
+    }
+}
+
+/// Extracts the tar stream `archive` into the existing, empty directory `dest`. Returns the
+/// total size of the regular files written.
+pub fn unpack(archive: impl Read, dest: &Path, options: UnpackOptions) -> Result<u64, UnpackError> {
+    let root = fs::open(
+        dest,
+        OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| UnpackError::Io {
+        path: dest.display().to_string(),
+        source: e.into(),
+    })?;
+    let mut unpacker = Unpacker {
+        root,
+        options,
+        size: 0,
+        directories: Vec::new(),
+    };
+    let mut archive = tar::Archive::new(archive);
+    for entry in archive.entries().map_err(UnpackError::Archive)? {
+        let mut entry = entry.map_err(UnpackError::Archive)?;
+        unpacker.entry(&mut entry)?;
+    }
+    unpacker.finish()?;
+    Ok(unpacker.size)
+}
+
+struct Unpacker {
+    root: OwnedFd,
+    options: UnpackOptions,
+    size: u64,
+    /// Directories and their mtimes, set last because adding children changes them.
+    directories: Vec<(Vec<String>, u64)>,
+}
+
+/// An entry's name split into clean components, or `Escape`.
+fn components(raw: &[u8]) -> Result<Vec<String>, UnpackError> {
+    let text = String::from_utf8_lossy(raw);
+    let mut out: Vec<String> = Vec::new();
+    for part in text.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if out.pop().is_none() {
+                    return Err(UnpackError::Escape {
+                        path: text.into_owned(),
+                    });
+                }
+            }
+            name => out.push(name.to_owned()),
+        }
+    }
+    Ok(out)
+}
+
+fn io_error(path: &[String], e: impl Into<io::Error>) -> UnpackError {
+    UnpackError::Io {
+        path: path.join("/"),
+        source: e.into(),
+    }
+}
+
+impl Unpacker {
+    fn entry<R: Read>(&mut self, entry: &mut tar::Entry<R>) -> Result<(), UnpackError> {
+        use tar::EntryType as T;
+        let kind = entry.header().entry_type();
+        if matches!(
+            kind,
+            T::XGlobalHeader | T::XHeader | T::GNULongName | T::GNULongLink
+        ) {
+            return Ok(());
+        }
+        let path = components(&entry.path_bytes())?;
+        let Some((name, parent)) = path.split_last() else {
+            return Ok(()); // the layer root itself
+        };
+        let parent_dir = self.open_dir(parent, true)?;
+
+        if name == OPAQUE_MARKER {
+            let attr = if self.options.privileged {
+                "trusted.overlay.opaque"
+            } else {
+                "user.overlay.opaque"
+            };
+            return fs::fsetxattr(&parent_dir, attr, b"y", XattrFlags::empty())
+                .map_err(|e| io_error(&path, e));
+        }
+        if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX)
+            && self.options.privileged
+        {
+            if hidden.is_empty() || hidden == "." || hidden == ".." {
+                return Err(UnpackError::Escape {
+                    path: path.join("/"),
+                });
+            }
+            remove_existing(&parent_dir, hidden, false).map_err(|e| io_error(&path, e))?;
+            return fs::mknodat(
+                &parent_dir,
+                hidden,
+                FileType::CharacterDevice,
+                Mode::empty(),
+                0,
+            )
+            .map_err(|e| io_error(&path, e));
+        }
+
+        let header = entry.header().clone();
+        let mode = Mode::from_raw_mode(header.mode().map_err(UnpackError::Archive)? & 0o7777);
+        let owner = self.options.privileged.then(|| {
+            (
+                header.uid().unwrap_or(0) as u32,
+                header.gid().unwrap_or(0) as u32,
+            )
+        });
+        let mtime = header.mtime().unwrap_or(0);
+        let xattrs = xattrs_of(entry)?;
+        let keep_dir = kind == T::Directory;
+        remove_existing(&parent_dir, name, keep_dir).map_err(|e| io_error(&path, e))?;
+
+        match kind {
+            T::Directory => {
+                match fs::mkdirat(&parent_dir, name.as_str(), Mode::from_raw_mode(0o700)) {
+                    Ok(()) | Err(Errno::EXIST) => {}
+                    Err(e) => return Err(io_error(&path, e)),
+                }
+                let dir = fs::openat(
+                    &parent_dir,
+                    name.as_str(),
+                    OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::RDONLY | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(|e| io_error(&path, e))?;
+                self.set_metadata(&dir, &path, owner, mode, &xattrs)?;
+                self.directories.push((path.clone(), mtime));
+            }
+            T::Regular | T::Continuous | T::GNUSparse => {
+                let file = fs::openat(
+                    &parent_dir,
+                    name.as_str(),
+                    OFlags::WRONLY
+                        | OFlags::CREATE
+                        | OFlags::EXCL
+                        | OFlags::NOFOLLOW
+                        | OFlags::CLOEXEC,
+                    Mode::from_raw_mode(0o600),
+                )
+                .map_err(|e| io_error(&path, e))?;
+                let mut out = std::fs::File::from(file);
+                self.size += io::copy(entry, &mut out).map_err(UnpackError::Archive)?;
+                let file = OwnedFd::from(out);
+                self.set_metadata(&file, &path, owner, mode, &xattrs)?;
+                fs::futimens(&file, &times(mtime)).map_err(|e| io_error(&path, e))?;
+            }
+            T::Symlink => {
+                let target = entry
+                    .link_name_bytes()
+                    .ok_or_else(|| io_error(&path, io::Error::other("symlink without a target")))?;
+                let target = String::from_utf8_lossy(&target).into_owned();
+                fs::symlinkat(target.as_str(), &parent_dir, name.as_str())
+                    .map_err(|e| io_error(&path, e))?;
+                if let Some((uid, gid)) = owner {
+                    fs::chownat(
+                        &parent_dir,
+                        name.as_str(),
+                        Some(uid_of(uid)),
+                        Some(gid_of(gid)),
+                        AtFlags::SYMLINK_NOFOLLOW,
+                    )
+                    .map_err(|e| io_error(&path, e))?;
+                }
+                fs::utimensat(
+                    &parent_dir,
+                    name.as_str(),
+                    &times(mtime),
+                    AtFlags::SYMLINK_NOFOLLOW,
+                )
+                .map_err(|e| io_error(&path, e))?;
+            }
+            T::Link => {
+                let raw_target = entry.link_name_bytes().ok_or_else(|| {
+                    io_error(&path, io::Error::other("hardlink without a target"))
+                })?;
+                let target = components(&raw_target)?;
+                let Some((target_name, target_parent)) = target.split_last() else {
+                    return Err(UnpackError::Escape {
+                        path: String::from_utf8_lossy(&raw_target).into_owned(),
+                    });
+                };
+                let target_dir = self.open_dir(target_parent, false)?;
+                fs::linkat(
+                    &target_dir,
+                    target_name.as_str(),
+                    &parent_dir,
+                    name.as_str(),
+                    AtFlags::empty(),
+                )
+                .map_err(|e| io_error(&path, e))?;
+            }
+            T::Char | T::Block | T::Fifo => {
+                let file_type = match kind {
+                    T::Char => FileType::CharacterDevice,
+                    T::Block => FileType::BlockDevice,
+                    _ => FileType::Fifo,
+                };
+                if file_type != FileType::Fifo && !self.options.privileged {
+                    tracing::debug!(path = path.join("/"), "device node skipped: not root");
+                    return Ok(());
+                }
+                let major = header.device_major().ok().flatten().unwrap_or(0);
+                let minor = header.device_minor().ok().flatten().unwrap_or(0);
+                fs::mknodat(
+                    &parent_dir,
+                    name.as_str(),
+                    file_type,
+                    mode,
+                    fs::makedev(major, minor),
+                )
+                .map_err(|e| io_error(&path, e))?;
+                if let Some((uid, gid)) = owner {
+                    fs::chownat(
+                        &parent_dir,
+                        name.as_str(),
+                        Some(uid_of(uid)),
+                        Some(gid_of(gid)),
+                        AtFlags::SYMLINK_NOFOLLOW,
+                    )
+                    .map_err(|e| io_error(&path, e))?;
+                }
+                // mknod applies the umask; chmod gives the exact mode.
+                fs::chmodat(&parent_dir, name.as_str(), mode, AtFlags::empty())
+                    .map_err(|e| io_error(&path, e))?;
+                fs::utimensat(
+                    &parent_dir,
+                    name.as_str(),
+                    &times(mtime),
+                    AtFlags::SYMLINK_NOFOLLOW,
+                )
+                .map_err(|e| io_error(&path, e))?;
+            }
+            other => {
+                tracing::debug!(path = path.join("/"), kind = ?other, "entry of unknown type skipped");
+            }
+        }
+        Ok(())
+    }
+
+    /// Owner first (chown clears setuid bits), then mode, then extended attributes.
+    fn set_metadata(
+        &self,
+        fd: &OwnedFd,
+        path: &[String],
+        owner: Option<(u32, u32)>,
+        mode: Mode,
+        xattrs: &[(String, Vec<u8>)],
+    ) -> Result<(), UnpackError> {
+        if let Some((uid, gid)) = owner {
+            fs::fchown(fd, Some(uid_of(uid)), Some(gid_of(gid))).map_err(|e| io_error(path, e))?;
+        }
+        fs::fchmod(fd, mode).map_err(|e| io_error(path, e))?;
+        for (name, value) in xattrs {
+            if let Err(e) = fs::fsetxattr(fd, name.as_str(), value, XattrFlags::empty()) {
+                if self.options.privileged {
+                    return Err(io_error(path, e));
+                }
+                tracing::debug!(
+                    path = path.join("/"),
+                    attr = name,
+                    "extended attribute not kept: not root"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens the directory `components` below the root, resolving every symlink inside the
+    /// root; creates missing directories when `create`.
+    fn open_dir(&self, components: &[String], create: bool) -> Result<OwnedFd, UnpackError> {
+        let joined = if components.is_empty() {
+            ".".to_owned()
+        } else {
+            components.join("/")
+        };
+        match self.open_in_root(&joined) {
+            Ok(fd) => Ok(fd),
+            Err(Errno::NOENT) if create => self.create_dirs(components, 0),
+            Err(e) => Err(io_error(components, e)),
+        }
+    }
+
+    fn open_in_root(&self, path: &str) -> rustix::io::Result<OwnedFd> {
+        let flags = OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC;
+        fs::openat2(
+            &self.root,
+            path,
+            flags,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        )
+    }
+
+    /// Creates the directories of `components` one by one. A component that is a symlink to a
+    /// missing directory gets that directory made, inside the root, where the link points.
+    fn create_dirs(&self, components: &[String], depth: usize) -> Result<OwnedFd, UnpackError> {
+        if depth > 40 {
+            return Err(io_error(components, Errno::LOOP));
+        }
+        let mut dir = self
+            .open_in_root(".")
+            .map_err(|e| io_error(components, e))?;
+        for (i, name) in components.iter().enumerate() {
+            let prefix = &components[..=i];
+            match fs::mkdirat(&dir, name.as_str(), Mode::from_raw_mode(0o755)) {
+                Ok(()) | Err(Errno::EXIST) => {}
+                Err(e) => return Err(io_error(prefix, e)),
+            }
+            dir = match self.open_in_root(&prefix.join("/")) {
+                Ok(fd) => fd,
+                Err(Errno::NOENT) => {
+                    let target = fs::readlinkat(&dir, name.as_str(), Vec::new())
+                        .map_err(|e| io_error(prefix, e))?;
+                    let target = link_target_in_root(&components[..i], &target.to_string_lossy());
+                    self.create_dirs(&target, depth + 1)?;
+                    self.open_in_root(&prefix.join("/"))
+                        .map_err(|e| io_error(prefix, e))?
+                }
+                Err(e) => return Err(io_error(prefix, e)),
+            };
+        }
+        Ok(dir)
+    }
+
+    /// Sets directory mtimes, deepest first, now that nothing more is added to them. A
+    /// directory that a later entry replaced is left alone.
+    fn finish(&mut self) -> Result<(), UnpackError> {
+        let mut directories = std::mem::take(&mut self.directories);
+        directories.sort_by_key(|(path, _)| std::cmp::Reverse(path.len()));
+        for (path, mtime) in directories {
+            let Some((name, parent)) = path.split_last() else {
+                continue;
+            };
+            let Ok(parent) = self.open_dir(parent, false) else {
+                continue;
+            };
+            let flags = OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::RDONLY | OFlags::CLOEXEC;
+            match fs::openat(&parent, name.as_str(), flags, Mode::empty()) {
+                Ok(dir) => fs::futimens(&dir, &times(mtime)).map_err(|e| io_error(&path, e))?,
+                Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP) => {}
+                Err(e) => return Err(io_error(&path, e)),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where a symlink in directory `parent` that points at `target` leads, as components below the
+/// root: absolute targets start at the root, and `..` stops at the root.
+fn link_target_in_root(parent: &[String], target: &str) -> Vec<String> {
+    let mut out: Vec<String> = if target.starts_with('/') {
+        Vec::new()
+    } else {
+        parent.to_vec()
+    };
+    for part in target.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            name => out.push(name.to_owned()),
+        }
+    }
+    out
+}
+
+/// The `SCHILY.xattr.*` PAX records of an entry.
+fn xattrs_of<R: Read>(entry: &mut tar::Entry<R>) -> Result<Vec<(String, Vec<u8>)>, UnpackError> {
+    let mut out = Vec::new();
+    if let Some(extensions) = entry.pax_extensions().map_err(UnpackError::Archive)? {
+        for extension in extensions {
+            let extension = extension.map_err(UnpackError::Archive)?;
+            if let Ok(key) = extension.key()
+                && let Some(name) = key.strip_prefix("SCHILY.xattr.")
+            {
+                out.push((name.to_owned(), extension.value_bytes().to_vec()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Makes room for a new entry `name` in `dir`: removes what is there, unless both the old and
+/// the new entry are directories (then they merge, as tar does).
+fn remove_existing(dir: &OwnedFd, name: &str, keep_dir: bool) -> io::Result<()> {
+    let stat = match fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(stat) => stat,
+        Err(Errno::NOENT) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    if FileType::from_raw_mode(stat.st_mode) == FileType::Directory {
+        if keep_dir {
+            return Ok(());
+        }
+        remove_tree(dir.as_fd(), name)?;
+        return Ok(());
+    }
+    fs::unlinkat(dir, name, AtFlags::empty())?;
+    Ok(())
+}
+
+/// Removes the directory `name` in `parent` and everything in it, never following a symlink.
+fn remove_tree(parent: BorrowedFd<'_>, name: &str) -> io::Result<()> {
+    let dir = fs::openat(
+        parent,
+        name,
+        OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut children = Vec::new();
+    for entry in fs::Dir::read_from(&dir)? {
+        let entry = entry?;
+        let child = entry.file_name().to_string_lossy().into_owned();
+        if child != "." && child != ".." {
+            children.push((child, entry.file_type() == FileType::Directory));
+        }
+    }
+    for (child, is_dir) in children {
+        if is_dir {
+            remove_tree(dir.as_fd(), &child)?;
+        } else {
+            fs::unlinkat(&dir, child.as_str(), AtFlags::empty())?;
+        }
+    }
+    fs::unlinkat(parent, name, AtFlags::REMOVEDIR)?;
+    Ok(())
+}
+
+/// Removes a directory tree by path (a layer that failed, a temp dir).
+pub fn remove_dir_all(path: &Path) -> io::Result<()> {
+    let parent = path.parent().unwrap_or(Path::new("/"));
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::other("no file name"))?;
+    let parent = fs::open(
+        parent,
+        OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    match remove_tree(parent.as_fd(), &name.to_string_lossy()) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+fn times(mtime: u64) -> Timestamps {
+    let t = Timespec {
+        tv_sec: mtime as i64,
+        tv_nsec: 0,
+    };
+    Timestamps {
+        last_access: t,
+        last_modification: t,
+    }
+}
+
+fn uid_of(uid: u32) -> rustix::fs::Uid {
+    rustix::fs::Uid::from_raw(uid)
+}
+
+fn gid_of(gid: u32) -> rustix::fs::Gid {
+    rustix::fs::Gid::from_raw(gid)
+}
