@@ -1,7 +1,10 @@
 //! berth images: references, the registry client, the content store and layer unpacking.
 
 pub mod digest;
+pub mod local;
 pub mod manifest;
+pub mod pull;
 pub mod reference;
 pub mod registry;
+pub mod store;
 pub mod unpack;

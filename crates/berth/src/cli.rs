@@ -20,6 +20,14 @@ pub struct Cli {
     )]
     pub run_root: Option<PathBuf>,
 
+    /// Config file [default: /etc/berth/config.json]
+    #[arg(long, global = true, env = "BERTH_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Allow plain HTTP to this registry (host:port); may be repeated
+    #[arg(long = "insecure-registry", global = true, value_name = "HOST:PORT")]
+    pub insecure_registries: Vec<String>,
+
     /// Set the logging level ("error"|"warn"|"info"|"debug"|"trace")
     #[arg(
         long = "log-level",
@@ -38,13 +46,13 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Download an image from a registry
-    Pull(Unbuilt),
+    Pull(PullArgs),
     /// List images
-    Images(Unbuilt),
+    Images(ImagesArgs),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
-    Tag(Unbuilt),
+    Tag(TagArgs),
     /// Remove one or more images
-    Rmi(Unbuilt),
+    Rmi(RmiArgs),
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
@@ -71,9 +79,9 @@ pub enum Command {
     /// Manage networks
     Network(Unbuilt),
     /// Log in to a registry
-    Login(Unbuilt),
+    Login(LoginArgs),
     /// Log out from a registry
-    Logout(Unbuilt),
+    Logout(LogoutArgs),
     /// Show the berth version information
     Version,
     /// Display system-wide information
@@ -84,9 +92,110 @@ pub enum Command {
 #[derive(Subcommand, Debug)]
 pub enum ImageCommand {
     /// Display detailed information on one or more images
-    Inspect(Unbuilt),
+    Inspect(ImageInspectArgs),
     /// Remove unused images
-    Prune(Unbuilt),
+    Prune(PruneArgs),
+    /// List images
+    #[command(alias = "list")]
+    Ls(ImagesArgs),
+    /// Download an image from a registry
+    Pull(PullArgs),
+    /// Remove one or more images
+    #[command(alias = "remove")]
+    Rm(RmiArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(TagArgs),
+}
+
+/// `berth pull`
+#[derive(Args, Debug)]
+pub struct PullArgs {
+    /// The image: NAME[:TAG|@DIGEST]
+    pub name: String,
+    /// Suppress verbose output: print the digest alone
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Set platform if the image is multi-platform (os/arch[/variant])
+    #[arg(long)]
+    pub platform: Option<String>,
+}
+
+/// `berth images`
+#[derive(Args, Debug)]
+pub struct ImagesArgs {
+    /// Only images of this repository [REPOSITORY[:TAG]]
+    pub repository: Option<String>,
+    /// Only show image IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Don't truncate output
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    /// Format output: "table" or "json" (one JSON object per line)
+    #[arg(long, default_value = "table")]
+    pub format: String,
+}
+
+/// `berth tag`
+#[derive(Args, Debug)]
+pub struct TagArgs {
+    /// SOURCE_IMAGE[:TAG]
+    pub source: String,
+    /// TARGET_IMAGE[:TAG]
+    pub target: String,
+}
+
+/// `berth rmi`
+#[derive(Args, Debug)]
+pub struct RmiArgs {
+    /// Images to remove
+    #[arg(required = true)]
+    pub images: Vec<String>,
+    /// Force removal of the image
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+/// `berth image inspect`
+#[derive(Args, Debug)]
+pub struct ImageInspectArgs {
+    /// Images to inspect
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+/// `berth image prune`
+#[derive(Args, Debug)]
+pub struct PruneArgs {
+    /// Remove all unused images, not just dangling ones
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+/// `berth login`
+#[derive(Args, Debug)]
+pub struct LoginArgs {
+    /// The registry [default: docker.io]
+    pub server: Option<String>,
+    /// Username
+    #[arg(short, long)]
+    pub username: Option<String>,
+    /// Password
+    #[arg(short, long)]
+    pub password: Option<String>,
+    /// Take the password from stdin
+    #[arg(long = "password-stdin")]
+    pub password_stdin: bool,
+}
+
+/// `berth logout`
+#[derive(Args, Debug)]
+pub struct LogoutArgs {
+    /// The registry [default: docker.io]
+    pub server: Option<String>,
 }
 
 /// The arguments of a command that is not built yet: taken as they come, so that the command
@@ -108,6 +217,10 @@ impl Command {
             Command::Rmi(_) => "rmi",
             Command::Image(ImageCommand::Inspect(_)) => "image inspect",
             Command::Image(ImageCommand::Prune(_)) => "image prune",
+            Command::Image(ImageCommand::Ls(_)) => "image ls",
+            Command::Image(ImageCommand::Pull(_)) => "image pull",
+            Command::Image(ImageCommand::Rm(_)) => "image rm",
+            Command::Image(ImageCommand::Tag(_)) => "image tag",
             Command::Run(_) => "run",
             Command::Create(_) => "create",
             Command::Start(_) => "start",

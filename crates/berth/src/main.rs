@@ -3,10 +3,13 @@
 mod cli;
 mod commands;
 mod exit;
+mod units;
 
+use berth_engine::config::EngineConfig;
 use clap::Parser;
-use cli::{Cli, Command};
-use exit::Failure;
+use cli::{Cli, Command, ImageCommand};
+use commands::{Context, images, login};
+use exit::{Failure, Outcome};
 
 fn main() {
     let cli = match Cli::try_parse() {
@@ -18,18 +21,46 @@ fn main() {
         }
     };
     init_logging(cli.log_level.as_deref());
-    let roots = berth_engine::paths::Roots::resolve(cli.root.clone(), cli.run_root.clone());
-    let result = match &cli.command {
-        Command::Version => commands::version::run(),
-        Command::Info => commands::info::run(&roots),
-        other => Err(Failure::not_built(other.name())),
-    };
+    let result = context(&cli).and_then(|ctx| dispatch(&ctx, &cli.command));
     match result {
         Ok(code) => std::process::exit(code),
         Err(failure) => {
             eprintln!("berth: {:#}", failure.error);
             std::process::exit(failure.code);
         }
+    }
+}
+
+fn context(cli: &Cli) -> Result<Context, Failure> {
+    let roots = berth_engine::paths::Roots::resolve(cli.root.clone(), cli.run_root.clone());
+    let config_path = cli
+        .config
+        .clone()
+        .unwrap_or_else(EngineConfig::default_path);
+    let mut config = EngineConfig::load(&config_path).map_err(anyhow::Error::from)?;
+    config
+        .insecure_registries
+        .extend(cli.insecure_registries.iter().cloned());
+    Ok(Context { roots, config })
+}
+
+fn dispatch(ctx: &Context, command: &Command) -> Outcome {
+    match command {
+        Command::Version => commands::version::run(),
+        Command::Info => commands::info::run(&ctx.roots),
+        Command::Pull(args) | Command::Image(ImageCommand::Pull(args)) => {
+            images::run_pull(ctx, args)
+        }
+        Command::Images(args) | Command::Image(ImageCommand::Ls(args)) => {
+            images::run_images(ctx, args)
+        }
+        Command::Tag(args) | Command::Image(ImageCommand::Tag(args)) => images::run_tag(ctx, args),
+        Command::Rmi(args) | Command::Image(ImageCommand::Rm(args)) => images::run_rmi(ctx, args),
+        Command::Image(ImageCommand::Inspect(args)) => images::run_inspect(ctx, args),
+        Command::Image(ImageCommand::Prune(args)) => images::run_prune(ctx, args),
+        Command::Login(args) => login::run_login(ctx, args),
+        Command::Logout(args) => login::run_logout(ctx, args),
+        other => Err(Failure::not_built(other.name())),
     }
 }
 

@@ -158,15 +158,18 @@ impl RegistryClient {
             challenge: Mutex::new(Challenge::None),
             tokens: Mutex::new(HashMap::new()),
         };
-        match client.ping() {
-            Ok(()) => Ok(client),
-            Err(RegistryError::Unreachable { .. }) if insecure => {
-                tracing::debug!(host, "HTTPS failed; trying plain HTTP (insecure registry)");
-                client.base = format!("http://{host}");
-                client.ping().map(|()| client)
-            }
-            Err(e) => Err(e),
+        if insecure && !client.speaks_https() {
+            tracing::debug!(host, "no HTTPS; using plain HTTP (insecure registry)");
+            client.base = format!("http://{host}");
         }
+        client.ping()?;
+        Ok(client)
+    }
+
+    /// One HTTPS request to `/v2/`, without retries: does the host speak TLS at all?
+    fn speaks_https(&self) -> bool {
+        let request = http::Request::get(format!("{}/v2/", self.base)).body(());
+        request.is_ok_and(|r| self.agent.run(r).is_ok())
     }
 
     /// The host this client talks to.

@@ -1,4 +1,26 @@
-//! One module per berth command.
+//! One module per berth command, and the context they share.
 
+pub mod images;
 pub mod info;
+pub mod login;
+pub mod progress;
 pub mod version;
+
+use berth_engine::config::EngineConfig;
+use berth_engine::paths::Roots;
+use berth_image::store::Store;
+
+/// What every command may need: where data lives and the config file's settings.
+pub struct Context {
+    /// Data roots.
+    pub roots: Roots,
+    /// The config file, with command-line additions.
+    pub config: EngineConfig,
+}
+
+impl Context {
+    /// The image store under the data root.
+    pub fn store(&self) -> anyhow::Result<Store> {
+        Ok(Store::open(&self.roots.root)?)
+    }
+}

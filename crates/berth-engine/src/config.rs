@@ -1,0 +1,130 @@
+//! berth's config file: registries that may speak plain HTTP, mirrors for docker.io, and where
+//! registry CAs are. JSON in Docker's `daemon.json` words:
+//!
+//! ```json
+//! { "insecure-registries": ["myregistry:5000"],
+//!   "registry-mirrors": ["https://mirror.example.com"],
+//!   "certs-dir": "/etc/docker/certs.d" }
+//! ```
+//!
+//! It lives at `/etc/berth/config.json` (root) or `$XDG_CONFIG_HOME/berth/config.json`, or where
+//! `--config` / `BERTH_CONFIG` say. A missing file means the defaults.
+
+use berth_image::manifest::Platform;
+use berth_image::pull::PullOptions;
+use berth_image::registry::client::ClientOptions;
+use berth_image::registry::credentials::DockerConfig;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// The config file cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("config file {path}: {why}")]
+pub struct ConfigError {
+    /// The file.
+    pub path: PathBuf,
+    /// Why.
+    pub why: String,
+}
+
+/// The settings of the config file.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct EngineConfig {
+    /// `host:port`s that may use plain HTTP.
+    #[serde(default)]
+    pub insecure_registries: Vec<String>,
+    /// Mirrors tried first for docker.io images (URLs or `host:port`).
+    #[serde(default)]
+    pub registry_mirrors: Vec<String>,
+    /// Docker's per-registry CA directory.
+    pub certs_dir: Option<PathBuf>,
+}
+
+impl EngineConfig {
+    /// The default location for this user.
+    pub fn default_path() -> PathBuf {
+        if rustix::process::geteuid().is_root() {
+            return PathBuf::from("/etc/berth/config.json");
+        }
+        std::env::var_os("XDG_CONFIG_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".config")))
+            .unwrap_or_else(|| PathBuf::from("/etc"))
+            .join("berth/config.json")
+    }
+
+    /// Reads the file at `path`; missing means the defaults.
+    pub fn load(path: &Path) -> Result<EngineConfig, ConfigError> {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| ConfigError {
+                path: path.to_owned(),
+                why: e.to_string(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(EngineConfig::default()),
+            Err(e) => Err(ConfigError {
+                path: path.to_owned(),
+                why: e.to_string(),
+            }),
+        }
+    }
+
+    /// How to reach registries.
+    pub fn client_options(&self) -> ClientOptions {
+        let mut options = ClientOptions {
+            insecure_registries: self.insecure_registries.clone(),
+            ..ClientOptions::default()
+        };
+        if let Some(dir) = &self.certs_dir {
+            options.certs_dir = dir.clone();
+        }
+        options
+    }
+
+    /// Everything a pull needs, for `platform` (the host's when `None`).
+    pub fn pull_options(&self, platform: Option<Platform>) -> PullOptions {
+        PullOptions {
+            platform,
+            client: self.client_options(),
+            credentials: DockerConfig::default_location(),
+            docker_io_mirrors: self
+                .registry_mirrors
+                .iter()
+                .map(|m| mirror_host(m))
+                .collect(),
+        }
+    }
+}
+
+/// `host[:port]` of a mirror given as a URL or a host.
+fn mirror_host(mirror: &str) -> String {
+    let rest = mirror.split_once("://").map_or(mirror, |(_, r)| r);
+    rest.split('/').next().unwrap_or(rest).to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_docker_words_and_rejects_typos() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        assert_eq!(EngineConfig::load(&path).unwrap(), EngineConfig::default());
+        std::fs::write(
+            &path,
+            r#"{"insecure-registries":["r:5000"],"registry-mirrors":["https://m.example/"]}"#,
+        )
+        .unwrap();
+        let config = EngineConfig::load(&path).unwrap();
+        assert_eq!(config.insecure_registries, ["r:5000"]);
+        assert_eq!(config.pull_options(None).docker_io_mirrors, ["m.example"]);
+        std::fs::write(&path, r#"{"insecure-registry":["r:5000"]}"#).unwrap();
+        assert!(
+            EngineConfig::load(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("unknown field")
+        );
+    }
+}
