@@ -197,7 +197,12 @@ fn pull_from(
     let config_digest = descriptor_digest(manifest.config(), &name)?;
     let config_bytes = match store.read_blob(&config_digest) {
         Ok(bytes) => bytes,
-        Err(_) => client.blob_bytes(repository, &config_digest, MAX_CONFIG_BYTES)?,
+        Err(_) => client.blob_bytes(
+            repository,
+            &config_digest,
+            manifest.config().size(),
+            MAX_CONFIG_BYTES,
+        )?,
     };
     let config_error = |why: String| PullError::Config {
         reference: name.clone(),
@@ -445,7 +450,7 @@ fn unpack_verified(
         .ok_or_else(|| layer_error(format!("unsupported layer media type \"{media_type}\"")))?;
 
     let download = Counting {
-        inner: client.blob(repository, &job.digest),
+        inner: client.blob(repository, &job.digest, job.descriptor.size()),
         layer: &job.digest,
         progress,
     };

@@ -408,21 +408,7 @@ impl ImageSpec {
             "application/vnd.docker.container.image.v1+json"
         };
         let config = Blob::new(config_type, serde_json::to_vec(&config).expect("json"));
-        let manifest_type = if oci {
-            "application/vnd.oci.image.manifest.v1+json"
-        } else {
-            "application/vnd.docker.distribution.manifest.v2+json"
-        };
-        let manifest = json!({
-            "schemaVersion": 2,
-            "mediaType": manifest_type,
-            "config": config.descriptor(),
-            "layers": layers.iter().map(Blob::descriptor).collect::<Vec<_>>(),
-        });
-        let manifest = Blob::new(
-            manifest_type,
-            serde_json::to_vec_pretty(&manifest).expect("json"),
-        );
+        let manifest = manifest_blob(&config, &layers);
         BuiltImage {
             layers,
             config,
@@ -432,6 +418,34 @@ impl ImageSpec {
             os: self.os.clone(),
             variant: self.variant.clone(),
         }
+    }
+}
+
+/// The manifest for this config and these layers, in the schema the config's media type says.
+fn manifest_blob(config: &Blob, layers: &[Blob]) -> Blob {
+    let manifest_type = if config.media_type.starts_with("application/vnd.oci") {
+        "application/vnd.oci.image.manifest.v1+json"
+    } else {
+        "application/vnd.docker.distribution.manifest.v2+json"
+    };
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": manifest_type,
+        "config": config.descriptor(),
+        "layers": layers.iter().map(Blob::descriptor).collect::<Vec<_>>(),
+    });
+    Blob::new(
+        manifest_type,
+        serde_json::to_vec_pretty(&manifest).expect("json"),
+    )
+}
+
+impl BuiltImage {
+    /// The same layers under another config blob (e.g. a malformed one), with a new manifest.
+    pub fn with_config_bytes(mut self, data: Vec<u8>) -> BuiltImage {
+        self.config = Blob::new(&self.config.media_type, data);
+        self.manifest = manifest_blob(&self.config, &self.layers);
+        self
     }
 }
 

@@ -11,6 +11,7 @@ pub mod busybox;
 pub mod certs;
 pub mod client;
 pub mod image;
+pub mod proxy;
 pub mod registry;
 mod token;
 

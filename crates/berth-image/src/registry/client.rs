@@ -158,18 +158,24 @@ impl RegistryClient {
             challenge: Mutex::new(Challenge::None),
             tokens: Mutex::new(HashMap::new()),
         };
-        if insecure && !client.speaks_https() {
-            tracing::debug!(host, "no HTTPS; using plain HTTP (insecure registry)");
+        if insecure && client.speaks_plain_http() {
+            tracing::debug!(host, "using plain HTTP (insecure registry)");
             client.base = format!("http://{host}");
         }
         client.ping()?;
         Ok(client)
     }
 
-    /// One HTTPS request to `/v2/`, without retries: does the host speak TLS at all?
-    fn speaks_https(&self) -> bool {
-        let request = http::Request::get(format!("{}/v2/", self.base)).body(());
-        request.is_ok_and(|r| self.agent.run(r).is_ok())
+    /// One plain-HTTP request to `/v2/`, without retries or credentials. A TLS server answers
+    /// it at once with a 400 (Go's registry: "Client sent an HTTP request to an HTTPS server"),
+    /// which this asks first so that no TLS handshake waits on a server that speaks none.
+    fn speaks_plain_http(&self) -> bool {
+        let request = http::Request::get(format!("http://{}/v2/", self.host)).body(());
+        request.is_ok_and(|r| {
+            self.agent
+                .run(r)
+                .is_ok_and(|response| response.status() != 400)
+        })
     }
 
     /// The host this client talks to.
@@ -267,11 +273,17 @@ impl RegistryClient {
         self: &Arc<Self>,
         repository: &str,
         digest: &Digest,
+        size: u64,
         limit: u64,
     ) -> Result<Vec<u8>, RegistryError> {
         let what = format!("blob {digest}");
+        if size > limit {
+            return Err(RegistryError::Protocol(format!(
+                "{what} is larger than {limit} bytes"
+            )));
+        }
         let mut bytes = Vec::new();
-        self.blob(repository, digest)
+        self.blob(repository, digest, size)
             .take(limit + 1)
             .read_to_end(&mut bytes)
             .map_err(|e| RegistryError::Protocol(format!("{what}: {e}")))?;
@@ -291,13 +303,15 @@ impl RegistryClient {
         Ok(bytes)
     }
 
-    /// A reader of a blob's bytes, from the start, that resumes with `Range` when the connection
-    /// drops. It does not check the digest: the caller hashes what it reads.
-    pub fn blob(self: &Arc<Self>, repository: &str, digest: &Digest) -> BlobReader {
+    /// A reader of a blob of `size` bytes, from the start, that resumes with `Range` when the
+    /// connection drops (with an error, or with an end before `size` bytes). It does not check
+    /// the digest: the caller hashes what it reads.
+    pub fn blob(self: &Arc<Self>, repository: &str, digest: &Digest, size: u64) -> BlobReader {
         BlobReader {
             client: Arc::clone(self),
             repository: repository.to_owned(),
             digest: digest.clone(),
+            size,
             offset: 0,
             body: None,
             resumes_left: RESUMES,
@@ -543,6 +557,7 @@ pub struct BlobReader {
     client: Arc<RegistryClient>,
     repository: String,
     digest: Digest,
+    size: u64,
     offset: u64,
     body: Option<Body>,
     resumes_left: u32,
@@ -551,6 +566,16 @@ pub struct BlobReader {
 impl Read for BlobReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
+            if self.offset >= self.size {
+                // Past the promised size: pass on whatever more the server sends, so that the
+                // caller's size check sees it.
+                if let Some(body) = self.body.as_mut() {
+                    let n = body.read(buf)?;
+                    self.offset += n as u64;
+                    return Ok(n);
+                }
+                return Ok(0);
+            }
             if self.body.is_none() {
                 let body = self
                     .client
@@ -559,7 +584,14 @@ impl Read for BlobReader {
                 self.body = Some(body);
             }
             let body = self.body.as_mut().expect("just opened");
-            match body.read(buf) {
+            let result = match body.read(buf) {
+                Ok(0) if !buf.is_empty() => Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "connection closed early",
+                )),
+                other => other,
+            };
+            match result {
                 Ok(n) => {
                     self.offset += n as u64;
                     return Ok(n);

@@ -1,0 +1,157 @@
+//! What every end-to-end test shares: a private berth environment (data roots, Docker config
+//! dir, berth config file) in a temp dir, and a way to run berth in it.
+
+#![allow(dead_code)] // Each test binary uses its own part of this module.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+/// A private berth environment; removed when dropped.
+pub struct Env {
+    dir: tempfile::TempDir,
+}
+
+/// What a berth command did.
+pub struct Run {
+    /// Exit code.
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(output: Output) -> Run {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Panics with the whole output unless the command exited 0.
+    pub fn ok(self) -> Run {
+        assert_eq!(
+            self.code, 0,
+            "berth failed:\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// Panics unless the command exited `code` and said `needle` on stderr.
+    pub fn fails(self, code: i32, needle: &str) -> Run {
+        assert_eq!(
+            self.code, code,
+            "exit code\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}:\n{}",
+            self.stderr
+        );
+        self
+    }
+}
+
+impl Env {
+    /// A fresh environment.
+    pub fn new() -> Env {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-e2e-")
+            .tempdir()
+            .expect("temp dir");
+        Env { dir }
+    }
+
+    /// The data root (`--root`).
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    /// The temp dir that holds everything.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes berth's config file.
+    pub fn write_config(&self, json: &serde_json::Value) {
+        std::fs::write(self.dir.path().join("config.json"), json.to_string())
+            .expect("write config");
+    }
+
+    /// A berth command in this environment.
+    pub fn command(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("berth"));
+        cmd.env("BERTH_ROOT", self.root())
+            .env("BERTH_RUN_ROOT", self.dir.path().join("run"))
+            .env("BERTH_CONFIG", self.dir.path().join("config.json"))
+            .env("DOCKER_CONFIG", self.dir.path().join("docker"))
+            .env_remove("BERTH_LOG")
+            .stdin(std::process::Stdio::null());
+        cmd
+    }
+
+    /// Runs berth with `args` and collects what it did.
+    pub fn berth(&self, args: &[&str]) -> Run {
+        Run::from(self.command().args(args).output().expect("run berth"))
+    }
+
+    /// The stored layers' `diff` directories.
+    pub fn layer_dirs(&self) -> Vec<PathBuf> {
+        match std::fs::read_dir(self.root().join("layers")) {
+            Ok(entries) => entries
+                .map(|e| e.expect("entry").path().join("diff"))
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// The one layer directory that holds `path`.
+    pub fn layer_with(&self, path: &str) -> PathBuf {
+        let found: Vec<PathBuf> = self
+            .layer_dirs()
+            .into_iter()
+            .filter(|d| d.join(path).symlink_metadata().is_ok())
+            .collect();
+        assert_eq!(found.len(), 1, "layers holding {path}: {found:?}");
+        found.into_iter().next().expect("one")
+    }
+
+    /// Panics if a pull left work in progress behind: only lock files may stay in `tmp/`.
+    pub fn assert_no_leftovers(&self) {
+        let Ok(entries) = std::fs::read_dir(self.root().join("tmp")) else {
+            return;
+        };
+        let left: Vec<String> = entries
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .filter(|name| !name.ends_with(".lock"))
+            .collect();
+        assert!(left.is_empty(), "left in tmp/: {left:?}");
+    }
+
+    /// The tags `images.json` holds.
+    pub fn tags(&self) -> Vec<String> {
+        let Ok(bytes) = std::fs::read(self.root().join("images.json")) else {
+            return Vec::new();
+        };
+        let json: serde_json::Value = serde_json::from_slice(&bytes).expect("images.json");
+        json["tags"]
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Where the registry keeps a blob's bytes on disk.
+pub fn registry_blob_path(registry: &berth_testkit::registry::Registry, digest: &str) -> PathBuf {
+    let hex = digest.trim_start_matches("sha256:");
+    registry
+        .dir()
+        .join("data/docker/registry/v2/blobs/sha256")
+        .join(&hex[..2])
+        .join(hex)
+        .join("data")
+}
