@@ -1,4 +1,9 @@
 //! berth's engine: it ties images, the runtime and networks together into containers.
 
 pub mod config;
+pub mod containers;
+pub mod options;
 pub mod paths;
+pub mod run;
+pub mod spec;
+pub mod users;

@@ -68,6 +68,30 @@ pub fn detect_at(root: &Path) -> std::io::Result<CgroupLayout> {
     })
 }
 
+/// The v1 hierarchies mounted right below `root`, by directory name (`memory`,
+/// `cpu,cpuacct`): a container gets the same names at its /sys/fs/cgroup. Named hierarchies
+/// (`name=systemd`) are left out.
+pub fn v1_hierarchies(root: &Path) -> Vec<String> {
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut names: Vec<String> = mountinfo
+        .lines()
+        .filter_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            let mount_point = Path::new(left.split(' ').nth(4)?);
+            let mut fields = right.split(' ');
+            let is_v1 = fields.next() == Some("cgroup");
+            let named = fields
+                .nth(1)
+                .is_some_and(|options| options.contains("name="));
+            (is_v1 && !named && mount_point.parent() == Some(root))
+                .then(|| mount_point.file_name()?.to_str().map(str::to_owned))?
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
 fn is_cgroup2(path: &Path) -> std::io::Result<bool> {
     let st = rustix::fs::statfs(path)?;
     #[allow(clippy::unnecessary_cast)] // f_type's width differs between targets.

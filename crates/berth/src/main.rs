@@ -58,6 +58,7 @@ fn dispatch(ctx: &Context, command: &Command) -> Outcome {
         Command::Rmi(args) | Command::Image(ImageCommand::Rm(args)) => images::run_rmi(ctx, args),
         Command::Image(ImageCommand::Inspect(args)) => images::run_inspect(ctx, args),
         Command::Image(ImageCommand::Prune(args)) => images::run_prune(ctx, args),
+        Command::Run(args) => commands::run::run(ctx, args),
         Command::Login(args) => login::run_login(ctx, args),
         Command::Logout(args) => login::run_logout(ctx, args),
         other => Err(Failure::not_built(other.name())),

@@ -4,6 +4,7 @@ pub mod images;
 pub mod info;
 pub mod login;
 pub mod progress;
+pub mod run;
 pub mod version;
 
 use berth_engine::config::EngineConfig;

@@ -1,0 +1,27 @@
+# Shared helpers of the benchmark scripts: timing, medians, a local registry.
+# Source it from a bench/ script; it expects to run from the repository root, as root.
+
+set -euo pipefail
+
+# median FILE: the median of the numbers in FILE, one per line.
+median() { sort -g "$1" | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
+# measure OUT_FILE CMD...: appends "seconds max_rss_kib" of one run of CMD to OUT_FILE.
+measure() {
+  local out=$1; shift
+  /usr/bin/time -f "%e %M" -o "$out.one" "$@" >/dev/null 2>"$out.err" || { cat "$out.err" >&2; return 1; }
+  cat "$out.one" >> "$out"
+}
+
+# column N FILE: the Nth column of FILE.
+column() { awk -v n="$1" '{ print $n }' "$2"; }
+
+# start_registry [--big MB]: starts berth-testkit's registry; sets BUSYBOX (and BIG) references.
+start_registry() {
+  coproc REGISTRY { target/release/berth-testkit serve "$@"; }
+  read -r BUSYBOX <&"${REGISTRY[0]}"
+  if [ $# -gt 0 ]; then read -r BIG <&"${REGISTRY[0]}"; fi
+  export BUSYBOX BIG
+}
+
+stop_registry() { exec {REGISTRY[1]}>&- 2>/dev/null || true; wait "${REGISTRY_PID:-}" 2>/dev/null || true; }

@@ -1,0 +1,549 @@
+//! `berth run` options, checked and put in the engine's terms. Pure: no I/O but reading
+//! `--env-file`s.
+
+/// The smallest memory limit Docker accepts.
+pub const MIN_MEMORY: i64 = 6 * 1024 * 1024;
+
+/// A mount asked for with `-v`, `--mount` or `--tmpfs`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mount {
+    /// A host path bound into the container.
+    Bind {
+        /// Host path (absolute).
+        source: String,
+        /// Container path (absolute).
+        target: String,
+        /// Read-only.
+        readonly: bool,
+    },
+    /// A tmpfs.
+    Tmpfs {
+        /// Container path (absolute).
+        target: String,
+        /// tmpfs options (`size=64m`, `mode=1777`).
+        options: Vec<String>,
+    },
+}
+
+/// The options of `berth run` as the user gave them (the CLI fills this in).
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Image reference.
+    pub image: String,
+    /// Command and arguments after the image.
+    pub command: Vec<String>,
+    /// `--entrypoint`
+    pub entrypoint: Option<String>,
+    /// `--name`
+    pub name: Option<String>,
+    /// `--hostname`
+    pub hostname: Option<String>,
+    /// `-e`
+    pub env: Vec<String>,
+    /// `--env-file`
+    pub env_files: Vec<String>,
+    /// `-w`
+    pub workdir: Option<String>,
+    /// `-u`
+    pub user: Option<String>,
+    /// `-v`
+    pub volumes: Vec<String>,
+    /// `--mount`
+    pub mounts: Vec<String>,
+    /// `--tmpfs`
+    pub tmpfs: Vec<String>,
+    /// `--read-only`
+    pub read_only: bool,
+    /// `--cpus`
+    pub cpus: Option<f64>,
+    /// `--cpu-shares`
+    pub cpu_shares: Option<u64>,
+    /// `--cpuset-cpus`
+    pub cpuset_cpus: Option<String>,
+    /// `-m`
+    pub memory: Option<String>,
+    /// `--memory-swap`
+    pub memory_swap: Option<String>,
+    /// `--pids-limit`
+    pub pids_limit: Option<i64>,
+    /// `--ulimit`
+    pub ulimits: Vec<String>,
+    /// `--cap-add`
+    pub cap_add: Vec<String>,
+    /// `--cap-drop`
+    pub cap_drop: Vec<String>,
+    /// `--privileged`
+    pub privileged: bool,
+    /// `--security-opt`
+    pub security_opts: Vec<String>,
+    /// `--init`
+    pub init: bool,
+    /// `--stop-signal`
+    pub stop_signal: Option<String>,
+    /// `-i`
+    pub interactive: bool,
+    /// `-t`
+    pub tty: bool,
+    /// `--rm`
+    pub remove: bool,
+    /// `--network`
+    pub network: String,
+    /// `--platform`
+    pub platform: Option<String>,
+}
+
+/// The options, checked and parsed.
+#[derive(Debug, Clone, Default)]
+pub struct RunPlan {
+    /// Command and arguments after the image.
+    pub command: Vec<String>,
+    /// `--entrypoint` ("" clears the image's).
+    pub entrypoint: Option<String>,
+    /// Environment entries `KEY=value`, in order.
+    pub env: Vec<String>,
+    /// Absolute working directory.
+    pub workdir: Option<String>,
+    /// Mounts in order.
+    pub mounts: Vec<Mount>,
+    /// `--read-only`
+    pub read_only: bool,
+    /// CPUs.
+    pub cpus: Option<f64>,
+    /// CPU shares.
+    pub cpu_shares: Option<u64>,
+    /// cpuset.
+    pub cpuset_cpus: Option<String>,
+    /// Bytes.
+    pub memory: Option<i64>,
+    /// Bytes, -1 unlimited.
+    pub memory_swap: Option<i64>,
+    /// Max processes.
+    pub pids_limit: Option<i64>,
+    /// (`RLIMIT_*`, soft, hard)
+    pub ulimits: Vec<(String, u64, u64)>,
+    /// `CAP_*` names.
+    pub cap_add: Vec<String>,
+    /// `CAP_*` names.
+    pub cap_drop: Vec<String>,
+    /// `--privileged`
+    pub privileged: bool,
+    /// `no-new-privileges`
+    pub no_new_privileges: bool,
+    /// `unconfined` or a profile path; Docker's default when `None`.
+    pub seccomp: Option<String>,
+    /// `--init`
+    pub init: bool,
+    /// `-t`
+    pub tty: bool,
+}
+
+/// Parses `512`, `64k`, `512m`, `2g` (Docker's binary units).
+pub fn parse_size(text: &str) -> Result<i64, String> {
+    let lower = text.trim().to_ascii_lowercase();
+    let lower = lower
+        .strip_suffix('b')
+        .filter(|s| s.ends_with(['k', 'm', 'g', 't']))
+        .unwrap_or(&lower);
+    let (number, unit) = match lower.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&lower[..i], c),
+        _ => (lower, 'b'),
+    };
+    let multiplier: i64 = match unit {
+        'b' => 1,
+        'k' => 1 << 10,
+        'm' => 1 << 20,
+        'g' => 1 << 30,
+        't' => 1 << 40,
+        _ => return Err(format!("invalid size: '{text}'")),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("invalid size: '{text}'"))?;
+    if value < 0.0 {
+        return Err(format!("invalid size: '{text}'"));
+    }
+    Ok((value * multiplier as f64) as i64)
+}
+
+fn absolute(path: &str, what: &str) -> Result<String, String> {
+    if path.starts_with('/') {
+        Ok(path.to_owned())
+    } else {
+        Err(format!(
+            "invalid {what} \"{path}\": it must be an absolute path"
+        ))
+    }
+}
+
+/// `-v /host:/ctr[:ro|rw]`
+fn parse_volume(text: &str) -> Result<Mount, String> {
+    let parts: Vec<&str> = text.split(':').collect();
+    let (source, target, mode) = match parts.as_slice() {
+        [source, target] => (*source, *target, ""),
+        [source, target, mode] => (*source, *target, *mode),
+        [_] => {
+            return Err(format!(
+                "invalid volume \"{text}\": anonymous volumes are not supported yet; use /host/path:/container/path"
+            ));
+        }
+        _ => return Err(format!("invalid volume specification: '{text}'")),
+    };
+    if !source.starts_with('/') {
+        return Err(format!(
+            "invalid volume \"{text}\": named volumes are not supported yet; the source must be an absolute host path"
+        ));
+    }
+    let readonly = match mode {
+        "" | "rw" => false,
+        "ro" => true,
+        other => {
+            return Err(format!(
+                "invalid volume \"{text}\": unknown mode \"{other}\" (use ro or rw)"
+            ));
+        }
+    };
+    Ok(Mount::Bind {
+        source: source.to_owned(),
+        target: absolute(target, "volume destination")?,
+        readonly,
+    })
+}
+
+/// `--mount type=bind,source=/a,target=/b[,readonly]` or `type=tmpfs,target=/t[,tmpfs-size=..][,tmpfs-mode=..]`
+fn parse_mount(text: &str) -> Result<Mount, String> {
+    let mut kind = "volume";
+    let (mut source, mut target, mut readonly, mut options) = (None, None, false, Vec::new());
+    for field in text.split(',') {
+        let (key, value) = field.split_once('=').unwrap_or((field, ""));
+        match key {
+            "type" => kind = value,
+            "source" | "src" => source = Some(value),
+            "target" | "destination" | "dst" => target = Some(value),
+            "readonly" | "ro" => readonly = value.is_empty() || value == "true" || value == "1",
+            "tmpfs-size" => options.push(format!("size={}", parse_size(value)?)),
+            "tmpfs-mode" => options.push(format!("mode={value}")),
+            other => {
+                return Err(format!(
+                    "invalid --mount \"{text}\": unknown field \"{other}\""
+                ));
+            }
+        }
+    }
+    let target = absolute(
+        target.ok_or_else(|| format!("invalid --mount \"{text}\": target is required"))?,
+        "mount target",
+    )?;
+    match kind {
+        "bind" => {
+            let source =
+                source.ok_or_else(|| format!("invalid --mount \"{text}\": source is required"))?;
+            Ok(Mount::Bind {
+                source: absolute(source, "mount source")?,
+                target,
+                readonly,
+            })
+        }
+        "tmpfs" => Ok(Mount::Tmpfs { target, options }),
+        other => Err(format!(
+            "invalid --mount \"{text}\": type \"{other}\" is not supported (bind, tmpfs)"
+        )),
+    }
+}
+
+/// `--tmpfs /path[:opts]`
+fn parse_tmpfs(text: &str) -> Result<Mount, String> {
+    let (target, options) = text.split_once(':').unwrap_or((text, ""));
+    Ok(Mount::Tmpfs {
+        target: absolute(target, "tmpfs destination")?,
+        options: options
+            .split(',')
+            .filter(|o| !o.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    })
+}
+
+/// `--ulimit nofile=1024[:2048]`
+fn parse_ulimit(text: &str) -> Result<(String, u64, u64), String> {
+    let (name, values) = text
+        .split_once('=')
+        .ok_or_else(|| format!("invalid ulimit \"{text}\": use name=soft[:hard]"))?;
+    let parse = |v: &str| -> Result<u64, String> {
+        if v == "-1" || v == "unlimited" {
+            Ok(u64::MAX)
+        } else {
+            v.parse()
+                .map_err(|_| format!("invalid ulimit \"{text}\": {v} is not a number"))
+        }
+    };
+    let (soft, hard) = match values.split_once(':') {
+        Some((s, h)) => (parse(s)?, parse(h)?),
+        None => (parse(values)?, parse(values)?),
+    };
+    if soft > hard {
+        return Err(format!(
+            "invalid ulimit \"{text}\": the soft limit {soft} is above the hard limit {hard}"
+        ));
+    }
+    let known = [
+        "as",
+        "core",
+        "cpu",
+        "data",
+        "fsize",
+        "locks",
+        "memlock",
+        "msgqueue",
+        "nice",
+        "nofile",
+        "nproc",
+        "rss",
+        "rtprio",
+        "rttime",
+        "sigpending",
+        "stack",
+    ];
+    if !known.contains(&name) {
+        return Err(format!(
+            "invalid ulimit \"{text}\": unknown limit \"{name}\""
+        ));
+    }
+    Ok((format!("RLIMIT_{}", name.to_uppercase()), soft, hard))
+}
+
+/// `chown` or `CAP_CHOWN` -> `CAP_CHOWN`; `ALL` -> `CAP_ALL`.
+fn capability_name(text: &str) -> Result<String, String> {
+    let upper = text.to_ascii_uppercase();
+    let name = if upper.starts_with("CAP_") {
+        upper
+    } else {
+        format!("CAP_{upper}")
+    };
+    if name == "CAP_ALL" || name.parse::<caps::Capability>().is_ok() {
+        Ok(name)
+    } else {
+        Err(format!("unknown capability: \"{text}\""))
+    }
+}
+
+fn parse_env_file(path: &str) -> Result<Vec<String>, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("cannot read env file {path}: {e}"))?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect())
+}
+
+/// `KEY` takes the value from berth's own environment (and is dropped when unset), as Docker does.
+fn resolve_env(entry: &str) -> Option<String> {
+    if entry.contains('=') {
+        return Some(entry.to_owned());
+    }
+    std::env::var(entry).ok().map(|v| format!("{entry}={v}"))
+}
+
+impl RunOptions {
+    /// Checks and parses the options.
+    pub fn plan(&self) -> Result<RunPlan, String> {
+        let mut env = Vec::new();
+        for file in &self.env_files {
+            env.extend(parse_env_file(file)?.iter().filter_map(|e| resolve_env(e)));
+        }
+        env.extend(self.env.iter().filter_map(|e| resolve_env(e)));
+        if let Some(bad) = env.iter().find(|e| e.starts_with('=')) {
+            return Err(format!("invalid environment variable: {bad}"));
+        }
+        let workdir = self
+            .workdir
+            .as_deref()
+            .map(|w| absolute(w, "working directory"))
+            .transpose()?;
+        let mut mounts = Vec::new();
+        for v in &self.volumes {
+            mounts.push(parse_volume(v)?);
+        }
+        for m in &self.mounts {
+            mounts.push(parse_mount(m)?);
+        }
+        for t in &self.tmpfs {
+            mounts.push(parse_tmpfs(t)?);
+        }
+        let memory = self.memory.as_deref().map(parse_size).transpose()?;
+        if let Some(m) = memory
+            && m < MIN_MEMORY
+        {
+            return Err(format!(
+                "minimum memory limit allowed is 6MB (asked for {m} bytes)"
+            ));
+        }
+        let memory_swap = match self.memory_swap.as_deref() {
+            None => None,
+            Some("-1") => Some(-1),
+            Some(text) => Some(parse_size(text)?),
+        };
+        match (memory, memory_swap) {
+            (None, Some(_)) => {
+                return Err(
+                    "you should always set the memory limit when using the memory-swap limit"
+                        .into(),
+                );
+            }
+            (Some(m), Some(s)) if s != -1 && s < m => {
+                return Err(
+                    "minimum memory-swap limit should be larger than the memory limit".into(),
+                );
+            }
+            _ => {}
+        }
+        if let Some(cpus) = self.cpus
+            && (cpus <= 0.0 || cpus > 1024.0)
+        {
+            return Err(format!(
+                "range of CPUs is from 0.01 to 1024.00 (asked for {cpus})"
+            ));
+        }
+        let mut no_new_privileges = false;
+        let mut seccomp = None;
+        for opt in &self.security_opts {
+            let (key, value) = opt.split_once(['=', ':']).unwrap_or((opt, ""));
+            match key {
+                "no-new-privileges" => no_new_privileges = value.is_empty() || value == "true",
+                "seccomp" if value == "unconfined" => seccomp = Some("unconfined".into()),
+                "seccomp" if !value.is_empty() => seccomp = Some(value.to_owned()),
+                "apparmor" | "label" => {
+                    return Err(format!(
+                        "invalid --security-opt \"{opt}\": this host has no AppArmor or SELinux support in berth"
+                    ));
+                }
+                _ => return Err(format!("invalid --security-opt: \"{opt}\"")),
+            }
+        }
+        if self.interactive && self.tty && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            return Err("the input device is not a TTY".into());
+        }
+        Ok(RunPlan {
+            command: self.command.clone(),
+            entrypoint: self.entrypoint.clone(),
+            env,
+            workdir,
+            mounts,
+            read_only: self.read_only,
+            cpus: self.cpus,
+            cpu_shares: self.cpu_shares,
+            cpuset_cpus: self.cpuset_cpus.clone(),
+            memory,
+            memory_swap,
+            pids_limit: self.pids_limit,
+            ulimits: self
+                .ulimits
+                .iter()
+                .map(|u| parse_ulimit(u))
+                .collect::<Result<_, _>>()?,
+            cap_add: self
+                .cap_add
+                .iter()
+                .map(|c| capability_name(c))
+                .collect::<Result<_, _>>()?,
+            cap_drop: self
+                .cap_drop
+                .iter()
+                .map(|c| capability_name(c))
+                .collect::<Result<_, _>>()?,
+            privileged: self.privileged,
+            no_new_privileges,
+            seccomp,
+            init: self.init,
+            tty: self.tty,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("512").unwrap(), 512);
+        assert_eq!(parse_size("64k").unwrap(), 65536);
+        assert_eq!(parse_size("512m").unwrap(), 512 << 20);
+        assert_eq!(parse_size("2G").unwrap(), 2 << 30);
+        assert_eq!(parse_size("1.5g").unwrap(), 3 << 29);
+        assert_eq!(parse_size("10mb").unwrap(), 10 << 20);
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("-1m").is_err());
+    }
+
+    #[test]
+    fn volumes_and_mounts() {
+        assert_eq!(
+            parse_volume("/a:/b:ro").unwrap(),
+            Mount::Bind {
+                source: "/a".into(),
+                target: "/b".into(),
+                readonly: true
+            }
+        );
+        assert!(
+            parse_volume("named:/b")
+                .unwrap_err()
+                .contains("named volumes")
+        );
+        assert!(parse_volume("/a:b").unwrap_err().contains("absolute"));
+        assert!(parse_volume("/a:/b:zz").is_err());
+        assert_eq!(
+            parse_mount("type=bind,source=/a,target=/b,readonly").unwrap(),
+            Mount::Bind {
+                source: "/a".into(),
+                target: "/b".into(),
+                readonly: true
+            }
+        );
+        assert_eq!(
+            parse_mount("type=tmpfs,target=/t,tmpfs-size=1m").unwrap(),
+            Mount::Tmpfs {
+                target: "/t".into(),
+                options: vec!["size=1048576".into()]
+            }
+        );
+        assert!(parse_mount("type=volume,target=/t").is_err());
+        assert_eq!(
+            parse_tmpfs("/run:size=1m,mode=700").unwrap(),
+            Mount::Tmpfs {
+                target: "/run".into(),
+                options: vec!["size=1m".into(), "mode=700".into()]
+            }
+        );
+    }
+
+    #[test]
+    fn limits_and_capabilities() {
+        assert_eq!(
+            parse_ulimit("nofile=1024:2048").unwrap(),
+            ("RLIMIT_NOFILE".into(), 1024, 2048)
+        );
+        assert!(parse_ulimit("nofile=2048:1024").is_err());
+        assert!(parse_ulimit("bogus=1").is_err());
+        assert_eq!(capability_name("net_admin").unwrap(), "CAP_NET_ADMIN");
+        assert_eq!(capability_name("ALL").unwrap(), "CAP_ALL");
+        assert!(capability_name("flying").is_err());
+        let too_small = RunOptions {
+            memory: Some("1m".into()),
+            ..RunOptions::default()
+        };
+        assert!(too_small.plan().unwrap_err().contains("minimum memory"));
+        let swap_only = RunOptions {
+            memory_swap: Some("1g".into()),
+            ..RunOptions::default()
+        };
+        assert!(swap_only.plan().is_err());
+        let relative = RunOptions {
+            workdir: Some("tmp".into()),
+            ..RunOptions::default()
+        };
+        assert!(relative.plan().unwrap_err().contains("absolute"));
+    }
+}

@@ -1,0 +1,351 @@
+//! `berth run`: find (or pull) the image, write the container's record and files, generate
+//! its spec, run it, record how it ended, clean up.
+
+use crate::config::EngineConfig;
+use crate::containers::{Containers, Record, process_start_time};
+use crate::options::{Mount, RunOptions};
+use crate::paths::Roots;
+use crate::spec;
+use crate::users;
+use berth_image::digest::Digest;
+use berth_image::local::{self, LocalError};
+use berth_image::manifest::Platform;
+use berth_image::pull::{self, Progress, PullError};
+use berth_image::reference::Reference;
+use berth_image::store::Store;
+use berth_runtime::cgroups::{self, CgroupMode};
+use berth_runtime::container::{self as runtime, RuntimeError, StdioMode};
+use berth_runtime::rootfs::Overlay;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// `berth run` failed before the container's own exit code could be had.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// An option is wrong.
+    #[error("{0}")]
+    Options(String),
+    /// The image could not be found or pulled.
+    #[error(transparent)]
+    Pull(#[from] PullError),
+    /// The local image store failed.
+    #[error(transparent)]
+    Image(#[from] LocalError),
+    /// The user does not exist in the image.
+    #[error(transparent)]
+    User(#[from] users::UserError),
+    /// Starting the container failed.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// The host refused something.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+impl RunError {
+    /// Docker's exit code for this failure: 126/127 when the command cannot run, else 125.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            RunError::Runtime(RuntimeError::Start(e)) => e.code,
+            _ => 125,
+        }
+    }
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RunError {
+    let what = what.into();
+    move |source| RunError::Io { what, source }
+}
+
+/// Runs a container in the foreground and returns its exit code.
+pub fn run(
+    roots: &Roots,
+    config: &EngineConfig,
+    options: &RunOptions,
+    progress: &dyn Progress,
+) -> Result<i32, RunError> {
+    let plan = options.plan().map_err(RunError::Options)?;
+    if !matches!(options.network.as_str(), "none" | "bridge" | "default" | "") {
+        return Err(RunError::Options(format!(
+            "network \"{}\" is not supported yet: berth gives containers an isolated network namespace with only lo (--network none)",
+            options.network
+        )));
+    }
+    let layout = cgroups::detect().map_err(io("read the cgroup layout"))?;
+    let containers = Containers::new(&roots.root);
+    containers.reclaim(&layout);
+
+    let store = Store::open(&roots.root).map_err(|e| RunError::Io {
+        what: "open the image store".into(),
+        source: std::io::Error::other(e),
+    })?;
+    let image_id = find_or_pull(&store, config, options, progress)?;
+    let images = store.images().map_err(|e| RunError::Io {
+        what: "read images".into(),
+        source: std::io::Error::other(e),
+    })?;
+    let record = images
+        .images
+        .get(&image_id)
+        .cloned()
+        .ok_or_else(|| RunError::Image(LocalError::NoSuchImage(options.image.clone())))?;
+    let image_config: serde_json::Value = store
+        .read_blob(&image_id)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| {
+            RunError::Options(format!(
+                "the config of image {} is missing or unreadable",
+                image_id.short()
+            ))
+        })?;
+    let layers: Vec<PathBuf> = record
+        .layers
+        .iter()
+        .rev()
+        .map(|chain| store.layer_dir(chain).join("diff"))
+        .collect();
+
+    let id = new_id().map_err(io("make a container id"))?;
+    let existing = containers.list();
+    let name = match &options.name {
+        Some(name) => {
+            if let Some(other) = existing.iter().find(|r| &r.name == name) {
+                return Err(RunError::Options(format!(
+                    "Conflict. The container name \"/{name}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                    other.id
+                )));
+            }
+            name.clone()
+        }
+        None => generated_name(&id, &existing),
+    };
+    let hostname = options
+        .hostname
+        .clone()
+        .unwrap_or_else(|| id[..12].to_owned());
+    let user_spec = options.user.clone().unwrap_or_else(|| {
+        image_config["config"]["User"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    });
+    let user = users::resolve(
+        &user_spec,
+        &read_image_file(&layers, "etc/passwd"),
+        &read_image_file(&layers, "etc/group"),
+    )?;
+
+    let dir = containers.dir(&id);
+    let result = (|| {
+        for sub in ["rootfs", "upper", "work"] {
+            fs::create_dir_all(dir.join(sub))
+                .map_err(io(format!("create {}", dir.join(sub).display())))?;
+        }
+        for m in &plan.mounts {
+            if let Mount::Bind { source, .. } = m {
+                // Docker creates a missing host directory of a -v bind.
+                if !Path::new(source).exists() {
+                    fs::create_dir_all(source).map_err(io(format!("create {source}")))?;
+                }
+            }
+        }
+        fs::write(dir.join("hostname"), format!("{hostname}\n")).map_err(io("write hostname"))?;
+        fs::write(dir.join("hosts"), HOSTS).map_err(io("write hosts"))?;
+        fs::write(dir.join("resolv.conf"), resolv_conf()).map_err(io("write resolv.conf"))?;
+        let cgroup_path = format!("berth/{id}");
+        let v1 = if layout.mode == CgroupMode::V2 {
+            Vec::new()
+        } else {
+            cgroups::v1_hierarchies(&layout.root)
+        };
+        let host_caps: Vec<String> = caps::read(None, caps::CapSet::Bounding)
+            .map(|set| set.iter().map(|c| c.to_string()).collect())
+            .unwrap_or_default();
+        let file = |n: &str| dir.join(n).display().to_string();
+        let ctx = spec::Context {
+            id: &id,
+            hostname: &hostname,
+            user: &user,
+            image: &image_config["config"],
+            host_capabilities: &host_caps,
+            etc_files: [
+                ("/etc/hostname", file("hostname")),
+                ("/etc/hosts", file("hosts")),
+                ("/etc/resolv.conf", file("resolv.conf")),
+            ],
+            v1_controllers: &v1,
+            cgroup_path: &cgroup_path,
+        };
+        let spec = spec::generate(&plan, &ctx).map_err(RunError::Options)?;
+        fs::write(
+            dir.join("config.json"),
+            serde_json::to_vec_pretty(&spec).expect("a spec serialises"),
+        )
+        .map_err(io("write config.json"))?;
+
+        let me = std::process::id() as i32;
+        let mut record = Record {
+            id: id.clone(),
+            name,
+            image: options.image.clone(),
+            image_id: image_id.to_string(),
+            status: "running".into(),
+            exit_code: None,
+            oom_killed: false,
+            auto_remove: options.remove,
+            cgroup_path,
+            owner: process_start_time(me).map(|start| (me, start)),
+            pid: None,
+        };
+        containers
+            .save(&record)
+            .map_err(io("write the container record"))?;
+        let empty = dir.join("empty");
+        let lower = if layers.is_empty() {
+            fs::create_dir_all(&empty).map_err(io("create an empty layer"))?;
+            vec![empty]
+        } else {
+            layers.clone()
+        };
+        let overlay = Overlay {
+            lower,
+            upper: dir.join("upper"),
+            work: dir.join("work"),
+        };
+        let container =
+            berth_runtime::spec::container_config(&id, &spec, &dir.join("rootfs"), Some(overlay))
+                .map_err(|e| RunError::Options(e.to_string()))?;
+        let exit = runtime::run(
+            &container,
+            &layout,
+            StdioMode {
+                stdin: options.interactive,
+            },
+            &mut |pid| {
+                record.pid = Some(pid);
+                let _ = containers.save(&record);
+            },
+        );
+        let exit = exit?;
+        record.status = "exited".into();
+        record.exit_code = Some(exit.code);
+        record.oom_killed = exit.oom_killed;
+        record.owner = None;
+        record.pid = None;
+        if !options.remove {
+            containers
+                .save(&record)
+                .map_err(io("write the container record"))?;
+        }
+        Ok(exit.code)
+    })();
+    if (options.remove || result.is_err())
+        && let Err(e) = containers.remove(&id)
+    {
+        tracing::warn!(id, %e, "cannot remove the container's directory");
+    }
+    result
+}
+
+/// The image id for the reference, pulling it first when it is not in the store.
+fn find_or_pull(
+    store: &Store,
+    config: &EngineConfig,
+    options: &RunOptions,
+    progress: &dyn Progress,
+) -> Result<Digest, RunError> {
+    let images = store.images().map_err(|e| RunError::Io {
+        what: "read images".into(),
+        source: std::io::Error::other(e),
+    })?;
+    match local::resolve(&images, &options.image) {
+        Ok(id) => return Ok(id),
+        Err(LocalError::NoSuchImage(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let reference =
+        Reference::parse(&options.image).map_err(|e| RunError::Options(e.to_string()))?;
+    eprintln!("Unable to find image '{}' locally", options.image);
+    let platform = match &options.platform {
+        Some(p) => Some(
+            Platform::parse(p)
+                .ok_or_else(|| RunError::Options(format!("invalid platform \"{p}\"")))?,
+        ),
+        None => None,
+    };
+    Ok(pull::pull(store, &reference, &config.pull_options(platform), progress)?.id)
+}
+
+/// The file at `path` in the topmost layer that has it, or "".
+fn read_image_file(layers_top_first: &[PathBuf], path: &str) -> String {
+    layers_top_first
+        .iter()
+        .find_map(|layer| fs::read_to_string(layer.join(path)).ok())
+        .unwrap_or_default()
+}
+
+const HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
+
+/// The host's resolv.conf without loopback nameservers, which mean nothing in another network
+/// namespace.
+fn resolv_conf() -> String {
+    fs::read_to_string("/etc/resolv.conf")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| {
+            !l.split_whitespace().nth(1).is_some_and(|ip| {
+                l.starts_with("nameserver") && (ip.starts_with("127.") || ip == "::1")
+            })
+        })
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// 64 random hex digits.
+fn new_id() -> std::io::Result<String> {
+    let mut bytes = [0u8; 32];
+    std::io::Read::read_exact(&mut fs::File::open("/dev/urandom")?, &mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// A Docker-style `adjective_name`, unique among the existing containers.
+fn generated_name(id: &str, existing: &[Record]) -> String {
+    const ADJECTIVES: [&str; 16] = [
+        "brave", "calm", "eager", "fond", "gentle", "happy", "keen", "lucid", "merry", "nifty",
+        "proud", "quiet", "sharp", "tender", "vivid", "witty",
+    ];
+    const NAMES: [&str; 16] = [
+        "albattani",
+        "babbage",
+        "curie",
+        "darwin",
+        "euclid",
+        "fermi",
+        "galileo",
+        "hopper",
+        "hypatia",
+        "kepler",
+        "lovelace",
+        "noether",
+        "pascal",
+        "ritchie",
+        "turing",
+        "wozniak",
+    ];
+    let seed = u64::from_str_radix(&id[..16], 16).unwrap_or(0);
+    let base = format!(
+        "{}_{}",
+        ADJECTIVES[(seed % 16) as usize],
+        NAMES[((seed >> 8) % 16) as usize]
+    );
+    if !existing.iter().any(|r| r.name == base) {
+        return base;
+    }
+    format!("{base}_{}", &id[..6])
+}

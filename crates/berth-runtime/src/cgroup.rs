@@ -1,0 +1,339 @@
+//! A container's cgroup: created with its limits before the process runs, joined by the
+//! process, read for OOM kills, removed when the container ends. Works on v1, hybrid (v1
+//! controllers) and v2 hierarchies.
+
+use crate::cgroups::{CgroupLayout, CgroupMode};
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The v1 controllers berth puts a container in.
+const V1_CONTROLLERS: [&str; 8] = [
+    "cpu", "cpuacct", "cpuset", "memory", "pids", "devices", "freezer", "blkio",
+];
+
+/// The device nodes a container may use (Docker's default list): `type major minor access`.
+pub const DEFAULT_DEVICE_RULES: [&str; 11] = [
+    "c *:* m",
+    "b *:* m",
+    "c 1:3 rwm",
+    "c 1:5 rwm",
+    "c 1:7 rwm",
+    "c 1:8 rwm",
+    "c 1:9 rwm",
+    "c 5:0 rwm",
+    "c 5:1 rwm",
+    "c 5:2 rwm",
+    "c 136:* rwm",
+];
+
+/// A cgroup operation failed.
+#[derive(Debug, thiserror::Error)]
+#[error("cgroup {path}: {source}")]
+pub struct CgroupError {
+    /// The file or directory.
+    pub path: PathBuf,
+    /// Why.
+    pub source: io::Error,
+}
+
+fn at(path: &Path) -> impl FnOnce(io::Error) -> CgroupError + '_ {
+    move |source| CgroupError {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Limits for a container, in the runtime spec's units.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// CFS quota in microseconds per `cpu_period`.
+    pub cpu_quota: Option<i64>,
+    /// CFS period in microseconds (100000 when a quota is set without one).
+    pub cpu_period: Option<u64>,
+    /// Relative CPU weight, v1 `cpu.shares` (2..262144).
+    pub cpu_shares: Option<u64>,
+    /// CPUs the container may run on (`0-1`, `0,2`).
+    pub cpuset_cpus: Option<String>,
+    /// Memory limit in bytes.
+    pub memory: Option<i64>,
+    /// Memory plus swap limit in bytes (-1: unlimited swap).
+    pub memory_swap: Option<i64>,
+    /// Maximum number of processes.
+    pub pids: Option<i64>,
+    /// Device access rules for v1's devices controller, Docker's default when empty.
+    pub device_rules: Vec<String>,
+}
+
+/// A container's cgroup, in one directory per v1 controller or one v2 directory.
+#[derive(Debug, Clone)]
+pub struct Cgroup {
+    /// (v1 controller or "" on v2, directory)
+    dirs: Vec<(&'static str, PathBuf)>,
+    mode: CgroupMode,
+    relative: PathBuf,
+}
+
+impl Cgroup {
+    /// The cgroup at `relative` (e.g. `berth/<id>`) in this layout, without creating anything.
+    pub fn at(layout: &CgroupLayout, relative: &str) -> Cgroup {
+        let relative = relative.trim_start_matches('/');
+        let dirs = match layout.mode {
+            CgroupMode::V2 => vec![("", layout.root.join(relative))],
+            CgroupMode::V1 | CgroupMode::Hybrid => V1_CONTROLLERS
+                .iter()
+                .filter(|c| layout.root.join(c).is_dir())
+                .map(|c| (*c, layout.root.join(c).join(relative)))
+                .collect(),
+        };
+        Cgroup {
+            dirs,
+            mode: layout.mode,
+            relative: PathBuf::from(relative),
+        }
+    }
+
+    /// Creates the cgroup and writes its limits.
+    pub fn create(
+        layout: &CgroupLayout,
+        relative: &str,
+        limits: &Limits,
+    ) -> Result<Cgroup, CgroupError> {
+        let cgroup = Cgroup::at(layout, relative);
+        let result = match cgroup.mode {
+            CgroupMode::V2 => cgroup.create_v2(layout, relative, limits),
+            _ => cgroup.create_v1(limits),
+        };
+        if let Err(e) = result {
+            cgroup.remove();
+            return Err(e);
+        }
+        Ok(cgroup)
+    }
+
+    fn create_v1(&self, limits: &Limits) -> Result<(), CgroupError> {
+        for (controller, dir) in &self.dirs {
+            let controller = *controller;
+            if controller == "cpuset" {
+                self.prepare_v1_cpuset(dir)?;
+            }
+            fs::create_dir_all(dir).map_err(at(dir))?;
+            match controller {
+                "cpu" => {
+                    if let Some(quota) = limits.cpu_quota {
+                        write(
+                            &dir.join("cpu.cfs_period_us"),
+                            &limits.cpu_period.unwrap_or(100_000).to_string(),
+                        )?;
+                        write(&dir.join("cpu.cfs_quota_us"), &quota.to_string())?;
+                    }
+                    if let Some(shares) = limits.cpu_shares {
+                        write(&dir.join("cpu.shares"), &shares.to_string())?;
+                    }
+                }
+                "cpuset" => {
+                    if let Some(cpus) = &limits.cpuset_cpus {
+                        write(&dir.join("cpuset.cpus"), cpus)?;
+                    }
+                }
+                "memory" => {
+                    if let Some(memory) = limits.memory {
+                        write(&dir.join("memory.limit_in_bytes"), &memory.to_string())?;
+                        if let Some(swap) = limits.memory_swap {
+                            let file = dir.join("memory.memsw.limit_in_bytes");
+                            if file.exists() {
+                                write(&file, &swap.to_string())?;
+                            }
+                        }
+                    }
+                }
+                "pids" => {
+                    if let Some(pids) = limits.pids {
+                        write(
+                            &dir.join("pids.max"),
+                            &if pids > 0 {
+                                pids.to_string()
+                            } else {
+                                "max".into()
+                            },
+                        )?;
+                    }
+                }
+                "devices" => {
+                    write(&dir.join("devices.deny"), "a")?;
+                    let defaults: Vec<String> = DEFAULT_DEVICE_RULES
+                        .iter()
+                        .map(|r| (*r).to_owned())
+                        .collect();
+                    let rules = if limits.device_rules.is_empty() {
+                        &defaults
+                    } else {
+                        &limits.device_rules
+                    };
+                    for rule in rules {
+                        write(&dir.join("devices.allow"), rule)?;
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// A v1 cpuset cgroup starts with no CPUs and no memory nodes: give each new level its
+    /// parent's, or no process can join it.
+    fn prepare_v1_cpuset(&self, dir: &Path) -> Result<(), CgroupError> {
+        let depth = self.relative.components().count();
+        let mut level = dir.ancestors().nth(depth).unwrap_or(dir).to_path_buf();
+        for part in self.relative.components() {
+            let parent = level.clone();
+            level = level.join(part);
+            match fs::create_dir(&level) {
+                Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(at(&level)(e)),
+                _ => {}
+            }
+            for file in ["cpuset.cpus", "cpuset.mems"] {
+                if fs::read_to_string(level.join(file))
+                    .unwrap_or_default()
+                    .trim()
+                    .is_empty()
+                {
+                    let value =
+                        fs::read_to_string(parent.join(file)).map_err(at(&parent.join(file)))?;
+                    write(&level.join(file), value.trim())?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn create_v2(
+        &self,
+        layout: &CgroupLayout,
+        relative: &str,
+        limits: &Limits,
+    ) -> Result<(), CgroupError> {
+        let dir = &self.dirs[0].1;
+        // Each level above the container's must delegate the controllers to its children.
+        let mut level = layout.root.clone();
+        for part in Path::new(relative.trim_start_matches('/')).components() {
+            let wanted: Vec<String> = ["cpu", "cpuset", "memory", "pids", "io"]
+                .iter()
+                .filter(|c| layout.controllers.iter().any(|have| have == *c))
+                .map(|c| format!("+{c}"))
+                .collect();
+            if !wanted.is_empty() {
+                // Already enabled is fine; a level with processes of its own refuses, and then
+                // the limit writes below say what is missing.
+                let _ = fs::write(level.join("cgroup.subtree_control"), wanted.join(" "));
+            }
+            level = level.join(part);
+            match fs::create_dir(&level) {
+                Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(at(&level)(e)),
+                _ => {}
+            }
+        }
+        if let Some(quota) = limits.cpu_quota {
+            write(
+                &dir.join("cpu.max"),
+                &format!("{quota} {}", limits.cpu_period.unwrap_or(100_000)),
+            )?;
+        }
+        if let Some(shares) = limits.cpu_shares {
+            // The conversion runc and crun use from v1 shares to v2 weight.
+            let weight = 1 + ((shares.clamp(2, 262_144) - 2) * 9999) / 262_142;
+            write(&dir.join("cpu.weight"), &weight.to_string())?;
+        }
+        if let Some(cpus) = &limits.cpuset_cpus {
+            write(&dir.join("cpuset.cpus"), cpus)?;
+        }
+        if let Some(memory) = limits.memory {
+            write(&dir.join("memory.max"), &memory.to_string())?;
+            match limits.memory_swap {
+                Some(-1) => write(&dir.join("memory.swap.max"), "max")?,
+                Some(swap) if swap >= memory => {
+                    write(&dir.join("memory.swap.max"), &(swap - memory).to_string())?
+                }
+                _ => {}
+            }
+        }
+        if let Some(pids) = limits.pids {
+            write(
+                &dir.join("pids.max"),
+                &if pids > 0 {
+                    pids.to_string()
+                } else {
+                    "max".into()
+                },
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Moves process `pid` into the cgroup.
+    pub fn add(&self, pid: i32) -> Result<(), CgroupError> {
+        for (_, dir) in &self.dirs {
+            write(&dir.join("cgroup.procs"), &pid.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Whether the kernel's OOM killer killed a process of this cgroup.
+    pub fn oom_killed(&self) -> bool {
+        let file = match self.mode {
+            CgroupMode::V2 => self.dirs.first().map(|(_, d)| d.join("memory.events")),
+            _ => self
+                .dirs
+                .iter()
+                .find(|(c, _)| *c == "memory")
+                .map(|(_, d)| d.join("memory.oom_control")),
+        };
+        let Some(text) = file.and_then(|f| fs::read_to_string(f).ok()) else {
+            return false;
+        };
+        text.lines()
+            .any(|l| l.strip_prefix("oom_kill ").is_some_and(|n| n.trim() != "0"))
+    }
+
+    /// The pids in the cgroup.
+    pub fn pids(&self) -> Vec<i32> {
+        let Some((_, dir)) = self.dirs.first() else {
+            return Vec::new();
+        };
+        fs::read_to_string(dir.join("cgroup.procs"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    }
+
+    /// Kills what is left in the cgroup and removes its directories; missing is fine.
+    pub fn remove(&self) {
+        for _ in 0..50 {
+            for pid in self.pids() {
+                let _ = rustix::process::kill_process(
+                    rustix::process::Pid::from_raw(pid).expect("a positive pid"),
+                    rustix::process::Signal::KILL,
+                );
+            }
+            let mut busy = false;
+            for (_, dir) in &self.dirs {
+                match fs::remove_dir(dir) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(_) => busy = true,
+                }
+            }
+            if !busy {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        tracing::warn!(dirs = ?self.dirs, "cgroup still busy; the next berth command reclaims it");
+    }
+}
+
+fn write(path: &Path, value: &str) -> Result<(), CgroupError> {
+    fs::write(path, value).map_err(at(path))
+}

@@ -1,0 +1,625 @@
+//! Running a container: `clone` into new namespaces, the parent/child handshake, the child's
+//! setup up to `execve`, then the parent's wait with signals forwarded and the pty relayed.
+//!
+//! The parent creates the cgroup with its limits first, then clones. The child waits on a pipe
+//! until the parent has moved it into the cgroup, then enters a cgroup namespace of its own,
+//! builds its file system and credentials, and execs. Any setup failure is written to a
+//! close-on-exec error pipe, so the parent gets the message (and Docker's exit code) instead of
+//! a silent exit; end of file on that pipe means the exec succeeded. Nothing here starts a
+//! thread: `clone` without a new stack is a fork, which is sound in a single-threaded process.
+
+use crate::cgroup::{Cgroup, CgroupError, Limits};
+use crate::cgroups::CgroupLayout;
+use crate::process::{self, CapabilitySets, Rlimit, StartError};
+use crate::rootfs::{self, MountSpec, Overlay};
+use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+/// Everything the runtime needs to start one container, in plain form (see `spec`).
+#[derive(Debug, Clone, Default)]
+pub struct ContainerConfig {
+    /// The container id, for messages.
+    pub id: String,
+    /// The root file system's directory (a mount point once set up).
+    pub rootfs: PathBuf,
+    /// Mount an overlay there first.
+    pub overlay: Option<Overlay>,
+    /// The UTS hostname.
+    pub hostname: Option<String>,
+    /// Mounts, in order, relative to the rootfs.
+    pub mounts: Vec<MountSpec>,
+    /// Remount the root read-only at the end.
+    pub readonly_root: bool,
+    /// Paths hidden from the container.
+    pub masked_paths: Vec<String>,
+    /// Paths made read-only.
+    pub readonly_paths: Vec<String>,
+    /// The command and its arguments.
+    pub args: Vec<String>,
+    /// `NAME=value` environment.
+    pub env: Vec<String>,
+    /// Working directory (created when missing, as Docker does).
+    pub cwd: String,
+    /// User id.
+    pub uid: u32,
+    /// Group id.
+    pub gid: u32,
+    /// Supplementary groups.
+    pub groups: Vec<u32>,
+    /// Capability sets.
+    pub capabilities: CapabilitySets,
+    /// Resource limits.
+    pub rlimits: Vec<Rlimit>,
+    /// Set no_new_privs.
+    pub no_new_privileges: bool,
+    /// The seccomp filter, if any.
+    pub seccomp: Option<seccompiler::BpfProgram>,
+    /// The cgroup, relative to the hierarchy roots (`berth/<id>`).
+    pub cgroup_path: String,
+    /// Its limits.
+    pub limits: Limits,
+    /// Give the process a pseudo-terminal.
+    pub terminal: bool,
+    /// Run berth's small init as PID 1, with the command as its child.
+    pub init: bool,
+}
+
+/// Where the container's standard streams go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StdioMode {
+    /// Give the container this process's stdin (else /dev/null).
+    pub stdin: bool,
+}
+
+/// How the container ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exit {
+    /// Exit code; 128 + N when killed by signal N.
+    pub code: i32,
+    /// The kernel's OOM killer killed a process of the container.
+    pub oom_killed: bool,
+}
+
+/// Starting the container failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The cgroup could not be made.
+    #[error(transparent)]
+    Cgroup(#[from] CgroupError),
+    /// A host-side system call failed.
+    #[error("{what}: {source}")]
+    Host {
+        /// What was being done.
+        what: &'static str,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The container's own setup or exec failed (its message and Docker's code).
+    #[error(transparent)]
+    Start(#[from] StartError),
+}
+
+fn host(what: &'static str) -> impl FnOnce(rustix::io::Errno) -> RuntimeError {
+    move |e| RuntimeError::Host {
+        what,
+        source: e.into(),
+    }
+}
+
+/// The signals berth relays to the container.
+const FORWARDED: [libc::c_int; 6] = [
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+];
+
+/// Runs the container to its end: returns its exit code, or why it could not start.
+/// `on_started` is called with the container's host pid once it runs.
+pub fn run(
+    config: &ContainerConfig,
+    layout: &CgroupLayout,
+    stdio: StdioMode,
+    on_started: &mut dyn FnMut(i32),
+) -> Result<Exit, RuntimeError> {
+    let cgroup = Cgroup::create(layout, &config.cgroup_path, &config.limits)?;
+    let result = run_in(config, &cgroup, stdio, on_started);
+    cgroup.remove();
+    result
+}
+
+fn run_in(
+    config: &ContainerConfig,
+    cgroup: &Cgroup,
+    stdio: StdioMode,
+    on_started: &mut dyn FnMut(i32),
+) -> Result<Exit, RuntimeError> {
+    let pty = if config.terminal {
+        Some(Pty::open()?)
+    } else {
+        None
+    };
+    let (go_read, go_write) =
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(host("pipe"))?;
+    let (err_read, err_write) =
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(host("pipe"))?;
+    let signals = block_signals()?;
+
+    let flags = libc::CLONE_NEWNS
+        | libc::CLONE_NEWUTS
+        | libc::CLONE_NEWIPC
+        | libc::CLONE_NEWPID
+        | libc::CLONE_NEWNET;
+    // SAFETY: clone without a new stack is fork with namespace flags. The process is
+    // single-threaded (no thread is started before this point), so the child's copy of memory
+    // is consistent; the child never returns from `child_main`.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    if pid < 0 {
+        return Err(RuntimeError::Host {
+            what: "clone",
+            source: std::io::Error::last_os_error(),
+        });
+    }
+    if pid == 0 {
+        drop(go_write);
+        drop(err_read);
+        child_main(config, stdio, pty.as_ref(), go_read, err_write);
+    }
+    let pid = pid as i32;
+    drop(go_read);
+    drop(err_write);
+    let started = cgroup.add(pid).map_err(RuntimeError::from).and_then(|()| {
+        // A child that failed before reading this reports why on the error pipe: that message
+        // matters more than the broken pipe here.
+        let sent = std::fs::File::from(go_write).write_all(b"g");
+        let mut message = String::new();
+        std::fs::File::from(err_read)
+            .read_to_string(&mut message)
+            .map_err(|e| RuntimeError::Host {
+                what: "read the container's setup result",
+                source: e,
+            })?;
+        match (message.split_once(':'), sent) {
+            (Some((code, text)), _) => Err(StartError {
+                code: code.parse().unwrap_or(125),
+                message: text.to_owned(),
+            }
+            .into()),
+            (None, Err(e)) => Err(RuntimeError::Host {
+                what: "start the container",
+                source: e,
+            }),
+            (None, Ok(())) => Ok(()),
+        }
+    });
+    if let Err(e) = started {
+        let _ = rustix::process::kill_process(
+            rustix::process::Pid::from_raw(pid).expect("positive"),
+            rustix::process::Signal::KILL,
+        );
+        let _ = wait_for(pid);
+        return Err(e);
+    }
+    on_started(pid);
+    let code = match &pty {
+        Some(pty) => pty.relay(pid, &signals, stdio.stdin)?,
+        None => wait_forwarding(pid, &signals)?,
+    };
+    Ok(Exit {
+        code,
+        oom_killed: cgroup.oom_killed(),
+    })
+}
+
+/// The child: set up, then exec. Never returns.
+fn child_main(
+    config: &ContainerConfig,
+    stdio: StdioMode,
+    pty: Option<&Pty>,
+    go: OwnedFd,
+    err: OwnedFd,
+) -> ! {
+    match child_setup(config, stdio, pty, go) {
+        Ok(()) if config.init => crate::init::run(&config.args, &config.env, err),
+        Ok(()) => report_and_exit(err, &process::exec(&config.args, &config.env)),
+        Err(e) => report_and_exit(err, &e),
+    }
+}
+
+/// Writes a start failure to the error pipe and exits with its code.
+pub(crate) fn report_and_exit(err: OwnedFd, error: &StartError) -> ! {
+    let mut pipe = std::fs::File::from(err);
+    let _ = write!(pipe, "{}:{}", error.code, error.message);
+    // SAFETY: _exit ends the process at once; nothing of the parent's state must be flushed
+    // from this copy of it.
+    unsafe { libc::_exit(error.code) }
+}
+
+fn setup_err(what: &str) -> impl FnOnce(rustix::io::Errno) -> StartError + '_ {
+    move |e| StartError::setup(format!("{what}: {e}"))
+}
+
+fn child_setup(
+    config: &ContainerConfig,
+    stdio: StdioMode,
+    pty: Option<&Pty>,
+    go: OwnedFd,
+) -> Result<(), StartError> {
+    // Die with berth: a `kill -9` of berth must not leave the container running. Should berth
+    // die before this line, the go-ahead below reads end of file instead.
+    // SAFETY: prctl with PR_SET_PDEATHSIG takes plain integers.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+    unblock_signals();
+    let mut byte = [0u8; 1];
+    std::fs::File::from(go)
+        .read_exact(&mut byte)
+        .map_err(|e| StartError::setup(format!("berth went away during setup: {e}")))?;
+    // SAFETY: a new cgroup namespace changes no memory, file table or credentials.
+    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWCGROUP) }
+        .map_err(setup_err("unshare the cgroup namespace"))?;
+
+    // Standard streams.
+    rustix::process::setsid().map_err(setup_err("setsid"))?;
+    if let Some(pty) = pty {
+        let slave = rustix::fs::open(
+            &pty.slave_path,
+            rustix::fs::OFlags::RDWR,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(setup_err("open the pty"))?;
+        rustix::process::ioctl_tiocsctty(&slave)
+            .map_err(setup_err("make the pty the controlling terminal"))?;
+        for fd in 0..3 {
+            dup_onto(slave.as_fd(), fd)?;
+        }
+    } else if !stdio.stdin {
+        let null = rustix::fs::open(
+            "/dev/null",
+            rustix::fs::OFlags::RDONLY,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(setup_err("open /dev/null"))?;
+        dup_onto(null.as_fd(), 0)?;
+    }
+
+    if let Some(hostname) = &config.hostname {
+        rustix::system::sethostname(hostname.as_bytes()).map_err(setup_err("sethostname"))?;
+    }
+    bring_up_loopback()?;
+
+    // The file system.
+    let rootfs_error = |e: rootfs::RootfsError| StartError::setup(e.to_string());
+    rootfs::make_private().map_err(rootfs_error)?;
+    rootfs::mount_root(&config.rootfs, config.overlay.as_ref()).map_err(rootfs_error)?;
+    let root = rootfs::open_root(&config.rootfs).map_err(rootfs_error)?;
+    rootfs::mount_all(&root, &config.mounts, pty.map(|p| p.slave_path.as_str()))
+        .map_err(rootfs_error)?;
+    // Docker creates a missing working directory.
+    rootfs::ensure_dir(&root, &config.cwd).map_err(rootfs_error)?;
+    drop(root);
+    rootfs::pivot_into(&config.rootfs).map_err(rootfs_error)?;
+    rootfs::mask_paths(&config.masked_paths).map_err(rootfs_error)?;
+    rootfs::readonly_paths(&config.readonly_paths).map_err(rootfs_error)?;
+    if config.readonly_root {
+        rootfs::readonly_root().map_err(rootfs_error)?;
+    }
+
+    // The process.
+    process::set_rlimits(&config.rlimits)?;
+    process::limit_bounding_set(&config.capabilities.bounding)?;
+    let seccomp_needs_privilege = config.seccomp.is_some() && !config.no_new_privileges;
+    if let (true, Some(filter)) = (seccomp_needs_privilege, &config.seccomp) {
+        // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while root.
+        process::load_seccomp(filter)?;
+    }
+    process::switch_user(config.uid, config.gid, &config.groups)?;
+    rustix::process::chdir(config.cwd.as_str()).map_err(|e| StartError {
+        code: 125,
+        message: format!("cannot chdir to {}: {e}", config.cwd),
+    })?;
+    process::set_capabilities(&config.capabilities)?;
+    if config.no_new_privileges {
+        process::set_no_new_privs()?;
+        if let Some(filter) = &config.seccomp {
+            process::load_seccomp(filter)?;
+        }
+    }
+    // Credential changes clear the parent-death signal: set it again.
+    // SAFETY: prctl with PR_SET_PDEATHSIG takes plain integers.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+    // Every inherited descriptor but the standard three closes at exec.
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags on descriptors.
+    unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    Ok(())
+}
+
+fn dup_onto(fd: BorrowedFd<'_>, target: i32) -> Result<(), StartError> {
+    // SAFETY: dup2 onto a standard descriptor number; both are valid.
+    if unsafe { libc::dup2(fd.as_raw_fd(), target) } < 0 {
+        return Err(StartError::setup(format!(
+            "dup2 onto {target}: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    Ok(())
+}
+
+/// Sets `lo` up in the (new) network namespace.
+fn bring_up_loopback() -> Result<(), StartError> {
+    let socket = rustix::net::socket(
+        rustix::net::AddressFamily::INET,
+        rustix::net::SocketType::DGRAM,
+        None,
+    )
+    .map_err(setup_err("socket"))?;
+    // SAFETY: an all-zero ifreq is valid; the name is NUL-terminated within its array.
+    let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in request.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS and SIOCSIFFLAGS read and write the ifreq we own.
+    unsafe {
+        if libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFFLAGS, &mut request) < 0 {
+            return Err(StartError::setup(format!(
+                "read the flags of lo: {}",
+                std::io::Error::last_os_error()
+            )));
+        }
+        request.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        if libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS, &request) < 0 {
+            return Err(StartError::setup(format!(
+                "bring lo up: {}",
+                std::io::Error::last_os_error()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Blocks the forwarded signals, SIGCHLD and SIGWINCH, and returns a signalfd for them.
+fn block_signals() -> Result<OwnedFd, RuntimeError> {
+    // SAFETY: the sigset is initialised by sigemptyset before use; sigprocmask and signalfd
+    // take pointers to it that outlive the calls.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for signal in FORWARDED.iter().chain(&[libc::SIGCHLD, libc::SIGWINCH]) {
+            libc::sigaddset(&mut set, *signal);
+        }
+        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC);
+        if fd < 0 {
+            return Err(RuntimeError::Host {
+                what: "signalfd",
+                source: std::io::Error::last_os_error(),
+            });
+        }
+        Ok(<OwnedFd as rustix::fd::FromRawFd>::from_raw_fd(fd))
+    }
+}
+
+/// In the child: every signal unblocked and at its default action (Rust ignores SIGPIPE; a
+/// container must not inherit that).
+fn unblock_signals() {
+    // SAFETY: as in `block_signals`; SIG_DFL is a valid disposition for these signals.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// Reads one signal from a signalfd.
+fn read_signal(fd: &OwnedFd) -> Option<i32> {
+    // SAFETY: signalfd_siginfo is plain data; read fills at most its size.
+    let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of::<libc::signalfd_siginfo>();
+    // SAFETY: the buffer is `info`, exactly `size` bytes.
+    let n = unsafe {
+        libc::read(
+            fd.as_raw_fd(),
+            (&mut info as *mut libc::signalfd_siginfo).cast(),
+            size,
+        )
+    };
+    (n == size as isize).then_some(info.ssi_signo as i32)
+}
+
+/// Waits for `pid` without a pty: relays signals until it exits.
+fn wait_forwarding(pid: i32, signals: &OwnedFd) -> Result<i32, RuntimeError> {
+    loop {
+        if let Some(code) = try_wait(pid)? {
+            return Ok(code);
+        }
+        match read_signal(signals) {
+            Some(libc::SIGCHLD) | Some(libc::SIGWINCH) | None => {}
+            Some(signal) => forward(pid, signal),
+        }
+    }
+}
+
+fn forward(pid: i32, signal: i32) {
+    // SAFETY: kill with a valid pid and signal number.
+    unsafe { libc::kill(pid, signal) };
+}
+
+/// The exit code of `pid` if it has ended (128 + N for a signal).
+fn try_wait(pid: i32) -> Result<Option<i32>, RuntimeError> {
+    let mut status = 0;
+    // SAFETY: waitpid writes the status into our integer.
+    let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+    if r < 0 {
+        return Err(RuntimeError::Host {
+            what: "waitpid",
+            source: std::io::Error::last_os_error(),
+        });
+    }
+    if r == 0 {
+        return Ok(None);
+    }
+    if libc::WIFEXITED(status) {
+        Ok(Some(libc::WEXITSTATUS(status)))
+    } else if libc::WIFSIGNALED(status) {
+        Ok(Some(128 + libc::WTERMSIG(status)))
+    } else {
+        Ok(None)
+    }
+}
+
+fn wait_for(pid: i32) -> Result<i32, RuntimeError> {
+    loop {
+        if let Some(code) = try_wait(pid)? {
+            return Ok(code);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// A pseudo-terminal pair: berth holds the master, the container gets the slave.
+pub struct Pty {
+    master: OwnedFd,
+    slave_path: String,
+}
+
+impl Pty {
+    fn open() -> Result<Pty, RuntimeError> {
+        use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+        let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)
+            .map_err(host("open a pty"))?;
+        grantpt(&master).map_err(host("grantpt"))?;
+        unlockpt(&master).map_err(host("unlockpt"))?;
+        let name = ptsname(&master, Vec::new()).map_err(host("ptsname"))?;
+        let pty = Pty {
+            master,
+            slave_path: name.to_string_lossy().into_owned(),
+        };
+        pty.copy_window_size();
+        Ok(pty)
+    }
+
+    fn copy_window_size(&self) {
+        if let Ok(size) = rustix::termios::tcgetwinsize(std::io::stdin()) {
+            let _ = rustix::termios::tcsetwinsize(&self.master, size);
+        }
+    }
+
+    /// Relays stdin to the pty and the pty to stdout, with the terminal in raw mode, until the
+    /// container exits; forwards signals and window size changes.
+    fn relay(&self, pid: i32, signals: &OwnedFd, with_stdin: bool) -> Result<i32, RuntimeError> {
+        let stdin = std::io::stdin();
+        let raw = RawMode::enter(stdin.as_fd());
+        let mut stdout = std::io::stdout();
+        let mut buf = [0u8; 8192];
+        let mut master_open = true;
+        let mut stdin_open = with_stdin;
+        let mut exit = None;
+        loop {
+            if exit.is_some() && !master_open {
+                break;
+            }
+            let mut fds = vec![
+                rustix::event::PollFd::new(signals, rustix::event::PollFlags::IN),
+                rustix::event::PollFd::new(&self.master, rustix::event::PollFlags::IN),
+            ];
+            if stdin_open {
+                fds.push(rustix::event::PollFd::new(
+                    &stdin,
+                    rustix::event::PollFlags::IN,
+                ));
+            }
+            // After the exit, drain what the pty still holds, then stop.
+            let timeout = exit.map(|_| rustix::event::Timespec {
+                tv_sec: 0,
+                tv_nsec: 50_000_000,
+            });
+            match rustix::event::poll(&mut fds, timeout.as_ref()) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(host("poll")(e)),
+            }
+            let ready: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
+            drop(fds);
+            if ready[0] {
+                match read_signal(signals) {
+                    Some(libc::SIGCHLD) => {}
+                    Some(libc::SIGWINCH) => self.copy_window_size(),
+                    Some(signal) => forward(pid, signal),
+                    None => {}
+                }
+            }
+            if ready[1] && master_open {
+                match rustix::io::read(&self.master, &mut buf) {
+                    Ok(0) | Err(_) => master_open = false,
+                    Ok(n) => {
+                        let _ = stdout.write_all(&buf[..n]);
+                        let _ = stdout.flush();
+                    }
+                }
+            }
+            if stdin_open && ready.get(2) == Some(&true) {
+                match rustix::io::read(&stdin, &mut buf) {
+                    Ok(0) | Err(_) => stdin_open = false,
+                    Ok(n) => {
+                        let _ = rustix::io::write(&self.master, &buf[..n]);
+                    }
+                }
+            }
+            if exit.is_none() {
+                exit = try_wait(pid)?;
+            }
+        }
+        drop(raw);
+        match exit {
+            Some(code) => Ok(code),
+            None => wait_for(pid),
+        }
+    }
+}
+
+/// The terminal in raw mode while it lives; restored when dropped. A no-op off a terminal.
+struct RawMode<'a> {
+    fd: BorrowedFd<'a>,
+    saved: Option<rustix::termios::Termios>,
+}
+
+impl<'a> RawMode<'a> {
+    fn enter(fd: BorrowedFd<'a>) -> RawMode<'a> {
+        let saved = rustix::termios::tcgetattr(fd).ok();
+        if let Some(saved) = &saved {
+            let mut raw = saved.clone();
+            raw.make_raw();
+            let _ = rustix::termios::tcsetattr(fd, rustix::termios::OptionalActions::Now, &raw);
+        }
+        RawMode { fd, saved }
+    }
+}
+
+impl Drop for RawMode<'_> {
+    fn drop(&mut self) {
+        if let Some(saved) = &self.saved {
+            let _ =
+                rustix::termios::tcsetattr(self.fd, rustix::termios::OptionalActions::Now, saved);
+        }
+    }
+}

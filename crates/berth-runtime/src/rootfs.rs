@@ -1,0 +1,432 @@
+//! The container's file system, built inside its own mount namespace (so the kernel removes
+//! every mount with the namespace): overlay or bind root, the spec's mounts, a /dev of its own,
+//! `pivot_root` with the old root detached, masked and read-only paths.
+//!
+//! Mount targets are opened with `openat2(RESOLVE_IN_ROOT)` and mounted through
+//! `/proc/self/fd/N`, so a symlink in the image cannot send a mount outside the rootfs.
+
+use rustix::fd::OwnedFd;
+use rustix::fs::{self, Mode, OFlags, ResolveFlags};
+use rustix::io::Errno;
+use rustix::mount::{self, MountFlags, MountPropagationFlags, UnmountFlags};
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+
+/// An overlay root: read-only layers (top first) under a writable upper directory.
+#[derive(Debug, Clone)]
+pub struct Overlay {
+    /// Layer directories, topmost first.
+    pub lower: Vec<PathBuf>,
+    /// The container's writable layer.
+    pub upper: PathBuf,
+    /// overlayfs' work directory, on the same file system as `upper`.
+    pub work: PathBuf,
+}
+
+/// One mount of the spec, in its plain form.
+#[derive(Debug, Clone)]
+pub struct MountSpec {
+    /// Where, inside the container.
+    pub destination: String,
+    /// File system type (`proc`, `tmpfs`, `bind`, ...).
+    pub kind: String,
+    /// Source: a host path for binds, else a name.
+    pub source: String,
+    /// Options as in the runtime spec (`ro`, `nosuid`, `rbind`, `mode=755`, ...).
+    pub options: Vec<String>,
+}
+
+/// A step of the file system setup failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {source}")]
+pub struct RootfsError {
+    /// What was being done.
+    pub what: String,
+    /// Why it failed.
+    pub source: std::io::Error,
+}
+
+fn fail(what: impl Into<String>) -> impl FnOnce(Errno) -> RootfsError {
+    let what = what.into();
+    move |e| RootfsError {
+        what,
+        source: e.into(),
+    }
+}
+
+/// Makes every mount private, so nothing below propagates back to the host.
+pub fn make_private() -> Result<(), RootfsError> {
+    mount::mount_change(
+        "/",
+        MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
+    )
+    .map_err(fail("make / private"))
+}
+
+/// Mounts the overlay (or binds `rootfs` onto itself) so that `rootfs` is a mount point.
+pub fn mount_root(rootfs: &Path, overlay: Option<&Overlay>) -> Result<(), RootfsError> {
+    match overlay {
+        Some(overlay) => {
+            // Layer paths can be long; relative to their common parent they fit the one page
+            // that mount options may fill.
+            let common = overlay
+                .lower
+                .first()
+                .and_then(|l| l.parent())
+                .and_then(Path::parent);
+            let lower: Vec<String> = overlay
+                .lower
+                .iter()
+                .map(|l| match common.and_then(|c| l.strip_prefix(c).ok()) {
+                    Some(relative) => relative.display().to_string(),
+                    None => l.display().to_string(),
+                })
+                .collect();
+            if let Some(dir) = common {
+                rustix::process::chdir(dir).map_err(fail(format!("chdir {}", dir.display())))?;
+            }
+            let data = format!(
+                "lowerdir={},upperdir={},workdir={}",
+                lower.join(":"),
+                overlay.upper.display(),
+                overlay.work.display()
+            );
+            let data = CString::new(data).map_err(|_| RootfsError {
+                what: "overlay options".into(),
+                source: std::io::Error::other("NUL in a path"),
+            })?;
+            mount::mount(
+                "overlay",
+                rootfs,
+                "overlay",
+                MountFlags::empty(),
+                Some(data.as_c_str()),
+            )
+            .map_err(fail("mount overlay root"))
+        }
+        None => mount::mount_bind_recursive(rootfs, rootfs)
+            .map_err(fail(format!("bind {}", rootfs.display()))),
+    }
+}
+
+/// Opens `destination` below `rootfs` without leaving it, creating it (a directory, or an
+/// empty file when `file`) if missing.
+fn open_target(root: &OwnedFd, destination: &str, file: bool) -> Result<OwnedFd, RootfsError> {
+    let relative = destination.trim_start_matches('/');
+    let resolve = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
+    if relative.is_empty() {
+        return fs::openat2(
+            root,
+            ".",
+            OFlags::PATH | OFlags::CLOEXEC,
+            Mode::empty(),
+            resolve,
+        )
+        .map_err(fail("open /"));
+    }
+    match fs::openat2(
+        root,
+        relative,
+        OFlags::PATH | OFlags::CLOEXEC,
+        Mode::empty(),
+        resolve,
+    ) {
+        Ok(fd) => return Ok(fd),
+        Err(Errno::NOENT) => {}
+        Err(e) => return Err(fail(format!("open {destination}"))(e)),
+    }
+    // Create each missing component, every step resolved inside the root.
+    let parts: Vec<&str> = relative.split('/').filter(|p| !p.is_empty()).collect();
+    let mut dir = fs::openat2(
+        root,
+        ".",
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+        resolve,
+    )
+    .map_err(fail("open /"))?;
+    for (i, part) in parts.iter().enumerate() {
+        let last = i + 1 == parts.len();
+        let made = if last && file {
+            fs::openat(
+                &dir,
+                *part,
+                OFlags::CREATE | OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+                Mode::from_raw_mode(0o644),
+            )
+            .map(drop)
+        } else {
+            fs::mkdirat(&dir, *part, Mode::from_raw_mode(0o755))
+        };
+        match made {
+            Ok(()) | Err(Errno::EXIST) => {}
+            Err(e) => return Err(fail(format!("create {destination}"))(e)),
+        }
+        let prefix = parts[..=i].join("/");
+        let flags = if last {
+            OFlags::PATH | OFlags::CLOEXEC
+        } else {
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC
+        };
+        dir = fs::openat2(root, prefix.as_str(), flags, Mode::empty(), resolve)
+            .map_err(fail(format!("open {destination}")))?;
+    }
+    Ok(dir)
+}
+
+/// Makes sure `destination` exists below the root as a directory (creating what is missing).
+pub fn ensure_dir(root: &OwnedFd, destination: &str) -> Result<(), RootfsError> {
+    open_target(root, destination, false).map(drop)
+}
+
+fn proc_path(fd: &OwnedFd) -> String {
+    format!("/proc/self/fd/{}", rustix::fd::AsRawFd::as_raw_fd(fd))
+}
+
+/// Splits runtime-spec options into mount flags, propagation, and file system data.
+fn parse_options(options: &[String]) -> (MountFlags, bool, Option<MountPropagationFlags>, String) {
+    let mut flags = MountFlags::empty();
+    let mut recursive = false;
+    let mut propagation = None;
+    let mut data = Vec::new();
+    for option in options {
+        match option.as_str() {
+            "ro" => flags |= MountFlags::RDONLY,
+            "rw" | "defaults" => {}
+            "nosuid" => flags |= MountFlags::NOSUID,
+            "nodev" => flags |= MountFlags::NODEV,
+            "noexec" => flags |= MountFlags::NOEXEC,
+            "relatime" => flags |= MountFlags::RELATIME,
+            "noatime" => flags |= MountFlags::NOATIME,
+            "strictatime" => flags |= MountFlags::STRICTATIME,
+            "sync" => flags |= MountFlags::SYNCHRONOUS,
+            "bind" => flags |= MountFlags::BIND,
+            "rbind" => {
+                flags |= MountFlags::BIND;
+                recursive = true;
+            }
+            "private" | "rprivate" => propagation = Some(MountPropagationFlags::PRIVATE),
+            "shared" | "rshared" => propagation = Some(MountPropagationFlags::SHARED),
+            "slave" | "rslave" => propagation = Some(MountPropagationFlags::DOWNSTREAM),
+            other => data.push(other.to_owned()),
+        }
+    }
+    (flags, recursive, propagation, data.join(","))
+}
+
+/// Mounts one spec mount below `rootfs`.
+fn mount_one(root: &OwnedFd, m: &MountSpec) -> Result<(), RootfsError> {
+    let (flags, recursive, propagation, data) = parse_options(&m.options);
+    let what = format!(
+        "mount {} on {}",
+        if m.kind == "bind" || flags.contains(MountFlags::BIND) {
+            &m.source
+        } else {
+            &m.kind
+        },
+        m.destination
+    );
+    if flags.contains(MountFlags::BIND) || m.kind == "bind" {
+        let source_is_file = std::fs::metadata(&m.source)
+            .map(|md| !md.is_dir())
+            .map_err(|e| RootfsError {
+                what: what.clone(),
+                source: e,
+            })?;
+        let target = open_target(root, &m.destination, source_is_file)?;
+        let target_path = proc_path(&target);
+        if recursive {
+            mount::mount_bind_recursive(m.source.as_str(), target_path.as_str())
+                .map_err(fail(&what))?;
+        } else {
+            mount::mount_bind(m.source.as_str(), target_path.as_str()).map_err(fail(&what))?;
+        }
+        // Bind mounts take flags such as ro only on a remount.
+        let extra = flags & !(MountFlags::BIND);
+        if !extra.is_empty() {
+            let target = open_target(root, &m.destination, source_is_file)?;
+            mount::mount_remount(proc_path(&target).as_str(), MountFlags::BIND | extra, "")
+                .map_err(fail(format!("{what} (remount)")))?;
+        }
+        if let Some(p) = propagation {
+            let target = open_target(root, &m.destination, source_is_file)?;
+            mount::mount_change(proc_path(&target).as_str(), p).map_err(fail(&what))?;
+        }
+        return Ok(());
+    }
+    let target = open_target(root, &m.destination, false)?;
+    let data = CString::new(data).unwrap_or_default();
+    let data = if data.as_bytes().is_empty() {
+        None
+    } else {
+        Some(data.as_c_str())
+    };
+    mount::mount(
+        m.source.as_str(),
+        proc_path(&target).as_str(),
+        m.kind.as_str(),
+        flags,
+        data,
+    )
+    .map_err(fail(&what))
+}
+
+/// Mounts the spec's mounts in order and fills /dev once it is mounted. A read-only mount with
+/// others below it (v1's /sys/fs/cgroup tmpfs) is mounted writable and made read-only last,
+/// so that the mount points below it can be made.
+pub fn mount_all(
+    root: &OwnedFd,
+    mounts: &[MountSpec],
+    console: Option<&str>,
+) -> Result<(), RootfsError> {
+    let mut deferred = Vec::new();
+    for (i, m) in mounts.iter().enumerate() {
+        let prefix = format!("{}/", m.destination.trim_end_matches('/'));
+        let has_children = mounts[i + 1..]
+            .iter()
+            .any(|later| later.destination.starts_with(&prefix));
+        let is_bind = m.kind == "bind" || m.options.iter().any(|o| o == "bind" || o == "rbind");
+        if has_children && !is_bind && m.options.iter().any(|o| o == "ro") {
+            let writable = MountSpec {
+                options: m.options.iter().filter(|o| *o != "ro").cloned().collect(),
+                ..m.clone()
+            };
+            mount_one(root, &writable)?;
+            deferred.push(m);
+        } else {
+            mount_one(root, m)?;
+        }
+        if m.destination == "/dev" {
+            populate_dev(root, console)?;
+        }
+    }
+    for m in deferred {
+        let (flags, ..) = parse_options(&m.options);
+        let target = open_target(root, &m.destination, false)?;
+        mount::mount_remount(proc_path(&target).as_str(), flags | MountFlags::RDONLY, "")
+            .map_err(fail(format!("make {} read-only", m.destination)))?;
+    }
+    Ok(())
+}
+
+/// The character devices every container gets in its /dev, with their modes.
+const DEVICES: [(&str, u32, u32); 6] = [
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
+
+/// Fills the container's /dev (a tmpfs already mounted there): device nodes, the standard
+/// symlinks, and `console` bound to the pty when there is one.
+fn populate_dev(root: &OwnedFd, console: Option<&str>) -> Result<(), RootfsError> {
+    let dev = open_target(root, "/dev", false)?;
+    let dev_dir = fs::openat(
+        &dev,
+        ".",
+        OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(fail("open /dev"))?;
+    let old_umask = rustix::process::umask(Mode::empty());
+    for (name, major, minor) in DEVICES {
+        fs::mknodat(
+            &dev_dir,
+            name,
+            fs::FileType::CharacterDevice,
+            Mode::from_raw_mode(0o666),
+            fs::makedev(major, minor),
+        )
+        .map_err(fail(format!("mknod /dev/{name}")))?;
+    }
+    rustix::process::umask(old_umask);
+    for (link, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("ptmx", "pts/ptmx"),
+        ("core", "/proc/kcore"),
+    ] {
+        fs::symlinkat(target, &dev_dir, link).map_err(fail(format!("symlink /dev/{link}")))?;
+    }
+    if let Some(console) = console {
+        let target = open_target(root, "/dev/console", true)?;
+        mount::mount_bind(console, proc_path(&target).as_str())
+            .map_err(fail("bind /dev/console"))?;
+    }
+    Ok(())
+}
+
+/// Makes `rootfs` the root: `pivot_root(".", ".")` and the old root unmounted lazily.
+pub fn pivot_into(rootfs: &Path) -> Result<(), RootfsError> {
+    rustix::process::chdir(rootfs).map_err(fail(format!("chdir {}", rootfs.display())))?;
+    rustix::process::pivot_root(".", ".").map_err(fail("pivot_root"))?;
+    // The old root sits on top of the new one: make it a slave so the unmount does not
+    // propagate to the host, then detach it.
+    mount::mount_change(
+        ".",
+        MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC,
+    )
+    .map_err(fail("make the old root a slave"))?;
+    mount::unmount(".", UnmountFlags::DETACH).map_err(fail("detach the old root"))?;
+    rustix::process::chdir("/").map_err(fail("chdir /"))
+}
+
+/// Hides each path: /dev/null over files, an empty read-only tmpfs over directories. Missing
+/// paths are skipped.
+pub fn mask_paths(paths: &[String]) -> Result<(), RootfsError> {
+    for path in paths {
+        match std::fs::metadata(path) {
+            Ok(md) if md.is_dir() => {
+                mount::mount("tmpfs", path.as_str(), "tmpfs", MountFlags::RDONLY, None)
+                    .map_err(fail(format!("mask {path}")))?
+            }
+            Ok(_) => mount::mount_bind("/dev/null", path.as_str())
+                .map_err(fail(format!("mask {path}")))?,
+            Err(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Makes each path read-only (bind onto itself, then remount read-only). Missing paths are
+/// skipped.
+pub fn readonly_paths(paths: &[String]) -> Result<(), RootfsError> {
+    for path in paths {
+        if std::fs::symlink_metadata(path).is_err() {
+            continue;
+        }
+        mount::mount_bind_recursive(path.as_str(), path.as_str())
+            .map_err(fail(format!("bind {path}")))?;
+        mount::mount_remount(
+            path.as_str(),
+            MountFlags::BIND
+                | MountFlags::RDONLY
+                | MountFlags::NOSUID
+                | MountFlags::NODEV
+                | MountFlags::NOEXEC,
+            "",
+        )
+        .map_err(fail(format!("make {path} read-only")))?;
+    }
+    Ok(())
+}
+
+/// Remounts the root read-only (`--read-only`).
+pub fn readonly_root() -> Result<(), RootfsError> {
+    mount::mount_remount("/", MountFlags::BIND | MountFlags::RDONLY, "")
+        .map_err(fail("make / read-only"))
+}
+
+/// Opens the rootfs directory for the mounts that follow.
+pub fn open_root(rootfs: &Path) -> Result<OwnedFd, RootfsError> {
+    fs::open(
+        rootfs,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(fail(format!("open {}", rootfs.display())))
+}

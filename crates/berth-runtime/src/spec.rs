@@ -1,0 +1,155 @@
+//! From a runtime-spec `config.json` (`oci_spec::runtime::Spec`) to the plain
+//! [`ContainerConfig`] the runtime executes.
+//!
+//! Annotations berth reads: `berth.seccomp` = `default` (Docker's default filter for the
+//! process's capabilities) or a path to a Docker-format profile; `berth.init` = `true`.
+
+use crate::cgroup::Limits;
+use crate::container::ContainerConfig;
+use crate::process::{CapabilitySets, Rlimit, rlimit_resource};
+use crate::rootfs::{MountSpec, Overlay};
+use crate::seccomp;
+use oci_spec::runtime::Spec;
+use std::path::Path;
+
+/// The spec asks for something berth cannot do.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid runtime spec: {0}")]
+pub struct SpecError(pub String);
+
+fn capabilities(
+    set: &Option<oci_spec::runtime::Capabilities>,
+) -> Result<Vec<caps::Capability>, SpecError> {
+    let mut out = Vec::new();
+    for cap in set.iter().flatten() {
+        let name = serde_json::to_value(cap)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let parsed: caps::Capability = name
+            .parse()
+            .map_err(|_| SpecError(format!("unknown capability {name}")))?;
+        out.push(parsed);
+    }
+    out.sort_by_key(|c| c.index());
+    Ok(out)
+}
+
+/// Builds the runtime's configuration from `spec`, with the rootfs at `rootfs` and, when
+/// given, an overlay to mount there.
+pub fn container_config(
+    id: &str,
+    spec: &Spec,
+    rootfs: &Path,
+    overlay: Option<Overlay>,
+) -> Result<ContainerConfig, SpecError> {
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| SpecError("no process".into()))?;
+    let user = process.user();
+    let caps_sets = match process.capabilities() {
+        Some(c) => CapabilitySets {
+            bounding: capabilities(c.bounding())?,
+            effective: capabilities(c.effective())?,
+            permitted: capabilities(c.permitted())?,
+            inheritable: capabilities(c.inheritable())?,
+            ambient: capabilities(c.ambient())?,
+        },
+        None => CapabilitySets::default(),
+    };
+    let mut rlimits = Vec::new();
+    for limit in process.rlimits().iter().flatten() {
+        let name = serde_json::to_value(limit.typ())
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let (resource, name) =
+            rlimit_resource(&name).ok_or_else(|| SpecError(format!("unknown rlimit {name}")))?;
+        rlimits.push(Rlimit {
+            resource,
+            name,
+            soft: limit.soft(),
+            hard: limit.hard(),
+        });
+    }
+    let mounts = spec
+        .mounts()
+        .iter()
+        .flatten()
+        .map(|m| MountSpec {
+            destination: m.destination().display().to_string(),
+            kind: m.typ().clone().unwrap_or_else(|| "bind".into()),
+            source: m
+                .source()
+                .as_ref()
+                .map(|s| s.display().to_string())
+                .unwrap_or_default(),
+            options: m.options().clone().unwrap_or_default(),
+        })
+        .collect();
+    let linux = spec.linux().as_ref();
+    let resources = linux.and_then(|l| l.resources().as_ref());
+    let memory = resources.and_then(|r| r.memory().as_ref());
+    let cpu = resources.and_then(|r| r.cpu().as_ref());
+    let limits = Limits {
+        cpu_quota: cpu.and_then(|c| c.quota()),
+        cpu_period: cpu.and_then(|c| c.period()),
+        cpu_shares: cpu.and_then(|c| c.shares()),
+        cpuset_cpus: cpu.and_then(|c| c.cpus().clone()),
+        memory: memory.and_then(|m| m.limit()),
+        memory_swap: memory.and_then(|m| m.swap()),
+        pids: resources.and_then(|r| r.pids().as_ref()).map(|p| p.limit()),
+        device_rules: Vec::new(),
+    };
+    let annotations = spec.annotations().clone().unwrap_or_default();
+    let seccomp = match annotations.get("berth.seccomp").map(String::as_str) {
+        None | Some("unconfined") => None,
+        Some("default") => Some(
+            seccomp::default_filter(&caps_sets.effective).map_err(|e| SpecError(e.to_string()))?,
+        ),
+        Some(path) => {
+            let json = std::fs::read(path)
+                .map_err(|e| SpecError(format!("seccomp profile {path}: {e}")))?;
+            Some(
+                seccomp::profile_filter(&json)
+                    .map_err(|e| SpecError(format!("seccomp profile {path}: {e}")))?,
+            )
+        }
+    };
+    Ok(ContainerConfig {
+        id: id.to_owned(),
+        rootfs: rootfs.to_path_buf(),
+        overlay,
+        hostname: spec.hostname().clone(),
+        mounts,
+        readonly_root: spec
+            .root()
+            .as_ref()
+            .and_then(|r| r.readonly())
+            .unwrap_or(false),
+        masked_paths: linux
+            .and_then(|l| l.masked_paths().clone())
+            .unwrap_or_default(),
+        readonly_paths: linux
+            .and_then(|l| l.readonly_paths().clone())
+            .unwrap_or_default(),
+        args: process.args().clone().unwrap_or_default(),
+        env: process.env().clone().unwrap_or_default(),
+        cwd: process.cwd().display().to_string(),
+        uid: user.uid(),
+        gid: user.gid(),
+        groups: user.additional_gids().clone().unwrap_or_default(),
+        capabilities: caps_sets,
+        rlimits,
+        no_new_privileges: process.no_new_privileges().unwrap_or(false),
+        seccomp,
+        cgroup_path: linux
+            .and_then(|l| l.cgroups_path().as_ref())
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| format!("berth/{id}")),
+        limits,
+        terminal: process.terminal().unwrap_or(false),
+        init: annotations.get("berth.init").is_some_and(|v| v == "true"),
+    })
+}
