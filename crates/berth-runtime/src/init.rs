@@ -32,6 +32,10 @@ pub fn run(args: &[String], env: &[String], err: OwnedFd) -> ! {
     }
     // The command's exec closes its copy of the error pipe; init must close its own.
     drop(err);
+    // Init is a copy of the berth binary: not dumpable, its /proc/1/exe and memory are out of
+    // reach of the container's processes (the runc CVE-2019-5736 class of attack).
+    // SAFETY: prctl with PR_SET_DUMPABLE takes plain integers.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     loop {
         // SAFETY: siginfo_t is plain data; `all` is a valid set and `info` is writable.
         let signal = unsafe {

@@ -165,10 +165,42 @@ pub fn set_no_new_privs() -> Result<(), StartError> {
         .map_err(|e| StartError::setup(format!("cannot set no_new_privs: {e}")))
 }
 
-/// Loads a seccomp filter.
+/// Loads a seccomp filter. Unlike `seccompiler::apply_filter`, this does not set
+/// no_new_privs: without it the kernel asks for CAP_SYS_ADMIN, which the caller still has.
 pub fn load_seccomp(program: &seccompiler::BpfProgram) -> Result<(), StartError> {
-    seccompiler::apply_filter(program)
-        .map_err(|e| StartError::setup(format!("cannot load the seccomp filter: {e}")))
+    let fprog = libc::sock_fprog {
+        len: program.len() as u16,
+        filter: program.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: `fprog` points at `program`, whose instructions have libc's sock_filter layout
+    // (seccompiler's is repr(C) with the same fields) and outlive the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0,
+            &fprog as *const libc::sock_fprog,
+        )
+    };
+    if r != 0 {
+        let error = std::io::Error::last_os_error();
+        return Err(StartError::setup(format!(
+            "cannot load the seccomp filter: {}",
+            os_error_text(&error)
+        )));
+    }
+    Ok(())
+}
+
+/// An OS error as Docker words it: `permission denied`, without the errno number.
+pub fn os_error_text(error: &std::io::Error) -> String {
+    let text = error.to_string();
+    let text = text.split(" (os error").next().unwrap_or(&text);
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }
 
 /// Executes `args[0]`, searched in the `PATH` of `env` when it has no `/`. Returns only on
@@ -223,7 +255,7 @@ pub fn exec(args: &[String], env: &[String]) -> StartError {
             _ => {
                 return StartError {
                     code: 126,
-                    message: format!("exec: \"{command}\": {error}"),
+                    message: format!("exec: \"{command}\": {}", os_error_text(&error)),
                 };
             }
         }
@@ -231,7 +263,7 @@ pub fn exec(args: &[String], env: &[String]) -> StartError {
     match denied {
         Some(error) => StartError {
             code: 126,
-            message: format!("exec: \"{command}\": {error}"),
+            message: format!("exec: \"{command}\": {}", os_error_text(&error)),
         },
         None => StartError {
             code: 127,

@@ -155,3 +155,78 @@ pub fn registry_blob_path(registry: &berth_testkit::registry::Registry, digest: 
         .join(hex)
         .join("data")
 }
+
+/// A registry with busybox in it, and an environment that has pulled it.
+pub struct Busybox {
+    /// The registry (kept alive for the test).
+    pub registry: berth_testkit::registry::Registry,
+    /// The environment.
+    pub env: Env,
+    /// The image reference.
+    pub image: String,
+}
+
+impl Busybox {
+    /// Starts a registry, pushes busybox, pulls it.
+    pub fn pulled() -> Busybox {
+        let registry = berth_testkit::registry::Registry::start_open().expect("registry");
+        let image = berth_testkit::busybox::image().expect("busybox").build();
+        registry
+            .client(None)
+            .push_image("busybox", "latest", &image)
+            .expect("push");
+        let env = Env::new();
+        let reference = format!("{}/busybox:latest", registry.host());
+        env.berth(&["pull", "-q", &reference]).ok();
+        Busybox {
+            registry,
+            env,
+            image: reference,
+        }
+    }
+
+    /// `berth run --rm IMAGE sh -c SCRIPT` with `flags` before the image.
+    pub fn sh(&self, flags: &[&str], script: &str) -> Run {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&[&self.image, "sh", "-c", script]);
+        self.env.berth(&args)
+    }
+}
+
+/// Panics if the host still holds a mount, a cgroup or a container directory of `env`.
+pub fn assert_nothing_leaked(env: &Env) {
+    let root = env.root().display().to_string();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    assert!(
+        !mounts.contains(&root),
+        "a mount of this test is still on the host:\n{mounts}"
+    );
+    let containers: Vec<_> = std::fs::read_dir(env.root().join("containers"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        containers.is_empty(),
+        "container directories left: {containers:?}"
+    );
+}
+
+/// The cgroup directories of container `short_id` (its first 12 hex digits) still on the host.
+pub fn cgroup_dirs_of(short_id: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for base in [
+        "/sys/fs/cgroup",
+        "/sys/fs/cgroup/memory",
+        "/sys/fs/cgroup/pids",
+        "/sys/fs/cgroup/cpu",
+        "/sys/fs/cgroup/unified",
+    ] {
+        if let Ok(entries) = std::fs::read_dir(Path::new(base).join("berth")) {
+            found.extend(entries.flatten().map(|e| e.path()).filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(short_id))
+            }));
+        }
+    }
+    found
+}

@@ -1,0 +1,570 @@
+//! `berth run` end to end, as root: each point checked from inside the container, as a user
+//! would, and after each test nothing of the container left on the host.
+
+mod common;
+
+use common::{Busybox, assert_nothing_leaked, cgroup_dirs_of};
+
+/// Docker's default capability mask.
+const DOCKER_CAPS: &str = "00000000a80425fb";
+
+fn status_field(status: &str, field: &str) -> String {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or("")
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn the_command_is_pid_1_and_sees_no_host_pids_mounts_or_interfaces() {
+    let bb = Busybox::pulled();
+    let out = bb
+        .sh(&[], "echo pid=$$; echo host=$(hostname); ls /proc | grep -c '^[0-9]'; cut -d' ' -f5 /proc/mounts | sort | tr '\\n' ' '; echo; ls /sys/class/net")
+        .ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], "pid=1");
+    let hostname = lines[1].strip_prefix("host=").unwrap();
+    assert_eq!(hostname.len(), 12, "hostname is the short id: {hostname}");
+    assert!(
+        lines[2].parse::<u32>().unwrap() <= 4,
+        "processes visible: {}",
+        lines[2]
+    );
+    for host_mount in ["/work", "/boot", "/sys/fs/cgroup/unified"] {
+        assert!(
+            !lines[3].split(' ').any(|m| m == host_mount),
+            "host mount {host_mount} visible: {}",
+            lines[3]
+        );
+    }
+    assert_eq!(lines[4].trim(), "lo", "interfaces: {}", lines[4]);
+    assert!(
+        cgroup_dirs_of(hostname).is_empty(),
+        "cgroup left: {:?}",
+        cgroup_dirs_of(hostname)
+    );
+    assert_nothing_leaked(&bb.env);
+}
+
+#[test]
+fn proc_sys_and_sys_are_read_only_and_mount_and_unshare_fail() {
+    let bb = Busybox::pulled();
+    let out = bb
+        .sh(
+            &[],
+            "echo x > /proc/sys/kernel/domainname && echo procsys-writable; \
+             touch /sys/berth 2>/dev/null && echo sys-writable; \
+             touch /sys/fs/cgroup/berth 2>/dev/null && echo cgroupfs-writable; \
+             mount -t tmpfs none /tmp 2>/dev/null && echo mounted; \
+             unshare -n true 2>/dev/null && echo unshared; \
+             cat /proc/kcore 2>/dev/null | head -c1 | grep -q . && echo kcore-readable; \
+             echo done",
+        )
+        .ok();
+    assert_eq!(out.stdout.trim(), "done", "{}", out.stdout);
+    assert_nothing_leaked(&bb.env);
+}
+
+#[test]
+fn capabilities_match_docker_and_follow_cap_add_and_drop() {
+    let bb = Busybox::pulled();
+    let status = bb.sh(&[], "cat /proc/self/status").ok().stdout;
+    for set in ["CapPrm", "CapEff", "CapBnd"] {
+        assert_eq!(status_field(&status, set), DOCKER_CAPS, "{set}");
+    }
+    assert_eq!(status_field(&status, "CapInh"), "0000000000000000");
+    assert_eq!(status_field(&status, "CapAmb"), "0000000000000000");
+    assert_eq!(
+        status_field(&status, "Seccomp"),
+        "2",
+        "Docker's default seccomp filter"
+    );
+    assert_eq!(status_field(&status, "NoNewPrivs"), "0");
+
+    let dropped = bb
+        .sh(
+            &["--cap-drop", "chown"],
+            "grep CapEff /proc/self/status; chown 1000 /tmp 2>/dev/null && echo chowned; true",
+        )
+        .ok()
+        .stdout;
+    assert!(
+        dropped.contains("00000000a80425fa") && !dropped.contains("chowned"),
+        "{dropped}"
+    );
+    let added = bb
+        .sh(
+            &["--cap-add", "SYS_ADMIN"],
+            "mount -t tmpfs none /tmp && echo mounted",
+        )
+        .ok()
+        .stdout;
+    assert!(added.contains("mounted"), "{added}");
+    let nnp = bb
+        .sh(
+            &["--security-opt", "no-new-privileges"],
+            "grep NoNewPrivs /proc/self/status",
+        )
+        .ok()
+        .stdout;
+    assert!(nnp.contains('1'), "{nnp}");
+    let unconfined = bb
+        .sh(
+            &["--security-opt", "seccomp=unconfined"],
+            "grep Seccomp: /proc/self/status",
+        )
+        .ok()
+        .stdout;
+    assert!(unconfined.contains('0'), "{unconfined}");
+    assert_nothing_leaked(&bb.env);
+}
+
+#[test]
+fn privileged_gets_every_capability_the_host_has() {
+    let bb = Busybox::pulled();
+    let host = std::fs::read_to_string("/proc/self/status").unwrap();
+    let inside = bb
+        .sh(
+            &["--privileged"],
+            "cat /proc/self/status; mount -t tmpfs none /tmp && echo mounted",
+        )
+        .ok()
+        .stdout;
+    assert_eq!(
+        status_field(&inside, "CapEff"),
+        status_field(&host, "CapBnd")
+    );
+    assert_eq!(status_field(&inside, "Seccomp"), "0");
+    assert!(inside.contains("mounted"));
+    assert_nothing_leaked(&bb.env);
+}
+
+#[test]
+fn pids_limit_stops_forks() {
+    let bb = Busybox::pulled();
+    let limit = bb
+        .sh(
+            &["--pids-limit", "10"],
+            "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max",
+        )
+        .ok();
+    assert_eq!(limit.stdout.trim(), "10");
+    let out = bb.sh(
+        &["--pids-limit", "10"],
+        "for i in $(seq 30); do sleep 2 & done; echo all-forked",
+    );
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("can't fork") && !out.stdout.contains("all-forked"),
+        "{}{}",
+        out.stdout,
+        out.stderr
+    );
+    assert_nothing_leaked(&bb.env);
+}
+
+#[test]
+fn a_memory_hog_is_oom_killed_with_137() {
+    let bb = Busybox::pulled();
+    // Not --rm: the record keeps OOMKilled.
+    let out = bb.env.berth(&[
+        "run",
+        "-m",
+        "32m",
+        "--name",
+        "hog",
+        &bb.image,
+        "tail",
+        "/dev/zero",
+    ]);
+    assert_eq!(out.code, 137, "{}", out.stderr);
+    let dirs: Vec<_> = std::fs::read_dir(bb.env.root().join("containers"))
+        .unwrap()
+        .flatten()
+        .collect();
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dirs[0].path().join("container.json")).unwrap())
+            .unwrap();
+    assert_eq!(record["oom_killed"], true);
+    assert_eq!(record["exit_code"], 137);
+    assert_eq!(record["status"], "exited");
+    std::fs::remove_dir_all(dirs[0].path()).unwrap();
+    assert_nothing_leaked(&bb.env);
+}
+
+#[test]
+fn a_cpu_burner_under_cpus_0_1_gets_about_a_tenth_of_a_core() {
+    let bb = Busybox::pulled();
+    // Burn for 3 s of wall time, then compare the cgroup's CPU time with the wall time.
+    let script = "read up0 rest < /proc/uptime; end=$(( $(date +%s) + 3 )); while [ $(date +%s) -lt $end ]; do :; done; read up1 rest < /proc/uptime; \
+                  if [ -f /sys/fs/cgroup/cpuacct/cpuacct.usage ]; then ns=$(cat /sys/fs/cgroup/cpuacct/cpuacct.usage); else ns=$(( $(grep usage_usec /sys/fs/cgroup/cpu.stat | cut -d' ' -f2) * 1000 )); fi; \
+                  echo $up0 $up1 $ns";
+    let out = bb.sh(&["--cpus", "0.1"], script).ok();
+    let fields: Vec<f64> = out
+        .stdout
+        .split_whitespace()
+        .map(|f| f.parse().unwrap())
+        .collect();
+    let (wall, cpu) = (fields[1] - fields[0], fields[2] / 1e9);
+    let share = cpu / wall;
+    assert!(
+        (0.03..0.25).contains(&share),
+        "CPU share {share:.3} ({cpu:.2} s in {wall:.2} s)"
+    );
+    assert_nothing_leaked(&bb.env);
+}
+
+#[test]
+fn user_workdir_env_volumes_and_read_only_behave() {
+    let bb = Busybox::pulled();
+    let ids = bb.sh(&["-u", "app"], "id -u; id -g; id -G").ok().stdout;
+    assert_eq!(
+        ids.lines().collect::<Vec<_>>(),
+        ["1000", "1000", "1000 1001"]
+    );
+    assert_eq!(
+        bb.sh(&["-u", "4242:4343"], "echo $(id -u):$(id -g)")
+            .ok()
+            .stdout
+            .trim(),
+        "4242:4343"
+    );
+    bb.sh(&["-u", "ghost"], "true")
+        .fails(125, "unable to find user ghost");
+
+    assert_eq!(
+        bb.sh(&["-w", "/made/for/you"], "pwd").ok().stdout.trim(),
+        "/made/for/you"
+    );
+    let env = bb
+        .sh(
+            &["-e", "GREETING=hello world", "-e", "PATH=/bin"],
+            "echo \"$GREETING|$PATH|$HOSTNAME|$HOME\"",
+        )
+        .ok()
+        .stdout;
+    let parts: Vec<&str> = env.trim().split('|').collect();
+    assert_eq!(&parts[..2], ["hello world", "/bin"]);
+    assert_eq!(parts[2].len(), 12);
+    assert_eq!(parts[3], "/root");
+
+    let host_dir = bb.env.path().join("shared");
+    std::fs::create_dir_all(&host_dir).unwrap();
+    std::fs::write(host_dir.join("from-host"), "hi").unwrap();
+    let volume = format!("{}:/data", host_dir.display());
+    let out = bb
+        .sh(
+            &["-v", &volume],
+            "cat /data/from-host; echo back > /data/from-container",
+        )
+        .ok();
+    assert_eq!(out.stdout, "hi");
+    assert_eq!(
+        std::fs::read_to_string(host_dir.join("from-container")).unwrap(),
+        "back\n"
+    );
+    let ro = format!("{}:/data:ro", host_dir.display());
+    let out = bb
+        .sh(
+            &["-v", &ro],
+            "echo x > /data/nope 2>/dev/null || echo refused",
+        )
+        .ok();
+    assert_eq!(out.stdout.trim(), "refused");
+    let mount = format!("type=bind,source={},target=/m,readonly", host_dir.display());
+    assert_eq!(
+        bb.sh(&["--mount", &mount], "cat /m/from-host").ok().stdout,
+        "hi"
+    );
+
+    let out = bb
+        .sh(
+            &["--read-only", "--tmpfs", "/tmp"],
+            "touch /etc/x 2>/dev/null || echo root-ro; touch /tmp/x && echo tmp-rw",
+        )
+        .ok();
+    assert_eq!(out.stdout, "root-ro\ntmp-rw\n");
+    assert_nothing_leaked(&bb.env);
+}
+
+#[test]
+fn ulimits_apply_and_limits_above_the_host_are_an_error() {
+    let bb = Busybox::pulled();
+    assert_eq!(
+        bb.sh(&["--ulimit", "nofile=100:200"], "ulimit -n")
+            .ok()
+            .stdout
+            .trim(),
+        "100"
+    );
+    let mut host = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into our struct.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut host) };
+    // Raising the hard limit needs CAP_SYS_RESOURCE: where the host lacks it, a clear error.
+    let above = format!("nofile={0}:{0}", host.rlim_max + 1000);
+    let out = bb.sh(&["--ulimit", &above], "ulimit -n");
+    if status_field(
+        &std::fs::read_to_string("/proc/self/status").unwrap(),
+        "CapBnd",
+    )
+    .ends_with("fb")
+    {
+        out.fails(125, "cannot set RLIMIT_NOFILE");
+    }
+    assert_nothing_leaked(&bb.env);
+}
+
+#[test]
+fn exit_codes_follow_docker() {
+    let bb = Busybox::pulled();
+    assert_eq!(bb.sh(&[], "exit 42").code, 42);
+    bb.env
+        .berth(&["run", "--rm", &bb.image, "no-such-command"])
+        .fails(127, "executable file not found in $PATH");
+    bb.env
+        .berth(&["run", "--rm", &bb.image, "/etc/passwd"])
+        .fails(126, "permission denied");
+    bb.env
+        .berth(&["run", "--rm", &bb.image, "/no/such/file"])
+        .fails(127, "no such file or directory");
+    bb.env
+        .berth(&["run", "--rm", "127.0.0.1:1/missing:latest"])
+        .fails(125, "cannot reach registry");
+    bb.env
+        .berth(&["run", "--rm", "-w", "/etc/passwd", &bb.image, "true"])
+        .fails(125, "/etc/passwd");
+    bb.env
+        .berth(&["run", "--rm", "--entrypoint", "", &bb.image])
+        .fails(125, "no command specified");
+    bb.env
+        .berth(&["run", "--rm", "-v", "relative:/x", &bb.image, "true"])
+        .fails(125, "named volumes are not supported");
+    bb.env
+        .berth(&["run", "--rm", "-m", "1m", &bb.image, "true"])
+        .fails(125, "minimum memory limit");
+    bb.env
+        .berth(&["run", "--rm", "--memory-swap", "1g", &bb.image, "true"])
+        .fails(125, "memory limit");
+    bb.env
+        .berth(&["run", "--rm", "--bogus", &bb.image])
+        .fails(125, "unexpected argument");
+    assert_nothing_leaked(&bb.env);
+}
+
+#[test]
+fn signals_sent_to_berth_reach_the_container() {
+    let bb = Busybox::pulled();
+    for (signal, name) in [
+        (libc::SIGTERM, "TERM"),
+        (libc::SIGINT, "INT"),
+        (libc::SIGHUP, "HUP"),
+        (libc::SIGUSR1, "USR1"),
+    ] {
+        let script = format!(
+            "trap 'echo got-{name}; exit 7' {name}; echo ready; while true; do sleep 0.05; done"
+        );
+        let mut child = bb
+            .env
+            .command()
+            .args(["run", "--rm", &bb.image, "sh", "-c", &script])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+        assert_eq!(line, "ready\n");
+        // SAFETY: kill with the child's pid and a valid signal.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let status = child.wait().unwrap();
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+        assert_eq!(rest, format!("got-{name}\n"));
+        assert_eq!(status.code(), Some(7));
+    }
+    assert_nothing_leaked(&bb.env);
+}
+
+#[test]
+fn init_reaps_and_forwards_and_hides_the_berth_binary() {
+    let bb = Busybox::pulled();
+    let out = bb.sh(&["--init"], "echo $$; cat /proc/1/exe > /dev/null 2>&1 && echo exe-readable; echo x >> /proc/1/exe 2>/dev/null && echo exe-writable; true").ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_ne!(lines[0], "1", "the command is not PID 1 under --init");
+    assert_eq!(lines.len(), 1, "{}", out.stdout);
+    assert_eq!(bb.sh(&["--init"], "exit 5").code, 5);
+    assert_nothing_leaked(&bb.env);
+}
+
+#[test]
+fn dev_has_dockers_devices_and_no_other_device_opens() {
+    let bb = Busybox::pulled();
+    let out = bb
+        .sh(&[], "ls /dev | tr '\\n' ' '; echo; head -c 4 /dev/urandom | wc -c; mknod /tmp/disk b 8 0 && head -c 1 /tmp/disk >/dev/null 2>&1 && echo disk-readable; true")
+        .ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    for device in [
+        "null", "zero", "full", "random", "urandom", "tty", "ptmx", "pts", "shm", "mqueue", "fd",
+        "stdin", "stdout", "stderr",
+    ] {
+        assert!(
+            lines[0].split(' ').any(|d| d == device),
+            "/dev lacks {device}: {}",
+            lines[0]
+        );
+    }
+    assert_eq!(lines[1].trim(), "4");
+    assert_eq!(
+        lines.len(),
+        2,
+        "a block device could be read: {}",
+        out.stdout
+    );
+    assert_nothing_leaked(&bb.env);
+}
+
+#[test]
+fn only_the_standard_streams_reach_the_container() {
+    let bb = Busybox::pulled();
+    let mut cmd = bb.env.command();
+    cmd.args(["run", "--rm", &bb.image, "ls", "/proc/self/fd"]);
+    // Hand berth an extra open descriptor, as a careless parent would.
+    let leaked = std::fs::File::open("/etc/hostname").unwrap();
+    let raw = std::os::fd::AsRawFd::as_raw_fd(&leaked);
+    // SAFETY: in the child before exec, dup2 onto fd 7 and clearing its close-on-exec flag are
+    // async-signal-safe calls on valid descriptors.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+            libc::dup2(raw, 7);
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    let fds: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    assert!(
+        fds.iter()
+            .all(|fd| ["0", "1", "2", "3"].contains(&fd.as_str())),
+        "descriptors in the container: {fds:?}"
+    );
+    assert_nothing_leaked(&bb.env);
+}
+
+#[test]
+fn kill_9_of_berth_is_reclaimed_by_the_next_command() {
+    let bb = Busybox::pulled();
+    let mut child = bb
+        .env
+        .command()
+        .args(["run", "--rm", &bb.image, "sh", "-c", "hostname; sleep 100"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let short_id = line.trim().to_owned();
+    assert!(
+        !cgroup_dirs_of(&short_id).is_empty(),
+        "no cgroup while running"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The container dies with berth (PR_SET_PDEATHSIG): its cgroup empties.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::time::Instant::now() < deadline
+        && std::process::Command::new("pgrep")
+            .args(["-f", "sleep 100"])
+            .status()
+            .is_ok_and(|s| s.success())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // The next berth command reclaims the cgroup and the --rm container's directory.
+    bb.sh(&[], "true").ok();
+    assert!(
+        cgroup_dirs_of(&short_id).is_empty(),
+        "cgroup not reclaimed: {:?}",
+        cgroup_dirs_of(&short_id)
+    );
+    assert_nothing_leaked(&bb.env);
+}
+
+#[test]
+fn interactive_tty_gives_a_working_shell() {
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    let bb = Busybox::pulled();
+    // A pty for berth: the test types on the master side as a user would.
+    let master =
+        rustix::pty::openpt(rustix::pty::OpenptFlags::RDWR | rustix::pty::OpenptFlags::NOCTTY)
+            .unwrap();
+    rustix::pty::grantpt(&master).unwrap();
+    rustix::pty::unlockpt(&master).unwrap();
+    let name = rustix::pty::ptsname(&master, Vec::new()).unwrap();
+    let slave = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(name.to_str().unwrap())
+        .unwrap();
+    rustix::termios::tcsetwinsize(
+        &slave,
+        rustix::termios::Winsize {
+            ws_row: 33,
+            ws_col: 111,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        },
+    )
+    .unwrap();
+    let mut cmd = bb.env.command();
+    cmd.args(["run", "--rm", "-it", &bb.image, "sh"]);
+    let fd = slave.as_raw_fd();
+    // SAFETY: in the child before exec: a new session with the pty as its controlling terminal
+    // and standard streams; all async-signal-safe calls on a valid descriptor.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+            libc::setsid();
+            libc::ioctl(fd, libc::TIOCSCTTY, 0);
+            for target in 0..3 {
+                libc::dup2(fd, target);
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    drop(slave);
+    let mut terminal = std::fs::File::from(master);
+    terminal
+        .write_all(b"echo answer-$((6*7)); stty size; tty; exit 3\n")
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        match terminal.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+    let status = child.wait().unwrap();
+    let text = String::from_utf8_lossy(&seen);
+    assert!(text.contains("answer-42"), "{text}");
+    assert!(text.contains("33 111"), "window size not passed on: {text}");
+    assert!(
+        text.contains("/dev/console") || text.contains("/dev/pts/"),
+        "no terminal: {text}"
+    );
+    assert_eq!(status.code(), Some(3), "{text}");
+    assert_nothing_leaked(&bb.env);
+}
