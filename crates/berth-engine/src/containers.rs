@@ -39,6 +39,8 @@ pub struct Record {
     pub auto_remove: bool,
     /// The cgroup, relative to the hierarchy roots.
     pub cgroup_path: String,
+    /// The signal that stops it (`--stop-signal`, else the image's StopSignal, else SIGTERM).
+    pub stop_signal: String,
     /// The berth process that runs it, and that process's start time (clock ticks after boot).
     pub owner: Option<(i32, u64)>,
     /// The container's init, as the host sees it.

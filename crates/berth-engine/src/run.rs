@@ -200,6 +200,15 @@ pub fn run(
             oom_killed: false,
             auto_remove: options.remove,
             cgroup_path,
+            stop_signal: options
+                .stop_signal
+                .clone()
+                .or_else(|| {
+                    image_config["config"]["StopSignal"]
+                        .as_str()
+                        .map(str::to_owned)
+                })
+                .unwrap_or_else(|| "SIGTERM".into()),
             owner: process_start_time(me).map(|start| (me, start)),
             pid: None,
         };

@@ -15,6 +15,16 @@ pub enum LocalError {
     /// An id prefix matches several images.
     #[error("{0}: ambiguous image id prefix; give more digits")]
     Ambiguous(String),
+    /// A container uses the image.
+    #[error(
+        "conflict: unable to remove repository reference \"{name}\" (must force) - a container is using its referenced image {image}"
+    )]
+    InUse {
+        /// The name given.
+        name: String,
+        /// The image's short id.
+        image: String,
+    },
     /// The name is not a valid reference.
     #[error(transparent)]
     Reference(#[from] ReferenceError),
@@ -87,12 +97,41 @@ pub enum Removal {
 }
 
 /// Removes `name`: a tag is untagged, and the image is deleted when no tag is left. An id with
-/// several tags needs `force`. Layers and blobs no other image uses are deleted too.
-pub fn remove(store: &Store, name: &str, force: bool) -> Result<Vec<Removal>, LocalError> {
+/// several tags needs `force`. An image in `in_use` (by containers) is refused without
+/// `force`, and with it only untagged. Layers and blobs no other image uses are deleted too.
+pub fn remove(
+    store: &Store,
+    name: &str,
+    force: bool,
+    in_use: &BTreeSet<Digest>,
+) -> Result<Vec<Removal>, LocalError> {
     store
         .update_images(|images| {
             let id = resolve(images, name)?;
             let tags = images.tags_of(&id);
+            if in_use.contains(&id) {
+                if !force {
+                    return Err(LocalError::InUse {
+                        name: name.to_owned(),
+                        image: id.short().to_owned(),
+                    });
+                }
+                let doomed: Vec<String> = match Reference::parse(name)
+                    .ok()
+                    .filter(|r| images.tags.contains_key(&r.to_string()))
+                {
+                    Some(reference) => vec![reference.to_string()],
+                    None => tags,
+                };
+                let mut events = Vec::new();
+                for tag in doomed {
+                    images.tags.remove(&tag);
+                    events.push(Removal::Untagged(
+                        Reference::parse(&tag).map(|r| familiar(&r)).unwrap_or(tag),
+                    ));
+                }
+                return Ok(events);
+            }
             let by_tag = Reference::parse(name)
                 .ok()
                 .filter(|r| images.tags.contains_key(&r.to_string()));
@@ -142,15 +181,19 @@ fn familiar(reference: &Reference) -> String {
     }
 }
 
-/// Removes images without tags (`all`: every image), then unused layers and blobs. Returns the
-/// ids removed.
-pub fn prune(store: &Store, all: bool) -> Result<Vec<Digest>, LocalError> {
+/// Removes images without tags (`all`: every image) that are not in `in_use`, then unused
+/// layers and blobs. Returns the ids removed.
+pub fn prune(
+    store: &Store,
+    all: bool,
+    in_use: &BTreeSet<Digest>,
+) -> Result<Vec<Digest>, LocalError> {
     let removed = store.update_images(|images| {
         let tagged: BTreeSet<Digest> = images.tags.values().cloned().collect();
         let doomed: Vec<Digest> = images
             .images
             .keys()
-            .filter(|id| all || !tagged.contains(*id))
+            .filter(|id| (all || !tagged.contains(*id)) && !in_use.contains(*id))
             .cloned()
             .collect();
         for id in &doomed {

@@ -134,3 +134,32 @@ fn credential_helpers_from_docker_config_are_used() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn images_used_by_containers_are_kept_until_forced() {
+    let bb = common::Busybox::pulled();
+    // A container that stays (no --rm) holds its image.
+    bb.env
+        .berth(&["run", "--name", "keeper", &bb.image, "true"])
+        .ok();
+    bb.env.berth(&["rmi", &bb.image]).fails(1, "must force");
+    bb.env.berth(&["image", "prune", "-a", "-f"]).ok();
+    assert!(
+        !bb.env.layer_dirs().is_empty(),
+        "prune removed an image a container uses"
+    );
+    let out = bb.env.berth(&["rmi", "-f", &bb.image]).ok();
+    assert!(
+        out.stdout.starts_with("Untagged:") && !out.stdout.contains("Deleted"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !bb.env.layer_dirs().is_empty(),
+        "the layers of a used image were deleted"
+    );
+    // Once the container is gone, prune takes the untagged image.
+    std::fs::remove_dir_all(bb.env.root().join("containers")).unwrap();
+    bb.env.berth(&["image", "prune", "-f"]).ok();
+    assert!(bb.env.layer_dirs().is_empty());
+}

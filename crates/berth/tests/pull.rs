@@ -314,3 +314,22 @@ fn concurrent_pulls_are_safe_and_fetch_each_layer_once() {
     assert_eq!(env.tags().len(), 2);
     env.assert_no_leftovers();
 }
+
+#[test]
+fn a_terminal_gets_progress_bars() {
+    let registry = Registry::start_open().unwrap();
+    registry
+        .client(None)
+        .push_image("bars", "latest", &two_layer_image(b"bars"))
+        .unwrap();
+    let env = Env::new();
+    let mut cmd = env.command();
+    cmd.args(["pull", &format!("{}/bars", registry.host())]);
+    let (text, code) = common::run_on_pty(cmd, b"", 24, 120);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("Pull complete") && text.contains("Status: Downloaded newer image"),
+        "{text}"
+    );
+    assert!(text.contains('\u{1b}'), "no terminal drawing: {text}");
+}

@@ -190,6 +190,7 @@ fn a_memory_hog_is_oom_killed_with_137() {
     assert_eq!(record["oom_killed"], true);
     assert_eq!(record["exit_code"], 137);
     assert_eq!(record["status"], "exited");
+    assert_eq!(record["stop_signal"], "SIGTERM");
     std::fs::remove_dir_all(dirs[0].path()).unwrap();
     assert_nothing_leaked(&bb.env);
 }
@@ -502,69 +503,21 @@ fn kill_9_of_berth_is_reclaimed_by_the_next_command() {
 
 #[test]
 fn interactive_tty_gives_a_working_shell() {
-    use std::io::{Read, Write};
-    use std::os::fd::AsRawFd;
     let bb = Busybox::pulled();
-    // A pty for berth: the test types on the master side as a user would.
-    let master =
-        rustix::pty::openpt(rustix::pty::OpenptFlags::RDWR | rustix::pty::OpenptFlags::NOCTTY)
-            .unwrap();
-    rustix::pty::grantpt(&master).unwrap();
-    rustix::pty::unlockpt(&master).unwrap();
-    let name = rustix::pty::ptsname(&master, Vec::new()).unwrap();
-    let slave = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(name.to_str().unwrap())
-        .unwrap();
-    rustix::termios::tcsetwinsize(
-        &slave,
-        rustix::termios::Winsize {
-            ws_row: 33,
-            ws_col: 111,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        },
-    )
-    .unwrap();
     let mut cmd = bb.env.command();
     cmd.args(["run", "--rm", "-it", &bb.image, "sh"]);
-    let fd = slave.as_raw_fd();
-    // SAFETY: in the child before exec: a new session with the pty as its controlling terminal
-    // and standard streams; all async-signal-safe calls on a valid descriptor.
-    unsafe {
-        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
-            libc::setsid();
-            libc::ioctl(fd, libc::TIOCSCTTY, 0);
-            for target in 0..3 {
-                libc::dup2(fd, target);
-            }
-            Ok(())
-        });
-    }
-    let mut child = cmd.spawn().unwrap();
-    drop(slave);
-    let mut terminal = std::fs::File::from(master);
-    terminal
-        .write_all(b"echo answer-$((6*7)); stty size; tty; exit 3\n")
-        .unwrap();
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 4096];
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while std::time::Instant::now() < deadline {
-        match terminal.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => seen.extend_from_slice(&buf[..n]),
-        }
-    }
-    let status = child.wait().unwrap();
-    let text = String::from_utf8_lossy(&seen);
+    let (text, code) = common::run_on_pty(
+        cmd,
+        b"echo answer-$((6*7)); stty size; tty; exit 3\n",
+        33,
+        111,
+    );
     assert!(text.contains("answer-42"), "{text}");
     assert!(text.contains("33 111"), "window size not passed on: {text}");
     assert!(
         text.contains("/dev/console") || text.contains("/dev/pts/"),
         "no terminal: {text}"
     );
-    assert_eq!(status.code(), Some(3), "{text}");
+    assert_eq!(code, Some(3), "{text}");
     assert_nothing_leaked(&bb.env);
 }

@@ -6,11 +6,14 @@ use crate::cli::{ImageInspectArgs, ImagesArgs, PruneArgs, PullArgs, RmiArgs, Tag
 use crate::exit::{Failure, Outcome};
 use crate::units::{human_duration, human_size, parse_rfc3339};
 use anyhow::anyhow;
+use berth_engine::containers::Containers;
+use berth_image::digest::Digest;
 use berth_image::local::{self, LocalError, Removal};
 use berth_image::manifest::Platform;
 use berth_image::pull::pull;
 use berth_image::reference::Reference;
 use serde_json::json;
+use std::collections::BTreeSet;
 use std::io::BufRead;
 
 /// `berth pull NAME`
@@ -187,12 +190,22 @@ pub fn run_tag(ctx: &Context, args: &TagArgs) -> Outcome {
     Ok(0)
 }
 
+/// The ids of images that containers use: those `rmi` refuses and `prune` keeps.
+fn images_in_use(ctx: &Context) -> BTreeSet<Digest> {
+    Containers::new(&ctx.roots.root)
+        .list()
+        .iter()
+        .filter_map(|r| Digest::parse(&r.image_id).ok())
+        .collect()
+}
+
 /// `berth rmi IMAGE...`: every image is tried; the exit code is 1 when any failed.
 pub fn run_rmi(ctx: &Context, args: &RmiArgs) -> Outcome {
     let store = ctx.store()?;
+    let in_use = images_in_use(ctx);
     let mut failed = false;
     for name in &args.images {
-        match local::remove(&store, name, args.force) {
+        match local::remove(&store, name, args.force, &in_use) {
             Ok(events) => {
                 for event in events {
                     match event {
@@ -247,7 +260,8 @@ pub fn run_prune(ctx: &Context, args: &PruneArgs) -> Outcome {
             return Ok(0);
         }
     }
-    let removed = local::prune(&ctx.store()?, args.all).map_err(local_failure)?;
+    let removed =
+        local::prune(&ctx.store()?, args.all, &images_in_use(ctx)).map_err(local_failure)?;
     if !removed.is_empty() {
         println!("Deleted Images:");
         for id in &removed {

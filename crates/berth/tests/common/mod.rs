@@ -230,3 +230,64 @@ pub fn cgroup_dirs_of(short_id: &str) -> Vec<PathBuf> {
     }
     found
 }
+
+/// Runs `cmd` with a new pseudo-terminal (of `rows` x `cols`) as its controlling terminal and
+/// standard streams, types `input`, and returns what it wrote until it exited, with its code.
+pub fn run_on_pty(
+    mut cmd: std::process::Command,
+    input: &[u8],
+    rows: u16,
+    cols: u16,
+) -> (String, Option<i32>) {
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    let master =
+        rustix::pty::openpt(rustix::pty::OpenptFlags::RDWR | rustix::pty::OpenptFlags::NOCTTY)
+            .unwrap();
+    rustix::pty::grantpt(&master).unwrap();
+    rustix::pty::unlockpt(&master).unwrap();
+    let name = rustix::pty::ptsname(&master, Vec::new()).unwrap();
+    let slave = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(name.to_str().unwrap())
+        .unwrap();
+    rustix::termios::tcsetwinsize(
+        &slave,
+        rustix::termios::Winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        },
+    )
+    .unwrap();
+    let fd = slave.as_raw_fd();
+    // SAFETY: in the child before exec: a new session with the pty as its controlling terminal
+    // and standard streams; all async-signal-safe calls on a valid descriptor.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+            libc::setsid();
+            libc::ioctl(fd, libc::TIOCSCTTY, 0);
+            for target in 0..3 {
+                libc::dup2(fd, target);
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    drop(slave);
+    let mut terminal = std::fs::File::from(master);
+    terminal.write_all(input).unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    // Reading ends with EIO once the child and its descendants have closed the terminal.
+    while let Ok(n) = terminal.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let status = child.wait().unwrap();
+    (String::from_utf8_lossy(&seen).into_owned(), status.code())
+}
