@@ -25,3 +25,6 @@ start_registry() {
 }
 
 stop_registry() { exec {REGISTRY[1]}>&- 2>/dev/null || true; wait "${REGISTRY_PID:-}" 2>/dev/null || true; }
+
+# unmount_under DIR: lazily unmounts everything mounted below DIR (what a peer engine left).
+unmount_under() { grep -o " $1[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done; }

@@ -94,22 +94,31 @@ impl Cgroup {
         }
     }
 
-    /// Creates the cgroup and writes its limits.
+    /// Creates the cgroup and writes its limits. A parent removed by a container that ended at
+    /// the same moment (see `remove`) is made again.
     pub fn create(
         layout: &CgroupLayout,
         relative: &str,
         limits: &Limits,
     ) -> Result<Cgroup, CgroupError> {
         let cgroup = Cgroup::at(layout, relative);
-        let result = match cgroup.mode {
-            CgroupMode::V2 => cgroup.create_v2(layout, relative, limits),
-            _ => cgroup.create_v1(limits),
-        };
-        if let Err(e) = result {
-            cgroup.remove();
-            return Err(e);
+        let mut attempts = 0;
+        loop {
+            let result = match cgroup.mode {
+                CgroupMode::V2 => cgroup.create_v2(layout, relative, limits),
+                _ => cgroup.create_v1(limits),
+            };
+            match result {
+                Ok(()) => return Ok(cgroup),
+                Err(e) if e.source.kind() == io::ErrorKind::NotFound && attempts < 3 => {
+                    attempts += 1;
+                }
+                Err(e) => {
+                    cgroup.remove();
+                    return Err(e);
+                }
+            }
         }
-        Ok(cgroup)
     }
 
     fn create_v1(&self, limits: &Limits) -> Result<(), CgroupError> {
@@ -326,11 +335,28 @@ impl Cgroup {
                 }
             }
             if !busy {
+                self.remove_empty_parents();
                 return;
             }
             std::thread::sleep(Duration::from_millis(10));
         }
         tracing::warn!(dirs = ?self.dirs, "cgroup still busy; the next berth command reclaims it");
+    }
+
+    /// Removes the levels above the container's cgroup (`berth/`) that no other container
+    /// uses, so that nothing of berth stays in the hierarchy; a busy one stays.
+    fn remove_empty_parents(&self) {
+        for (_, dir) in &self.dirs {
+            for parent in dir
+                .ancestors()
+                .skip(1)
+                .take(self.relative.components().count().saturating_sub(1))
+            {
+                if fs::remove_dir(parent).is_err() {
+                    break;
+                }
+            }
+        }
     }
 }
 
