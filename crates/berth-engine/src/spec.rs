@@ -302,6 +302,9 @@ pub fn generate(plan: &RunPlan, ctx: &Context<'_>) -> Result<Spec, String> {
     if let Some(pids) = plan.pids_limit {
         resources["pids"] = json!({ "limit": pids });
     }
+    if plan.privileged {
+        resources["devices"] = json!([{ "allow": true, "access": "rwm" }]);
+    }
     let spec = json!({
         "ociVersion": "1.2.0",
         "hostname": ctx.hostname,

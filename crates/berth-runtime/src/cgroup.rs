@@ -3,6 +3,7 @@
 //! controllers) and v2 hierarchies.
 
 use crate::cgroups::{CgroupLayout, CgroupMode};
+use crate::devices::{self, DeviceRule};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -12,6 +13,9 @@ use std::time::Duration;
 const V1_CONTROLLERS: [&str; 8] = [
     "cpu", "cpuacct", "cpuset", "memory", "pids", "devices", "freezer", "blkio",
 ];
+
+/// The name berth gives the hybrid layout's cgroup2 hierarchy among the v1 controllers.
+const UNIFIED: &str = "unified";
 
 /// The device nodes a container may use (Docker's default list): `type major minor access`.
 pub const DEFAULT_DEVICE_RULES: [&str; 11] = [
@@ -81,11 +85,19 @@ impl Cgroup {
         let relative = relative.trim_start_matches('/');
         let dirs = match layout.mode {
             CgroupMode::V2 => vec![("", layout.root.join(relative))],
-            CgroupMode::V1 | CgroupMode::Hybrid => V1_CONTROLLERS
-                .iter()
-                .filter(|c| layout.root.join(c).is_dir())
-                .map(|c| (*c, layout.root.join(c).join(relative)))
-                .collect(),
+            CgroupMode::V1 | CgroupMode::Hybrid => {
+                let mut dirs: Vec<(&'static str, PathBuf)> = V1_CONTROLLERS
+                    .iter()
+                    .filter(|c| layout.root.join(c).is_dir())
+                    .map(|c| (*c, layout.root.join(c).join(relative)))
+                    .collect();
+                if layout.mode == CgroupMode::Hybrid {
+                    // The unified hierarchy holds no controller, but it takes the eBPF device
+                    // filter, a second guard beside v1's devices controller.
+                    dirs.push((UNIFIED, layout.root.join("unified").join(relative)));
+                }
+                dirs
+            }
         };
         Cgroup {
             dirs,
@@ -171,19 +183,11 @@ impl Cgroup {
                 }
                 "devices" => {
                     write(&dir.join("devices.deny"), "a")?;
-                    let defaults: Vec<String> = DEFAULT_DEVICE_RULES
-                        .iter()
-                        .map(|r| (*r).to_owned())
-                        .collect();
-                    let rules = if limits.device_rules.is_empty() {
-                        &defaults
-                    } else {
-                        &limits.device_rules
-                    };
-                    for rule in rules {
-                        write(&dir.join("devices.allow"), rule)?;
+                    for rule in limits.device_rules() {
+                        write(&dir.join("devices.allow"), &rule)?;
                     }
                 }
+                UNIFIED => attach_device_filter(dir, limits)?,
                 _ => {}
             }
         }
@@ -267,6 +271,7 @@ impl Cgroup {
                 _ => {}
             }
         }
+        attach_device_filter(dir, limits)?;
         if let Some(pids) = limits.pids {
             write(
                 &dir.join("pids.max"),
@@ -358,6 +363,30 @@ impl Cgroup {
             }
         }
     }
+}
+
+impl Limits {
+    /// The device rules in v1's text form: the container's, or Docker's defaults.
+    pub fn device_rules(&self) -> Vec<String> {
+        if self.device_rules.is_empty() {
+            DEFAULT_DEVICE_RULES
+                .iter()
+                .map(|r| (*r).to_owned())
+                .collect()
+        } else {
+            self.device_rules.clone()
+        }
+    }
+}
+
+/// Limits device access in the cgroup2 directory `dir` with an eBPF program.
+fn attach_device_filter(dir: &Path, limits: &Limits) -> Result<(), CgroupError> {
+    let rules: Vec<DeviceRule> = limits
+        .device_rules()
+        .iter()
+        .filter_map(|r| DeviceRule::parse(r))
+        .collect();
+    devices::attach_filter(dir, &rules).map_err(at(dir))
 }
 
 fn write(path: &Path, value: &str) -> Result<(), CgroupError> {

@@ -4,6 +4,7 @@
 pub mod cgroup;
 pub mod cgroups;
 pub mod container;
+pub mod devices;
 pub mod host;
 pub mod init;
 pub mod process;

@@ -100,7 +100,30 @@ pub fn container_config(
         memory: memory.and_then(|m| m.limit()),
         memory_swap: memory.and_then(|m| m.swap()),
         pids: resources.and_then(|r| r.pids().as_ref()).map(|p| p.limit()),
-        device_rules: Vec::new(),
+        device_rules: resources
+            .and_then(|r| r.devices().as_ref())
+            .map(|devices| {
+                // Allow entries; everything else is denied, as in Docker's specs.
+                devices
+                    .iter()
+                    .filter(|d| d.allow())
+                    .map(|d| {
+                        let kind = d
+                            .typ()
+                            .map(|t| t.as_str().to_owned())
+                            .unwrap_or_else(|| "a".into());
+                        let number =
+                            |n: Option<i64>| n.map_or_else(|| "*".to_owned(), |n| n.to_string());
+                        format!(
+                            "{kind} {}:{} {}",
+                            number(d.major()),
+                            number(d.minor()),
+                            d.access().clone().unwrap_or_else(|| "rwm".into())
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
     };
     let annotations = spec.annotations().clone().unwrap_or_default();
     let seccomp = match annotations.get("berth.seccomp").map(String::as_str) {
