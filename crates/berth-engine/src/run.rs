@@ -79,6 +79,7 @@ pub fn run(
     let layout = cgroups::detect().map_err(io("read the cgroup layout"))?;
     let containers = Containers::new(&roots.root);
     containers.reclaim(&layout);
+    tracing::debug!("options checked, leftovers reclaimed");
 
     let store = Store::open(&roots.root).map_err(|e| RunError::Io {
         what: "open the image store".into(),
@@ -104,6 +105,7 @@ pub fn run(
                 image_id.short()
             ))
         })?;
+    tracing::debug!(image = %image_id, "image found");
     let layers: Vec<PathBuf> = record
         .layers
         .iter()
@@ -242,6 +244,7 @@ pub fn run(
             },
         );
         let exit = exit?;
+        tracing::debug!(code = exit.code, "container exited");
         record.status = "exited".into();
         record.exit_code = Some(exit.code);
         record.oom_killed = exit.oom_killed;
@@ -259,6 +262,7 @@ pub fn run(
     {
         tracing::warn!(id, %e, "cannot remove the container's directory");
     }
+    tracing::debug!("done");
     result
 }
 

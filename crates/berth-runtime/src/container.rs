@@ -126,8 +126,10 @@ pub fn run(
     on_started: &mut dyn FnMut(i32),
 ) -> Result<Exit, RuntimeError> {
     let cgroup = Cgroup::create(layout, &config.cgroup_path, &config.limits)?;
+    tracing::debug!(path = config.cgroup_path, "cgroup created with its limits");
     let result = run_in(config, &cgroup, stdio, on_started);
     cgroup.remove();
+    tracing::debug!("cgroup removed");
     result
 }
 
@@ -178,6 +180,7 @@ fn run_in(
         child_main(config, stdio, pty.as_ref(), go_read, err_write);
     }
     let pid = pid as i32;
+    tracing::debug!(pid, "cloned into new namespaces");
     drop(go_read);
     drop(err_write);
     let started = cgroup.add(pid).map_err(RuntimeError::from).and_then(|()| {
@@ -212,6 +215,7 @@ fn run_in(
         let _ = wait_for(pid);
         return Err(e);
     }
+    tracing::debug!(pid, "the container's process runs its command");
     on_started(pid);
     let code = match &pty {
         Some(pty) => pty.relay(pid, &signals, stdio.stdin)?,
