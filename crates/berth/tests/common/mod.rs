@@ -276,18 +276,45 @@ pub fn run_on_pty(
         });
     }
     let mut child = cmd.spawn().unwrap();
-    drop(slave);
+    // The slave stays open here too: once the last slave descriptor closes, Linux may drop what
+    // the child wrote last and answer EIO. Reading stops when the child has exited and the
+    // master has been quiet for a while.
     let mut terminal = std::fs::File::from(master);
     terminal.write_all(input).unwrap();
     let mut seen = Vec::new();
     let mut buf = [0u8; 4096];
-    // Reading ends with EIO once the child and its descendants have closed the terminal.
-    while let Ok(n) = terminal.read(&mut buf) {
-        if n == 0 {
-            break;
+    let mut exited_at = None;
+    loop {
+        let mut fds = [rustix::event::PollFd::new(
+            &terminal,
+            rustix::event::PollFlags::IN,
+        )];
+        let ready = rustix::event::poll(
+            &mut fds,
+            Some(&rustix::event::Timespec {
+                tv_sec: 0,
+                tv_nsec: 100_000_000,
+            }),
+        )
+        .unwrap_or(0);
+        if ready > 0 {
+            match terminal.read(&mut buf) {
+                Ok(n) if n > 0 => {
+                    seen.extend_from_slice(&buf[..n]);
+                    continue;
+                }
+                _ => break,
+            }
         }
-        seen.extend_from_slice(&buf[..n]);
+        match exited_at {
+            None if child.try_wait().unwrap().is_some() => {
+                exited_at = Some(std::time::Instant::now())
+            }
+            Some(at) if at.elapsed() > std::time::Duration::from_millis(300) => break,
+            _ => {}
+        }
     }
+    drop(slave);
     let status = child.wait().unwrap();
     (String::from_utf8_lossy(&seen).into_owned(), status.code())
 }
