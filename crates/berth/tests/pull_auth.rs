@@ -131,3 +131,38 @@ fn tls_registries_use_the_ca_from_certs_d() {
     std::fs::copy(registry.ca_path().unwrap(), dir.join("ca.crt")).unwrap();
     env.berth(&["pull", &name]).ok();
 }
+
+#[test]
+fn a_token_refused_mid_pull_is_renewed() {
+    let registry = Registry::start(Options {
+        auth: Auth::token("erin", "pw", &["erin/app"]),
+        tls: false,
+    })
+    .unwrap();
+    let image = small_image("renew", 2);
+    registry
+        .client(Some(("erin", "pw")))
+        .push_image("erin/app", "latest", &image)
+        .unwrap();
+    // The registry refuses the first blob request once, as it does with an expired token.
+    let proxy = berth_testkit::proxy::FaultProxy::start(
+        &registry.base_url(),
+        vec![berth_testkit::proxy::Fault::Status {
+            path: "/blobs/".into(),
+            status: 401,
+            retry_after: None,
+            times: 1,
+        }],
+    )
+    .unwrap();
+    let env = Env::new();
+    let before = registry.tokens_issued();
+    env.berth(&["pull", &format!("{}/erin/app", proxy.host())])
+        .ok();
+    assert_eq!(
+        registry.tokens_issued() - before,
+        2,
+        "one token, then one renewal after the 401"
+    );
+    assert_eq!(env.layer_dirs().len(), 2);
+}
