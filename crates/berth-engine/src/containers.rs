@@ -19,7 +19,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 /// What berth knows about a container.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
 pub struct Record {
     /// 64 hex digits.
     pub id: String,
@@ -29,6 +30,14 @@ pub struct Record {
     pub image: String,
     /// The image id.
     pub image_id: String,
+    /// The command it runs.
+    pub command: Vec<String>,
+    /// When it was created (RFC 3339).
+    pub created: String,
+    /// When it last started.
+    pub started_at: Option<String>,
+    /// When it last ended.
+    pub finished_at: Option<String>,
     /// `created`, `running` or `exited`.
     pub status: String,
     /// The exit code, once exited.
@@ -37,6 +46,20 @@ pub struct Record {
     pub oom_killed: bool,
     /// Remove it when it ends (`--rm`).
     pub auto_remove: bool,
+    /// `no`, `on-failure[:N]`, `always` or `unless-stopped`.
+    pub restart: String,
+    /// How many times the supervisor restarted it.
+    pub restart_count: u32,
+    /// A user stopped it: no restart.
+    pub stopped_by_user: bool,
+    /// `json-file` or `none`.
+    pub log_driver: String,
+    /// Overlay lower directories, topmost first.
+    pub layers: Vec<String>,
+    /// `-i`
+    pub interactive: bool,
+    /// `-t`
+    pub tty: bool,
     /// The cgroup, relative to the hierarchy roots.
     pub cgroup_path: String,
     /// The signal that stops it (`--stop-signal`, else the image's StopSignal, else SIGTERM).
@@ -80,10 +103,56 @@ impl Containers {
             .collect()
     }
 
+    /// Reads one record.
+    pub fn get(&self, id: &str) -> io::Result<Record> {
+        let bytes = fs::read(self.dir(id).join("container.json"))?;
+        serde_json::from_slice(&bytes).map_err(io::Error::other)
+    }
+
+    /// Finds a container as Docker does: by full id, by name, or by a unique id prefix.
+    pub fn find(&self, name: &str) -> Result<Record, FindError> {
+        let all = self.list();
+        let name = name.strip_prefix('/').unwrap_or(name);
+        if let Some(r) = all.iter().find(|r| r.id == name || r.name == name) {
+            return Ok(r.clone());
+        }
+        let matches: Vec<&Record> = all
+            .iter()
+            .filter(|r| !name.is_empty() && r.id.starts_with(name))
+            .collect();
+        match matches.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => Err(FindError::NoSuch(name.to_owned())),
+            _ => Err(FindError::Ambiguous(name.to_owned())),
+        }
+    }
+
+    /// Changes a record under the container's lock, so that two berth commands never overwrite
+    /// each other's change.
+    pub fn update<R>(&self, id: &str, change: impl FnOnce(&mut Record) -> R) -> io::Result<R> {
+        let _lock = self.lock(id)?;
+        let mut record = self.get(id)?;
+        let result = change(&mut record);
+        self.save(&record)?;
+        Ok(result)
+    }
+
+    /// Takes the lock that makes checking and taking a name one step.
+    pub fn lock_names(&self) -> io::Result<berth_image::store::FileLock> {
+        fs::create_dir_all(&self.dir)?;
+        berth_image::store::FileLock::acquire(&self.dir.with_file_name("containers.lock"))
+            .map_err(|e| e.source)
+    }
+
+    /// Takes the container's lock.
+    pub fn lock(&self, id: &str) -> io::Result<berth_image::store::FileLock> {
+        berth_image::store::FileLock::acquire(&self.dir(id).join("lock")).map_err(|e| e.source)
+    }
+
     /// Writes a record atomically.
     pub fn save(&self, record: &Record) -> io::Result<()> {
         let dir = self.dir(&record.id);
-        let tmp = dir.join("container.json.tmp");
+        let tmp = dir.join(format!("container.json.{}", std::process::id()));
         fs::write(
             &tmp,
             serde_json::to_vec_pretty(record).expect("a record serialises"),
@@ -102,31 +171,56 @@ impl Containers {
     /// Cleans up after containers whose berth process died (`kill -9`): their cgroups go, the
     /// `--rm` ones go entirely, the others are recorded as exited.
     pub fn reclaim(&self, layout: &CgroupLayout) {
-        for mut record in self.list() {
-            let owner_alive = record
-                .owner
-                .is_some_and(|(pid, start)| process_start_time(pid) == Some(start));
-            let orphaned = record.status == "running" && !owner_alive;
-            if !orphaned {
+        for record in self.list() {
+            if record.status != "running" || record.is_running() {
                 continue;
             }
-            tracing::info!(
-                id = record.id,
-                "reclaiming a container whose berth process died"
-            );
-            Cgroup::at(layout, &record.cgroup_path).remove();
-            if record.auto_remove {
-                if let Err(e) = self.remove(&record.id) {
+            // Checked again under the lock: a supervisor may have started it meanwhile.
+            let orphaned = self.update(&record.id, |r| {
+                let orphaned = r.status == "running" && !r.is_running();
+                if orphaned {
+                    r.status = "exited".into();
+                    r.exit_code = Some(r.exit_code.unwrap_or(137));
+                    r.finished_at = Some(crate::time::now());
+                    r.owner = None;
+                    r.pid = None;
+                }
+                orphaned
+            });
+            if orphaned.unwrap_or(false) {
+                tracing::info!(
+                    id = record.id,
+                    "reclaimed a container whose berth process died"
+                );
+                Cgroup::at(layout, &record.cgroup_path).remove();
+                if record.auto_remove
+                    && let Err(e) = self.remove(&record.id)
+                {
                     tracing::warn!(id = record.id, %e, "cannot remove a reclaimed container");
                 }
-                continue;
             }
-            record.status = "exited".into();
-            record.exit_code.get_or_insert(137);
-            record.owner = None;
-            record.pid = None;
-            let _ = self.save(&record);
         }
+    }
+}
+
+/// A container name or id that matches nothing, or more than one.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum FindError {
+    /// Nothing matches.
+    #[error("No such container: {0}")]
+    NoSuch(String),
+    /// An id prefix matches several.
+    #[error("multiple containers match \"{0}\": give more of the id")]
+    Ambiguous(String),
+}
+
+impl Record {
+    /// Whether the container runs now: recorded as running by a berth process that is alive.
+    pub fn is_running(&self) -> bool {
+        self.status == "running"
+            && self
+                .owner
+                .is_some_and(|(pid, start)| process_start_time(pid) == Some(start))
     }
 }
 

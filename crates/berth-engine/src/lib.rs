@@ -2,8 +2,11 @@
 
 pub mod config;
 pub mod containers;
+pub mod lifecycle;
 pub mod options;
 pub mod paths;
 pub mod run;
 pub mod spec;
+pub mod supervisor;
+pub mod time;
 pub mod users;

@@ -90,6 +90,10 @@ pub struct RunOptions {
     pub network: String,
     /// `--platform`
     pub platform: Option<String>,
+    /// `--restart`
+    pub restart: Option<String>,
+    /// `--log-driver`
+    pub log_driver: Option<String>,
 }
 
 /// The options, checked and parsed.
@@ -135,6 +139,26 @@ pub struct RunPlan {
     pub init: bool,
     /// `-t`
     pub tty: bool,
+    /// `no`, `on-failure[:N]`, `always` or `unless-stopped`.
+    pub restart: String,
+    /// `json-file` or `none`.
+    pub log_driver: String,
+}
+
+/// Checks a `--restart` policy.
+fn parse_restart(text: &str) -> Result<String, String> {
+    let ok = match text.split_once(':') {
+        Some(("on-failure", n)) => n.parse::<u32>().is_ok(),
+        Some(_) => false,
+        None => matches!(text, "no" | "always" | "unless-stopped" | "on-failure"),
+    };
+    if ok {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "invalid restart policy \"{text}\": use no, on-failure[:max-retries], always or unless-stopped"
+        ))
+    }
 }
 
 /// Parses `512`, `64k`, `512m`, `2g` (Docker's binary units).
@@ -424,7 +448,22 @@ impl RunOptions {
         if self.interactive && self.tty && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
             return Err("the input device is not a TTY".into());
         }
+        let restart = parse_restart(self.restart.as_deref().unwrap_or("no"))?;
+        if restart != "no" && self.remove {
+            return Err("conflicting options: --restart and --rm".into());
+        }
+        let log_driver = self
+            .log_driver
+            .clone()
+            .unwrap_or_else(|| "json-file".into());
+        if !matches!(log_driver.as_str(), "json-file" | "none") {
+            return Err(format!(
+                "log driver \"{log_driver}\" is not supported: use json-file or none"
+            ));
+        }
         Ok(RunPlan {
+            restart,
+            log_driver,
             command: self.command.clone(),
             entrypoint: self.entrypoint.clone(),
             env,
@@ -545,5 +584,13 @@ mod tests {
             ..RunOptions::default()
         };
         assert!(relative.plan().unwrap_err().contains("absolute"));
+        assert_eq!(parse_restart("on-failure:3").unwrap(), "on-failure:3");
+        assert!(parse_restart("sometimes").is_err());
+        let both = RunOptions {
+            restart: Some("always".into()),
+            remove: true,
+            ..RunOptions::default()
+        };
+        assert!(both.plan().unwrap_err().contains("--restart and --rm"));
     }
 }

@@ -12,10 +12,11 @@ use berth_image::local::{self, LocalError};
 use berth_image::manifest::Platform;
 use berth_image::pull::{self, Progress, PullError};
 use berth_image::reference::Reference;
-use berth_image::store::Store;
+use berth_image::store::{ImageRecord, Store};
 use berth_runtime::cgroups::{self, CgroupMode};
 use berth_runtime::container::{self as runtime, RuntimeError, StdioMode};
 use berth_runtime::rootfs::Overlay;
+use oci_spec::runtime::Spec;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -69,6 +70,27 @@ pub fn run(
     options: &RunOptions,
     progress: &dyn Progress,
 ) -> Result<i32, RunError> {
+    let (record, spec) = create(roots, config, options, progress)?;
+    execute(
+        roots,
+        &record.id,
+        Some(spec),
+        StdioMode {
+            stdin: options.interactive,
+            capture: None,
+        },
+        &mut || {},
+    )
+}
+
+/// Creates a container: image found or pulled, its directory, files, spec and record written
+/// (status `created`). Nothing runs yet.
+pub fn create(
+    roots: &Roots,
+    config: &EngineConfig,
+    options: &RunOptions,
+    progress: &dyn Progress,
+) -> Result<(Record, Spec), RunError> {
     let plan = options.plan().map_err(RunError::Options)?;
     if !matches!(options.network.as_str(), "none" | "bridge" | "default" | "") {
         return Err(RunError::Options(format!(
@@ -85,16 +107,7 @@ pub fn run(
         what: "open the image store".into(),
         source: std::io::Error::other(e),
     })?;
-    let image_id = find_or_pull(&store, config, options, progress)?;
-    let images = store.images().map_err(|e| RunError::Io {
-        what: "read images".into(),
-        source: std::io::Error::other(e),
-    })?;
-    let record = images
-        .images
-        .get(&image_id)
-        .cloned()
-        .ok_or_else(|| RunError::Image(LocalError::NoSuchImage(options.image.clone())))?;
+    let (image_id, image) = find_or_pull(&store, config, options, progress)?;
     let image_config: serde_json::Value = store
         .read_blob(&image_id)
         .ok()
@@ -106,31 +119,12 @@ pub fn run(
             ))
         })?;
     tracing::debug!(image = %image_id, "image found");
-    let layers: Vec<PathBuf> = record
+    let layers: Vec<PathBuf> = image
         .layers
         .iter()
         .rev()
         .map(|chain| store.layer_dir(chain).join("diff"))
         .collect();
-
-    let id = new_id().map_err(io("make a container id"))?;
-    let existing = containers.list();
-    let name = match &options.name {
-        Some(name) => {
-            if let Some(other) = existing.iter().find(|r| &r.name == name) {
-                return Err(RunError::Options(format!(
-                    "Conflict. The container name \"/{name}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
-                    other.id
-                )));
-            }
-            name.clone()
-        }
-        None => generated_name(&id, &existing),
-    };
-    let hostname = options
-        .hostname
-        .clone()
-        .unwrap_or_else(|| id[..12].to_owned());
     let user_spec = options.user.clone().unwrap_or_else(|| {
         image_config["config"]["User"]
             .as_str()
@@ -143,6 +137,11 @@ pub fn run(
         &read_image_file(&layers, "etc/group"),
     )?;
 
+    let id = new_id().map_err(io("make a container id"))?;
+    let hostname = options
+        .hostname
+        .clone()
+        .unwrap_or_else(|| id[..12].to_owned());
     let dir = containers.dir(&id);
     let result = (|| {
         for sub in ["rootfs", "upper", "work"] {
@@ -190,17 +189,29 @@ pub fn run(
             serde_json::to_vec_pretty(&spec).expect("a spec serialises"),
         )
         .map_err(io("write config.json"))?;
-
-        let me = std::process::id() as i32;
-        let mut record = Record {
+        let mut lower: Vec<String> = layers.iter().map(|l| l.display().to_string()).collect();
+        if lower.is_empty() {
+            let empty = dir.join("empty");
+            fs::create_dir_all(&empty).map_err(io("create an empty layer"))?;
+            lower.push(empty.display().to_string());
+        }
+        let record = Record {
             id: id.clone(),
-            name,
             image: options.image.clone(),
             image_id: image_id.to_string(),
-            status: "running".into(),
-            exit_code: None,
-            oom_killed: false,
+            command: spec
+                .process()
+                .as_ref()
+                .and_then(|p| p.args().clone())
+                .unwrap_or_default(),
+            created: crate::time::now(),
+            status: "created".into(),
             auto_remove: options.remove,
+            restart: plan.restart.clone(),
+            log_driver: plan.log_driver.clone(),
+            layers: lower,
+            interactive: options.interactive,
+            tty: options.tty,
             cgroup_path,
             stop_signal: options
                 .stop_signal
@@ -211,59 +222,109 @@ pub fn run(
                         .map(str::to_owned)
                 })
                 .unwrap_or_else(|| "SIGTERM".into()),
-            owner: process_start_time(me).map(|start| (me, start)),
-            pid: None,
+            ..Record::default()
         };
+        // Names are unique: checked and taken under one lock.
+        let _names = containers
+            .lock_names()
+            .map_err(io("lock container names"))?;
+        let existing = containers.list();
+        let name = match &options.name {
+            Some(name) => {
+                if let Some(other) = existing.iter().find(|r| &r.name == name) {
+                    return Err(RunError::Options(format!(
+                        "Conflict. The container name \"/{name}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                        other.id
+                    )));
+                }
+                name.clone()
+            }
+            None => generated_name(&id, &existing),
+        };
+        let record = Record { name, ..record };
         containers
             .save(&record)
             .map_err(io("write the container record"))?;
-        let empty = dir.join("empty");
-        let lower = if layers.is_empty() {
-            fs::create_dir_all(&empty).map_err(io("create an empty layer"))?;
-            vec![empty]
-        } else {
-            layers.clone()
-        };
-        let overlay = Overlay {
-            lower,
-            upper: dir.join("upper"),
-            work: dir.join("work"),
-        };
-        let container =
-            berth_runtime::spec::container_config(&id, &spec, &dir.join("rootfs"), Some(overlay))
-                .map_err(|e| RunError::Options(e.to_string()))?;
-        let exit = runtime::run(
-            &container,
-            &layout,
-            StdioMode {
-                stdin: options.interactive,
-            },
-            &mut |pid| {
-                record.pid = Some(pid);
-                let _ = containers.save(&record);
-            },
-        );
-        let exit = exit?;
-        tracing::debug!(code = exit.code, "container exited");
-        record.status = "exited".into();
-        record.exit_code = Some(exit.code);
-        record.oom_killed = exit.oom_killed;
-        record.owner = None;
-        record.pid = None;
-        if !options.remove {
-            containers
-                .save(&record)
-                .map_err(io("write the container record"))?;
-        }
-        Ok(exit.code)
+        tracing::debug!(id, "container files, spec and record written");
+        Ok((record, spec))
     })();
-    if (options.remove || result.is_err())
+    if result.is_err()
         && let Err(e) = containers.remove(&id)
     {
         tracing::warn!(id, %e, "cannot remove the container's directory");
     }
-    tracing::debug!("done");
     result
+}
+
+/// Runs a created (or exited) container to its end in this process, recording its start and
+/// exit; removes it afterwards when it was made with `--rm`. `spec` saves reading config.json.
+pub fn execute(
+    roots: &Roots,
+    id: &str,
+    spec: Option<Spec>,
+    stdio: StdioMode<'_>,
+    on_started: &mut dyn FnMut(),
+) -> Result<i32, RunError> {
+    let containers = Containers::new(&roots.root);
+    let dir = containers.dir(id);
+    let spec = match spec {
+        Some(spec) => spec,
+        None => serde_json::from_slice(
+            &fs::read(dir.join("config.json")).map_err(io("read config.json"))?,
+        )
+        .map_err(|e| RunError::Options(format!("config.json of {id}: {e}")))?,
+    };
+    let layout = cgroups::detect().map_err(io("read the cgroup layout"))?;
+    let me = std::process::id() as i32;
+    let record = containers
+        .update(id, |r| {
+            r.status = "running".into();
+            r.owner = process_start_time(me).map(|start| (me, start));
+            r.started_at = Some(crate::time::now());
+            r.exit_code = None;
+            r.oom_killed = false;
+            r.stopped_by_user = false;
+            r.clone()
+        })
+        .map_err(io("write the container record"))?;
+    let overlay = Overlay {
+        lower: record.layers.iter().map(PathBuf::from).collect(),
+        upper: dir.join("upper"),
+        work: dir.join("work"),
+    };
+    let result: Result<runtime::Exit, RunError> = (|| {
+        let container =
+            berth_runtime::spec::container_config(id, &spec, &dir.join("rootfs"), Some(overlay))
+                .map_err(|e| RunError::Options(e.to_string()))?;
+        let exit = runtime::run(&container, &layout, stdio, &mut |pid| {
+            let _ = containers.update(id, |r| r.pid = Some(pid));
+            on_started();
+        })?;
+        tracing::debug!(code = exit.code, "container exited");
+        Ok(exit)
+    })();
+    let (code, oom) = match &result {
+        Ok(exit) => (exit.code, exit.oom_killed),
+        Err(e) => (e.exit_code(), false),
+    };
+    if record.auto_remove {
+        if let Err(e) = containers.remove(id) {
+            tracing::warn!(id, %e, "cannot remove the container's directory");
+        }
+    } else {
+        containers
+            .update(id, |r| {
+                r.status = "exited".into();
+                r.exit_code = Some(code);
+                r.oom_killed = oom;
+                r.finished_at = Some(crate::time::now());
+                r.owner = None;
+                r.pid = None;
+            })
+            .map_err(io("write the container record"))?;
+    }
+    tracing::debug!("done");
+    result.map(|exit| exit.code)
 }
 
 /// The image id for the reference, pulling it first when it is not in the store.
@@ -272,27 +333,43 @@ fn find_or_pull(
     config: &EngineConfig,
     options: &RunOptions,
     progress: &dyn Progress,
-) -> Result<Digest, RunError> {
-    let images = store.images().map_err(|e| RunError::Io {
-        what: "read images".into(),
-        source: std::io::Error::other(e),
-    })?;
-    match local::resolve(&images, &options.image) {
-        Ok(id) => return Ok(id),
-        Err(LocalError::NoSuchImage(_)) => {}
-        Err(e) => return Err(e.into()),
-    }
-    let reference =
-        Reference::parse(&options.image).map_err(|e| RunError::Options(e.to_string()))?;
-    eprintln!("Unable to find image '{}' locally", options.image);
-    let platform = match &options.platform {
-        Some(p) => Some(
-            Platform::parse(p)
-                .ok_or_else(|| RunError::Options(format!("invalid platform \"{p}\"")))?,
-        ),
-        None => None,
+) -> Result<(Digest, ImageRecord), RunError> {
+    let read = || {
+        store.images().map_err(|e| RunError::Io {
+            what: "read images".into(),
+            source: std::io::Error::other(e),
+        })
     };
-    Ok(pull::pull(store, &reference, &config.pull_options(platform), progress)?.id)
+    let images = read()?;
+    let id = match local::resolve(&images, &options.image) {
+        Ok(id) => id,
+        Err(LocalError::NoSuchImage(_)) => {
+            let reference =
+                Reference::parse(&options.image).map_err(|e| RunError::Options(e.to_string()))?;
+            eprintln!("Unable to find image '{}' locally", options.image);
+            let platform = match &options.platform {
+                Some(p) => Some(
+                    Platform::parse(p)
+                        .ok_or_else(|| RunError::Options(format!("invalid platform \"{p}\"")))?,
+                ),
+                None => None,
+            };
+            let id = pull::pull(store, &reference, &config.pull_options(platform), progress)?.id;
+            return read()?
+                .images
+                .get(&id)
+                .cloned()
+                .map(|record| (id, record))
+                .ok_or_else(|| RunError::Image(LocalError::NoSuchImage(options.image.clone())));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let record = images
+        .images
+        .get(&id)
+        .cloned()
+        .ok_or_else(|| RunError::Image(LocalError::NoSuchImage(options.image.clone())))?;
+    Ok((id, record))
 }
 
 /// The file at `path` in the topmost layer that has it, or "".

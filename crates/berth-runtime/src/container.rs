@@ -65,11 +65,25 @@ pub struct ContainerConfig {
     pub init: bool,
 }
 
-/// Where the container's standard streams go.
+/// Which output stream a captured chunk came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StdioMode {
+pub enum Stream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+/// Receives captured output: the stream and the bytes.
+pub type OutputSink<'a> = dyn FnMut(Stream, &[u8]) + 'a;
+
+/// Where the container's standard streams go.
+pub struct StdioMode<'a> {
     /// Give the container this process's stdin (else /dev/null).
     pub stdin: bool,
+    /// Capture stdout and stderr through pipes, each chunk handed to this sink (a detached
+    /// container's log); when `None` the container writes to berth's own streams.
+    pub capture: Option<&'a mut OutputSink<'a>>,
 }
 
 /// How the container ended.
@@ -122,7 +136,7 @@ const FORWARDED: [libc::c_int; 6] = [
 pub fn run(
     config: &ContainerConfig,
     layout: &CgroupLayout,
-    stdio: StdioMode,
+    stdio: StdioMode<'_>,
     on_started: &mut dyn FnMut(i32),
 ) -> Result<Exit, RuntimeError> {
     let cgroup = Cgroup::create(layout, &config.cgroup_path, &config.limits)?;
@@ -136,13 +150,23 @@ pub fn run(
 fn run_in(
     config: &ContainerConfig,
     cgroup: &Cgroup,
-    stdio: StdioMode,
+    stdio: StdioMode<'_>,
     on_started: &mut dyn FnMut(i32),
 ) -> Result<Exit, RuntimeError> {
     let pty = if config.terminal {
         Some(Pty::open()?)
     } else {
         None
+    };
+    let captured = match stdio.capture.is_some() {
+        true => {
+            let out =
+                rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(host("pipe"))?;
+            let err =
+                rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(host("pipe"))?;
+            Some((out, err))
+        }
+        false => None,
     };
     let (go_read, go_write) =
         rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(host("pipe"))?;
@@ -177,12 +201,23 @@ fn run_in(
     if pid == 0 {
         drop(go_write);
         drop(err_read);
-        child_main(config, stdio, pty.as_ref(), go_read, err_write);
+        let outputs = captured
+            .as_ref()
+            .map(|((_, out), (_, err))| (out.as_fd(), err.as_fd()));
+        child_main(
+            config,
+            stdio.stdin,
+            outputs,
+            pty.as_ref(),
+            go_read,
+            err_write,
+        );
     }
     let pid = pid as i32;
     tracing::debug!(pid, "cloned into new namespaces");
     drop(go_read);
     drop(err_write);
+    let captured = captured.map(|((out, _), (err, _))| (out, err));
     let started = cgroup.add(pid).map_err(RuntimeError::from).and_then(|()| {
         // A child that failed before reading this reports why on the error pipe: that message
         // matters more than the broken pipe here.
@@ -217,9 +252,10 @@ fn run_in(
     }
     tracing::debug!(pid, "the container's process runs its command");
     on_started(pid);
-    let code = match &pty {
-        Some(pty) => pty.relay(pid, &signals, stdio.stdin)?,
-        None => wait_forwarding(pid, &signals)?,
+    let code = match (&pty, captured, stdio.capture) {
+        (Some(pty), ..) => pty.relay(pid, &signals, stdio.stdin)?,
+        (None, Some((out, err)), Some(sink)) => wait_capturing(pid, &signals, out, err, sink)?,
+        _ => wait_forwarding(pid, &signals)?,
     };
     Ok(Exit {
         code,
@@ -230,12 +266,13 @@ fn run_in(
 /// The child: set up, then exec. Never returns.
 fn child_main(
     config: &ContainerConfig,
-    stdio: StdioMode,
+    stdin: bool,
+    outputs: Option<(BorrowedFd<'_>, BorrowedFd<'_>)>,
     pty: Option<&Pty>,
     go: OwnedFd,
     err: OwnedFd,
 ) -> ! {
-    match child_setup(config, stdio, pty, go) {
+    match child_setup(config, stdin, outputs, pty, go) {
         Ok(()) if config.init => crate::init::run(&config.args, &config.env, err),
         Ok(()) => report_and_exit(err, &process::exec(&config.args, &config.env)),
         Err(e) => report_and_exit(err, &e),
@@ -257,7 +294,8 @@ fn setup_err(what: &str) -> impl FnOnce(rustix::io::Errno) -> StartError + '_ {
 
 fn child_setup(
     config: &ContainerConfig,
-    stdio: StdioMode,
+    stdin: bool,
+    outputs: Option<(BorrowedFd<'_>, BorrowedFd<'_>)>,
     pty: Option<&Pty>,
     go: OwnedFd,
 ) -> Result<(), StartError> {
@@ -288,7 +326,7 @@ fn child_setup(
         for fd in 0..3 {
             dup_onto(slave.as_fd(), fd)?;
         }
-    } else if !stdio.stdin {
+    } else if !stdin {
         let null = rustix::fs::open(
             "/dev/null",
             rustix::fs::OFlags::RDONLY,
@@ -296,6 +334,10 @@ fn child_setup(
         )
         .map_err(setup_err("open /dev/null"))?;
         dup_onto(null.as_fd(), 0)?;
+    }
+    if let Some((out, err)) = outputs {
+        dup_onto(out, 1)?;
+        dup_onto(err, 2)?;
     }
 
     if let Some(hostname) = &config.hostname {
@@ -460,6 +502,68 @@ fn wait_forwarding(pid: i32, signals: &OwnedFd) -> Result<i32, RuntimeError> {
             Some(signal) => forward(pid, signal),
         }
     }
+}
+
+/// Waits for `pid` while its output pipes drain into `sink`; relays signals.
+fn wait_capturing(
+    pid: i32,
+    signals: &OwnedFd,
+    out: OwnedFd,
+    err: OwnedFd,
+    sink: &mut OutputSink<'_>,
+) -> Result<i32, RuntimeError> {
+    let mut open = [Some(out), Some(err)];
+    let mut buf = [0u8; 16384];
+    let mut exit = None;
+    loop {
+        if exit.is_some() && open.iter().all(Option::is_none) {
+            break;
+        }
+        let mut fds = vec![rustix::event::PollFd::new(
+            signals,
+            rustix::event::PollFlags::IN,
+        )];
+        let streams: Vec<usize> = (0..2).filter(|i| open[*i].is_some()).collect();
+        for i in &streams {
+            fds.push(rustix::event::PollFd::new(
+                open[*i].as_ref().expect("open"),
+                rustix::event::PollFlags::IN,
+            ));
+        }
+        match rustix::event::poll(&mut fds, None) {
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(host("poll")(e)),
+        }
+        let ready: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
+        drop(fds);
+        if ready[0] {
+            match read_signal(signals) {
+                Some(libc::SIGCHLD) | Some(libc::SIGWINCH) | None => {}
+                Some(signal) => forward(pid, signal),
+            }
+        }
+        for (slot, i) in streams.iter().enumerate() {
+            if !ready[slot + 1] {
+                continue;
+            }
+            let fd = open[*i].as_ref().expect("open");
+            match rustix::io::read(fd, &mut buf) {
+                Ok(0) | Err(_) => open[*i] = None,
+                Ok(n) => sink(
+                    if *i == 0 {
+                        Stream::Stdout
+                    } else {
+                        Stream::Stderr
+                    },
+                    &buf[..n],
+                ),
+            }
+        }
+        if exit.is_none() {
+            exit = try_wait(pid)?;
+        }
+    }
+    Ok(exit.expect("the loop ends after the exit"))
 }
 
 fn forward(pid: i32, signal: i32) {

@@ -59,23 +59,30 @@ pub enum Command {
     /// Create and run a new container from an image
     Run(Box<RunArgs>),
     /// Create a new container
-    Create(Unbuilt),
+    Create(Box<RunArgs>),
     /// Start one or more stopped containers
-    Start(Unbuilt),
+    Start(StartArgs),
     /// Stop one or more running containers
-    Stop(Unbuilt),
+    Stop(StopArgs),
+    /// Restart one or more containers
+    Restart(StopArgs),
     /// Kill one or more running containers
-    Kill(Unbuilt),
+    Kill(KillArgs),
     /// Remove one or more containers
-    Rm(Unbuilt),
+    Rm(RmArgs),
     /// List containers
-    Ps(Unbuilt),
+    Ps(PsArgs),
     /// Fetch the logs of a container
-    Logs(Unbuilt),
+    Logs(LogsArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(NamesArgs),
+    /// Runs a detached container (berth's own supervisor; not for direct use)
+    #[command(name = "__supervise", hide = true)]
+    Supervise(SuperviseArgs),
     /// Execute a command in a running container
     Exec(Unbuilt),
     /// Return low-level information on berth objects
-    Inspect(Unbuilt),
+    Inspect(NamesArgs),
     /// Manage networks
     Network(Unbuilt),
     /// Log in to a registry
@@ -204,11 +211,121 @@ pub struct RunArgs {
     /// Set platform if server is multi-platform capable
     #[arg(long)]
     pub platform: Option<String>,
+    /// Restart policy to apply when a container exits (no, on-failure[:max-retries], always, unless-stopped)
+    #[arg(long)]
+    pub restart: Option<String>,
+    /// Logging driver for the container (json-file, none)
+    #[arg(long = "log-driver")]
+    pub log_driver: Option<String>,
     /// The image
     pub image: String,
     /// The command and its arguments
     #[arg(allow_hyphen_values = true)]
     pub command: Vec<String>,
+}
+
+/// Container names or ids.
+#[derive(Args, Debug)]
+pub struct NamesArgs {
+    /// Containers
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// `berth start`
+#[derive(Args, Debug)]
+pub struct StartArgs {
+    /// Attach STDOUT/STDERR and forward signals
+    #[arg(short, long)]
+    pub attach: bool,
+    /// Attach container's STDIN
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Containers
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// `berth stop` and `berth restart`
+#[derive(Args, Debug)]
+pub struct StopArgs {
+    /// Seconds to wait before killing the container
+    #[arg(short, long, default_value_t = 10)]
+    pub time: u64,
+    /// Containers
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// `berth kill`
+#[derive(Args, Debug)]
+pub struct KillArgs {
+    /// Signal to send to the container
+    #[arg(short, long, default_value = "KILL")]
+    pub signal: String,
+    /// Containers
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// `berth rm`
+#[derive(Args, Debug)]
+pub struct RmArgs {
+    /// Force the removal of a running container (uses SIGKILL)
+    #[arg(short, long)]
+    pub force: bool,
+    /// Remove anonymous volumes associated with the container (berth has none)
+    #[arg(short, long)]
+    pub volumes: bool,
+    /// Containers
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// `berth ps`
+#[derive(Args, Debug)]
+pub struct PsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short, long)]
+    pub all: bool,
+    /// Only display container IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Don't truncate output
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    /// Filter output (status=..., name=...)
+    #[arg(short, long)]
+    pub filter: Vec<String>,
+    /// Format output: "table" or "json" (one JSON object per line)
+    #[arg(long, default_value = "table")]
+    pub format: String,
+}
+
+/// `berth logs`
+#[derive(Args, Debug)]
+pub struct LogsArgs {
+    /// Follow log output
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Number of lines to show from the end of the logs ("all" for every line)
+    #[arg(short = 'n', long, default_value = "all")]
+    pub tail: String,
+    /// Show timestamps
+    #[arg(short, long)]
+    pub timestamps: bool,
+    /// Show logs since a timestamp (RFC 3339) or relative (e.g. 42s, 10m, 1h)
+    #[arg(long)]
+    pub since: Option<String>,
+    /// The container
+    pub container: String,
+}
+
+/// `berth __supervise`
+#[derive(Args, Debug)]
+pub struct SuperviseArgs {
+    /// The container id
+    pub id: String,
 }
 
 /// `berth pull`
@@ -329,10 +446,13 @@ impl Command {
             Command::Create(_) => "create",
             Command::Start(_) => "start",
             Command::Stop(_) => "stop",
+            Command::Restart(_) => "restart",
             Command::Kill(_) => "kill",
             Command::Rm(_) => "rm",
             Command::Ps(_) => "ps",
             Command::Logs(_) => "logs",
+            Command::Wait(_) => "wait",
+            Command::Supervise(_) => "__supervise",
             Command::Exec(_) => "exec",
             Command::Inspect(_) => "inspect",
             Command::Network(_) => "network",

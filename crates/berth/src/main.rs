@@ -8,7 +8,7 @@ mod units;
 use berth_engine::config::EngineConfig;
 use clap::Parser;
 use cli::{Cli, Command, ImageCommand};
-use commands::{Context, images, login};
+use commands::{Context, containers, images, login};
 use exit::{Failure, Outcome};
 
 fn main() {
@@ -73,6 +73,17 @@ fn dispatch(ctx: &Context, command: &Command) -> Outcome {
         Command::Image(ImageCommand::Inspect(args)) => images::run_inspect(ctx, args),
         Command::Image(ImageCommand::Prune(args)) => images::run_prune(ctx, args),
         Command::Run(args) => commands::run::run(ctx, args),
+        Command::Create(args) => commands::run::create(ctx, args),
+        Command::Start(args) => containers::start(ctx, args),
+        Command::Stop(args) => containers::stop(ctx, args),
+        Command::Restart(args) => containers::restart(ctx, args),
+        Command::Kill(args) => containers::kill(ctx, args),
+        Command::Rm(args) => containers::rm(ctx, args),
+        Command::Ps(args) => containers::ps(ctx, args),
+        Command::Logs(args) => containers::logs(ctx, args),
+        Command::Wait(args) => containers::wait(ctx, args),
+        Command::Inspect(args) => containers::inspect(ctx, args),
+        Command::Supervise(args) => containers::supervise(ctx, args),
         Command::Login(args) => login::run_login(ctx, args),
         Command::Logout(args) => login::run_logout(ctx, args),
         other => Err(Failure::not_built(other.name())),

@@ -44,43 +44,6 @@ pub fn human_duration(seconds: u64) -> String {
     }
 }
 
-/// Seconds since the epoch of an RFC 3339 time (`2023-11-14T22:13:20.5+01:00`).
-pub fn parse_rfc3339(text: &str) -> Option<i64> {
-    let (date, time) = text.split_once(['T', 't', ' '])?;
-    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
-    let (year, month, day) = (d.next()??, d.next()??, d.next()??);
-    let (clock, offset) = match time.find(['Z', 'z', '+', '-']) {
-        Some(i) => (&time[..i], &time[i..]),
-        None => (time, "Z"),
-    };
-    let clock = clock.split('.').next()?;
-    let mut c = clock.split(':').map(|p| p.parse::<i64>().ok());
-    let (hour, minute, second) = (c.next()??, c.next()??, c.next()??);
-    let offset_seconds = match offset {
-        "Z" | "z" => 0,
-        _ => {
-            let sign = if offset.starts_with('-') { -1 } else { 1 };
-            let (h, m) = offset[1..].split_once(':')?;
-            sign * (h.parse::<i64>().ok()? * 3600 + m.parse::<i64>().ok()? * 60)
-        }
-    };
-    Some(
-        days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second
-            - offset_seconds,
-    )
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,16 +66,5 @@ mod tests {
         assert_eq!(human_duration(3 * 3600), "3 hours");
         assert_eq!(human_duration(20 * 86400), "2 weeks");
         assert_eq!(human_duration(800 * 86400), "2 years");
-    }
-
-    #[test]
-    fn parses_rfc3339() {
-        assert_eq!(parse_rfc3339("2023-11-14T22:13:20Z"), Some(1_700_000_000));
-        assert_eq!(
-            parse_rfc3339("2023-11-14T23:13:20.123456789+01:00"),
-            Some(1_700_000_000)
-        );
-        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(parse_rfc3339("nonsense"), None);
     }
 }

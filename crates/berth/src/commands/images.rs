@@ -4,9 +4,10 @@ use super::Context;
 use super::progress;
 use crate::cli::{ImageInspectArgs, ImagesArgs, PruneArgs, PullArgs, RmiArgs, TagArgs};
 use crate::exit::{Failure, Outcome};
-use crate::units::{human_duration, human_size, parse_rfc3339};
+use crate::units::{human_duration, human_size};
 use anyhow::anyhow;
 use berth_engine::containers::Containers;
+use berth_engine::time;
 use berth_image::digest::Digest;
 use berth_image::local::{self, LocalError, Removal};
 use berth_image::manifest::Platform;
@@ -101,7 +102,7 @@ pub fn run_images(ctx: &Context, args: &ImagesArgs) -> Outcome {
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default();
         let created = config["created"].as_str().unwrap_or("");
-        let since = parse_rfc3339(created).map_or_else(
+        let since = time::parse(created).map_or_else(
             || "N/A".to_owned(),
             |t| {
                 format!(

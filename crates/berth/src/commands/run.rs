@@ -1,17 +1,17 @@
-//! `berth run`: a container in the foreground; berth exits with its exit code.
+//! `berth run` and `berth create`.
 
 use super::Context;
 use super::progress;
 use crate::cli::RunArgs;
 use crate::exit::{Failure, Outcome};
 use berth_engine::options::RunOptions;
+use berth_engine::run::RunError;
+use berth_engine::{run, supervisor};
+use berth_runtime::container::StdioMode;
 
-/// Runs the container and returns its exit code.
-pub fn run(ctx: &Context, args: &RunArgs) -> Outcome {
-    if args.detach {
-        return Err(Failure::not_built("run -d"));
-    }
-    let options = RunOptions {
+/// The engine's options from the command line.
+fn options(args: &RunArgs) -> RunOptions {
+    RunOptions {
         image: args.image.clone(),
         command: args.command.clone(),
         entrypoint: args.entrypoint.clone(),
@@ -43,12 +43,62 @@ pub fn run(ctx: &Context, args: &RunArgs) -> Outcome {
         remove: args.rm,
         network: args.network.clone(),
         platform: args.platform.clone(),
-    };
+        restart: args.restart.clone(),
+        log_driver: args.log_driver.clone(),
+    }
+}
+
+fn failure(e: RunError) -> Failure {
+    Failure {
+        code: e.exit_code(),
+        error: e.into(),
+    }
+}
+
+/// `berth run`: in the foreground berth exits with the container's code; with `-d` it prints
+/// the id once the container runs.
+pub fn run(ctx: &Context, args: &RunArgs) -> Outcome {
+    let options = options(args);
     let display = progress::for_output(false);
-    berth_engine::run::run(&ctx.roots, &ctx.config, &options, display.as_ref()).map_err(|e| {
-        Failure {
-            code: e.exit_code(),
-            error: e.into(),
-        }
-    })
+    if !args.detach {
+        return run::run(&ctx.roots, &ctx.config, &options, display.as_ref()).map_err(failure);
+    }
+    if args.tty || args.interactive {
+        return Err(anyhow::anyhow!(
+            "-d with -i or -t is not supported yet: berth cannot attach to a detached container"
+        )
+        .into());
+    }
+    let (record, _) =
+        run::create(&ctx.roots, &ctx.config, &options, display.as_ref()).map_err(failure)?;
+    supervisor::start_detached(&ctx.roots, &record.id).map_err(|e| {
+        let _ = berth_engine::containers::Containers::new(&ctx.roots.root).remove(&record.id);
+        failure(e)
+    })?;
+    println!("{}", record.id);
+    Ok(0)
+}
+
+/// `berth create`: prints the new container's id.
+pub fn create(ctx: &Context, args: &RunArgs) -> Outcome {
+    let display = progress::for_output(false);
+    let (record, _) =
+        run::create(&ctx.roots, &ctx.config, &options(args), display.as_ref()).map_err(failure)?;
+    println!("{}", record.id);
+    Ok(0)
+}
+
+/// Runs a created or stopped container in the foreground (`start -a`).
+pub fn start_attached(ctx: &Context, id: &str, stdin: bool) -> Outcome {
+    run::execute(
+        &ctx.roots,
+        id,
+        None,
+        StdioMode {
+            stdin,
+            capture: None,
+        },
+        &mut || {},
+    )
+    .map_err(failure)
 }

@@ -1,0 +1,172 @@
+//! What can be done to an existing container: stop, kill, remove, wait.
+
+use crate::containers::{Containers, FindError, Record};
+use std::time::{Duration, Instant};
+
+/// A life-cycle operation failed; the message is Docker's.
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    /// No such container, or an ambiguous prefix.
+    #[error(transparent)]
+    Find(#[from] FindError),
+    /// The container does not run.
+    #[error("cannot kill container: {0}: container {1} is not running")]
+    NotRunning(String, String),
+    /// `rm` of a running container without `-f`.
+    #[error(
+        "cannot remove container \"/{0}\": container is running: stop the container before removing or force remove"
+    )]
+    Running(String),
+    /// An unknown signal name or number.
+    #[error("invalid signal: {0}")]
+    BadSignal(String),
+    /// The host refused something.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The signal `text` names: `SIGTERM`, `TERM`, `15`.
+pub fn parse_signal(text: &str) -> Result<i32, LifecycleError> {
+    if let Ok(n) = text.parse::<i32>() {
+        return if (1..=64).contains(&n) {
+            Ok(n)
+        } else {
+            Err(LifecycleError::BadSignal(text.into()))
+        };
+    }
+    let name = text.to_ascii_uppercase();
+    let name = name.strip_prefix("SIG").unwrap_or(&name);
+    let table = [
+        ("HUP", libc::SIGHUP),
+        ("INT", libc::SIGINT),
+        ("QUIT", libc::SIGQUIT),
+        ("ILL", libc::SIGILL),
+        ("TRAP", libc::SIGTRAP),
+        ("ABRT", libc::SIGABRT),
+        ("BUS", libc::SIGBUS),
+        ("FPE", libc::SIGFPE),
+        ("KILL", libc::SIGKILL),
+        ("USR1", libc::SIGUSR1),
+        ("SEGV", libc::SIGSEGV),
+        ("USR2", libc::SIGUSR2),
+        ("PIPE", libc::SIGPIPE),
+        ("ALRM", libc::SIGALRM),
+        ("TERM", libc::SIGTERM),
+        ("CHLD", libc::SIGCHLD),
+        ("CONT", libc::SIGCONT),
+        ("STOP", libc::SIGSTOP),
+        ("TSTP", libc::SIGTSTP),
+        ("TTIN", libc::SIGTTIN),
+        ("TTOU", libc::SIGTTOU),
+        ("URG", libc::SIGURG),
+        ("XCPU", libc::SIGXCPU),
+        ("XFSZ", libc::SIGXFSZ),
+        ("VTALRM", libc::SIGVTALRM),
+        ("PROF", libc::SIGPROF),
+        ("WINCH", libc::SIGWINCH),
+        ("IO", libc::SIGIO),
+        ("PWR", libc::SIGPWR),
+        ("SYS", libc::SIGSYS),
+    ];
+    table
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, s)| *s)
+        .ok_or_else(|| LifecycleError::BadSignal(text.into()))
+}
+
+fn signal(record: &Record, sig: i32) -> Result<(), LifecycleError> {
+    let pid = record
+        .pid
+        .filter(|_| record.is_running())
+        .ok_or_else(|| LifecycleError::NotRunning(record.name.clone(), record.id.clone()))?;
+    // SAFETY: kill with the container's init pid, which its live supervisor owns.
+    if unsafe { libc::kill(pid, sig) } != 0 {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    Ok(())
+}
+
+/// Sends `sig` to the container's init.
+pub fn kill(containers: &Containers, name: &str, sig: i32) -> Result<Record, LifecycleError> {
+    let record = containers.find(name)?;
+    signal(&record, sig)?;
+    Ok(record)
+}
+
+/// Waits until the container no longer runs (or is gone), at most `timeout`.
+fn wait_not_running(containers: &Containers, id: &str, timeout: Duration) -> bool {
+    let deadline = Instant::now().checked_add(timeout);
+    loop {
+        match containers.get(id) {
+            Ok(record) if record.is_running() => {}
+            _ => return true,
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Stops the container: its stop signal, then SIGKILL after `timeout`. Stopping a stopped
+/// container succeeds, as in Docker. A stopped container is not restarted by its policy.
+pub fn stop(
+    containers: &Containers,
+    name: &str,
+    timeout: Duration,
+) -> Result<Record, LifecycleError> {
+    let record = containers.find(name)?;
+    if !record.is_running() {
+        return Ok(record);
+    }
+    containers.update(&record.id, |r| r.stopped_by_user = true)?;
+    let sig = parse_signal(&record.stop_signal).unwrap_or(libc::SIGTERM);
+    let _ = signal(&record, sig);
+    if !wait_not_running(containers, &record.id, timeout) {
+        let _ = signal(&record, libc::SIGKILL);
+        wait_not_running(containers, &record.id, Duration::from_secs(30));
+    }
+    Ok(record)
+}
+
+/// Removes the container; a running one only with `force` (then it is killed first).
+pub fn remove(containers: &Containers, name: &str, force: bool) -> Result<Record, LifecycleError> {
+    let record = containers.find(name)?;
+    if record.is_running() {
+        if !force {
+            return Err(LifecycleError::Running(record.name));
+        }
+        containers.update(&record.id, |r| r.stopped_by_user = true)?;
+        let _ = signal(&record, libc::SIGKILL);
+        wait_not_running(containers, &record.id, Duration::from_secs(30));
+    }
+    let _lock = containers.lock(&record.id);
+    containers.remove(&record.id)?;
+    Ok(record)
+}
+
+/// Blocks until the container has exited; returns its exit code.
+pub fn wait(containers: &Containers, name: &str) -> Result<i32, LifecycleError> {
+    let record = containers.find(name)?;
+    wait_not_running(containers, &record.id, Duration::MAX);
+    Ok(containers
+        .get(&record.id)
+        .ok()
+        .and_then(|r| r.exit_code)
+        .unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_by_name_and_number() {
+        assert_eq!(parse_signal("SIGTERM").unwrap(), libc::SIGTERM);
+        assert_eq!(parse_signal("kill").unwrap(), libc::SIGKILL);
+        assert_eq!(parse_signal("10").unwrap(), 10);
+        assert!(parse_signal("SIGNOPE").is_err());
+        assert!(parse_signal("99").is_err());
+    }
+}

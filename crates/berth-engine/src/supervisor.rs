@@ -1,0 +1,249 @@
+//! Detached containers. `run -d` and `start` re-execute berth as `berth __supervise ID`: a
+//! small process of its own session that runs the container with its output on pipes, writes
+//! the log, records the exit, and restarts it as its policy says. Nothing else stays running.
+//! It reports the start (or why it failed) on a pipe, so `run -d` fails as loudly as `run`.
+
+use crate::containers::{Containers, Record};
+use crate::paths::Roots;
+use crate::run::{RunError, execute};
+use berth_runtime::container::{StdioMode, Stream};
+use rustix::fd::{AsRawFd, OwnedFd};
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A json-file log grows to this size, then starts over, keeping one older file.
+const MAX_LOG_BYTES: u64 = 10 << 20;
+
+/// The descriptor on which the supervisor reports the start.
+const READY_FD: i32 = 3;
+
+/// Starts the supervisor of container `id` and waits until the container runs (or failed to).
+pub fn start_detached(roots: &Roots, id: &str) -> Result<(), RunError> {
+    let (ready_read, ready_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(|e| RunError::Io {
+            what: "pipe".into(),
+            source: e.into(),
+        })?;
+    let exe = std::env::current_exe().map_err(|e| RunError::Io {
+        what: "find the berth binary".into(),
+        source: e,
+    })?;
+    let mut command = std::process::Command::new(exe);
+    command
+        .arg("--root")
+        .arg(&roots.root)
+        .arg("--run-root")
+        .arg(&roots.run_root)
+        .args(["__supervise", id])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let raw = ready_write.as_raw_fd();
+    // SAFETY: in the child before exec, setsid and dup2 are async-signal-safe; dup2 onto
+    // READY_FD clears its close-on-exec flag, so exactly that descriptor reaches the supervisor.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::setsid() < 0 || libc::dup2(raw, READY_FD) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    command.spawn().map_err(|e| RunError::Io {
+        what: "start the supervisor".into(),
+        source: e,
+    })?;
+    drop(ready_write);
+    let mut answer = String::new();
+    File::from(ready_read)
+        .read_to_string(&mut answer)
+        .map_err(|e| RunError::Io {
+            what: "wait for the container to start".into(),
+            source: e,
+        })?;
+    match answer.split_once(':') {
+        _ if answer == "ok" => Ok(()),
+        Some((code, message)) => Err(RunError::Runtime(
+            berth_runtime::container::RuntimeError::Start(berth_runtime::process::StartError {
+                code: code.parse().unwrap_or(125),
+                message: message.to_owned(),
+            }),
+        )),
+        None => Err(RunError::Options(
+            "the container's supervisor ended before the container started".into(),
+        )),
+    }
+}
+
+/// The supervisor's body: runs container `id` until its restart policy says stop; returns the
+/// last exit code.
+pub fn supervise(roots: &Roots, id: &str) -> i32 {
+    // SAFETY: READY_FD was put there by `start_detached`; nothing else owns it.
+    let mut ready = Some(unsafe { <OwnedFd as rustix::fd::FromRawFd>::from_raw_fd(READY_FD) });
+    let containers = Containers::new(&roots.root);
+    let mut delay = Duration::from_millis(100);
+    loop {
+        let Ok(record) = containers.get(id) else {
+            return 0;
+        };
+        let mut log = LogFile::open(&containers.dir(id), &record);
+        let mut sink = |stream: Stream, bytes: &[u8]| log.write(stream, bytes);
+        let mut notify = || {
+            if let Some(fd) = ready.take() {
+                let _ = File::from(fd).write_all(b"ok");
+            }
+        };
+        let result = execute(
+            roots,
+            id,
+            None,
+            StdioMode {
+                stdin: false,
+                capture: Some(&mut sink),
+            },
+            &mut notify,
+        );
+        log.flush();
+        let code = match result {
+            Ok(code) => code,
+            Err(e) => {
+                if let Some(fd) = ready.take() {
+                    let _ = write!(File::from(fd), "{}:{e}", e.exit_code());
+                }
+                return e.exit_code();
+            }
+        };
+        let Ok(record) = containers.get(id) else {
+            return code;
+        };
+        if !should_restart(&record, code) {
+            return code;
+        }
+        std::thread::sleep(delay);
+        delay = (delay * 2).min(Duration::from_secs(5));
+        let _ = containers.update(id, |r| r.restart_count += 1);
+    }
+}
+
+/// What the restart policy says after an exit with `code`.
+fn should_restart(record: &Record, code: i32) -> bool {
+    if record.stopped_by_user {
+        return false;
+    }
+    match record.restart.split_once(':') {
+        Some(("on-failure", max)) => {
+            code != 0
+                && max
+                    .parse::<u32>()
+                    .is_ok_and(|max| record.restart_count < max)
+        }
+        _ => match record.restart.as_str() {
+            "on-failure" => code != 0,
+            "always" | "unless-stopped" => true,
+            _ => false,
+        },
+    }
+}
+
+/// The path of a container's json-file log.
+pub fn log_path(containers: &Containers, id: &str) -> PathBuf {
+    containers.dir(id).join(format!("{id}-json.log"))
+}
+
+/// Docker's json-file log: one `{"log","stream","time"}` object per line of output.
+struct LogFile {
+    file: Option<File>,
+    path: PathBuf,
+    partial: [Vec<u8>; 2],
+}
+
+impl LogFile {
+    fn open(dir: &std::path::Path, record: &Record) -> LogFile {
+        let path = dir.join(format!("{}-json.log", record.id));
+        let file = (record.log_driver != "none")
+            .then(|| {
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .ok()
+            })
+            .flatten();
+        LogFile {
+            file,
+            path,
+            partial: [Vec::new(), Vec::new()],
+        }
+    }
+
+    fn write(&mut self, stream: Stream, bytes: &[u8]) {
+        let index = if stream == Stream::Stdout { 0 } else { 1 };
+        self.partial[index].extend_from_slice(bytes);
+        while let Some(end) = self.partial[index].iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.partial[index].drain(..=end).collect();
+            self.entry(index, &line);
+        }
+        // Docker splits lines longer than 16 KiB.
+        if self.partial[index].len() > 16 << 10 {
+            let line = std::mem::take(&mut self.partial[index]);
+            self.entry(index, &line);
+        }
+    }
+
+    fn flush(&mut self) {
+        for index in 0..2 {
+            let line = std::mem::take(&mut self.partial[index]);
+            if !line.is_empty() {
+                self.entry(index, &line);
+            }
+        }
+    }
+
+    fn entry(&mut self, index: usize, line: &[u8]) {
+        let Some(file) = self.file.as_mut() else {
+            return;
+        };
+        let entry = serde_json::json!({
+            "log": String::from_utf8_lossy(line),
+            "stream": if index == 0 { "stdout" } else { "stderr" },
+            "time": crate::time::now(),
+        });
+        let _ = writeln!(file, "{entry}");
+        if file.metadata().map(|m| m.len()).unwrap_or(0) > MAX_LOG_BYTES {
+            let _ = fs::rename(&self.path, self.path.with_extension("log.1"));
+            self.file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+                .ok();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restart_policies() {
+        let record = |policy: &str, count: u32| Record {
+            restart: policy.into(),
+            restart_count: count,
+            ..Record::default()
+        };
+        assert!(!should_restart(&record("no", 0), 1));
+        assert!(should_restart(&record("on-failure", 0), 1));
+        assert!(!should_restart(&record("on-failure", 0), 0));
+        assert!(should_restart(&record("on-failure:3", 2), 1));
+        assert!(!should_restart(&record("on-failure:3", 3), 1));
+        assert!(should_restart(&record("always", 9), 0));
+        let stopped = Record {
+            stopped_by_user: true,
+            ..record("always", 0)
+        };
+        assert!(!should_restart(&stopped, 0));
+    }
+}

@@ -1,0 +1,477 @@
+//! `ps`, `start`, `stop`, `restart`, `kill`, `rm`, `logs`, `wait`, `inspect`, and the hidden
+//! `__supervise`.
+
+use super::Context;
+use crate::cli::{
+    KillArgs, LogsArgs, NamesArgs, PsArgs, RmArgs, StartArgs, StopArgs, SuperviseArgs,
+};
+use crate::exit::{Failure, Outcome};
+use crate::units::human_duration;
+use anyhow::anyhow;
+use berth_engine::containers::{Containers, FindError, Record};
+use berth_engine::lifecycle::{self, LifecycleError};
+use berth_engine::{supervisor, time};
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::time::Duration;
+
+fn containers(ctx: &Context) -> Containers {
+    let containers = Containers::new(&ctx.roots.root);
+    if let Ok(layout) = berth_runtime::cgroups::detect() {
+        containers.reclaim(&layout);
+    }
+    containers
+}
+
+/// Docker's exit code for a failed container command: 1.
+fn one(error: impl Into<anyhow::Error>) -> Failure {
+    Failure {
+        code: 1,
+        error: error.into(),
+    }
+}
+
+/// Runs `each` on every name; prints the error of each failure; exit 1 if any failed.
+fn for_each(names: &[String], mut each: impl FnMut(&str) -> Result<(), Failure>) -> Outcome {
+    let mut failed = false;
+    for name in names {
+        if let Err(f) = each(name) {
+            eprintln!("berth: {:#}", f.error);
+            failed = true;
+        }
+    }
+    Ok(if failed { 1 } else { 0 })
+}
+
+/// `berth start`
+pub fn start(ctx: &Context, args: &StartArgs) -> Outcome {
+    let all = containers(ctx);
+    if args.attach {
+        let [name] = args.containers.as_slice() else {
+            return Err(anyhow!("you cannot start and attach multiple containers at once").into());
+        };
+        let record = all.find(name).map_err(one)?;
+        if record.is_running() {
+            return Err(one(anyhow!("container {name} is already running")));
+        }
+        return super::run::start_attached(ctx, &record.id, args.interactive);
+    }
+    for_each(&args.containers, |name| {
+        let record = all.find(name).map_err(one)?;
+        if !record.is_running() {
+            supervisor::start_detached(&ctx.roots, &record.id).map_err(|e| Failure {
+                code: e.exit_code(),
+                error: e.into(),
+            })?;
+        }
+        println!("{name}");
+        Ok(())
+    })
+}
+
+/// `berth stop`
+pub fn stop(ctx: &Context, args: &StopArgs) -> Outcome {
+    let all = containers(ctx);
+    for_each(&args.containers, |name| {
+        lifecycle::stop(&all, name, Duration::from_secs(args.time)).map_err(one)?;
+        println!("{name}");
+        Ok(())
+    })
+}
+
+/// `berth restart`
+pub fn restart(ctx: &Context, args: &StopArgs) -> Outcome {
+    let all = containers(ctx);
+    for_each(&args.containers, |name| {
+        let record = lifecycle::stop(&all, name, Duration::from_secs(args.time)).map_err(one)?;
+        supervisor::start_detached(&ctx.roots, &record.id).map_err(|e| Failure {
+            code: e.exit_code(),
+            error: e.into(),
+        })?;
+        println!("{name}");
+        Ok(())
+    })
+}
+
+/// `berth kill`
+pub fn kill(ctx: &Context, args: &KillArgs) -> Outcome {
+    let all = containers(ctx);
+    let signal = lifecycle::parse_signal(&args.signal).map_err(one)?;
+    for_each(&args.containers, |name| {
+        lifecycle::kill(&all, name, signal).map_err(one)?;
+        println!("{name}");
+        Ok(())
+    })
+}
+
+/// `berth rm`
+pub fn rm(ctx: &Context, args: &RmArgs) -> Outcome {
+    let all = containers(ctx);
+    for_each(&args.containers, |name| {
+        lifecycle::remove(&all, name, args.force).map_err(one)?;
+        println!("{name}");
+        Ok(())
+    })
+}
+
+/// `berth wait`
+pub fn wait(ctx: &Context, args: &NamesArgs) -> Outcome {
+    let all = containers(ctx);
+    for_each(&args.containers, |name| {
+        println!("{}", lifecycle::wait(&all, name).map_err(one)?);
+        Ok(())
+    })
+}
+
+/// The STATUS column: `Up 5 seconds`, `Exited (0) 2 minutes ago`, `Created`.
+fn status_text(record: &Record, now: i64) -> String {
+    let ago = |at: &Option<String>| {
+        at.as_deref()
+            .and_then(time::parse)
+            .map_or(0, |t| now.saturating_sub(t).max(0) as u64)
+    };
+    if record.is_running() {
+        format!("Up {}", human_duration(ago(&record.started_at)))
+    } else if record.status == "created" {
+        "Created".into()
+    } else {
+        format!(
+            "Exited ({}) {} ago",
+            record.exit_code.unwrap_or(0),
+            human_duration(ago(&record.finished_at))
+        )
+    }
+}
+
+/// `created`, `running` or `exited`, as the state really is.
+fn state(record: &Record) -> &'static str {
+    if record.is_running() {
+        "running"
+    } else if record.status == "created" {
+        "created"
+    } else {
+        "exited"
+    }
+}
+
+/// `berth ps`
+pub fn ps(ctx: &Context, args: &PsArgs) -> Outcome {
+    let json_lines = match args.format.as_str() {
+        "table" => false,
+        "json" => true,
+        other => {
+            return Err(
+                anyhow!("unsupported --format \"{other}\": use \"table\" or \"json\"").into(),
+            );
+        }
+    };
+    let mut records = containers(ctx).list();
+    records.sort_by(|a, b| b.created.cmp(&a.created));
+    for filter in &args.filter {
+        let (key, value) = filter
+            .split_once('=')
+            .ok_or_else(|| anyhow!("bad format of filter (expected name=value): {filter}"))?;
+        match key {
+            "status" => records.retain(|r| state(r) == value),
+            "name" => records.retain(|r| r.name.contains(value)),
+            "id" => records.retain(|r| r.id.starts_with(value)),
+            other => return Err(anyhow!("invalid filter '{other}'").into()),
+        }
+    }
+    if !args.all && !args.filter.iter().any(|f| f.starts_with("status=")) {
+        records.retain(Record::is_running);
+    }
+    let now = time::unix_now();
+    let id = |r: &Record| {
+        if args.no_trunc {
+            r.id.clone()
+        } else {
+            r.id[..12].to_owned()
+        }
+    };
+    let command = |r: &Record| {
+        let full = r.command.join(" ");
+        if args.no_trunc || full.chars().count() <= 20 {
+            format!("\"{full}\"")
+        } else {
+            format!("\"{}…\"", full.chars().take(19).collect::<String>())
+        }
+    };
+    let created = |r: &Record| {
+        time::parse(&r.created).map_or_else(
+            || "N/A".into(),
+            |t| {
+                format!(
+                    "{} ago",
+                    human_duration(now.saturating_sub(t).max(0) as u64)
+                )
+            },
+        )
+    };
+    let mut out = std::io::stdout().lock();
+    if args.quiet {
+        for r in &records {
+            let _ = writeln!(out, "{}", id(r));
+        }
+        return Ok(0);
+    }
+    if json_lines {
+        for r in &records {
+            let line = serde_json::json!({ "ID": id(r), "Image": r.image, "Command": command(r), "CreatedAt": r.created, "RunningFor": created(r), "State": state(r), "Status": status_text(r, now), "Names": r.name, "Ports": "" });
+            let _ = writeln!(out, "{line}");
+        }
+        return Ok(0);
+    }
+    let rows: Vec<[String; 6]> = records
+        .iter()
+        .map(|r| {
+            [
+                id(r),
+                r.image.clone(),
+                command(r),
+                created(r),
+                status_text(r, now),
+                r.name.clone(),
+            ]
+        })
+        .collect();
+    let width = |i: usize, title: &str| {
+        rows.iter()
+            .map(|r| r[i].chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(title.len())
+    };
+    let titles = [
+        "CONTAINER ID",
+        "IMAGE",
+        "COMMAND",
+        "CREATED",
+        "STATUS",
+        "PORTS",
+    ];
+    let widths: Vec<usize> = titles
+        .iter()
+        .enumerate()
+        .map(|(i, t)| if i == 5 { 5 } else { width(i, t) })
+        .collect();
+    let mut header = String::new();
+    for (title, w) in titles.iter().zip(&widths) {
+        header.push_str(&format!("{title:<w$}   "));
+    }
+    let _ = writeln!(out, "{header}NAMES");
+    for row in &rows {
+        let mut line = String::new();
+        for (cell, w) in row[..5].iter().zip(&widths) {
+            line.push_str(&format!("{cell:<w$}   ", w = *w));
+        }
+        line.push_str(&format!("{:<5}   {}", "", row[5]));
+        let _ = writeln!(out, "{line}");
+    }
+    Ok(0)
+}
+
+/// `--since`: an RFC 3339 time or a duration back from now (`42s`, `10m`, `1h`).
+fn since(text: &str) -> Result<i64, Failure> {
+    if let Some(t) = time::parse(text) {
+        return Ok(t);
+    }
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return Err(anyhow!("invalid value for --since: {text}").into()),
+    };
+    let n: i64 = number
+        .parse()
+        .map_err(|_| anyhow!("invalid value for --since: {text}"))?;
+    Ok(time::unix_now() - n * seconds)
+}
+
+/// `berth logs`
+pub fn logs(ctx: &Context, args: &LogsArgs) -> Outcome {
+    let all = containers(ctx);
+    let record = all.find(&args.container).map_err(one)?;
+    if record.log_driver == "none" {
+        return Err(one(anyhow!(
+            "configured logging driver does not support reading"
+        )));
+    }
+    let path = supervisor::log_path(&all, &record.id);
+    let tail = match args.tail.as_str() {
+        "all" | "-1" => None,
+        n => Some(
+            n.parse::<usize>()
+                .map_err(|_| anyhow!("invalid value for --tail: {n}"))?,
+        ),
+    };
+    let since = args.since.as_deref().map(since).transpose()?;
+    let mut file = match std::fs::File::open(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if !args.follow {
+                return Ok(0);
+            }
+            // The container has not written yet.
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(anyhow::Error::from)?
+        }
+        Err(e) => return Err(anyhow!("{}: {e}", path.display()).into()),
+    };
+    let lines: Vec<String> = BufReader::new(&file)
+        .lines()
+        .map_while(Result::ok)
+        .collect();
+    let skip = tail.map_or(0, |n| lines.len().saturating_sub(n));
+    for line in &lines[skip..] {
+        print_entry(line, args.timestamps, since);
+    }
+    if !args.follow {
+        return Ok(0);
+    }
+    // Follow: new lines as they come, until the container has stopped and all is read.
+    let mut position = file.seek(SeekFrom::End(0)).map_err(anyhow::Error::from)?;
+    let mut pending = String::new();
+    loop {
+        let running = all.get(&record.id).map(|r| r.is_running()).unwrap_or(false);
+        file.seek(SeekFrom::Start(position))
+            .map_err(anyhow::Error::from)?;
+        let mut chunk = String::new();
+        let n =
+            std::io::Read::read_to_string(&mut file, &mut chunk).map_err(anyhow::Error::from)?;
+        position += n as u64;
+        pending.push_str(&chunk);
+        while let Some(end) = pending.find('\n') {
+            let line: String = pending.drain(..=end).collect();
+            print_entry(line.trim_end(), args.timestamps, since);
+        }
+        if n == 0 && !running {
+            return Ok(0);
+        }
+        if n == 0 {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn print_entry(line: &str, timestamps: bool, since: Option<i64>) {
+    let Ok(entry) = serde_json::from_str::<serde_json::Value>(line) else {
+        return;
+    };
+    let when = entry["time"].as_str().unwrap_or("");
+    if since.is_some_and(|s| time::parse(when).is_some_and(|t| t < s)) {
+        return;
+    }
+    let text = entry["log"].as_str().unwrap_or("");
+    let prefix = if timestamps {
+        format!("{when} ")
+    } else {
+        String::new()
+    };
+    if entry["stream"] == "stderr" {
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "{prefix}{text}");
+    } else {
+        let mut out = std::io::stdout().lock();
+        let _ = write!(out, "{prefix}{text}");
+        let _ = out.flush();
+    }
+}
+
+/// `berth inspect`: containers, or images when no container has the name.
+pub fn inspect(ctx: &Context, args: &NamesArgs) -> Outcome {
+    let all = containers(ctx);
+    let store = ctx.store()?;
+    let mut found = Vec::new();
+    let mut missing = Vec::new();
+    for name in &args.containers {
+        match all.find(name) {
+            Ok(record) => found.push(container_json(&all, &record)),
+            Err(FindError::NoSuch(_)) => match berth_image::local::inspect(&store, name) {
+                Ok(image) => found.push(image),
+                Err(_) => missing.push(name.clone()),
+            },
+            Err(e) => return Err(one(LifecycleError::from(e))),
+        }
+    }
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&found).expect("JSON values serialise")
+    );
+    for name in &missing {
+        eprintln!("Error: No such object: {name}");
+    }
+    Ok(if missing.is_empty() { 0 } else { 1 })
+}
+
+/// Docker-shaped container JSON.
+fn container_json(all: &Containers, record: &Record) -> serde_json::Value {
+    let spec: serde_json::Value = std::fs::read(all.dir(&record.id).join("config.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let running = record.is_running();
+    let resources = &spec["linux"]["resources"];
+    let mounts: Vec<serde_json::Value> = spec["mounts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["type"] == "bind" && !m["destination"].as_str().unwrap_or("").starts_with("/etc/"))
+        .map(|m| {
+            let ro = m["options"].as_array().is_some_and(|o| o.iter().any(|x| x == "ro"));
+            serde_json::json!({ "Type": "bind", "Source": m["source"], "Destination": m["destination"], "RW": !ro })
+        })
+        .collect();
+    serde_json::json!({
+        "Id": record.id,
+        "Created": record.created,
+        "Path": record.command.first(),
+        "Args": record.command.get(1..).unwrap_or_default(),
+        "State": {
+            "Status": state(record),
+            "Running": running,
+            "Paused": false,
+            "Restarting": false,
+            "OOMKilled": record.oom_killed,
+            "Dead": false,
+            "Pid": if running { record.pid.unwrap_or(0) } else { 0 },
+            "ExitCode": record.exit_code.unwrap_or(0),
+            "StartedAt": record.started_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
+            "FinishedAt": record.finished_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
+        },
+        "Image": record.image_id,
+        "Name": format!("/{}", record.name),
+        "RestartCount": record.restart_count,
+        "Config": {
+            "Hostname": spec["hostname"],
+            "User": format!("{}:{}", spec["process"]["user"]["uid"], spec["process"]["user"]["gid"]),
+            "Tty": record.tty,
+            "OpenStdin": record.interactive,
+            "Env": spec["process"]["env"],
+            "Cmd": record.command,
+            "Image": record.image,
+            "WorkingDir": spec["process"]["cwd"],
+            "StopSignal": record.stop_signal,
+        },
+        "HostConfig": {
+            "AutoRemove": record.auto_remove,
+            "RestartPolicy": { "Name": record.restart.split(':').next().unwrap_or("no"), "MaximumRetryCount": record.restart.split_once(':').and_then(|(_, n)| n.parse::<u32>().ok()).unwrap_or(0) },
+            "LogConfig": { "Type": record.log_driver },
+            "Memory": resources["memory"]["limit"].as_i64().unwrap_or(0),
+            "NanoCpus": resources["cpu"]["quota"].as_i64().map_or(0, |q| q * 10_000),
+            "PidsLimit": resources["pids"]["limit"],
+            "ReadonlyRootfs": spec["root"]["readonly"],
+            "NetworkMode": "none",
+        },
+        "NetworkSettings": { "Networks": { "none": {} } },
+        "Mounts": mounts,
+    })
+}
+
+/// `berth __supervise ID`: the detached container's supervisor.
+pub fn supervise(ctx: &Context, args: &SuperviseArgs) -> Outcome {
+    Ok(supervisor::supervise(&ctx.roots, &args.id))
+}

@@ -1,0 +1,386 @@
+//! Detached containers and their life cycle: `run -d`, `create`, `start`, `ps`, `logs`, `stop`,
+//! `kill`, `restart`, `rm`, `wait`, `inspect`, restart policies, and a killed supervisor.
+
+mod common;
+
+use common::{Busybox, assert_nothing_leaked, cgroup_dirs_of};
+use std::time::{Duration, Instant};
+
+fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn inspect(bb: &Busybox, name: &str) -> serde_json::Value {
+    let out = bb.env.berth(&["inspect", name]).ok();
+    serde_json::from_str::<serde_json::Value>(&out.stdout).unwrap()[0].clone()
+}
+
+#[test]
+fn a_detached_server_is_listed_logged_followed_stopped_and_removed() {
+    let bb = Busybox::pulled();
+    // Until networking lands, "requests" reach the server through a FIFO on a volume.
+    let shared = bb.env.path().join("shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        shared.join("requests"),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o666),
+        0,
+    )
+    .unwrap();
+    let volume = format!("{}:/srv", shared.display());
+    let server = "echo listening; echo ready >&2; while true; do read req < /srv/requests; [ -n \"$req\" ] && echo \"served $req\"; done";
+    let id = bb
+        .env
+        .berth(&[
+            "run", "-d", "--name", "web", "-v", &volume, &bb.image, "sh", "-c", server,
+        ])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    assert_eq!(id.len(), 64, "run -d prints the id: {id}");
+
+    let ps = bb.env.berth(&["ps"]).ok().stdout;
+    let header = ps.lines().next().unwrap();
+    for column in [
+        "CONTAINER ID",
+        "IMAGE",
+        "COMMAND",
+        "CREATED",
+        "STATUS",
+        "PORTS",
+        "NAMES",
+    ] {
+        assert!(header.contains(column), "{ps}");
+    }
+    assert!(
+        ps.lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with(&id[..12]) && l.contains("Up ") && l.ends_with("web")),
+        "{ps}"
+    );
+    assert_eq!(bb.env.berth(&["ps", "-q"]).ok().stdout.trim(), &id[..12]);
+
+    // Follow the logs while requests arrive.
+    let follower = bb
+        .env
+        .command()
+        .args(["logs", "-f", "web"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    for n in 1..=3 {
+        std::fs::write(shared.join("requests"), format!("request-{n}\n")).unwrap();
+        until("the request to be logged", || {
+            bb.env
+                .berth(&["logs", "web"])
+                .stdout
+                .contains(&format!("served request-{n}"))
+        });
+    }
+    let logs = bb.env.berth(&["logs", "web"]).ok();
+    assert_eq!(
+        logs.stdout,
+        "listening\nserved request-1\nserved request-2\nserved request-3\n"
+    );
+    assert_eq!(logs.stderr, "ready\n", "stderr kept apart");
+    assert_eq!(
+        bb.env.berth(&["logs", "--tail", "1", "web"]).ok().stdout,
+        "served request-3\n"
+    );
+    let stamped = bb
+        .env
+        .berth(&["logs", "-t", "--tail", "1", "web"])
+        .ok()
+        .stdout;
+    assert!(
+        stamped.starts_with("20") && stamped.contains("Z served request-3"),
+        "{stamped}"
+    );
+
+    let state = inspect(&bb, "web");
+    assert_eq!(state["Id"], id);
+    assert_eq!(state["Name"], "/web");
+    assert_eq!(state["State"]["Running"], true);
+    assert!(state["State"]["Pid"].as_i64().unwrap() > 1);
+    assert_eq!(state["Mounts"][0]["Destination"], "/srv");
+
+    bb.env
+        .berth(&["rm", "web"])
+        .fails(1, "container is running");
+    assert_eq!(
+        bb.env.berth(&["stop", "-t", "1", "web"]).ok().stdout.trim(),
+        "web"
+    );
+    let followed = follower.wait_with_output().unwrap();
+    let followed = String::from_utf8_lossy(&followed.stdout);
+    assert!(
+        followed.contains("served request-3"),
+        "logs -f missed lines: {followed}"
+    );
+    let state = inspect(&bb, "web");
+    assert_eq!(state["State"]["Status"], "exited");
+    assert_eq!(
+        state["State"]["ExitCode"], 137,
+        "sh as PID 1 ignores SIGTERM: killed after -t"
+    );
+    assert!(bb.env.berth(&["ps"]).ok().stdout.lines().count() == 1);
+    assert!(
+        bb.env
+            .berth(&["ps", "-a"])
+            .ok()
+            .stdout
+            .contains("Exited (137)")
+    );
+    bb.env.berth(&["stop", "web"]).ok();
+    bb.env.berth(&["rm", "web"]).ok();
+    bb.env
+        .berth(&["rm", "web"])
+        .fails(1, "No such container: web");
+    assert!(cgroup_dirs_of(&id[..12]).is_empty());
+    assert_nothing_leaked(&bb.env);
+}
+
+#[test]
+fn create_start_wait_kill_restart_and_bad_input() {
+    let bb = Busybox::pulled();
+    let id = bb
+        .env
+        .berth(&[
+            "create",
+            "--name",
+            "job",
+            &bb.image,
+            "sh",
+            "-c",
+            "echo hi; exit 3",
+        ])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    assert!(
+        bb.env
+            .berth(&["ps", "-a", "--filter", "status=created"])
+            .ok()
+            .stdout
+            .contains("Created")
+    );
+    bb.env
+        .berth(&["create", "--name", "job", &bb.image, "true"])
+        .fails(125, "is already in use");
+    let attached = bb.env.berth(&["start", "-a", "job"]);
+    assert_eq!((attached.code, attached.stdout.as_str()), (3, "hi\n"));
+    assert_eq!(
+        bb.env.berth(&["wait", &id[..8]]).ok().stdout.trim(),
+        "3",
+        "wait by id prefix"
+    );
+
+    bb.env
+        .berth(&[
+            "run",
+            "-d",
+            "--name",
+            "sleeper",
+            &bb.image,
+            "sh",
+            "-c",
+            "trap 'exit 42' USR1; while true; do sleep 0.1; done",
+        ])
+        .ok();
+    bb.env.berth(&["kill", "-s", "USR1", "sleeper"]).ok();
+    assert_eq!(bb.env.berth(&["wait", "sleeper"]).ok().stdout.trim(), "42");
+    bb.env
+        .berth(&["kill", "sleeper"])
+        .fails(1, "is not running");
+    bb.env
+        .berth(&["kill", "-s", "NOPE", "sleeper"])
+        .fails(1, "invalid signal");
+    bb.env.berth(&["restart", "-t", "1", "sleeper"]).ok();
+    until("the restarted container to run", || {
+        bb.env
+            .berth(&["ps", "-q", "--filter", "name=sleeper"])
+            .stdout
+            .trim()
+            .len()
+            == 12
+    });
+    bb.env.berth(&["rm", "-f", "sleeper", "job"]).ok();
+
+    bb.env
+        .berth(&["stop", "nothing"])
+        .fails(1, "No such container: nothing");
+    bb.env
+        .berth(&[
+            "run",
+            "-d",
+            "--log-driver",
+            "none",
+            "--name",
+            "quiet",
+            &bb.image,
+            "echo",
+            "x",
+        ])
+        .ok();
+    bb.env
+        .berth(&["logs", "quiet"])
+        .fails(1, "does not support reading");
+    bb.env
+        .berth(&["run", "-d", &bb.image, "no-such-command"])
+        .fails(127, "executable file not found");
+    bb.env
+        .berth(&[
+            "run",
+            "-d",
+            "--restart",
+            "always",
+            "--rm",
+            &bb.image,
+            "true",
+        ])
+        .fails(125, "--restart and --rm");
+    bb.env.berth(&["wait", "quiet"]).ok();
+    bb.env.berth(&["rm", "quiet"]).ok();
+    assert_nothing_leaked(&bb.env);
+}
+
+#[test]
+fn a_restart_policy_restarts_a_crashing_container_n_times() {
+    let bb = Busybox::pulled();
+    bb.env
+        .berth(&[
+            "run",
+            "-d",
+            "--name",
+            "crashy",
+            "--restart",
+            "on-failure:3",
+            &bb.image,
+            "sh",
+            "-c",
+            "echo attempt; exit 1",
+        ])
+        .ok();
+    until("the last attempt", || {
+        inspect(&bb, "crashy")["RestartCount"] == 3
+            && inspect(&bb, "crashy")["State"]["Running"] == false
+    });
+    assert_eq!(bb.env.berth(&["wait", "crashy"]).ok().stdout.trim(), "1");
+    assert_eq!(
+        bb.env.berth(&["logs", "crashy"]).ok().stdout,
+        "attempt\n".repeat(4)
+    );
+    bb.env.berth(&["rm", "crashy"]).ok();
+    assert_nothing_leaked(&bb.env);
+}
+
+#[test]
+fn a_killed_supervisor_leaves_an_exited_container_and_no_cgroup() {
+    let bb = Busybox::pulled();
+    let id = bb
+        .env
+        .berth(&["run", "-d", "--name", "orphan", &bb.image, "sleep", "300"])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    let record: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            bb.env
+                .root()
+                .join("containers")
+                .join(&id)
+                .join("container.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let supervisor = record["owner"][0].as_i64().unwrap() as i32;
+    // SAFETY: kill with the supervisor's pid.
+    unsafe { libc::kill(supervisor, libc::SIGKILL) };
+    until("berth to see the container as exited", || {
+        bb.env.berth(&["ps", "-q"]).stdout.trim().is_empty()
+    });
+    assert!(
+        bb.env
+            .berth(&["ps", "-a"])
+            .ok()
+            .stdout
+            .contains("Exited (137)")
+    );
+    assert!(
+        cgroup_dirs_of(&id[..12]).is_empty(),
+        "cgroup left: {:?}",
+        cgroup_dirs_of(&id[..12])
+    );
+    // It can be started again.
+    bb.env.berth(&["start", "orphan"]).ok();
+    until("it to run again", || {
+        bb.env.berth(&["ps", "-q"]).stdout.trim() == &id[..12]
+    });
+    bb.env.berth(&["rm", "-f", "orphan"]).ok();
+    assert_nothing_leaked(&bb.env);
+}
+
+#[test]
+fn fifty_containers_in_parallel_are_listed_and_removed() {
+    let bb = Busybox::pulled();
+    let names: Vec<String> = (0..50).map(|i| format!("c{i}")).collect();
+    let children: Vec<_> = names
+        .iter()
+        .map(|name| {
+            bb.env
+                .command()
+                .args(["run", "-d", "--name", name, &bb.image, "sleep", "300"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let listed = bb.env.berth(&["ps", "--format", "json"]).ok().stdout;
+    let mut seen: Vec<String> = listed
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["Names"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    seen.sort();
+    let mut expected = names.clone();
+    expected.sort();
+    assert_eq!(seen, expected);
+    // Two commands on the same containers at once: the records stay whole.
+    let mut args = vec!["rm", "-f"];
+    args.extend(names.iter().map(String::as_str));
+    let racing = bb
+        .env
+        .command()
+        .args(["stop", "-t", "0", "c0", "c1", "c2"])
+        .output()
+        .unwrap();
+    let removed = bb.env.berth(&args);
+    assert!(racing.status.code().is_some());
+    assert_eq!(removed.code, 0, "{}", removed.stderr);
+    assert_eq!(bb.env.berth(&["ps", "-a", "-q"]).ok().stdout.trim(), "");
+    assert_nothing_leaked(&bb.env);
+}
