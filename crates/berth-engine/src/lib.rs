@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod containers;
+pub mod exec;
 pub mod lifecycle;
 pub mod options;
 pub mod paths;

@@ -114,7 +114,7 @@ pub enum RuntimeError {
     Start(#[from] StartError),
 }
 
-fn host(what: &'static str) -> impl FnOnce(rustix::io::Errno) -> RuntimeError {
+pub(crate) fn host(what: &'static str) -> impl FnOnce(rustix::io::Errno) -> RuntimeError {
     move |e| RuntimeError::Host {
         what,
         source: e.into(),
@@ -288,7 +288,7 @@ pub(crate) fn report_and_exit(err: OwnedFd, error: &StartError) -> ! {
     unsafe { libc::_exit(error.code) }
 }
 
-fn setup_err(what: &str) -> impl FnOnce(rustix::io::Errno) -> StartError + '_ {
+pub(crate) fn setup_err(what: &str) -> impl FnOnce(rustix::io::Errno) -> StartError + '_ {
     move |e| StartError::setup(format!("{what}: {e}"))
 }
 
@@ -362,7 +362,13 @@ fn child_setup(
         rootfs::readonly_root().map_err(rootfs_error)?;
     }
 
-    // The process.
+    become_process(config)
+}
+
+/// The last steps before exec, shared by `run` and `exec`: rlimits, bounding set, seccomp,
+/// user, working directory, capabilities, no_new_privs, the parent-death signal, and every
+/// descriptor but the standard three marked close-on-exec.
+pub(crate) fn become_process(config: &ContainerConfig) -> Result<(), StartError> {
     process::set_rlimits(&config.rlimits)?;
     process::limit_bounding_set(&config.capabilities.bounding)?;
     let seccomp_needs_privilege = config.seccomp.is_some() && !config.no_new_privileges;
@@ -398,7 +404,7 @@ fn child_setup(
     Ok(())
 }
 
-fn dup_onto(fd: BorrowedFd<'_>, target: i32) -> Result<(), StartError> {
+pub(crate) fn dup_onto(fd: BorrowedFd<'_>, target: i32) -> Result<(), StartError> {
     // SAFETY: dup2 onto a standard descriptor number; both are valid.
     if unsafe { libc::dup2(fd.as_raw_fd(), target) } < 0 {
         return Err(StartError::setup(format!(
@@ -442,7 +448,7 @@ fn bring_up_loopback() -> Result<(), StartError> {
 }
 
 /// Blocks the forwarded signals, SIGCHLD and SIGWINCH, and returns a signalfd for them.
-fn block_signals() -> Result<OwnedFd, RuntimeError> {
+pub(crate) fn block_signals() -> Result<OwnedFd, RuntimeError> {
     // SAFETY: the sigset is initialised by sigemptyset before use; sigprocmask and signalfd
     // take pointers to it that outlive the calls.
     unsafe {
@@ -465,7 +471,7 @@ fn block_signals() -> Result<OwnedFd, RuntimeError> {
 
 /// In the child: every signal unblocked and at its default action (Rust ignores SIGPIPE; a
 /// container must not inherit that).
-fn unblock_signals() {
+pub(crate) fn unblock_signals() {
     // SAFETY: as in `block_signals`; SIG_DFL is a valid disposition for these signals.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
@@ -492,7 +498,7 @@ fn read_signal(fd: &OwnedFd) -> Option<i32> {
 }
 
 /// Waits for `pid` without a pty: relays signals until it exits.
-fn wait_forwarding(pid: i32, signals: &OwnedFd) -> Result<i32, RuntimeError> {
+pub(crate) fn wait_forwarding(pid: i32, signals: &OwnedFd) -> Result<i32, RuntimeError> {
     loop {
         if let Some(code) = try_wait(pid)? {
             return Ok(code);
@@ -594,7 +600,7 @@ fn try_wait(pid: i32) -> Result<Option<i32>, RuntimeError> {
     }
 }
 
-fn wait_for(pid: i32) -> Result<i32, RuntimeError> {
+pub(crate) fn wait_for(pid: i32) -> Result<i32, RuntimeError> {
     loop {
         if let Some(code) = try_wait(pid)? {
             return Ok(code);
@@ -606,11 +612,11 @@ fn wait_for(pid: i32) -> Result<i32, RuntimeError> {
 /// A pseudo-terminal pair: berth holds the master, the container gets the slave.
 pub struct Pty {
     master: OwnedFd,
-    slave_path: String,
+    pub(crate) slave_path: String,
 }
 
 impl Pty {
-    fn open() -> Result<Pty, RuntimeError> {
+    pub(crate) fn open() -> Result<Pty, RuntimeError> {
         use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
         let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)
             .map_err(host("open a pty"))?;
@@ -633,7 +639,12 @@ impl Pty {
 
     /// Relays stdin to the pty and the pty to stdout, with the terminal in raw mode, until the
     /// container exits; forwards signals and window size changes.
-    fn relay(&self, pid: i32, signals: &OwnedFd, with_stdin: bool) -> Result<i32, RuntimeError> {
+    pub(crate) fn relay(
+        &self,
+        pid: i32,
+        signals: &OwnedFd,
+        with_stdin: bool,
+    ) -> Result<i32, RuntimeError> {
         let stdin = std::io::stdin();
         let raw = RawMode::enter(stdin.as_fd());
         let mut stdout = std::io::stdout();

@@ -5,6 +5,7 @@ pub mod cgroup;
 pub mod cgroups;
 pub mod container;
 pub mod devices;
+pub mod exec;
 pub mod host;
 pub mod init;
 pub mod process;

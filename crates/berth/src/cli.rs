@@ -80,7 +80,7 @@ pub enum Command {
     #[command(name = "__supervise", hide = true)]
     Supervise(SuperviseArgs),
     /// Execute a command in a running container
-    Exec(Unbuilt),
+    Exec(ExecArgs),
     /// Return low-level information on berth objects
     Inspect(NamesArgs),
     /// Manage networks
@@ -319,6 +319,35 @@ pub struct LogsArgs {
     pub since: Option<String>,
     /// The container
     pub container: String,
+}
+
+/// `berth exec`
+#[derive(Args, Debug)]
+#[command(trailing_var_arg = true)]
+pub struct ExecArgs {
+    /// Keep STDIN open even if not attached
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Detached mode: run command in the background
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Set environment variables
+    #[arg(short, long = "env")]
+    pub env: Vec<String>,
+    /// Username or UID (format: "<name|uid>[:<group|gid>]")
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Working directory inside the container
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    /// The container
+    pub container: String,
+    /// The command and its arguments
+    #[arg(required = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
 }
 
 /// `berth __supervise`

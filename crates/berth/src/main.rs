@@ -82,6 +82,7 @@ fn dispatch(ctx: &Context, command: &Command) -> Outcome {
         Command::Ps(args) => containers::ps(ctx, args),
         Command::Logs(args) => containers::logs(ctx, args),
         Command::Wait(args) => containers::wait(ctx, args),
+        Command::Exec(args) => containers::exec(ctx, args),
         Command::Inspect(args) => containers::inspect(ctx, args),
         Command::Supervise(args) => containers::supervise(ctx, args),
         Command::Login(args) => login::run_login(ctx, args),

@@ -384,3 +384,96 @@ fn fifty_containers_in_parallel_are_listed_and_removed() {
     assert_eq!(bb.env.berth(&["ps", "-a", "-q"]).ok().stdout.trim(), "");
     assert_nothing_leaked(&bb.env);
 }
+
+#[test]
+fn exec_joins_the_container_as_its_own_processes() {
+    let bb = Busybox::pulled();
+    bb.env
+        .berth(&[
+            "run",
+            "-d",
+            "--name",
+            "box",
+            "-e",
+            "FOO=bar",
+            "--cap-drop",
+            "chown",
+            &bb.image,
+            "sleep",
+            "300",
+        ])
+        .ok();
+    let hostname = inspect(&bb, "box")["Config"]["Hostname"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let out = bb
+        .env
+        .berth(&["exec", "box", "sh", "-c", "echo $$; hostname; echo $FOO; grep -E '^(CapEff|Seccomp):' /proc/self/status; ps -o pid,comm | grep -c sleep; [ \"$(cat /proc/self/cgroup)\" = \"$(cat /proc/1/cgroup)\" ] && echo same-cgroup"])
+        .ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_ne!(lines[0], "1");
+    assert!(
+        lines[0].parse::<u32>().unwrap() < 10,
+        "a pid of the container's namespace: {}",
+        lines[0]
+    );
+    assert_eq!(lines[1], hostname);
+    assert_eq!(lines[2], "bar");
+    assert!(
+        lines[3].ends_with("00000000a80425fa"),
+        "the container's capabilities: {}",
+        lines[3]
+    );
+    assert!(
+        lines[4].ends_with('2'),
+        "the container's seccomp filter: {}",
+        lines[4]
+    );
+    assert_eq!(lines[5], "1", "sees the container's processes");
+    assert_eq!(lines[6], "same-cgroup");
+    let user = bb
+        .env
+        .berth(&[
+            "exec",
+            "-u",
+            "app",
+            "-w",
+            "/tmp",
+            "-e",
+            "FOO=baz",
+            "box",
+            "sh",
+            "-c",
+            "echo $(id -u) $(pwd) $FOO",
+        ])
+        .ok();
+    assert_eq!(user.stdout.trim(), "1000 /tmp baz");
+    assert_eq!(bb.env.berth(&["exec", "box", "sh", "-c", "exit 9"]).code, 9);
+    bb.env
+        .berth(&["exec", "box", "no-such"])
+        .fails(127, "executable file not found");
+    bb.env
+        .berth(&["exec", "-u", "ghost", "box", "true"])
+        .fails(1, "unable to find user ghost");
+
+    let mut cmd = bb.env.command();
+    cmd.args(["exec", "-it", "box", "sh"]);
+    let (text, code) = common::run_on_pty(cmd, b"echo inside-$((40+2)); exit 4\n", 24, 80);
+    assert!(text.contains("inside-42"), "{text}");
+    assert_eq!(code, Some(4), "{text}");
+
+    bb.env
+        .berth(&["exec", "-d", "box", "sh", "-c", "echo detached > /tmp/mark"])
+        .ok();
+    until("the detached exec", || {
+        bb.env.berth(&["exec", "box", "cat", "/tmp/mark"]).stdout == "detached\n"
+    });
+
+    bb.env.berth(&["stop", "-t", "0", "box"]).ok();
+    bb.env
+        .berth(&["exec", "box", "true"])
+        .fails(1, "is not running");
+    bb.env.berth(&["rm", "box"]).ok();
+    assert_nothing_leaked(&bb.env);
+}

@@ -3,7 +3,7 @@
 
 use super::Context;
 use crate::cli::{
-    KillArgs, LogsArgs, NamesArgs, PsArgs, RmArgs, StartArgs, StopArgs, SuperviseArgs,
+    ExecArgs, KillArgs, LogsArgs, NamesArgs, PsArgs, RmArgs, StartArgs, StopArgs, SuperviseArgs,
 };
 use crate::exit::{Failure, Outcome};
 use crate::units::human_duration;
@@ -474,4 +474,60 @@ fn container_json(all: &Containers, record: &Record) -> serde_json::Value {
 /// `berth __supervise ID`: the detached container's supervisor.
 pub fn supervise(ctx: &Context, args: &SuperviseArgs) -> Outcome {
     Ok(supervisor::supervise(&ctx.roots, &args.id))
+}
+
+/// `berth exec`
+pub fn exec(ctx: &Context, args: &ExecArgs) -> Outcome {
+    if args.detach {
+        // The same exec in a process of its own session, not waited for.
+        let mut command =
+            std::process::Command::new(std::env::current_exe().map_err(anyhow::Error::from)?);
+        command
+            .arg("--root")
+            .arg(&ctx.roots.root)
+            .arg("--run-root")
+            .arg(&ctx.roots.run_root)
+            .arg("exec");
+        for env in &args.env {
+            command.args(["-e", env]);
+        }
+        if let Some(user) = &args.user {
+            command.args(["-u", user]);
+        }
+        if let Some(workdir) = &args.workdir {
+            command.args(["-w", workdir]);
+        }
+        command.arg(&args.container).args(&args.command);
+        command
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        // SAFETY: setsid in the child before exec is async-signal-safe.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+                libc::setsid();
+                Ok(())
+            });
+        }
+        let all = containers(ctx);
+        let record = all.find(&args.container).map_err(one)?;
+        if !record.is_running() {
+            return Err(one(anyhow!("container {} is not running", record.id)));
+        }
+        command.spawn().map_err(anyhow::Error::from)?;
+        return Ok(0);
+    }
+    let options = berth_engine::exec::ExecOptions {
+        command: args.command.clone(),
+        env: args.env.clone(),
+        user: args.user.clone(),
+        workdir: args.workdir.clone(),
+        tty: args.tty,
+        interactive: args.interactive,
+    };
+    containers(ctx);
+    berth_engine::exec::exec(&ctx.roots, &args.container, &options).map_err(|e| Failure {
+        code: e.exit_code(),
+        error: e.into(),
+    })
 }

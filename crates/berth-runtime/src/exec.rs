@@ -1,0 +1,175 @@
+//! `exec`: another process in a running container. It joins every namespace and the cgroup of
+//! the container's init, and gets the container's rlimits, capabilities, seccomp filter and
+//! no_new_privs, through the same steps `run` takes.
+
+use crate::cgroup::Cgroup;
+use crate::container::{
+    self, ContainerConfig, RuntimeError, become_process, dup_onto, host, setup_err,
+};
+use crate::process::{self, StartError};
+use rustix::fd::{AsFd, AsRawFd, OwnedFd};
+use std::io::{Read, Write};
+
+/// The namespaces an exec'd process joins, the mount namespace last (it changes the root).
+const NAMESPACES: [(&str, libc::c_int); 5] = [
+    ("ipc", libc::CLONE_NEWIPC),
+    ("uts", libc::CLONE_NEWUTS),
+    ("net", libc::CLONE_NEWNET),
+    ("cgroup", libc::CLONE_NEWCGROUP),
+    ("mnt", libc::CLONE_NEWNS),
+];
+
+fn open_ns(pid: i32, name: &str) -> Result<OwnedFd, RuntimeError> {
+    rustix::fs::open(
+        format!("/proc/{pid}/ns/{name}"),
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(host("open the container's namespaces"))
+}
+
+fn setns(fd: &OwnedFd, kind: libc::c_int) -> std::io::Result<()> {
+    // SAFETY: setns with a namespace descriptor we own and its matching type.
+    if unsafe { libc::setns(fd.as_raw_fd(), kind) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Runs `config.args` in the container whose init is `target`, in `cgroup`; returns its exit
+/// code. `config` is the container's, with the process's args, env, cwd and user.
+pub fn exec(
+    target: i32,
+    config: &ContainerConfig,
+    cgroup: &Cgroup,
+    stdin: bool,
+    on_started: &mut dyn FnMut(i32),
+) -> Result<i32, RuntimeError> {
+    let namespaces: Vec<(OwnedFd, libc::c_int)> = NAMESPACES
+        .iter()
+        .map(|(name, kind)| open_ns(target, name).map(|fd| (fd, *kind)))
+        .collect::<Result<_, _>>()?;
+    let pid_ns = open_ns(target, "pid")?;
+    let pty = if config.terminal {
+        Some(container::Pty::open()?)
+    } else {
+        None
+    };
+    // The pty's slave is opened here: inside the container's mount namespace the host's
+    // /dev/pts is out of sight.
+    let slave = match &pty {
+        Some(pty) => Some(
+            rustix::fs::open(
+                &pty.slave_path,
+                rustix::fs::OFlags::RDWR | rustix::fs::OFlags::NOCTTY | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )
+            .map_err(host("open the pty"))?,
+        ),
+        None => None,
+    };
+    let (go_read, go_write) =
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(host("pipe"))?;
+    let (err_read, err_write) =
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(host("pipe"))?;
+    let signals = container::block_signals()?;
+    // Joining a PID namespace moves only the children made afterwards.
+    setns(&pid_ns, libc::CLONE_NEWPID).map_err(|e| RuntimeError::Host {
+        what: "join the container's PID namespace",
+        source: e,
+    })?;
+    // SAFETY: fork in a single-threaded process; the child never returns.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(RuntimeError::Host {
+            what: "fork",
+            source: std::io::Error::last_os_error(),
+        });
+    }
+    if pid == 0 {
+        drop(go_write);
+        drop(err_read);
+        let error = match child(config, &namespaces, slave.as_ref(), stdin, go_read) {
+            Ok(()) => process::exec(&config.args, &config.env),
+            Err(e) => e,
+        };
+        container::report_and_exit(err_write, &error);
+    }
+    drop(go_read);
+    drop(err_write);
+    drop(slave);
+    let started = cgroup.add(pid).map_err(RuntimeError::from).and_then(|()| {
+        let sent = std::fs::File::from(go_write).write_all(b"g");
+        let mut message = String::new();
+        std::fs::File::from(err_read)
+            .read_to_string(&mut message)
+            .map_err(|e| RuntimeError::Host {
+                what: "read the exec result",
+                source: e,
+            })?;
+        match (message.split_once(':'), sent) {
+            (Some((code, text)), _) => Err(StartError {
+                code: code.parse().unwrap_or(126),
+                message: text.to_owned(),
+            }
+            .into()),
+            (None, Err(e)) => Err(RuntimeError::Host {
+                what: "start the process",
+                source: e,
+            }),
+            (None, Ok(())) => Ok(()),
+        }
+    });
+    if let Err(e) = started {
+        // SAFETY: kill our own child.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        let _ = container::wait_for(pid);
+        return Err(e);
+    }
+    on_started(pid);
+    match &pty {
+        Some(pty) => pty.relay(pid, &signals, stdin),
+        None => container::wait_forwarding(pid, &signals),
+    }
+}
+
+fn child(
+    config: &ContainerConfig,
+    namespaces: &[(OwnedFd, libc::c_int)],
+    slave: Option<&OwnedFd>,
+    stdin: bool,
+    go: OwnedFd,
+) -> Result<(), StartError> {
+    // SAFETY: prctl with PR_SET_PDEATHSIG takes plain integers.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+    container::unblock_signals();
+    let mut byte = [0u8; 1];
+    std::fs::File::from(go)
+        .read_exact(&mut byte)
+        .map_err(|e| StartError::setup(format!("berth went away: {e}")))?;
+    for (fd, kind) in namespaces {
+        setns(fd, *kind)
+            .map_err(|e| StartError::setup(format!("join the container's namespaces: {e}")))?;
+    }
+    rustix::process::setsid().map_err(setup_err("setsid"))?;
+    match slave {
+        Some(slave) => {
+            rustix::process::ioctl_tiocsctty(slave)
+                .map_err(setup_err("make the pty the controlling terminal"))?;
+            for target in 0..3 {
+                dup_onto(slave.as_fd(), target)?;
+            }
+        }
+        None if !stdin => {
+            let null = rustix::fs::open(
+                "/dev/null",
+                rustix::fs::OFlags::RDONLY,
+                rustix::fs::Mode::empty(),
+            )
+            .map_err(setup_err("open /dev/null"))?;
+            dup_onto(null.as_fd(), 0)?;
+        }
+        None => {}
+    }
+    become_process(config)
+}
