@@ -60,6 +60,8 @@ pub struct Record {
     pub interactive: bool,
     /// `-t`
     pub tty: bool,
+    /// Frozen by `pause`.
+    pub paused: bool,
     /// The cgroup, relative to the hierarchy roots.
     pub cgroup_path: String,
     /// The signal that stops it (`--stop-signal`, else the image's StopSignal, else SIGTERM).

@@ -17,6 +17,12 @@ pub enum LifecycleError {
         "cannot remove container \"/{0}\": container is running: stop the container before removing or force remove"
     )]
     Running(String),
+    /// `pause`/`unpause` of a container that does not run.
+    #[error("cannot {0} container {1}: it is not running")]
+    NotRunningFor(&'static str, String),
+    /// `pause` of a paused container, `unpause` of a running one.
+    #[error("container {0} is {1}")]
+    PauseState(String, &'static str),
     /// An unknown signal name or number.
     #[error("invalid signal: {0}")]
     BadSignal(String),
@@ -87,9 +93,59 @@ fn signal(record: &Record, sig: i32) -> Result<(), LifecycleError> {
     Ok(())
 }
 
+/// The container's cgroup.
+fn cgroup_of(record: &Record) -> Result<berth_runtime::cgroup::Cgroup, LifecycleError> {
+    let layout = berth_runtime::cgroups::detect()?;
+    Ok(berth_runtime::cgroup::Cgroup::at(
+        &layout,
+        &record.cgroup_path,
+    ))
+}
+
+/// Freezes (`pause`) or thaws (`unpause`) every process of a running container.
+pub fn set_paused(
+    containers: &Containers,
+    name: &str,
+    paused: bool,
+) -> Result<Record, LifecycleError> {
+    let record = containers.find(name)?;
+    if !record.is_running() {
+        return Err(LifecycleError::NotRunningFor(
+            if paused { "pause" } else { "unpause" },
+            record.id,
+        ));
+    }
+    if record.paused == paused {
+        return Err(LifecycleError::PauseState(
+            record.id,
+            if paused {
+                "already paused"
+            } else {
+                "not paused"
+            },
+        ));
+    }
+    cgroup_of(&record)?
+        .freeze(paused)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    containers.update(&record.id, |r| r.paused = paused)?;
+    Ok(record)
+}
+
+/// Thaws a paused container so that signals reach it.
+fn thaw(containers: &Containers, record: &Record) {
+    if record.paused
+        && let Ok(cgroup) = cgroup_of(record)
+    {
+        let _ = cgroup.freeze(false);
+        let _ = containers.update(&record.id, |r| r.paused = false);
+    }
+}
+
 /// Sends `sig` to the container's init.
 pub fn kill(containers: &Containers, name: &str, sig: i32) -> Result<Record, LifecycleError> {
     let record = containers.find(name)?;
+    thaw(containers, &record);
     signal(&record, sig)?;
     Ok(record)
 }
@@ -121,6 +177,7 @@ pub fn stop(
         return Ok(record);
     }
     containers.update(&record.id, |r| r.stopped_by_user = true)?;
+    thaw(containers, &record);
     let sig = parse_signal(&record.stop_signal).unwrap_or(libc::SIGTERM);
     let _ = signal(&record, sig);
     if !wait_not_running(containers, &record.id, timeout) {
@@ -138,12 +195,98 @@ pub fn remove(containers: &Containers, name: &str, force: bool) -> Result<Record
             return Err(LifecycleError::Running(record.name));
         }
         containers.update(&record.id, |r| r.stopped_by_user = true)?;
+        thaw(containers, &record);
         let _ = signal(&record, libc::SIGKILL);
         wait_not_running(containers, &record.id, Duration::from_secs(30));
     }
     let _lock = containers.lock(&record.id);
     containers.remove(&record.id)?;
     Ok(record)
+}
+
+/// One line of `stats`: CPU share over `interval`, memory use and limit, processes.
+pub struct Stats {
+    /// The container.
+    pub record: Record,
+    /// Percent of one CPU.
+    pub cpu_percent: f64,
+    /// Bytes in use.
+    pub memory: u64,
+    /// The limit, or the host's memory.
+    pub memory_limit: u64,
+    /// Processes.
+    pub pids: u64,
+}
+
+/// Samples a running container's cgroup twice, `interval` apart.
+pub fn stats(
+    containers: &Containers,
+    name: &str,
+    interval: Duration,
+) -> Result<Stats, LifecycleError> {
+    let record = containers.find(name)?;
+    if !record.is_running() {
+        return Err(LifecycleError::NotRunningFor("read stats of", record.id));
+    }
+    let cgroup = cgroup_of(&record)?;
+    let first = (cgroup.cpu_usage_ns().unwrap_or(0), Instant::now());
+    std::thread::sleep(interval);
+    let used = cgroup.cpu_usage_ns().unwrap_or(0).saturating_sub(first.0) as f64;
+    let cpu_percent = 100.0 * used / first.1.elapsed().as_nanos().max(1) as f64;
+    let host_memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kib| kib * 1024);
+    let (memory, limit) = cgroup.memory().unwrap_or((0, None));
+    Ok(Stats {
+        record,
+        cpu_percent,
+        memory,
+        memory_limit: limit.unwrap_or(host_memory).min(host_memory.max(1)),
+        pids: cgroup.pids_current().unwrap_or(0),
+    })
+}
+
+/// The container's processes: (uid, pid, ppid, command line), pids as the host sees them.
+pub fn top(
+    containers: &Containers,
+    name: &str,
+) -> Result<Vec<(u32, i32, i32, String)>, LifecycleError> {
+    let record = containers.find(name)?;
+    if !record.is_running() {
+        return Err(LifecycleError::NotRunningFor(
+            "list the processes of",
+            record.id,
+        ));
+    }
+    let mut out = Vec::new();
+    for pid in cgroup_of(&record)?.pids() {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let command = String::from_utf8_lossy(&cmdline)
+            .split('\0')
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        out.push((
+            field("Uid:").unwrap_or(0) as u32,
+            pid,
+            field("PPid:").unwrap_or(0),
+            command,
+        ));
+    }
+    Ok(out)
 }
 
 /// Blocks until the container has exited; returns its exit code.

@@ -310,6 +310,84 @@ impl Cgroup {
             .any(|l| l.strip_prefix("oom_kill ").is_some_and(|n| n.trim() != "0"))
     }
 
+    /// Freezes (pauses) or thaws every process of the cgroup: v1's freezer, v2's cgroup.freeze.
+    pub fn freeze(&self, frozen: bool) -> Result<(), CgroupError> {
+        match self.mode {
+            CgroupMode::V2 => write(
+                &self.dirs[0].1.join("cgroup.freeze"),
+                if frozen { "1" } else { "0" },
+            ),
+            _ => match self.dirs.iter().find(|(c, _)| *c == "freezer") {
+                Some((_, dir)) => write(
+                    &dir.join("freezer.state"),
+                    if frozen { "FROZEN" } else { "THAWED" },
+                ),
+                None => Err(CgroupError {
+                    path: PathBuf::from("freezer"),
+                    source: io::Error::other("this host has no freezer controller"),
+                }),
+            },
+        }
+    }
+
+    /// CPU time used, in nanoseconds.
+    pub fn cpu_usage_ns(&self) -> Option<u64> {
+        match self.mode {
+            CgroupMode::V2 => {
+                let stat = fs::read_to_string(self.dirs[0].1.join("cpu.stat")).ok()?;
+                let usec: u64 = stat
+                    .lines()
+                    .find_map(|l| l.strip_prefix("usage_usec "))?
+                    .trim()
+                    .parse()
+                    .ok()?;
+                Some(usec * 1000)
+            }
+            _ => {
+                let (_, dir) = self.dirs.iter().find(|(c, _)| *c == "cpuacct")?;
+                fs::read_to_string(dir.join("cpuacct.usage"))
+                    .ok()?
+                    .trim()
+                    .parse()
+                    .ok()
+            }
+        }
+    }
+
+    /// Memory in use and the limit, in bytes (`None` for no limit).
+    pub fn memory(&self) -> Option<(u64, Option<u64>)> {
+        let read = |path: PathBuf| fs::read_to_string(path).ok().map(|s| s.trim().to_owned());
+        let (usage, limit) = match self.mode {
+            CgroupMode::V2 => (
+                read(self.dirs[0].1.join("memory.current"))?,
+                read(self.dirs[0].1.join("memory.max"))?,
+            ),
+            _ => {
+                let (_, dir) = self.dirs.iter().find(|(c, _)| *c == "memory")?;
+                (
+                    read(dir.join("memory.usage_in_bytes"))?,
+                    read(dir.join("memory.limit_in_bytes"))?,
+                )
+            }
+        };
+        // v1 says "no limit" with a huge number.
+        let limit = limit.parse::<u64>().ok().filter(|l| *l < (1 << 62));
+        Some((usage.parse().ok()?, limit))
+    }
+
+    /// The number of processes.
+    pub fn pids_current(&self) -> Option<u64> {
+        let dir = match self.mode {
+            CgroupMode::V2 => &self.dirs[0].1,
+            _ => &self.dirs.iter().find(|(c, _)| *c == "pids")?.1,
+        };
+        fs::read_to_string(dir.join("pids.current"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
     /// The pids in the cgroup.
     pub fn pids(&self) -> Vec<i32> {
         let Some((_, dir)) = self.dirs.first() else {

@@ -76,6 +76,14 @@ pub enum Command {
     Logs(LogsArgs),
     /// Block until one or more containers stop, then print their exit codes
     Wait(NamesArgs),
+    /// Pause all processes within one or more containers
+    Pause(NamesArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(NamesArgs),
+    /// Display the running processes of a container
+    Top(TopArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(StatsArgs),
     /// Runs a detached container (berth's own supervisor; not for direct use)
     #[command(name = "__supervise", hide = true)]
     Supervise(SuperviseArgs),
@@ -321,6 +329,23 @@ pub struct LogsArgs {
     pub container: String,
 }
 
+/// `berth top`
+#[derive(Args, Debug)]
+pub struct TopArgs {
+    /// The container
+    pub container: String,
+}
+
+/// `berth stats`
+#[derive(Args, Debug)]
+pub struct StatsArgs {
+    /// Disable streaming stats and only pull the first result
+    #[arg(long = "no-stream")]
+    pub no_stream: bool,
+    /// Containers (default: every running one)
+    pub containers: Vec<String>,
+}
+
 /// `berth exec`
 #[derive(Args, Debug)]
 #[command(trailing_var_arg = true)]
@@ -481,6 +506,10 @@ impl Command {
             Command::Ps(_) => "ps",
             Command::Logs(_) => "logs",
             Command::Wait(_) => "wait",
+            Command::Pause(_) => "pause",
+            Command::Unpause(_) => "unpause",
+            Command::Top(_) => "top",
+            Command::Stats(_) => "stats",
             Command::Supervise(_) => "__supervise",
             Command::Exec(_) => "exec",
             Command::Inspect(_) => "inspect",

@@ -24,6 +24,18 @@ pub fn human_size(bytes: u64) -> String {
     format!("{text}{}", UNITS[unit])
 }
 
+/// Binary units as `docker stats` prints memory: `1.5MiB`, `23.4GiB`.
+pub fn human_binary(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.2}{}", UNITS[unit])
+}
+
 /// How long ago, in Docker's words: `Less than a second`, `About an hour`, `3 days`, ...
 pub fn human_duration(seconds: u64) -> String {
     let minutes = seconds / 60;
@@ -56,6 +68,12 @@ mod tests {
         assert_eq!(human_size(4_261_802), "4.26MB");
         assert_eq!(human_size(4_000_000), "4MB");
         assert_eq!(human_size(1_234_567_890), "1.23GB");
+    }
+
+    #[test]
+    fn binary_sizes() {
+        assert_eq!(human_binary(512), "512.00B");
+        assert_eq!(human_binary(3 << 20), "3.00MiB");
     }
 
     #[test]

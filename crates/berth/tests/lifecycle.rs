@@ -477,3 +477,55 @@ fn exec_joins_the_container_as_its_own_processes() {
     bb.env.berth(&["rm", "box"]).ok();
     assert_nothing_leaked(&bb.env);
 }
+
+#[test]
+fn pause_top_and_stats_read_and_drive_the_cgroup() {
+    let bb = Busybox::pulled();
+    bb.env
+        .berth(&[
+            "run",
+            "-d",
+            "--name",
+            "busy",
+            "-m",
+            "64m",
+            &bb.image,
+            "sh",
+            "-c",
+            "while true; do :; done",
+        ])
+        .ok();
+    let top = bb.env.berth(&["top", "busy"]).ok().stdout;
+    assert!(
+        top.starts_with("UID") && top.contains("sh -c while true"),
+        "{top}"
+    );
+    let busy: f64 = stats_cpu(&bb);
+    assert!(busy > 50.0, "a busy loop uses a core: {busy}%");
+    let line = bb.env.berth(&["stats", "--no-stream", "busy"]).ok().stdout;
+    assert!(line.contains("/ 64.00MiB"), "{line}");
+    bb.env.berth(&["pause", "busy"]).ok();
+    assert!(bb.env.berth(&["ps"]).ok().stdout.contains("(Paused)"));
+    assert_eq!(inspect(&bb, "busy")["State"]["Paused"], true);
+    let paused = stats_cpu(&bb);
+    assert!(paused < 5.0, "a paused container uses no CPU: {paused}%");
+    bb.env.berth(&["pause", "busy"]).fails(1, "already paused");
+    bb.env.berth(&["unpause", "busy"]).ok();
+    assert!(stats_cpu(&bb) > 50.0);
+    // A paused container still stops.
+    bb.env.berth(&["pause", "busy"]).ok();
+    bb.env.berth(&["rm", "-f", "busy"]).ok();
+    bb.env.berth(&["top", "busy"]).fails(1, "No such container");
+    assert_nothing_leaked(&bb.env);
+}
+
+fn stats_cpu(bb: &Busybox) -> f64 {
+    let out = bb.env.berth(&["stats", "--no-stream", "busy"]).ok().stdout;
+    let line = out.lines().nth(1).unwrap().to_owned();
+    line.split_whitespace()
+        .nth(2)
+        .unwrap()
+        .trim_end_matches('%')
+        .parse()
+        .unwrap()
+}

@@ -3,7 +3,8 @@
 
 use super::Context;
 use crate::cli::{
-    ExecArgs, KillArgs, LogsArgs, NamesArgs, PsArgs, RmArgs, StartArgs, StopArgs, SuperviseArgs,
+    ExecArgs, KillArgs, LogsArgs, NamesArgs, PsArgs, RmArgs, StartArgs, StatsArgs, StopArgs,
+    SuperviseArgs, TopArgs,
 };
 use crate::exit::{Failure, Outcome};
 use crate::units::human_duration;
@@ -129,7 +130,9 @@ fn status_text(record: &Record, now: i64) -> String {
             .and_then(time::parse)
             .map_or(0, |t| now.saturating_sub(t).max(0) as u64)
     };
-    if record.is_running() {
+    if record.is_running() && record.paused {
+        format!("Up {} (Paused)", human_duration(ago(&record.started_at)))
+    } else if record.is_running() {
         format!("Up {}", human_duration(ago(&record.started_at)))
     } else if record.status == "created" {
         "Created".into()
@@ -144,7 +147,9 @@ fn status_text(record: &Record, now: i64) -> String {
 
 /// `created`, `running` or `exited`, as the state really is.
 fn state(record: &Record) -> &'static str {
-    if record.is_running() {
+    if record.is_running() && record.paused {
+        "paused"
+    } else if record.is_running() {
         "running"
     } else if record.status == "created" {
         "created"
@@ -433,7 +438,7 @@ fn container_json(all: &Containers, record: &Record) -> serde_json::Value {
         "State": {
             "Status": state(record),
             "Running": running,
-            "Paused": false,
+            "Paused": running && record.paused,
             "Restarting": false,
             "OOMKilled": record.oom_killed,
             "Dead": false,
@@ -529,5 +534,65 @@ pub fn exec(ctx: &Context, args: &ExecArgs) -> Outcome {
     berth_engine::exec::exec(&ctx.roots, &args.container, &options).map_err(|e| Failure {
         code: e.exit_code(),
         error: e.into(),
+    })
+}
+
+/// `berth pause` and `berth unpause`
+pub fn pause(ctx: &Context, args: &NamesArgs, paused: bool) -> Outcome {
+    let all = containers(ctx);
+    for_each(&args.containers, |name| {
+        lifecycle::set_paused(&all, name, paused).map_err(one)?;
+        println!("{name}");
+        Ok(())
+    })
+}
+
+/// `berth top`
+pub fn top(ctx: &Context, args: &TopArgs) -> Outcome {
+    let processes = lifecycle::top(&containers(ctx), &args.container).map_err(one)?;
+    println!("{:<8}{:<10}{:<10}CMD", "UID", "PID", "PPID");
+    for (uid, pid, ppid, command) in processes {
+        println!("{uid:<8}{pid:<10}{ppid:<10}{command}");
+    }
+    Ok(0)
+}
+
+/// `berth stats --no-stream`
+pub fn stats(ctx: &Context, args: &StatsArgs) -> Outcome {
+    if !args.no_stream {
+        return Err(anyhow!("only 'berth stats --no-stream' is built yet").into());
+    }
+    let all = containers(ctx);
+    let names: Vec<String> = if args.containers.is_empty() {
+        all.list()
+            .into_iter()
+            .filter(Record::is_running)
+            .map(|r| r.id)
+            .collect()
+    } else {
+        args.containers.clone()
+    };
+    println!(
+        "{:<15}{:<20}{:<10}{:<25}{:<10}PIDS",
+        "CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %"
+    );
+    for_each(&names, |name| {
+        let s = lifecycle::stats(&all, name, Duration::from_millis(200)).map_err(one)?;
+        let usage = format!(
+            "{} / {}",
+            crate::units::human_binary(s.memory),
+            crate::units::human_binary(s.memory_limit)
+        );
+        let mem_percent = 100.0 * s.memory as f64 / s.memory_limit.max(1) as f64;
+        println!(
+            "{:<15}{:<20}{:<10}{:<25}{:<10}{}",
+            &s.record.id[..12],
+            s.record.name,
+            format!("{:.2}%", s.cpu_percent),
+            usage,
+            format!("{mem_percent:.2}%"),
+            s.pids
+        );
+        Ok(())
     })
 }
