@@ -76,6 +76,8 @@ pub enum Command {
     Logs(LogsArgs),
     /// Block until one or more containers stop, then print their exit codes
     Wait(NamesArgs),
+    /// Attach local standard output and error streams to a running container
+    Attach(TopArgs),
     /// Pause all processes within one or more containers
     Pause(NamesArgs),
     /// Unpause all processes within one or more containers
@@ -506,6 +508,7 @@ impl Command {
             Command::Ps(_) => "ps",
             Command::Logs(_) => "logs",
             Command::Wait(_) => "wait",
+            Command::Attach(_) => "attach",
             Command::Pause(_) => "pause",
             Command::Unpause(_) => "unpause",
             Command::Top(_) => "top",

@@ -529,3 +529,36 @@ fn stats_cpu(bb: &Busybox) -> f64 {
         .parse()
         .unwrap()
 }
+
+#[test]
+fn attach_streams_the_output_until_the_exit() {
+    let bb = Busybox::pulled();
+    bb.env
+        .berth(&[
+            "run",
+            "-d",
+            "--name",
+            "talker",
+            &bb.image,
+            "sh",
+            "-c",
+            "echo before; sleep 1; echo after; echo oops >&2; exit 5",
+        ])
+        .ok();
+    until("the first line in the log", || {
+        bb.env.berth(&["logs", "talker"]).stdout.contains("before")
+    });
+    let out = bb.env.berth(&["attach", "talker"]);
+    assert_eq!(out.code, 5, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("after") && !out.stdout.contains("before"),
+        "only what comes after attaching: {}",
+        out.stdout
+    );
+    assert_eq!(out.stderr, "oops\n");
+    bb.env
+        .berth(&["attach", "talker"])
+        .fails(1, "cannot attach to a stopped container");
+    bb.env.berth(&["rm", "talker"]).ok();
+    assert_nothing_leaked(&bb.env);
+}

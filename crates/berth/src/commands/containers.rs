@@ -311,7 +311,7 @@ pub fn logs(ctx: &Context, args: &LogsArgs) -> Outcome {
         ),
     };
     let since = args.since.as_deref().map(since).transpose()?;
-    let mut file = match std::fs::File::open(&path) {
+    let file = match std::fs::File::open(&path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if !args.follow {
@@ -337,8 +337,22 @@ pub fn logs(ctx: &Context, args: &LogsArgs) -> Outcome {
     if !args.follow {
         return Ok(0);
     }
-    // Follow: new lines as they come, until the container has stopped and all is read.
-    let mut position = file.seek(SeekFrom::End(0)).map_err(anyhow::Error::from)?;
+    // Go on from where the read above stopped, so that nothing written meanwhile is lost.
+    let mut file = file;
+    let start = file.stream_position().map_err(anyhow::Error::from)?;
+    follow(&all, &record, file, start, args.timestamps, since)
+}
+
+/// Prints new log lines as they come, until the container has stopped and all is read.
+fn follow(
+    all: &Containers,
+    record: &Record,
+    mut file: std::fs::File,
+    start: u64,
+    timestamps: bool,
+    since: Option<i64>,
+) -> Outcome {
+    let mut position = start;
     let mut pending = String::new();
     loop {
         let running = all.get(&record.id).map(|r| r.is_running()).unwrap_or(false);
@@ -351,7 +365,7 @@ pub fn logs(ctx: &Context, args: &LogsArgs) -> Outcome {
         pending.push_str(&chunk);
         while let Some(end) = pending.find('\n') {
             let line: String = pending.drain(..=end).collect();
-            print_entry(line.trim_end(), args.timestamps, since);
+            print_entry(line.trim_end(), timestamps, since);
         }
         if n == 0 && !running {
             return Ok(0);
@@ -360,6 +374,37 @@ pub fn logs(ctx: &Context, args: &LogsArgs) -> Outcome {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// `berth attach`: the container's output from now on, until it exits; berth exits with its
+/// code. (Detached containers have no stdin to attach to.)
+pub fn attach(ctx: &Context, args: &TopArgs) -> Outcome {
+    let all = containers(ctx);
+    let record = all.find(&args.container).map_err(one)?;
+    if !record.is_running() {
+        return Err(one(anyhow!(
+            "you cannot attach to a stopped container, start it first"
+        )));
+    }
+    if record.log_driver == "none" {
+        return Err(one(anyhow!(
+            "cannot attach: the container's log driver is none"
+        )));
+    }
+    let path = supervisor::log_path(&all, &record.id);
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .read(true)
+        .open(&path)
+        .map_err(anyhow::Error::from)?;
+    let end = file.seek(SeekFrom::End(0)).map_err(anyhow::Error::from)?;
+    follow(&all, &record, file, end, false, None)?;
+    Ok(all
+        .get(&record.id)
+        .ok()
+        .and_then(|r| r.exit_code)
+        .unwrap_or(0))
 }
 
 fn print_entry(line: &str, timestamps: bool, since: Option<i64>) {
