@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod containers;
+pub mod cp;
 pub mod exec;
 pub mod lifecycle;
 pub mod options;

@@ -53,6 +53,9 @@ pub enum UnpackError {
 pub struct UnpackOptions {
     /// Running as root: keep owners, make device nodes and overlay whiteouts.
     pub privileged: bool,
+    /// The archive is an image layer: `.wh.` names are whiteouts and opaque markers. Off for
+    /// plain archives (`cp`), where they are ordinary files.
+    pub layer: bool,
 }
 
 impl UnpackOptions {
@@ -60,6 +63,7 @@ impl UnpackOptions {
     pub fn for_current_user() -> UnpackOptions {
         UnpackOptions {
             privileged: rustix::process::geteuid().is_root(),
+            layer: true,
         }
     }
 }
@@ -142,7 +146,7 @@ impl Unpacker {
         };
         let parent_dir = self.open_dir(parent, true)?;
 
-        if name == OPAQUE_MARKER {
+        if name == OPAQUE_MARKER && self.options.layer {
             let attr = if self.options.privileged {
                 "trusted.overlay.opaque"
             } else {
@@ -153,6 +157,7 @@ impl Unpacker {
         }
         if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX)
             && self.options.privileged
+            && self.options.layer
         {
             if hidden.is_empty() || hidden == "." || hidden == ".." {
                 return Err(UnpackError::Escape {
@@ -221,7 +226,11 @@ impl Unpacker {
                 let target = entry
                     .link_name_bytes()
                     .ok_or_else(|| io_error(&path, io::Error::other("symlink without a target")))?;
-                let target = String::from_utf8_lossy(&target).into_owned();
+                let mut target = String::from_utf8_lossy(&target).into_owned();
+                // Some writers (the tar crate among them) store a link to "/" as "//".
+                if target.len() > 1 && target.bytes().all(|b| b == b'/') {
+                    target = "/".into();
+                }
                 fs::symlinkat(target.as_str(), &parent_dir, name.as_str())
                     .map_err(|e| io_error(&path, e))?;
                 if let Some((uid, gid)) = owner {

@@ -6,7 +6,10 @@ use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 
-const ROOT: UnpackOptions = UnpackOptions { privileged: true };
+const ROOT: UnpackOptions = UnpackOptions {
+    privileged: true,
+    layer: true,
+};
 
 fn raw(name: &str, kind: tar::EntryType, link: &str) -> Entry {
     Entry::Raw {

@@ -76,6 +76,8 @@ pub enum Command {
     Logs(LogsArgs),
     /// Block until one or more containers stop, then print their exit codes
     Wait(NamesArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(CpArgs),
     /// Attach local standard output and error streams to a running container
     Attach(TopArgs),
     /// Pause all processes within one or more containers
@@ -331,6 +333,15 @@ pub struct LogsArgs {
     pub container: String,
 }
 
+/// `berth cp`
+#[derive(Args, Debug)]
+pub struct CpArgs {
+    /// CONTAINER:SRC_PATH or a host path
+    pub source: String,
+    /// CONTAINER:DEST_PATH or a host path
+    pub destination: String,
+}
+
 /// `berth top`
 #[derive(Args, Debug)]
 pub struct TopArgs {
@@ -509,6 +520,7 @@ impl Command {
             Command::Logs(_) => "logs",
             Command::Wait(_) => "wait",
             Command::Attach(_) => "attach",
+            Command::Cp(_) => "cp",
             Command::Pause(_) => "pause",
             Command::Unpause(_) => "unpause",
             Command::Top(_) => "top",

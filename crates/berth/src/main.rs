@@ -84,6 +84,7 @@ fn dispatch(ctx: &Context, command: &Command) -> Outcome {
         Command::Wait(args) => containers::wait(ctx, args),
         Command::Exec(args) => containers::exec(ctx, args),
         Command::Attach(args) => containers::attach(ctx, args),
+        Command::Cp(args) => containers::cp(ctx, args),
         Command::Pause(args) => containers::pause(ctx, args, true),
         Command::Unpause(args) => containers::pause(ctx, args, false),
         Command::Top(args) => containers::top(ctx, args),

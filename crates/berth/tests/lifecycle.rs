@@ -562,3 +562,106 @@ fn attach_streams_the_output_until_the_exit() {
     bb.env.berth(&["rm", "talker"]).ok();
     assert_nothing_leaked(&bb.env);
 }
+
+#[test]
+fn cp_copies_both_ways_running_or_stopped_and_stays_inside() {
+    let bb = Busybox::pulled();
+    bb.env.berth(&["run", "-d", "--name", "files", &bb.image, "sh", "-c", "mkdir -p /data/sub; echo inside > /data/sub/a; ln -s / /data/root-link; ln -s /etc/hostname /escape; sleep 300"]).ok();
+    until("the files", || {
+        bb.env
+            .berth(&["exec", "files", "test", "-L", "/escape"])
+            .code
+            == 0
+    });
+    let out = bb.env.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    // Container -> host: a directory into an existing directory, a file to a new name.
+    bb.env
+        .berth(&["cp", "files:/data", out.to_str().unwrap()])
+        .ok();
+    assert_eq!(
+        std::fs::read_to_string(out.join("data/sub/a")).unwrap(),
+        "inside\n"
+    );
+    assert_eq!(
+        std::fs::read_link(out.join("data/root-link"))
+            .unwrap()
+            .to_str(),
+        Some("/"),
+        "symlinks are copied as symlinks"
+    );
+    bb.env
+        .berth(&[
+            "cp",
+            "files:/data/sub/a",
+            out.join("renamed").to_str().unwrap(),
+        ])
+        .ok();
+    assert_eq!(
+        std::fs::read_to_string(out.join("renamed")).unwrap(),
+        "inside\n"
+    );
+    // Host -> container, into a directory; then through the container's symlink to "/": the
+    // write lands inside the container, never on the host.
+    let host_file = bb.env.path().join("from-host");
+    std::fs::write(&host_file, "hello").unwrap();
+    bb.env
+        .berth(&["cp", host_file.to_str().unwrap(), "files:/data/sub"])
+        .ok();
+    assert_eq!(
+        bb.env
+            .berth(&["exec", "files", "cat", "/data/sub/from-host"])
+            .ok()
+            .stdout,
+        "hello"
+    );
+    bb.env
+        .berth(&[
+            "cp",
+            host_file.to_str().unwrap(),
+            "files:/data/root-link/tmp",
+        ])
+        .ok();
+    assert_eq!(
+        bb.env
+            .berth(&["exec", "files", "cat", "/tmp/from-host"])
+            .ok()
+            .stdout,
+        "hello"
+    );
+    assert!(
+        !std::path::Path::new("/tmp/from-host").exists(),
+        "a container symlink sent a write to the host"
+    );
+    // A stopped container: its overlay is mounted privately for the copy.
+    bb.env.berth(&["stop", "-t", "0", "files"]).ok();
+    bb.env
+        .berth(&[
+            "cp",
+            "files:/tmp/from-host",
+            out.join("after-stop").to_str().unwrap(),
+        ])
+        .ok();
+    assert_eq!(
+        std::fs::read_to_string(out.join("after-stop")).unwrap(),
+        "hello"
+    );
+    bb.env
+        .berth(&["cp", host_file.to_str().unwrap(), "files:/stopped-copy"])
+        .ok();
+    bb.env
+        .berth(&["cp", "files:/nope", out.to_str().unwrap()])
+        .fails(1, "could not find the file /nope");
+    bb.env
+        .berth(&["cp", "a", "b"])
+        .fails(1, "name one side as CONTAINER:PATH");
+    bb.env.berth(&["start", "files"]).ok();
+    until("it runs", || {
+        bb.env
+            .berth(&["exec", "files", "cat", "/stopped-copy"])
+            .stdout
+            == "hello"
+    });
+    bb.env.berth(&["rm", "-f", "files"]).ok();
+    assert_nothing_leaked(&bb.env);
+}

@@ -3,8 +3,8 @@
 
 use super::Context;
 use crate::cli::{
-    ExecArgs, KillArgs, LogsArgs, NamesArgs, PsArgs, RmArgs, StartArgs, StatsArgs, StopArgs,
-    SuperviseArgs, TopArgs,
+    CpArgs, ExecArgs, KillArgs, LogsArgs, NamesArgs, PsArgs, RmArgs, StartArgs, StatsArgs,
+    StopArgs, SuperviseArgs, TopArgs,
 };
 use crate::exit::{Failure, Outcome};
 use crate::units::human_duration;
@@ -640,4 +640,11 @@ pub fn stats(ctx: &Context, args: &StatsArgs) -> Outcome {
         );
         Ok(())
     })
+}
+
+/// `berth cp`
+pub fn cp(ctx: &Context, args: &CpArgs) -> Outcome {
+    containers(ctx);
+    berth_engine::cp::copy(&ctx.roots, &args.source, &args.destination).map_err(one)?;
+    Ok(0)
 }
