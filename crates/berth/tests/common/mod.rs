@@ -145,6 +145,26 @@ impl Env {
     }
 }
 
+impl Drop for Env {
+    /// A test that failed half-way still takes its containers (and their supervisors) with it.
+    fn drop(&mut self) {
+        let Ok(out) = self
+            .command()
+            .args(["ps", "-a", "-q", "--no-trunc"])
+            .output()
+        else {
+            return;
+        };
+        let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        if !ids.is_empty() {
+            let _ = self.command().arg("rm").arg("-f").args(&ids).output();
+        }
+    }
+}
+
 /// Where the registry keeps a blob's bytes on disk.
 pub fn registry_blob_path(registry: &berth_testkit::registry::Registry, digest: &str) -> PathBuf {
     let hex = digest.trim_start_matches("sha256:");
