@@ -157,7 +157,7 @@ impl Containers {
         let tmp = dir.join(format!("container.json.{}", std::process::id()));
         fs::write(
             &tmp,
-            serde_json::to_vec_pretty(record).expect("a record serialises"),
+            serde_json::to_vec(record).expect("a record serialises"),
         )?;
         fs::rename(tmp, dir.join("container.json"))
     }

@@ -186,7 +186,7 @@ pub fn create(
         let spec = spec::generate(&plan, &ctx).map_err(RunError::Options)?;
         fs::write(
             dir.join("config.json"),
-            serde_json::to_vec_pretty(&spec).expect("a spec serialises"),
+            serde_json::to_vec(&spec).expect("a spec serialises"),
         )
         .map_err(io("write config.json"))?;
         let mut lower: Vec<String> = layers.iter().map(|l| l.display().to_string()).collect();

@@ -14,9 +14,6 @@ const V1_CONTROLLERS: [&str; 8] = [
     "cpu", "cpuacct", "cpuset", "memory", "pids", "devices", "freezer", "blkio",
 ];
 
-/// The name berth gives the hybrid layout's cgroup2 hierarchy among the v1 controllers.
-const UNIFIED: &str = "unified";
-
 /// The device nodes a container may use (Docker's default list): `type major minor access`.
 pub const DEFAULT_DEVICE_RULES: [&str; 11] = [
     "c *:* m",
@@ -86,16 +83,11 @@ impl Cgroup {
         let dirs = match layout.mode {
             CgroupMode::V2 => vec![("", layout.root.join(relative))],
             CgroupMode::V1 | CgroupMode::Hybrid => {
-                let mut dirs: Vec<(&'static str, PathBuf)> = V1_CONTROLLERS
+                let dirs: Vec<(&'static str, PathBuf)> = V1_CONTROLLERS
                     .iter()
                     .filter(|c| layout.root.join(c).is_dir())
                     .map(|c| (*c, layout.root.join(c).join(relative)))
                     .collect();
-                if layout.mode == CgroupMode::Hybrid {
-                    // The unified hierarchy holds no controller, but it takes the eBPF device
-                    // filter, a second guard beside v1's devices controller.
-                    dirs.push((UNIFIED, layout.root.join("unified").join(relative)));
-                }
                 dirs
             }
         };
@@ -187,7 +179,6 @@ impl Cgroup {
                         write(&dir.join("devices.allow"), &rule)?;
                     }
                 }
-                UNIFIED => attach_device_filter(dir, limits)?,
                 _ => {}
             }
         }
