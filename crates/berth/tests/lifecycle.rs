@@ -665,3 +665,89 @@ fn cp_copies_both_ways_running_or_stopped_and_stays_inside() {
     bb.env.berth(&["rm", "-f", "files"]).ok();
     assert_nothing_leaked(&bb.env);
 }
+
+#[test]
+fn after_a_reboot_containers_show_as_exited_and_start_again() {
+    let bb = Busybox::pulled();
+    let id = bb
+        .env
+        .berth(&["create", "--name", "survivor", &bb.image, "sleep", "300"])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    // What a reboot leaves: a record that says running, owned by a process that no longer
+    // exists (here a pid with a start time no process has).
+    let path = bb
+        .env
+        .root()
+        .join("containers")
+        .join(&id)
+        .join("container.json");
+    let mut record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    record["status"] = "running".into();
+    record["owner"] = serde_json::json!([1, 1]);
+    record["pid"] = 4_000_000.into();
+    std::fs::write(&path, record.to_string()).unwrap();
+    let ps = bb.env.berth(&["ps", "-a"]).ok().stdout;
+    assert!(ps.contains("Exited (137)"), "{ps}");
+    bb.env.berth(&["start", "survivor"]).ok();
+    assert_eq!(inspect(&bb, "survivor")["State"]["Running"], true);
+    bb.env.berth(&["rm", "-f", "survivor"]).ok();
+    assert_nothing_leaked(&bb.env);
+}
+
+#[test]
+fn an_ambiguous_id_prefix_is_refused() {
+    let bb = Busybox::pulled();
+    let ids: Vec<String> = (0..20)
+        .map(|_| {
+            bb.env
+                .berth(&["create", &bb.image, "true"])
+                .ok()
+                .stdout
+                .trim()
+                .to_owned()
+        })
+        .collect();
+    // Among 20 random ids two share their first hex digit.
+    let shared = ids
+        .iter()
+        .find(|a| ids.iter().filter(|b| b[..1] == a[..1]).count() > 1)
+        .expect("a shared first digit");
+    bb.env
+        .berth(&["inspect", &shared[..1]])
+        .fails(1, "multiple containers match");
+    let mut args = vec!["rm"];
+    args.extend(ids.iter().map(String::as_str));
+    bb.env.berth(&args).ok();
+    assert_nothing_leaked(&bb.env);
+}
+
+#[test]
+fn stats_streams_until_the_container_stops() {
+    let bb = Busybox::pulled();
+    bb.env
+        .berth(&[
+            "run",
+            "-d",
+            "--name",
+            "brief",
+            &bb.image,
+            "sh",
+            "-c",
+            "sleep 2.5",
+        ])
+        .ok();
+    let out = bb.env.berth(&["stats", "brief"]).ok();
+    let tables = out.stdout.matches("CONTAINER ID").count();
+    assert!(
+        tables >= 2,
+        "a table every second while it runs: {}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("brief"), "{}", out.stdout);
+    bb.env.berth(&["rm", "brief"]).ok();
+    assert_nothing_leaked(&bb.env);
+}

@@ -602,44 +602,70 @@ pub fn top(ctx: &Context, args: &TopArgs) -> Outcome {
     Ok(0)
 }
 
-/// `berth stats --no-stream`
+/// `berth stats`: one table with `--no-stream`, else a table every second until interrupted or
+/// until the containers named have all stopped.
 pub fn stats(ctx: &Context, args: &StatsArgs) -> Outcome {
-    if !args.no_stream {
-        return Err(anyhow!("only 'berth stats --no-stream' is built yet").into());
-    }
     let all = containers(ctx);
-    let names: Vec<String> = if args.containers.is_empty() {
-        all.list()
-            .into_iter()
-            .filter(Record::is_running)
-            .map(|r| r.id)
-            .collect()
-    } else {
-        args.containers.clone()
-    };
-    println!(
-        "{:<15}{:<20}{:<10}{:<25}{:<10}PIDS",
-        "CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %"
-    );
-    for_each(&names, |name| {
-        let s = lifecycle::stats(&all, name, Duration::from_millis(200)).map_err(one)?;
-        let usage = format!(
-            "{} / {}",
-            crate::units::human_binary(s.memory),
-            crate::units::human_binary(s.memory_limit)
-        );
-        let mem_percent = 100.0 * s.memory as f64 / s.memory_limit.max(1) as f64;
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    loop {
+        let mut names: Vec<String> = if args.containers.is_empty() {
+            all.list()
+                .into_iter()
+                .filter(Record::is_running)
+                .map(|r| r.id)
+                .collect()
+        } else {
+            args.containers.clone()
+        };
+        if !args.no_stream {
+            // While streaming, a container that stopped leaves the table.
+            names.retain(|n| all.find(n).is_ok_and(|r| r.is_running()));
+        }
+        if !args.no_stream && terminal {
+            // Redraw in place, as docker stats does.
+            print!("\x1b[2J\x1b[H");
+        }
         println!(
-            "{:<15}{:<20}{:<10}{:<25}{:<10}{}",
-            &s.record.id[..12],
-            s.record.name,
-            format!("{:.2}%", s.cpu_percent),
-            usage,
-            format!("{mem_percent:.2}%"),
-            s.pids
+            "{:<15}{:<20}{:<10}{:<25}{:<10}PIDS",
+            "CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %"
         );
-        Ok(())
-    })
+        let code = for_each(&names, |name| {
+            let s = lifecycle::stats(
+                &all,
+                name,
+                Duration::from_millis(if args.no_stream { 200 } else { 1000 }),
+            )
+            .map_err(one)?;
+            let usage = format!(
+                "{} / {}",
+                crate::units::human_binary(s.memory),
+                crate::units::human_binary(s.memory_limit)
+            );
+            let mem_percent = 100.0 * s.memory as f64 / s.memory_limit.max(1) as f64;
+            println!(
+                "{:<15}{:<20}{:<10}{:<25}{:<10}{}",
+                &s.record.id[..12],
+                s.record.name,
+                format!("{:.2}%", s.cpu_percent),
+                usage,
+                format!("{mem_percent:.2}%"),
+                s.pids
+            );
+            Ok(())
+        })?;
+        let _ = std::io::stdout().flush();
+        let named_all_stopped = !args.containers.is_empty()
+            && args
+                .containers
+                .iter()
+                .all(|n| all.find(n).map(|r| !r.is_running()).unwrap_or(true));
+        if args.no_stream || named_all_stopped {
+            return Ok(code);
+        }
+        if names.is_empty() {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
 }
 
 /// `berth cp`
