@@ -233,16 +233,7 @@ impl Unpacker {
                 }
                 fs::symlinkat(target.as_str(), &parent_dir, name.as_str())
                     .map_err(|e| io_error(&path, e))?;
-                if let Some((uid, gid)) = owner {
-                    fs::chownat(
-                        &parent_dir,
-                        name.as_str(),
-                        Some(uid_of(uid)),
-                        Some(gid_of(gid)),
-                        AtFlags::SYMLINK_NOFOLLOW,
-                    )
-                    .map_err(|e| io_error(&path, e))?;
-                }
+                chown_at(&parent_dir, name, owner).map_err(|e| io_error(&path, e))?;
                 fs::utimensat(
                     &parent_dir,
                     name.as_str(),
@@ -291,16 +282,7 @@ impl Unpacker {
                     fs::makedev(major, minor),
                 )
                 .map_err(|e| io_error(&path, e))?;
-                if let Some((uid, gid)) = owner {
-                    fs::chownat(
-                        &parent_dir,
-                        name.as_str(),
-                        Some(uid_of(uid)),
-                        Some(gid_of(gid)),
-                        AtFlags::SYMLINK_NOFOLLOW,
-                    )
-                    .map_err(|e| io_error(&path, e))?;
-                }
+                chown_at(&parent_dir, name, owner).map_err(|e| io_error(&path, e))?;
                 // mknod applies the umask; chmod gives the exact mode.
                 fs::chmodat(&parent_dir, name.as_str(), mode, AtFlags::empty())
                     .map_err(|e| io_error(&path, e))?;
@@ -523,6 +505,20 @@ pub fn remove_dir_all(path: &Path) -> io::Result<()> {
     match remove_tree(parent.as_fd(), &name.to_string_lossy()) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         other => other,
+    }
+}
+
+/// Sets the owner of `name` in `dir` (a symlink itself, not its target), when there is one.
+fn chown_at(dir: &OwnedFd, name: &str, owner: Option<(u32, u32)>) -> rustix::io::Result<()> {
+    match owner {
+        Some((uid, gid)) => fs::chownat(
+            dir,
+            name,
+            Some(uid_of(uid)),
+            Some(gid_of(gid)),
+            AtFlags::SYMLINK_NOFOLLOW,
+        ),
+        None => Ok(()),
     }
 }
 

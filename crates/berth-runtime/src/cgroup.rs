@@ -162,16 +162,7 @@ impl Cgroup {
                     }
                 }
                 "pids" => {
-                    if let Some(pids) = limits.pids {
-                        write(
-                            &dir.join("pids.max"),
-                            &if pids > 0 {
-                                pids.to_string()
-                            } else {
-                                "max".into()
-                            },
-                        )?;
-                    }
+                    write_pids_max(dir, limits.pids)?;
                 }
                 "devices" => {
                     write(&dir.join("devices.deny"), "a")?;
@@ -263,16 +254,7 @@ impl Cgroup {
             }
         }
         attach_device_filter(dir, limits)?;
-        if let Some(pids) = limits.pids {
-            write(
-                &dir.join("pids.max"),
-                &if pids > 0 {
-                    pids.to_string()
-                } else {
-                    "max".into()
-                },
-            )?;
-        }
+        write_pids_max(dir, limits.pids)?;
         Ok(())
     }
 
@@ -456,6 +438,15 @@ fn attach_device_filter(dir: &Path, limits: &Limits) -> Result<(), CgroupError> 
         .filter_map(|r| DeviceRule::parse(r))
         .collect();
     devices::attach_filter(dir, &rules).map_err(at(dir))
+}
+
+/// `pids.max` (the same file on v1 and v2); 0 or less means no limit.
+fn write_pids_max(dir: &Path, pids: Option<i64>) -> Result<(), CgroupError> {
+    match pids {
+        Some(n) if n > 0 => write(&dir.join("pids.max"), &n.to_string()),
+        Some(_) => write(&dir.join("pids.max"), "max"),
+        None => Ok(()),
+    }
 }
 
 fn write(path: &Path, value: &str) -> Result<(), CgroupError> {

@@ -218,38 +218,7 @@ fn run_in(
     drop(go_read);
     drop(err_write);
     let captured = captured.map(|((out, _), (err, _))| (out, err));
-    let started = cgroup.add(pid).map_err(RuntimeError::from).and_then(|()| {
-        // A child that failed before reading this reports why on the error pipe: that message
-        // matters more than the broken pipe here.
-        let sent = std::fs::File::from(go_write).write_all(b"g");
-        let mut message = String::new();
-        std::fs::File::from(err_read)
-            .read_to_string(&mut message)
-            .map_err(|e| RuntimeError::Host {
-                what: "read the container's setup result",
-                source: e,
-            })?;
-        match (message.split_once(':'), sent) {
-            (Some((code, text)), _) => Err(StartError {
-                code: code.parse().unwrap_or(125),
-                message: text.to_owned(),
-            }
-            .into()),
-            (None, Err(e)) => Err(RuntimeError::Host {
-                what: "start the container",
-                source: e,
-            }),
-            (None, Ok(())) => Ok(()),
-        }
-    });
-    if let Err(e) = started {
-        let _ = rustix::process::kill_process(
-            rustix::process::Pid::from_raw(pid).expect("positive"),
-            rustix::process::Signal::KILL,
-        );
-        let _ = wait_for(pid);
-        return Err(e);
-    }
+    release_child(pid, cgroup, go_write, err_read, 125)?;
     tracing::debug!(pid, "the container's process runs its command");
     on_started(pid);
     let code = match (&pty, captured, stdio.capture) {
@@ -261,6 +230,47 @@ fn run_in(
         code,
         oom_killed: cgroup.oom_killed(),
     })
+}
+
+/// The parent's half of the handshake: puts `pid` in the cgroup, lets it go on, and reads its
+/// verdict from the error pipe (end of file: it exec'd). A child that failed before reading the
+/// go-ahead still says why on that pipe, which matters more than the broken pipe here. On
+/// failure the child is killed and reaped; a message without a code gets `default_code`.
+pub(crate) fn release_child(
+    pid: i32,
+    cgroup: &Cgroup,
+    go: OwnedFd,
+    verdict: OwnedFd,
+    default_code: i32,
+) -> Result<(), RuntimeError> {
+    let started = cgroup.add(pid).map_err(RuntimeError::from).and_then(|()| {
+        let sent = std::fs::File::from(go).write_all(b"g");
+        let mut message = String::new();
+        std::fs::File::from(verdict)
+            .read_to_string(&mut message)
+            .map_err(|e| RuntimeError::Host {
+                what: "read the process's setup result",
+                source: e,
+            })?;
+        match (message.split_once(':'), sent) {
+            (Some((code, text)), _) => Err(StartError {
+                code: code.parse().unwrap_or(default_code),
+                message: text.to_owned(),
+            }
+            .into()),
+            (None, Err(e)) => Err(RuntimeError::Host {
+                what: "start the process",
+                source: e,
+            }),
+            (None, Ok(())) => Ok(()),
+        }
+    });
+    if started.is_err() {
+        // SAFETY: kill our own child, then reap it.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        let _ = wait_for(pid);
+    }
+    started
 }
 
 /// The child: set up, then exec. Never returns.

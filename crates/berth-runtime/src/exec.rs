@@ -8,7 +8,7 @@ use crate::container::{
 };
 use crate::process::{self, StartError};
 use rustix::fd::{AsFd, AsRawFd, OwnedFd};
-use std::io::{Read, Write};
+use std::io::Read;
 
 /// The namespaces an exec'd process joins, the mount namespace last (it changes the root).
 const NAMESPACES: [(&str, libc::c_int); 5] = [
@@ -98,34 +98,7 @@ pub fn exec(
     drop(go_read);
     drop(err_write);
     drop(slave);
-    let started = cgroup.add(pid).map_err(RuntimeError::from).and_then(|()| {
-        let sent = std::fs::File::from(go_write).write_all(b"g");
-        let mut message = String::new();
-        std::fs::File::from(err_read)
-            .read_to_string(&mut message)
-            .map_err(|e| RuntimeError::Host {
-                what: "read the exec result",
-                source: e,
-            })?;
-        match (message.split_once(':'), sent) {
-            (Some((code, text)), _) => Err(StartError {
-                code: code.parse().unwrap_or(126),
-                message: text.to_owned(),
-            }
-            .into()),
-            (None, Err(e)) => Err(RuntimeError::Host {
-                what: "start the process",
-                source: e,
-            }),
-            (None, Ok(())) => Ok(()),
-        }
-    });
-    if let Err(e) = started {
-        // SAFETY: kill our own child.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
-        let _ = container::wait_for(pid);
-        return Err(e);
-    }
+    container::release_child(pid, cgroup, go_write, err_read, 126)?;
     on_started(pid);
     match &pty {
         Some(pty) => pty.relay(pid, &signals, stdin),

@@ -43,6 +43,14 @@ fn for_each(names: &[String], mut each: impl FnMut(&str) -> Result<(), Failure>)
     Ok(if failed { 1 } else { 0 })
 }
 
+/// Starts a container's supervisor; its failure keeps the code the start would have had.
+fn start_detached(ctx: &Context, id: &str) -> Result<(), Failure> {
+    supervisor::start_detached(&ctx.roots, id).map_err(|e| Failure {
+        code: e.exit_code(),
+        error: e.into(),
+    })
+}
+
 /// `berth start`
 pub fn start(ctx: &Context, args: &StartArgs) -> Outcome {
     let all = containers(ctx);
@@ -59,10 +67,7 @@ pub fn start(ctx: &Context, args: &StartArgs) -> Outcome {
     for_each(&args.containers, |name| {
         let record = all.find(name).map_err(one)?;
         if !record.is_running() {
-            supervisor::start_detached(&ctx.roots, &record.id).map_err(|e| Failure {
-                code: e.exit_code(),
-                error: e.into(),
-            })?;
+            start_detached(ctx, &record.id)?;
         }
         println!("{name}");
         Ok(())
@@ -84,10 +89,7 @@ pub fn restart(ctx: &Context, args: &StopArgs) -> Outcome {
     let all = containers(ctx);
     for_each(&args.containers, |name| {
         let record = lifecycle::stop(&all, name, Duration::from_secs(args.time)).map_err(one)?;
-        supervisor::start_detached(&ctx.roots, &record.id).map_err(|e| Failure {
-            code: e.exit_code(),
-            error: e.into(),
-        })?;
+        start_detached(ctx, &record.id)?;
         println!("{name}");
         Ok(())
     })
