@@ -45,7 +45,7 @@ pub fn copy(roots: &Roots, from: &str, to: &str) -> Result<(), CpError> {
             let src = src.to_owned();
             let dest = PathBuf::from(to);
             in_container(&containers, &record, Side::Send(src), |archive| {
-                receive(archive, &dest)
+                receive(archive, &dest, false)
             })
         }
         (None, Some((name, dest))) => {
@@ -118,7 +118,7 @@ fn in_container(
                 }
                 Side::Receive(dest) => {
                     drop(data_write);
-                    receive(&mut Pipe(File::from(data_read)), Path::new(dest))
+                    receive(&mut Pipe(File::from(data_read)), Path::new(dest), true)
                 }
             });
         let code = match result {
@@ -219,10 +219,12 @@ fn send(src: &Path, out: &mut dyn ReadWrite) -> Result<(), String> {
 }
 
 /// Unpacks the archive at `dest`: into it when it is a directory, else as `dest` itself.
-fn receive(archive: &mut dyn ReadWrite, dest: &Path) -> Result<(), String> {
+/// Device nodes are made only inside a container (`devices`), never from one onto the host.
+fn receive(archive: &mut dyn ReadWrite, dest: &Path, devices: bool) -> Result<(), String> {
     let options = UnpackOptions {
         privileged: rustix::process::geteuid().is_root(),
         layer: false,
+        devices,
     };
     if dest.is_dir() {
         return unpack(archive, dest, options)

@@ -56,6 +56,9 @@ pub struct UnpackOptions {
     /// The archive is an image layer: `.wh.` names are whiteouts and opaque markers. Off for
     /// plain archives (`cp`), where they are ordinary files.
     pub layer: bool,
+    /// Make device nodes. Off where the archive comes from a container and lands on the host:
+    /// a device node a container made must not appear in a host directory.
+    pub devices: bool,
 }
 
 impl UnpackOptions {
@@ -64,6 +67,7 @@ impl UnpackOptions {
         UnpackOptions {
             privileged: rustix::process::geteuid().is_root(),
             layer: true,
+            devices: true,
         }
     }
 }
@@ -268,7 +272,8 @@ impl Unpacker {
                     T::Block => FileType::BlockDevice,
                     _ => FileType::Fifo,
                 };
-                if file_type != FileType::Fifo && !self.options.privileged {
+                if file_type != FileType::Fifo && !(self.options.privileged && self.options.devices)
+                {
                     tracing::debug!(path = path.join("/"), "device node skipped: not root");
                     return Ok(());
                 }

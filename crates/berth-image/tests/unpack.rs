@@ -9,6 +9,7 @@ use std::path::Path;
 const ROOT: UnpackOptions = UnpackOptions {
     privileged: true,
     layer: true,
+    devices: true,
 };
 
 fn raw(name: &str, kind: tar::EntryType, link: &str) -> Entry {

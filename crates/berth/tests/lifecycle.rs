@@ -566,7 +566,7 @@ fn attach_streams_the_output_until_the_exit() {
 #[test]
 fn cp_copies_both_ways_running_or_stopped_and_stays_inside() {
     let bb = Busybox::pulled();
-    bb.env.berth(&["run", "-d", "--name", "files", &bb.image, "sh", "-c", "mkdir -p /data/sub; echo inside > /data/sub/a; ln -s / /data/root-link; ln -s /etc/hostname /escape; sleep 300"]).ok();
+    bb.env.berth(&["run", "-d", "--name", "files", &bb.image, "sh", "-c", "mkdir -p /data/sub; echo inside > /data/sub/a; ln -s / /data/root-link; mknod /data/disk b 8 0; ln -s /etc/hostname /escape; sleep 300"]).ok();
     until("the files", || {
         bb.env
             .berth(&["exec", "files", "test", "-L", "/escape"])
@@ -589,6 +589,10 @@ fn cp_copies_both_ways_running_or_stopped_and_stays_inside() {
             .to_str(),
         Some("/"),
         "symlinks are copied as symlinks"
+    );
+    assert!(
+        std::fs::symlink_metadata(out.join("data/disk")).is_err(),
+        "a container's device node was made on the host"
     );
     bb.env
         .berth(&[
