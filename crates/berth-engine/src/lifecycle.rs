@@ -173,10 +173,11 @@ pub fn stop(
     timeout: Duration,
 ) -> Result<Record, LifecycleError> {
     let record = containers.find(name)?;
+    // Marked even when nothing runs: a supervisor between two restarts reads it.
+    containers.update(&record.id, |r| r.stopped_by_user = true)?;
     if !record.is_running() {
         return Ok(record);
     }
-    containers.update(&record.id, |r| r.stopped_by_user = true)?;
     thaw(containers, &record);
     let sig = parse_signal(&record.stop_signal).unwrap_or(libc::SIGTERM);
     let _ = signal(&record, sig);

@@ -127,7 +127,18 @@ pub fn supervise(roots: &Roots, id: &str) -> i32 {
         }
         std::thread::sleep(delay);
         delay = (delay * 2).min(Duration::from_secs(5));
-        let _ = containers.update(id, |r| r.restart_count += 1);
+        // A user's stop during the wait found nothing running to signal: honour it here, under
+        // the record's lock.
+        let go_on = containers.update(id, |r| {
+            if r.stopped_by_user {
+                return false;
+            }
+            r.restart_count += 1;
+            true
+        });
+        if !go_on.unwrap_or(false) {
+            return code;
+        }
     }
 }
 

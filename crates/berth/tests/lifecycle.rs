@@ -755,3 +755,37 @@ fn stats_streams_until_the_container_stops() {
     bb.env.berth(&["rm", "brief"]).ok();
     assert_nothing_leaked(&bb.env);
 }
+
+#[test]
+fn stop_ends_a_restart_loop() {
+    let bb = Busybox::pulled();
+    bb.env
+        .berth(&[
+            "run",
+            "-d",
+            "--name",
+            "looper",
+            "--restart",
+            "always",
+            &bb.image,
+            "sh",
+            "-c",
+            "sleep 0.2; exit 1",
+        ])
+        .ok();
+    until("a restart", || {
+        inspect(&bb, "looper")["RestartCount"].as_u64().unwrap_or(0) >= 1
+    });
+    bb.env.berth(&["stop", "-t", "1", "looper"]).ok();
+    let count = inspect(&bb, "looper")["RestartCount"].as_u64().unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let after = inspect(&bb, "looper");
+    assert_eq!(after["State"]["Running"], false, "restarted after stop");
+    assert_eq!(
+        after["RestartCount"].as_u64().unwrap(),
+        count,
+        "restarted after stop"
+    );
+    bb.env.berth(&["rm", "looper"]).ok();
+    assert_nothing_leaked(&bb.env);
+}
