@@ -276,17 +276,22 @@ pub fn execute(
     };
     let layout = cgroups::detect().map_err(io("read the cgroup layout"))?;
     let me = std::process::id() as i32;
+    // Claimed under the record's lock: two starts at once run it once.
     let record = containers
         .update(id, |r| {
+            if r.is_running() {
+                return None;
+            }
             r.status = "running".into();
             r.owner = process_start_time(me).map(|start| (me, start));
             r.started_at = Some(crate::time::now());
             r.exit_code = None;
             r.oom_killed = false;
             r.stopped_by_user = false;
-            r.clone()
+            Some(r.clone())
         })
-        .map_err(io("write the container record"))?;
+        .map_err(io("write the container record"))?
+        .ok_or_else(|| RunError::Options(format!("container {id} is already running")))?;
     let overlay = Overlay {
         lower: record.layers.iter().map(PathBuf::from).collect(),
         upper: dir.join("upper"),

@@ -789,3 +789,45 @@ fn stop_ends_a_restart_loop() {
     bb.env.berth(&["rm", "looper"]).ok();
     assert_nothing_leaked(&bb.env);
 }
+
+#[test]
+fn concurrent_starts_run_the_container_once() {
+    let bb = Busybox::pulled();
+    let id = bb
+        .env
+        .berth(&["create", "--name", "once", &bb.image, "sleep", "300"])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    let starts: Vec<_> = (0..5)
+        .map(|_| {
+            bb.env
+                .command()
+                .args(["start", "once"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for start in starts {
+        let out = start.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "every start succeeds: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let supervisors = std::process::Command::new("pgrep")
+        .args(["-f", &format!("__supervise {id}")])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&supervisors.stdout).lines().count(),
+        1,
+        "one supervisor for the container"
+    );
+    bb.env.berth(&["rm", "-f", "once"]).ok();
+    assert_nothing_leaked(&bb.env);
+}

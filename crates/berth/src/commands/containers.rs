@@ -66,8 +66,13 @@ pub fn start(ctx: &Context, args: &StartArgs) -> Outcome {
     }
     for_each(&args.containers, |name| {
         let record = all.find(name).map_err(one)?;
-        if !record.is_running() {
-            start_detached(ctx, &record.id)?;
+        if !record.is_running()
+            && let Err(failure) = start_detached(ctx, &record.id)
+        {
+            // Another start won the race: running is what was asked for.
+            if !all.get(&record.id).is_ok_and(|r| r.is_running()) {
+                return Err(failure);
+            }
         }
         println!("{name}");
         Ok(())
