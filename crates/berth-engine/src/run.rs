@@ -14,9 +14,10 @@ use berth_image::pull::{self, Progress, PullError};
 use berth_image::reference::Reference;
 use berth_image::store::{ImageRecord, Store};
 use berth_runtime::cgroups::{self, CgroupMode};
-use berth_runtime::container::{self as runtime, RuntimeError, StdioMode};
+use berth_runtime::container::{self as runtime, OutputSink, RuntimeError, StdioMode};
 use berth_runtime::rootfs::Overlay;
 use oci_spec::runtime::Spec;
+use rustix::fd::OwnedFd;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -266,6 +267,102 @@ pub fn execute(
     on_started: &mut dyn FnMut(),
 ) -> Result<i32, RunError> {
     let containers = Containers::new(&roots.root);
+    let (record, config, layout) = prepare(&containers, id, spec)?;
+    let result = runtime::run(&config, &layout, stdio, &mut |pid| {
+        let _ = containers.update(id, |r| r.pid = Some(pid));
+        on_started();
+    })
+    .map_err(RunError::from);
+    record_exit(
+        &containers,
+        &record,
+        result
+            .as_ref()
+            .map(|e| (e.code, e.oom_killed))
+            .map_err(RunError::exit_code),
+    )?;
+    result.map(|exit| exit.code)
+}
+
+/// A detached container that runs: its pid and the read ends of its output pipes.
+pub struct Detached {
+    /// The container's init, a child of this process.
+    pub pid: i32,
+    /// Its stdout.
+    pub stdout: OwnedFd,
+    /// Its stderr.
+    pub stderr: OwnedFd,
+}
+
+/// Starts container `id` with its output on pipes and returns once it runs; this process must
+/// then call `finish_detached` (possibly after an exec: it stays the container's parent).
+pub fn launch_detached(roots: &Roots, id: &str) -> Result<Detached, RunError> {
+    let containers = Containers::new(&roots.root);
+    let (record, config, layout) = prepare(&containers, id, None)?;
+    match runtime::launch_detached(&config, &layout) {
+        Ok((pid, stdout, stderr)) => {
+            let _ = containers.update(id, |r| r.pid = Some(pid));
+            Ok(Detached {
+                pid,
+                stdout,
+                stderr,
+            })
+        }
+        Err(e) => {
+            let e = RunError::from(e);
+            record_exit(&containers, &record, Err(e.exit_code()))?;
+            Err(e)
+        }
+    }
+}
+
+/// Waits for a detached container to end, its output going to `sink`; records the exit (or
+/// removes an `--rm` container) and returns its exit code.
+pub fn finish_detached(
+    roots: &Roots,
+    id: &str,
+    detached: Detached,
+    sink: &mut OutputSink<'_>,
+) -> Result<i32, RunError> {
+    let containers = Containers::new(&roots.root);
+    let record = containers
+        .get(id)
+        .map_err(io("read the container record"))?;
+    let layout = cgroups::detect().map_err(io("read the cgroup layout"))?;
+    let result = runtime::wait_detached(
+        detached.pid,
+        detached.stdout,
+        detached.stderr,
+        &layout,
+        &record.cgroup_path,
+        sink,
+    )
+    .map_err(RunError::from);
+    record_exit(
+        &containers,
+        &record,
+        result
+            .as_ref()
+            .map(|e| (e.code, e.oom_killed))
+            .map_err(RunError::exit_code),
+    )?;
+    result.map(|exit| exit.code)
+}
+
+/// Claims the container (under its lock: two starts at once run it once) and builds the
+/// runtime's configuration from its spec.
+fn prepare(
+    containers: &Containers,
+    id: &str,
+    spec: Option<Spec>,
+) -> Result<
+    (
+        Record,
+        berth_runtime::container::ContainerConfig,
+        berth_runtime::cgroups::CgroupLayout,
+    ),
+    RunError,
+> {
     let dir = containers.dir(id);
     let spec = match spec {
         Some(spec) => spec,
@@ -276,7 +373,6 @@ pub fn execute(
     };
     let layout = cgroups::detect().map_err(io("read the cgroup layout"))?;
     let me = std::process::id() as i32;
-    // Claimed under the record's lock: two starts at once run it once.
     let record = containers
         .update(id, |r| {
             if r.is_running() {
@@ -297,39 +393,38 @@ pub fn execute(
         upper: dir.join("upper"),
         work: dir.join("work"),
     };
-    let result: Result<runtime::Exit, RunError> = (|| {
-        let container =
-            berth_runtime::spec::container_config(id, &spec, &dir.join("rootfs"), Some(overlay))
-                .map_err(|e| RunError::Options(e.to_string()))?;
-        let exit = runtime::run(&container, &layout, stdio, &mut |pid| {
-            let _ = containers.update(id, |r| r.pid = Some(pid));
-            on_started();
-        })?;
-        tracing::debug!(code = exit.code, "container exited");
-        Ok(exit)
-    })();
-    let (code, oom) = match &result {
-        Ok(exit) => (exit.code, exit.oom_killed),
-        Err(e) => (e.exit_code(), false),
-    };
+    let config =
+        berth_runtime::spec::container_config(id, &spec, &dir.join("rootfs"), Some(overlay))
+            .map_err(|e| RunError::Options(e.to_string()))?;
+    Ok((record, config, layout))
+}
+
+/// Records how the container ended (exit code and OOM kill, or the code of a failed start), or
+/// removes it when it was made with `--rm`.
+fn record_exit(
+    containers: &Containers,
+    record: &Record,
+    outcome: Result<(i32, bool), i32>,
+) -> Result<(), RunError> {
+    let id = &record.id;
+    tracing::debug!(?outcome, "container ended");
     if record.auto_remove {
         if let Err(e) = containers.remove(id) {
             tracing::warn!(id, %e, "cannot remove the container's directory");
         }
-    } else {
-        containers
-            .update(id, |r| {
-                r.status = "exited".into();
-                r.exit_code = Some(code);
-                r.oom_killed = oom;
-                r.finished_at = Some(crate::time::now());
-                r.owner = None;
-                r.pid = None;
-            })
-            .map_err(io("write the container record"))?;
+        return Ok(());
     }
-    tracing::debug!("done");
-    result.map(|exit| exit.code)
+    let (code, oom) = outcome.unwrap_or_else(|code| (code, false));
+    containers
+        .update(id, |r| {
+            r.status = "exited".into();
+            r.exit_code = Some(code);
+            r.oom_killed = oom;
+            r.finished_at = Some(crate::time::now());
+            r.owner = None;
+            r.pid = None;
+        })
+        .map_err(io("write the container record"))
 }
 
 /// The image id for the reference, pulling it first when it is not in the store.

@@ -5,8 +5,9 @@
 
 use crate::containers::{Containers, Record};
 use crate::paths::Roots;
-use crate::run::{RunError, execute};
-use berth_runtime::container::{StdioMode, Stream};
+use crate::run::RunError;
+use crate::run::{self, Detached};
+use berth_runtime::container::Stream;
 use rustix::fd::{AsRawFd, OwnedFd};
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
@@ -78,68 +79,133 @@ pub fn start_detached(roots: &Roots, id: &str) -> Result<(), RunError> {
     }
 }
 
-/// The supervisor's body: runs container `id` until its restart policy says stop; returns the
-/// last exit code.
-pub fn supervise(roots: &Roots, id: &str) -> i32 {
+/// The supervisor: starts container `id` and reports the start on the ready pipe when
+/// `report_ready` (a restart has nobody to report to); then re-executes itself as the lean
+/// relay that waits for the container. Returns (an exit code) only when the start failed.
+pub fn supervise(roots: &Roots, id: &str, report_ready: bool) -> i32 {
     // SAFETY: READY_FD was put there by `start_detached`; nothing else owns it.
-    let mut ready = Some(unsafe { <OwnedFd as rustix::fd::FromRawFd>::from_raw_fd(READY_FD) });
-    let containers = Containers::new(&roots.root);
-    let mut delay = Duration::from_millis(100);
-    loop {
-        let Ok(record) = containers.get(id) else {
-            return 0;
-        };
-        let mut log = LogFile::open(&containers.dir(id), &record);
-        let mut sink = |stream: Stream, bytes: &[u8]| log.write(stream, bytes);
-        let mut notify = || {
-            if let Some(fd) = ready.take() {
-                let _ = File::from(fd).write_all(b"ok");
+    let ready =
+        report_ready.then(|| unsafe { <OwnedFd as rustix::fd::FromRawFd>::from_raw_fd(READY_FD) });
+    let detached = match run::launch_detached(roots, id) {
+        Ok(detached) => detached,
+        Err(e) => {
+            if let Some(fd) = ready {
+                let _ = write!(File::from(fd), "{}:{e}", e.exit_code());
             }
-            // From here on the supervisor only relays output: hand back what setting up took.
-            // SAFETY: malloc_trim only returns free heap memory to the kernel.
-            unsafe { libc::malloc_trim(0) };
-        };
-        let result = execute(
-            roots,
-            id,
-            None,
-            StdioMode {
-                stdin: false,
-                capture: Some(&mut sink),
-            },
-            &mut notify,
-        );
-        log.flush();
-        let code = match result {
-            Ok(code) => code,
-            Err(e) => {
-                if let Some(fd) = ready.take() {
-                    let _ = write!(File::from(fd), "{}:{e}", e.exit_code());
-                }
-                return e.exit_code();
-            }
-        };
-        let Ok(record) = containers.get(id) else {
-            return code;
-        };
-        if !should_restart(&record, code) {
-            return code;
+            return e.exit_code();
         }
-        std::thread::sleep(delay);
-        delay = (delay * 2).min(Duration::from_secs(5));
-        // A user's stop during the wait found nothing running to signal: honour it here, under
-        // the record's lock.
-        let go_on = containers.update(id, |r| {
-            if r.stopped_by_user {
-                return false;
-            }
-            r.restart_count += 1;
-            true
-        });
-        if !go_on.unwrap_or(false) {
-            return code;
+    };
+    if let Some(fd) = ready {
+        let _ = File::from(fd).write_all(b"ok");
+    }
+    let error = exec_relay(roots, id, &detached);
+    tracing::warn!(%error, "cannot re-execute as a relay; relaying here");
+    relay(roots, id, detached)
+}
+
+/// Replaces this process with `berth __relay ...`: a fresh stack and heap holding only what
+/// waiting needs. Returns only on failure.
+fn exec_relay(roots: &Roots, id: &str, detached: &Detached) -> std::io::Error {
+    for fd in [&detached.stdout, &detached.stderr] {
+        if let Err(e) = rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty()) {
+            return e.into();
         }
     }
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => return e,
+    };
+    std::process::Command::new(exe)
+        .arg("__relay")
+        .arg(&roots.root)
+        .arg(&roots.run_root)
+        .arg(id)
+        .arg(detached.pid.to_string())
+        .arg(detached.stdout.as_raw_fd().to_string())
+        .arg(detached.stderr.as_raw_fd().to_string())
+        .exec()
+}
+
+/// The relay: the container's output into its log until it ends, its exit recorded, and a
+/// restart as its policy says (by re-executing the supervisor). Returns the exit code.
+pub fn relay(roots: &Roots, id: &str, detached: Detached) -> i32 {
+    let containers = Containers::new(&roots.root);
+    let Ok(record) = containers.get(id) else {
+        return 125;
+    };
+    let mut log = LogFile::open(&containers.dir(id), &record);
+    let mut sink = |stream: Stream, bytes: &[u8]| log.write(stream, bytes);
+    let code =
+        run::finish_detached(roots, id, detached, &mut sink).unwrap_or_else(|e| e.exit_code());
+    log.flush();
+    let Ok(record) = containers.get(id) else {
+        return code;
+    };
+    if !should_restart(&record, code) {
+        return code;
+    }
+    std::thread::sleep(
+        Duration::from_millis(100 << record.restart_count.min(6)).min(Duration::from_secs(5)),
+    );
+    // A user's stop during the wait found nothing running to signal: honour it here, under
+    // the record's lock.
+    let go_on = containers.update(id, |r| {
+        if r.stopped_by_user {
+            return false;
+        }
+        r.restart_count += 1;
+        true
+    });
+    if !go_on.unwrap_or(false) {
+        return code;
+    }
+    let exe = std::env::current_exe();
+    if let Ok(exe) = exe {
+        let error = std::process::Command::new(exe)
+            .arg("--root")
+            .arg(&roots.root)
+            .arg("--run-root")
+            .arg(&roots.run_root)
+            .args(["__supervise", "--restarted", id])
+            .exec();
+        tracing::warn!(%error, "cannot re-execute the supervisor; restarting here");
+    }
+    supervise(roots, id, false)
+}
+
+/// `berth __relay ROOT RUN_ROOT ID PID STDOUT_FD STDERR_FD`: parsed by hand, before the CLI's
+/// parser and logging are set up, to keep the relay small.
+pub fn relay_main(args: &[String]) -> i32 {
+    let [root, run_root, id, pid, stdout, stderr] = args else {
+        return 125;
+    };
+    let (Ok(pid), Ok(stdout), Ok(stderr)) = (
+        pid.parse::<i32>(),
+        stdout.parse::<i32>(),
+        stderr.parse::<i32>(),
+    ) else {
+        return 125;
+    };
+    let roots = Roots {
+        root: PathBuf::from(root),
+        run_root: PathBuf::from(run_root),
+    };
+    // SAFETY: the supervisor passed these descriptors on for the relay alone.
+    let (stdout, stderr) = unsafe {
+        (
+            <OwnedFd as rustix::fd::FromRawFd>::from_raw_fd(stdout),
+            <OwnedFd as rustix::fd::FromRawFd>::from_raw_fd(stderr),
+        )
+    };
+    relay(
+        &roots,
+        id,
+        Detached {
+            pid,
+            stdout,
+            stderr,
+        },
+    )
 }
 
 /// What the restart policy says after an exit with `code`.

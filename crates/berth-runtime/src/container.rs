@@ -153,12 +153,45 @@ fn run_in(
     stdio: StdioMode<'_>,
     on_started: &mut dyn FnMut(i32),
 ) -> Result<Exit, RuntimeError> {
+    let launched = launch(config, cgroup, stdio.stdin, stdio.capture.is_some())?;
+    let pid = launched.pid;
+    on_started(pid);
+    let code = match (&launched.pty, launched.output, stdio.capture) {
+        (Some(pty), ..) => pty.relay(pid, &launched.signals, stdio.stdin)?,
+        (None, Some((out, err)), Some(sink)) => {
+            wait_capturing(pid, &launched.signals, out, err, sink)?
+        }
+        _ => wait_forwarding(pid, &launched.signals)?,
+    };
+    Ok(Exit {
+        code,
+        oom_killed: cgroup.oom_killed(),
+    })
+}
+
+/// A container whose command runs, and what berth holds of it.
+struct Launched {
+    pid: i32,
+    /// The read ends of its stdout and stderr pipes, when captured.
+    output: Option<(OwnedFd, OwnedFd)>,
+    pty: Option<Pty>,
+    signals: OwnedFd,
+}
+
+/// Everything up to the command's exec: pty or pipes, the handshake pipes, the blocked signals,
+/// `clone`, the child's setup, and the parent's half of the handshake.
+fn launch(
+    config: &ContainerConfig,
+    cgroup: &Cgroup,
+    stdin: bool,
+    capture: bool,
+) -> Result<Launched, RuntimeError> {
     let pty = if config.terminal {
         Some(Pty::open()?)
     } else {
         None
     };
-    let captured = match stdio.capture.is_some() {
+    let captured = match capture {
         true => {
             let out =
                 rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(host("pipe"))?;
@@ -204,32 +237,61 @@ fn run_in(
         let outputs = captured
             .as_ref()
             .map(|((_, out), (_, err))| (out.as_fd(), err.as_fd()));
-        child_main(
-            config,
-            stdio.stdin,
-            outputs,
-            pty.as_ref(),
-            go_read,
-            err_write,
-        );
+        child_main(config, stdin, outputs, pty.as_ref(), go_read, err_write);
     }
     let pid = pid as i32;
     tracing::debug!(pid, "cloned into new namespaces");
     drop(go_read);
     drop(err_write);
-    let captured = captured.map(|((out, _), (err, _))| (out, err));
+    let output = captured.map(|((out, _), (err, _))| (out, err));
     release_child(pid, cgroup, go_write, err_read, 125)?;
     tracing::debug!(pid, "the container's process runs its command");
-    on_started(pid);
-    let code = match (&pty, captured, stdio.capture) {
-        (Some(pty), ..) => pty.relay(pid, &signals, stdio.stdin)?,
-        (None, Some((out, err)), Some(sink)) => wait_capturing(pid, &signals, out, err, sink)?,
-        _ => wait_forwarding(pid, &signals)?,
-    };
-    Ok(Exit {
-        code,
-        oom_killed: cgroup.oom_killed(),
+    Ok(Launched {
+        pid,
+        output,
+        pty,
+        signals,
     })
+}
+
+/// Starts a container with its output on pipes and returns at once with its pid and the pipes'
+/// read ends: this process stays its parent and must reap it (`wait_detached`), possibly after
+/// an exec into a leaner program. The cgroup stays until then.
+pub fn launch_detached(
+    config: &ContainerConfig,
+    layout: &CgroupLayout,
+) -> Result<(i32, OwnedFd, OwnedFd), RuntimeError> {
+    let cgroup = Cgroup::create(layout, &config.cgroup_path, &config.limits)?;
+    match launch(config, &cgroup, false, true) {
+        Ok(Launched {
+            pid,
+            output: Some((out, err)),
+            ..
+        }) => Ok((pid, out, err)),
+        Ok(_) => unreachable!("launched with capture"),
+        Err(e) => {
+            cgroup.remove();
+            Err(e)
+        }
+    }
+}
+
+/// Waits for a container started by `launch_detached` (this process being its parent), its
+/// output going to `sink`; removes its cgroup; returns how it ended.
+pub fn wait_detached(
+    pid: i32,
+    out: OwnedFd,
+    err: OwnedFd,
+    layout: &CgroupLayout,
+    cgroup_path: &str,
+    sink: &mut OutputSink<'_>,
+) -> Result<Exit, RuntimeError> {
+    let signals = block_signals()?;
+    let code = wait_capturing(pid, &signals, out, err, sink)?;
+    let cgroup = Cgroup::at(layout, cgroup_path);
+    let oom_killed = cgroup.oom_killed();
+    cgroup.remove();
+    Ok(Exit { code, oom_killed })
 }
 
 /// The parent's half of the handshake: puts `pid` in the cgroup, lets it go on, and reads its

@@ -391,6 +391,9 @@ pub struct ExecArgs {
 /// `berth __supervise`
 #[derive(Args, Debug)]
 pub struct SuperviseArgs {
+    /// Started by a restart policy: no one waits for the start
+    #[arg(long)]
+    pub restarted: bool,
     /// The container id
     pub id: String,
 }

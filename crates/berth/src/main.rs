@@ -12,6 +12,12 @@ use commands::{Context, containers, images, login};
 use exit::{Failure, Outcome};
 
 fn main() {
+    // A detached container's relay stays small: no parser, no logging.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("__relay") {
+        std::process::exit(berth_engine::supervisor::relay_main(&args[1..]));
+    }
+    drop(args);
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -819,8 +819,9 @@ fn concurrent_starts_run_the_container_once() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    // The supervisor becomes the relay (`berth __relay ... ID ...`) once the container runs.
     let supervisors = std::process::Command::new("pgrep")
-        .args(["-f", &format!("__supervise {id}")])
+        .args(["-f", &format!("__(supervise|relay) .*{id}")])
         .output()
         .unwrap();
     assert_eq!(

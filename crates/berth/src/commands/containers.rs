@@ -530,7 +530,7 @@ fn container_json(all: &Containers, record: &Record) -> serde_json::Value {
 
 /// `berth __supervise ID`: the detached container's supervisor.
 pub fn supervise(ctx: &Context, args: &SuperviseArgs) -> Outcome {
-    Ok(supervisor::supervise(&ctx.roots, &args.id))
+    Ok(supervisor::supervise(&ctx.roots, &args.id, !args.restarted))
 }
 
 /// `berth exec`
