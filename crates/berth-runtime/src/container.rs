@@ -591,7 +591,8 @@ fn wait_capturing(
     sink: &mut OutputSink<'_>,
 ) -> Result<i32, RuntimeError> {
     let mut open = [Some(out), Some(err)];
-    let mut buf = [0u8; 16384];
+    // Small: a detached container's relay keeps this stack for as long as the container runs.
+    let mut buf = [0u8; 4096];
     let mut exit = None;
     loop {
         if exit.is_some() && open.iter().all(Option::is_none) {
