@@ -371,6 +371,10 @@ fn child_setup(
     pty: Option<&Pty>,
     go: OwnedFd,
 ) -> Result<(), StartError> {
+    // A copy of the berth binary until execve: non-dumpable, so that nothing in the container
+    // can open its /proc/PID/exe (the runc CVE-2019-5736 class). execve resets it.
+    // SAFETY: prctl with PR_SET_DUMPABLE takes plain integers.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     // Die with berth: a `kill -9` of berth must not leave the container running. Should berth
     // die before this line, the go-ahead below reads end of file instead.
     // SAFETY: prctl with PR_SET_PDEATHSIG takes plain integers.

@@ -113,6 +113,11 @@ fn child(
     stdin: bool,
     go: OwnedFd,
 ) -> Result<(), StartError> {
+    // Until its execve this process is a copy of the berth binary inside the container's PID
+    // namespace: non-dumpable, its /proc/PID/exe is closed to the container's processes (the
+    // runc CVE-2019-5736 class). execve makes the command dumpable again.
+    // SAFETY: prctl with PR_SET_DUMPABLE takes plain integers.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     // SAFETY: prctl with PR_SET_PDEATHSIG takes plain integers.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
     container::unblock_signals();
