@@ -14,7 +14,7 @@ use crate::process::{self, CapabilitySets, Rlimit, StartError};
 use crate::rootfs::{self, MountSpec, Overlay};
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Everything the runtime needs to start one container, in plain form (see `spec`).
 #[derive(Debug, Clone, Default)]
@@ -380,13 +380,6 @@ fn child_setup(
     // SAFETY: prctl with PR_SET_PDEATHSIG takes plain integers.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
     unblock_signals();
-    let mut byte = [0u8; 1];
-    std::fs::File::from(go)
-        .read_exact(&mut byte)
-        .map_err(|e| StartError::setup(format!("berth went away during setup: {e}")))?;
-    // SAFETY: a new cgroup namespace changes no memory, file table or credentials.
-    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWCGROUP) }
-        .map_err(setup_err("unshare the cgroup namespace"))?;
 
     // Standard streams.
     rustix::process::setsid().map_err(setup_err("setsid"))?;
@@ -426,8 +419,24 @@ fn child_setup(
     rootfs::make_private().map_err(rootfs_error)?;
     rootfs::mount_root(&config.rootfs, config.overlay.as_ref()).map_err(rootfs_error)?;
     let root = rootfs::open_root(&config.rootfs).map_err(rootfs_error)?;
-    rootfs::mount_all(&root, &config.mounts, pty.map(|p| p.slave_path.as_str()))
+    // Everything but the cgroup file systems is mounted while the parent moves this process
+    // into its cgroup (the first such move costs the kernel a grace period).
+    let (cgroup_mounts, other_mounts): (Vec<MountSpec>, Vec<MountSpec>) = config
+        .mounts
+        .iter()
+        .cloned()
+        .partition(|m| Path::new(&m.destination).starts_with("/sys/fs/cgroup"));
+    rootfs::mount_all(&root, &other_mounts, pty.map(|p| p.slave_path.as_str()))
         .map_err(rootfs_error)?;
+    let mut byte = [0u8; 1];
+    std::fs::File::from(go)
+        .read_exact(&mut byte)
+        .map_err(|e| StartError::setup(format!("berth went away during setup: {e}")))?;
+    // In the cgroup now: a cgroup namespace rooted there, and cgroupfs seen from it.
+    // SAFETY: a new cgroup namespace changes no memory, file table or credentials.
+    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWCGROUP) }
+        .map_err(setup_err("unshare the cgroup namespace"))?;
+    rootfs::mount_all(&root, &cgroup_mounts, None).map_err(rootfs_error)?;
     // Docker creates a missing working directory.
     rootfs::ensure_dir(&root, &config.cwd).map_err(rootfs_error)?;
     drop(root);
