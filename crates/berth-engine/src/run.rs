@@ -273,15 +273,7 @@ pub fn execute(
         on_started();
     })
     .map_err(RunError::from);
-    record_exit(
-        &containers,
-        &record,
-        result
-            .as_ref()
-            .map(|e| (e.code, e.oom_killed))
-            .map_err(RunError::exit_code),
-    )?;
-    result.map(|exit| exit.code)
+    conclude(&containers, &record, result)
 }
 
 /// A detached container that runs: its pid and the read ends of its output pipes.
@@ -338,15 +330,7 @@ pub fn finish_detached(
         sink,
     )
     .map_err(RunError::from);
-    record_exit(
-        &containers,
-        &record,
-        result
-            .as_ref()
-            .map(|e| (e.code, e.oom_killed))
-            .map_err(RunError::exit_code),
-    )?;
-    result.map(|exit| exit.code)
+    conclude(&containers, &record, result)
 }
 
 /// Claims the container (under its lock: two starts at once run it once) and builds the
@@ -397,6 +381,23 @@ fn prepare(
         berth_runtime::spec::container_config(id, &spec, &dir.join("rootfs"), Some(overlay))
             .map_err(|e| RunError::Options(e.to_string()))?;
     Ok((record, config, layout))
+}
+
+/// Records how the container ended and returns its exit code, or why it could not run.
+fn conclude(
+    containers: &Containers,
+    record: &Record,
+    result: Result<runtime::Exit, RunError>,
+) -> Result<i32, RunError> {
+    record_exit(
+        containers,
+        record,
+        result
+            .as_ref()
+            .map(|e| (e.code, e.oom_killed))
+            .map_err(RunError::exit_code),
+    )?;
+    result.map(|exit| exit.code)
 }
 
 /// Records how the container ended (exit code and OOM kill, or the code of a failed start), or
