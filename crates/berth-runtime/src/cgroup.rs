@@ -376,11 +376,12 @@ impl Cgroup {
     /// Kills what is left in the cgroup and removes its directories; missing is fine.
     pub fn remove(&self) {
         for _ in 0..50 {
-            for pid in self.pids() {
-                let _ = rustix::process::kill_process(
-                    rustix::process::Pid::from_raw(pid).expect("a positive pid"),
-                    rustix::process::Signal::KILL,
-                );
+            for pid in self
+                .pids()
+                .into_iter()
+                .filter_map(rustix::process::Pid::from_raw)
+            {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
             }
             let mut busy = false;
             for (_, dir) in &self.dirs {

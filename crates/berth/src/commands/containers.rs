@@ -23,6 +23,11 @@ fn containers(ctx: &Context) -> Containers {
     containers
 }
 
+/// The first 12 digits of an id, as Docker shows ids (a damaged record's id as it is).
+fn short(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
+}
+
 /// Docker's exit code for a failed container command: 1.
 fn one(error: impl Into<anyhow::Error>) -> Failure {
     Failure {
@@ -197,7 +202,7 @@ pub fn ps(ctx: &Context, args: &PsArgs) -> Outcome {
         if args.no_trunc {
             r.id.clone()
         } else {
-            r.id[..12].to_owned()
+            short(&r.id).to_owned()
         }
     };
     let command = |r: &Record| {
@@ -651,7 +656,7 @@ pub fn stats(ctx: &Context, args: &StatsArgs) -> Outcome {
             let mem_percent = 100.0 * s.memory as f64 / s.memory_limit.max(1) as f64;
             println!(
                 "{:<15}{:<20}{:<10}{:<25}{:<10}{}",
-                &s.record.id[..12],
+                short(&s.record.id),
                 s.record.name,
                 format!("{:.2}%", s.cpu_percent),
                 usage,
