@@ -185,6 +185,16 @@ pub fn create(
             cgroup_path: &cgroup_path,
         };
         let spec = spec::generate(&plan, &ctx).map_err(RunError::Options)?;
+        let swap_accounting = layout.mode == CgroupMode::V2
+            || layout
+                .root
+                .join("memory/memory.memsw.limit_in_bytes")
+                .exists();
+        if options.memory_swap.is_some() && !swap_accounting {
+            eprintln!(
+                "WARNING: Your kernel does not support swap limit capabilities or the cgroup is not mounted. Memory limited without swap."
+            );
+        }
         fs::write(
             dir.join("config.json"),
             serde_json::to_vec(&spec).expect("a spec serialises"),

@@ -26,6 +26,13 @@ fn main() {
             std::process::exit(code);
         }
     };
+    if !matches!(cli.command, Command::Supervise(_)) {
+        // Like every Unix tool, end quietly when the reader of our output goes away
+        // (`berth ps | head`). The supervisor keeps ignoring SIGPIPE: it must outlive a caller
+        // that stopped waiting for it.
+        // SAFETY: restores the default action of one signal; no handler is involved.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     init_logging(cli.log_level.as_deref());
     let result = context(&cli).and_then(|ctx| dispatch(&ctx, &cli.command));
     match result {

@@ -84,6 +84,10 @@ fn info_reports_the_cgroup_mode_and_roots() {
     );
     assert!(info.contains("Kernel Version: "), "{info}");
     assert!(info.contains("Storage Driver: overlay"), "{info}");
+    assert!(
+        info.contains("Containers: 0\n") && info.contains("Images: 0\n"),
+        "{info}"
+    );
 }
 
 #[test]
@@ -100,4 +104,21 @@ fn a_command_not_built_yet_says_so_and_fails() {
         err.contains("'berth network' is not implemented yet"),
         "{err}"
     );
+}
+
+#[test]
+fn a_closed_pipe_ends_berth_quietly() {
+    let root = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("berth"))
+        .arg("--root")
+        .arg(root.path())
+        .arg("info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }

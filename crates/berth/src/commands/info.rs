@@ -16,6 +16,21 @@ pub fn run(roots: &Roots) -> Outcome {
                 .map(|v| v.trim_matches('"').to_owned())
         })
         .unwrap_or_else(|| "unknown".into());
+    let containers = berth_engine::containers::Containers::new(&roots.root).list();
+    let running = containers.iter().filter(|r| r.is_running()).count();
+    let paused = containers
+        .iter()
+        .filter(|r| r.is_running() && r.paused)
+        .count();
+    let images = berth_image::store::Store::open(&roots.root)
+        .and_then(|s| s.images())
+        .map(|i| i.images.len())
+        .unwrap_or(0);
+    println!("Containers: {}", containers.len());
+    println!(" Running: {}", running - paused);
+    println!(" Paused: {paused}");
+    println!(" Stopped: {}", containers.len() - running);
+    println!("Images: {images}");
     println!("Berth Version: {}", env!("CARGO_PKG_VERSION"));
     println!("Kernel Version: {}", host::kernel_release());
     println!("Operating System: {os}");
