@@ -1,5 +1,6 @@
 //! berth's engine: it ties images, the runtime and networks together into containers.
 
+pub mod attach;
 pub mod config;
 pub mod containers;
 pub mod cp;

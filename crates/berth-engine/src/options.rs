@@ -94,6 +94,8 @@ pub struct RunOptions {
     pub restart: Option<String>,
     /// `--log-driver`
     pub log_driver: Option<String>,
+    /// `-d`: nothing attaches now.
+    pub detach: bool,
 }
 
 /// The options, checked and parsed.
@@ -445,7 +447,11 @@ impl RunOptions {
                 _ => return Err(format!("invalid --security-opt: \"{opt}\"")),
             }
         }
-        if self.interactive && self.tty && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        if self.interactive
+            && self.tty
+            && !self.detach
+            && !std::io::IsTerminal::is_terminal(&std::io::stdin())
+        {
             return Err("the input device is not a TTY".into());
         }
         let restart = parse_restart(self.restart.as_deref().unwrap_or("no"))?;

@@ -14,10 +14,9 @@ use berth_image::pull::{self, Progress, PullError};
 use berth_image::reference::Reference;
 use berth_image::store::{ImageRecord, Store};
 use berth_runtime::cgroups::{self, CgroupMode};
-use berth_runtime::container::{self as runtime, OutputSink, RuntimeError, StdioMode};
+use berth_runtime::container::{self as runtime, DetachedIo, OutputSink, RuntimeError, StdioMode};
 use berth_runtime::rootfs::Overlay;
 use oci_spec::runtime::Spec;
-use rustix::fd::OwnedFd;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -286,14 +285,12 @@ pub fn execute(
     conclude(&containers, &record, result)
 }
 
-/// A detached container that runs: its pid and the read ends of its output pipes.
+/// A detached container that runs: its pid and what berth holds of its output.
 pub struct Detached {
     /// The container's init, a child of this process.
     pub pid: i32,
-    /// Its stdout.
-    pub stdout: OwnedFd,
-    /// Its stderr.
-    pub stderr: OwnedFd,
+    /// Its output pipes, or its terminal.
+    pub io: DetachedIo,
 }
 
 /// Starts container `id` with its output on pipes and returns once it runs; this process must
@@ -302,13 +299,9 @@ pub fn launch_detached(roots: &Roots, id: &str) -> Result<Detached, RunError> {
     let containers = Containers::new(&roots.root);
     let (record, config, layout) = prepare(&containers, id, None)?;
     match runtime::launch_detached(&config, &layout) {
-        Ok((pid, stdout, stderr)) => {
+        Ok((pid, io)) => {
             let _ = containers.update(id, |r| r.pid = Some(pid));
-            Ok(Detached {
-                pid,
-                stdout,
-                stderr,
-            })
+            Ok(Detached { pid, io })
         }
         Err(e) => {
             let e = RunError::from(e);
@@ -331,15 +324,26 @@ pub fn finish_detached(
         .get(id)
         .map_err(io("read the container record"))?;
     let layout = cgroups::detect().map_err(io("read the cgroup layout"))?;
-    let result = runtime::wait_detached(
-        detached.pid,
-        detached.stdout,
-        detached.stderr,
-        &layout,
-        &record.cgroup_path,
-        sink,
-    )
-    .map_err(RunError::from);
+    let result = match detached.io {
+        DetachedIo::Pipes(stdout, stderr) => runtime::wait_detached(
+            detached.pid,
+            stdout,
+            stderr,
+            &layout,
+            &record.cgroup_path,
+            sink,
+        )
+        .map_err(RunError::from),
+        DetachedIo::Terminal(master) => {
+            let socket = crate::attach::socket_path(&roots.run_root, id);
+            crate::attach::serve(detached.pid, master, &socket, sink)
+                .map(|code| runtime::Exit {
+                    code,
+                    oom_killed: runtime::finish_cgroup(&layout, &record.cgroup_path),
+                })
+                .map_err(io("relay the container's terminal"))
+        }
+    };
     conclude(&containers, &record, result)
 }
 

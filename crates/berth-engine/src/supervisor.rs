@@ -7,7 +7,7 @@ use crate::containers::{Containers, Record};
 use crate::paths::Roots;
 use crate::run::RunError;
 use crate::run::{self, Detached};
-use berth_runtime::container::Stream;
+use berth_runtime::container::{DetachedIo, Stream};
 use rustix::fd::{AsRawFd, OwnedFd};
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
@@ -106,7 +106,12 @@ pub fn supervise(roots: &Roots, id: &str, report_ready: bool) -> i32 {
 /// Replaces this process with `berth __relay ...`: a fresh stack and heap holding only what
 /// waiting needs. Returns only on failure.
 fn exec_relay(roots: &Roots, id: &str, detached: &Detached) -> std::io::Error {
-    for fd in [&detached.stdout, &detached.stderr] {
+    // The descriptors go on as arguments: two pipes, or "tty" and the terminal's master.
+    let (fds, first): (Vec<&OwnedFd>, Option<&str>) = match &detached.io {
+        DetachedIo::Pipes(out, err) => (vec![out, err], None),
+        DetachedIo::Terminal(master) => (vec![master], Some("tty")),
+    };
+    for fd in &fds {
         if let Err(e) = rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty()) {
             return e.into();
         }
@@ -121,8 +126,8 @@ fn exec_relay(roots: &Roots, id: &str, detached: &Detached) -> std::io::Error {
         .arg(&roots.run_root)
         .arg(id)
         .arg(detached.pid.to_string())
-        .arg(detached.stdout.as_raw_fd().to_string())
-        .arg(detached.stderr.as_raw_fd().to_string())
+        .args(first)
+        .args(fds.iter().map(|fd| fd.as_raw_fd().to_string()))
         .exec()
 }
 
@@ -173,17 +178,14 @@ pub fn relay(roots: &Roots, id: &str, detached: Detached) -> i32 {
     supervise(roots, id, false)
 }
 
-/// `berth __relay ROOT RUN_ROOT ID PID STDOUT_FD STDERR_FD`: parsed by hand, before the CLI's
+/// `berth __relay ROOT RUN_ROOT ID PID (STDOUT_FD STDERR_FD | tty MASTER_FD)`: parsed by hand, before the CLI's
 /// parser and logging are set up, to keep the relay small.
 pub fn relay_main(args: &[String]) -> i32 {
-    let [root, run_root, id, pid, stdout, stderr] = args else {
+    let [root, run_root, id, pid, first, second] = args else {
         return 125;
     };
-    let (Ok(pid), Ok(stdout), Ok(stderr)) = (
-        pid.parse::<i32>(),
-        stdout.parse::<i32>(),
-        stderr.parse::<i32>(),
-    ) else {
+    let fd = |text: &str| text.parse::<i32>().ok().filter(|fd| *fd > 2);
+    let Ok(pid) = pid.parse::<i32>() else {
         return 125;
     };
     let roots = Roots {
@@ -191,21 +193,13 @@ pub fn relay_main(args: &[String]) -> i32 {
         run_root: PathBuf::from(run_root),
     };
     // SAFETY: the supervisor passed these descriptors on for the relay alone.
-    let (stdout, stderr) = unsafe {
-        (
-            <OwnedFd as rustix::fd::FromRawFd>::from_raw_fd(stdout),
-            <OwnedFd as rustix::fd::FromRawFd>::from_raw_fd(stderr),
-        )
+    let own = |raw: i32| unsafe { <OwnedFd as rustix::fd::FromRawFd>::from_raw_fd(raw) };
+    let io = match (first.as_str(), fd(first), fd(second)) {
+        ("tty", _, Some(master)) => DetachedIo::Terminal(own(master)),
+        (_, Some(out), Some(err)) => DetachedIo::Pipes(own(out), own(err)),
+        _ => return 125,
     };
-    relay(
-        &roots,
-        id,
-        Detached {
-            pid,
-            stdout,
-            stderr,
-        },
-    )
+    relay(&roots, id, Detached { pid, io })
 }
 
 /// What the restart policy says after an exit with `code`.

@@ -254,26 +254,52 @@ fn launch(
     })
 }
 
-/// Starts a container with its output on pipes and returns at once with its pid and the pipes'
-/// read ends: this process stays its parent and must reap it (`wait_detached`), possibly after
-/// an exec into a leaner program. The cgroup stays until then.
+/// What berth holds of a detached container's output.
+pub enum DetachedIo {
+    /// The read ends of its stdout and stderr pipes.
+    Pipes(OwnedFd, OwnedFd),
+    /// The master side of its pseudo-terminal (`-t`): output to read, input to write.
+    Terminal(OwnedFd),
+}
+
+/// Starts a container with its output on pipes (or a pty with `-t`) and returns at once with its
+/// pid: this process stays its parent and must reap it (`wait_detached` or `reap`), possibly
+/// after an exec into a leaner program. The cgroup stays until then.
 pub fn launch_detached(
     config: &ContainerConfig,
     layout: &CgroupLayout,
-) -> Result<(i32, OwnedFd, OwnedFd), RuntimeError> {
+) -> Result<(i32, DetachedIo), RuntimeError> {
     let cgroup = Cgroup::create(layout, &config.cgroup_path, &config.limits)?;
-    match launch(config, &cgroup, false, true) {
+    match launch(config, &cgroup, config.terminal, !config.terminal) {
         Ok(Launched {
             pid,
             output: Some((out, err)),
             ..
-        }) => Ok((pid, out, err)),
-        Ok(_) => unreachable!("launched with capture"),
+        }) => Ok((pid, DetachedIo::Pipes(out, err))),
+        Ok(Launched {
+            pid,
+            pty: Some(pty),
+            ..
+        }) => Ok((pid, DetachedIo::Terminal(pty.master))),
+        Ok(_) => unreachable!("launched with pipes or a pty"),
         Err(e) => {
             cgroup.remove();
             Err(e)
         }
     }
+}
+
+/// The exit code of child `pid` once it has ended (128 + N for a signal), without waiting.
+pub fn reap(pid: i32) -> Result<Option<i32>, RuntimeError> {
+    try_wait(pid)
+}
+
+/// After a detached container's end: whether the OOM killer struck, and its cgroup removed.
+pub fn finish_cgroup(layout: &CgroupLayout, cgroup_path: &str) -> bool {
+    let cgroup = Cgroup::at(layout, cgroup_path);
+    let oom_killed = cgroup.oom_killed();
+    cgroup.remove();
+    oom_killed
 }
 
 /// Waits for a container started by `launch_detached` (this process being its parent), its
@@ -288,10 +314,10 @@ pub fn wait_detached(
 ) -> Result<Exit, RuntimeError> {
     let signals = block_signals()?;
     let code = wait_capturing(pid, &signals, out, err, sink)?;
-    let cgroup = Cgroup::at(layout, cgroup_path);
-    let oom_killed = cgroup.oom_killed();
-    cgroup.remove();
-    Ok(Exit { code, oom_killed })
+    Ok(Exit {
+        code,
+        oom_killed: finish_cgroup(layout, cgroup_path),
+    })
 }
 
 /// The parent's half of the handshake: puts `pid` in the cgroup, lets it go on, and reads its
@@ -718,9 +744,15 @@ impl Pty {
     }
 
     fn copy_window_size(&self) {
-        if let Ok(size) = rustix::termios::tcgetwinsize(std::io::stdin()) {
-            let _ = rustix::termios::tcsetwinsize(&self.master, size);
-        }
+        // A detached container's terminal gets the classic 24x80.
+        let size =
+            rustix::termios::tcgetwinsize(std::io::stdin()).unwrap_or(rustix::termios::Winsize {
+                ws_row: 24,
+                ws_col: 80,
+                ws_xpixel: 0,
+                ws_ypixel: 0,
+            });
+        let _ = rustix::termios::tcsetwinsize(&self.master, size);
     }
 
     /// Relays stdin to the pty and the pty to stdout, with the terminal in raw mode, until the

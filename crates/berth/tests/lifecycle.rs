@@ -832,3 +832,54 @@ fn concurrent_starts_run_the_container_once() {
     bb.env.berth(&["rm", "-f", "once"]).ok();
     assert_nothing_leaked(&bb.env);
 }
+
+#[test]
+fn a_detached_terminal_can_be_attached_detached_and_reattached() {
+    let bb = Busybox::pulled();
+    bb.env
+        .berth(&["run", "-dit", "--name", "term", &bb.image, "sh"])
+        .ok();
+    until("the shell", || {
+        inspect(&bb, "term")["State"]["Running"] == true
+    });
+    // Type a command, then the detach keys: the command runs, the container runs on.
+    let settle = Duration::from_millis(500);
+    let mut cmd = bb.env.command();
+    cmd.args(["attach", "term"]);
+    let (text, code) = common::run_on_pty_after(
+        cmd,
+        b"echo typed-$((40+2)) > /tmp/mark\n\x10\x11",
+        24,
+        80,
+        settle,
+    );
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("read escape sequence"), "{text}");
+    assert_eq!(
+        inspect(&bb, "term")["State"]["Running"],
+        true,
+        "detaching stopped the container"
+    );
+    until("the typed command", || {
+        bb.env.berth(&["exec", "term", "cat", "/tmp/mark"]).stdout == "typed-42\n"
+    });
+    // Attach again, see output, end the shell: attach ends with its exit code.
+    let mut cmd = bb.env.command();
+    cmd.args(["attach", "term"]);
+    let (text, code) = common::run_on_pty_after(cmd, b"cat /tmp/mark; exit 7\n", 24, 80, settle);
+    assert!(text.contains("typed-42"), "{text}");
+    assert_eq!(code, Some(7), "{text}");
+    assert!(
+        bb.env
+            .berth(&["logs", "term"])
+            .ok()
+            .stdout
+            .contains("typed-42"),
+        "the terminal's output is logged"
+    );
+    bb.env
+        .berth(&["run", "-d", "-i", &bb.image, "sh"])
+        .fails(125, "-d -i without -t");
+    bb.env.berth(&["rm", "term"]).ok();
+    assert_nothing_leaked(&bb.env);
+}

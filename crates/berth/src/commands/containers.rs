@@ -398,6 +398,25 @@ pub fn attach(ctx: &Context, args: &TopArgs) -> Outcome {
             "you cannot attach to a stopped container, start it first"
         )));
     }
+    if record.tty {
+        let socket = berth_engine::attach::socket_path(&ctx.roots.run_root, &record.id);
+        match berth_engine::attach::client(&socket)
+            .map_err(|e| one(anyhow!("cannot attach to {}: {e}", record.name)))?
+        {
+            berth_engine::attach::Ended::Detached => {
+                eprintln!("read escape sequence");
+                return Ok(0);
+            }
+            berth_engine::attach::Ended::Exited => {
+                lifecycle::wait(&all, &record.id).map_err(one)?;
+                return Ok(all
+                    .get(&record.id)
+                    .ok()
+                    .and_then(|r| r.exit_code)
+                    .unwrap_or(0));
+            }
+        }
+    }
     if record.log_driver == "none" {
         return Err(one(anyhow!(
             "cannot attach: the container's log driver is none"

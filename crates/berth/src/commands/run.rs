@@ -45,6 +45,7 @@ fn options(args: &RunArgs) -> RunOptions {
         platform: args.platform.clone(),
         restart: args.restart.clone(),
         log_driver: args.log_driver.clone(),
+        detach: args.detach,
     }
 }
 
@@ -63,9 +64,9 @@ pub fn run(ctx: &Context, args: &RunArgs) -> Outcome {
     if !args.detach {
         return run::run(&ctx.roots, &ctx.config, &options, display.as_ref()).map_err(failure);
     }
-    if args.tty || args.interactive {
+    if args.interactive && !args.tty {
         return Err(anyhow::anyhow!(
-            "-d with -i or -t is not supported yet: berth cannot attach to a detached container"
+            "-d -i without -t is not supported yet: use -dit, then berth attach"
         )
         .into());
     }

@@ -254,10 +254,21 @@ pub fn cgroup_dirs_of(short_id: &str) -> Vec<PathBuf> {
 /// Runs `cmd` with a new pseudo-terminal (of `rows` x `cols`) as its controlling terminal and
 /// standard streams, types `input`, and returns what it wrote until it exited, with its code.
 pub fn run_on_pty(
+    cmd: std::process::Command,
+    input: &[u8],
+    rows: u16,
+    cols: u16,
+) -> (String, Option<i32>) {
+    run_on_pty_after(cmd, input, rows, cols, std::time::Duration::ZERO)
+}
+
+/// `run_on_pty`, typing only after `settle` (once the program has set its terminal up).
+pub fn run_on_pty_after(
     mut cmd: std::process::Command,
     input: &[u8],
     rows: u16,
     cols: u16,
+    settle: std::time::Duration,
 ) -> (String, Option<i32>) {
     use std::io::{Read, Write};
     use std::os::fd::AsRawFd;
@@ -300,6 +311,7 @@ pub fn run_on_pty(
     // the child wrote last and answer EIO. Reading stops when the child has exited and the
     // master has been quiet for a while.
     let mut terminal = std::fs::File::from(master);
+    std::thread::sleep(settle);
     terminal.write_all(input).unwrap();
     let mut seen = Vec::new();
     let mut buf = [0u8; 4096];
