@@ -20,6 +20,17 @@ fn containers(ctx: &Context) -> Containers {
     if let Ok(layout) = berth_runtime::cgroups::detect() {
         containers.reclaim(&layout);
     }
+    // Attach sockets whose relay is gone (a killed relay cannot remove its own).
+    if let Ok(entries) = std::fs::read_dir(&ctx.roots.run_root) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(id) = name.strip_suffix(".attach")
+                && !containers.get(id).is_ok_and(|r| r.is_running())
+            {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
     containers
 }
 
