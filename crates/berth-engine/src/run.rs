@@ -77,7 +77,6 @@ pub fn run(
         Some(spec),
         StdioMode {
             stdin: options.interactive,
-            capture: None,
         },
         &mut || {},
     )
@@ -272,7 +271,7 @@ pub fn execute(
     roots: &Roots,
     id: &str,
     spec: Option<Spec>,
-    stdio: StdioMode<'_>,
+    stdio: StdioMode,
     on_started: &mut dyn FnMut(),
 ) -> Result<i32, RunError> {
     let containers = Containers::new(&roots.root);

@@ -77,13 +77,12 @@ pub enum Stream {
 /// Receives captured output: the stream and the bytes.
 pub type OutputSink<'a> = dyn FnMut(Stream, &[u8]) + 'a;
 
-/// Where the container's standard streams go.
-pub struct StdioMode<'a> {
+/// Where a foreground container's standard streams go: stdout and stderr are berth's own (or
+/// the pty's); stdin is berth's or /dev/null. (Detached containers: `launch_detached`.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StdioMode {
     /// Give the container this process's stdin (else /dev/null).
     pub stdin: bool,
-    /// Capture stdout and stderr through pipes, each chunk handed to this sink (a detached
-    /// container's log); when `None` the container writes to berth's own streams.
-    pub capture: Option<&'a mut OutputSink<'a>>,
 }
 
 /// How the container ended.
@@ -136,7 +135,7 @@ const FORWARDED: [libc::c_int; 6] = [
 pub fn run(
     config: &ContainerConfig,
     layout: &CgroupLayout,
-    stdio: StdioMode<'_>,
+    stdio: StdioMode,
     on_started: &mut dyn FnMut(i32),
 ) -> Result<Exit, RuntimeError> {
     let cgroup = Cgroup::create(layout, &config.cgroup_path, &config.limits)?;
@@ -150,18 +149,15 @@ pub fn run(
 fn run_in(
     config: &ContainerConfig,
     cgroup: &Cgroup,
-    stdio: StdioMode<'_>,
+    stdio: StdioMode,
     on_started: &mut dyn FnMut(i32),
 ) -> Result<Exit, RuntimeError> {
-    let launched = launch(config, cgroup, stdio.stdin, stdio.capture.is_some())?;
+    let launched = launch(config, cgroup, stdio.stdin, false)?;
     let pid = launched.pid;
     on_started(pid);
-    let code = match (&launched.pty, launched.output, stdio.capture) {
-        (Some(pty), ..) => pty.relay(pid, &launched.signals, stdio.stdin)?,
-        (None, Some((out, err)), Some(sink)) => {
-            wait_capturing(pid, &launched.signals, out, err, sink)?
-        }
-        _ => wait_forwarding(pid, &launched.signals)?,
+    let code = match &launched.pty {
+        Some(pty) => pty.relay(pid, &launched.signals, stdio.stdin)?,
+        None => wait_forwarding(pid, &launched.signals)?,
     };
     Ok(Exit {
         code,

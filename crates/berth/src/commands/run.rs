@@ -91,15 +91,5 @@ pub fn create(ctx: &Context, args: &RunArgs) -> Outcome {
 
 /// Runs a created or stopped container in the foreground (`start -a`).
 pub fn start_attached(ctx: &Context, id: &str, stdin: bool) -> Outcome {
-    run::execute(
-        &ctx.roots,
-        id,
-        None,
-        StdioMode {
-            stdin,
-            capture: None,
-        },
-        &mut || {},
-    )
-    .map_err(failure)
+    run::execute(&ctx.roots, id, None, StdioMode { stdin }, &mut || {}).map_err(failure)
 }
