@@ -390,10 +390,15 @@ fn prepare(
         upper: dir.join("upper"),
         work: dir.join("work"),
     };
-    let config =
-        berth_runtime::spec::container_config(id, &spec, &dir.join("rootfs"), Some(overlay))
-            .map_err(|e| RunError::Options(e.to_string()))?;
-    Ok((record, config, layout))
+    match berth_runtime::spec::container_config(id, &spec, &dir.join("rootfs"), Some(overlay)) {
+        Ok(config) => Ok((record, config, layout)),
+        Err(e) => {
+            // Claimed but never started: end it like any other failed start.
+            let e = RunError::Options(e.to_string());
+            record_exit(containers, &record, Err(e.exit_code()))?;
+            Err(e)
+        }
+    }
 }
 
 /// Records how the container ended and returns its exit code, or why it could not run.

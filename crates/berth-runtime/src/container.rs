@@ -53,8 +53,8 @@ pub struct ContainerConfig {
     pub rlimits: Vec<Rlimit>,
     /// Set no_new_privs.
     pub no_new_privileges: bool,
-    /// The seccomp filter, if any.
-    pub seccomp: Option<seccompiler::BpfProgram>,
+    /// The seccomp filters, loaded in order (none: unconfined).
+    pub seccomp: Vec<seccompiler::BpfProgram>,
     /// The cgroup, relative to the hierarchy roots (`berth/<id>`).
     pub cgroup_path: String,
     /// Its limits.
@@ -478,10 +478,11 @@ fn child_setup(
 pub(crate) fn become_process(config: &ContainerConfig) -> Result<(), StartError> {
     process::set_rlimits(&config.rlimits)?;
     process::limit_bounding_set(&config.capabilities.bounding)?;
-    let seccomp_needs_privilege = config.seccomp.is_some() && !config.no_new_privileges;
-    if let (true, Some(filter)) = (seccomp_needs_privilege, &config.seccomp) {
-        // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while root.
-        process::load_seccomp(filter)?;
+    if !config.no_new_privileges {
+        // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load them while root.
+        for filter in &config.seccomp {
+            process::load_seccomp(filter)?;
+        }
     }
     process::switch_user(config.uid, config.gid, &config.groups)?;
     rustix::process::chdir(config.cwd.as_str()).map_err(|e| StartError {
@@ -491,7 +492,7 @@ pub(crate) fn become_process(config: &ContainerConfig) -> Result<(), StartError>
     process::set_capabilities(&config.capabilities)?;
     if config.no_new_privileges {
         process::set_no_new_privs()?;
-        if let Some(filter) = &config.seccomp {
+        for filter in &config.seccomp {
             process::load_seccomp(filter)?;
         }
     }

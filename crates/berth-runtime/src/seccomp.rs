@@ -5,7 +5,10 @@
 //! to `clone`; CAP_SYS_PTRACE, CAP_SYS_TIME, ... their calls). Without CAP_SYS_ADMIN, `clone`
 //! with namespace flags is refused and `clone3` answers ENOSYS so that libcs fall back to it.
 
-use seccompiler::{BpfProgram, SeccompAction, SeccompFilter, SeccompRule, TargetArch};
+use seccompiler::{
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    SeccompRule, TargetArch,
+};
 use std::collections::BTreeMap;
 
 /// A filter could not be built.
@@ -528,66 +531,197 @@ mod bpf {
     }
 }
 
-/// A filter from a Docker-format profile (`defaultAction`, `syscalls: [{names, action, errnoRet}]`).
-/// Argument conditions are not supported yet and are refused, not ignored.
-pub fn profile_filter(json: &[u8]) -> Result<BpfProgram, SeccompError> {
-    #[derive(serde::Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Profile {
-        default_action: String,
-        default_errno_ret: Option<u32>,
-        #[serde(default)]
-        syscalls: Vec<Rule>,
+/// A Docker-format seccomp profile.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Profile {
+    default_action: String,
+    default_errno_ret: Option<u32>,
+    #[serde(default)]
+    syscalls: Vec<ProfileRule>,
+}
+
+/// One rule of a profile.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ProfileRule {
+    #[serde(default)]
+    names: Vec<String>,
+    name: Option<String>,
+    action: String,
+    errno_ret: Option<u32>,
+    #[serde(default)]
+    args: Vec<ProfileArg>,
+    #[serde(default)]
+    includes: ProfileScope,
+    #[serde(default)]
+    excludes: ProfileScope,
+}
+
+/// An argument condition of a rule.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ProfileArg {
+    index: u8,
+    value: u64,
+    #[serde(default)]
+    value_two: u64,
+    op: String,
+}
+
+/// When a rule applies: capabilities, architectures, a minimum kernel.
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct ProfileScope {
+    #[serde(default)]
+    caps: Vec<String>,
+    #[serde(default)]
+    arches: Vec<String>,
+    min_kernel: Option<String>,
+}
+
+/// For each call: `None` when it matches whatever its arguments, else the alternatives of
+/// conditions (all of one alternative must hold).
+type CallRules = BTreeMap<i64, Option<Vec<Vec<SeccompCondition>>>>;
+
+fn add(rules: &mut CallRules, nr: i64, conditions: &[SeccompCondition]) {
+    let entry = rules.entry(nr).or_insert_with(|| Some(Vec::new()));
+    match (entry.as_mut(), conditions.is_empty()) {
+        (None, _) => {}
+        (Some(_), true) => *entry = None,
+        (Some(alternatives), false) => alternatives.push(conditions.to_vec()),
     }
-    #[derive(serde::Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Rule {
-        #[serde(default)]
-        names: Vec<String>,
-        name: Option<String>,
-        action: String,
-        errno_ret: Option<u32>,
-        #[serde(default)]
-        args: Option<Vec<serde_json::Value>>,
-    }
+}
+
+/// Filters from a Docker-format profile (`defaultAction`, `syscalls: [{names, action, errnoRet,
+/// args, includes, excludes}]`) for a container with the capabilities `granted`.
+///
+/// A seccompiler filter has one action for its matches, so the profile becomes several filters,
+/// all loaded: one that answers the default action to every call no rule matches, and one per
+/// other action for the rules with that action. The kernel applies the strictest answer of all
+/// the filters; a call a rule allows passes them all.
+pub fn profile_filters(
+    json: &[u8],
+    granted: &[caps::Capability],
+) -> Result<Vec<BpfProgram>, SeccompError> {
     let profile: Profile =
         serde_json::from_slice(json).map_err(|e| SeccompError(format!("invalid profile: {e}")))?;
+    let has_cap = |name: &String| {
+        name.parse::<caps::Capability>()
+            .is_ok_and(|c| granted.contains(&c))
+    };
+    let arch_names: &[&str] = match std::env::consts::ARCH {
+        "x86_64" => &["amd64", "x86_64", "SCMP_ARCH_X86_64"],
+        "aarch64" => &["arm64", "aarch64", "SCMP_ARCH_AARCH64"],
+        _ => &[],
+    };
+    let kernel = kernel_version(&crate::host::kernel_release());
+    let applies = |rule: &ProfileRule| {
+        let (inc, exc) = (&rule.includes, &rule.excludes);
+        inc.caps.iter().all(has_cap)
+            && (inc.arches.is_empty()
+                || inc.arches.iter().any(|a| arch_names.contains(&a.as_str())))
+            && inc
+                .min_kernel
+                .as_deref()
+                .is_none_or(|min| kernel >= kernel_version(min))
+            && !exc.caps.iter().any(has_cap)
+            && !exc.arches.iter().any(|a| arch_names.contains(&a.as_str()))
+            && exc
+                .min_kernel
+                .as_deref()
+                .is_none_or(|min| kernel < kernel_version(min))
+    };
     let default = action(&profile.default_action, profile.default_errno_ret)?;
-    let mut by_action: BTreeMap<String, (SeccompAction, BTreeMap<i64, Vec<SeccompRule>>)> =
-        BTreeMap::new();
-    for rule in &profile.syscalls {
-        if rule.args.as_ref().is_some_and(|a| !a.is_empty()) {
-            return Err(SeccompError(format!(
-                "argument conditions in profiles are not supported yet (rule for {:?})",
-                rule.names
-            )));
-        }
+    let mut by_action: BTreeMap<String, (SeccompAction, CallRules)> = BTreeMap::new();
+    let mut named = CallRules::new();
+    for rule in profile.syscalls.iter().filter(|r| applies(r)) {
         let act = action(&rule.action, rule.errno_ret)?;
-        let entry = by_action
+        let conditions = rule
+            .args
+            .iter()
+            .map(condition)
+            .collect::<Result<Vec<_>, _>>()?;
+        let group = &mut by_action
             .entry(format!("{act:?}"))
-            .or_insert_with(|| (act, BTreeMap::new()));
+            .or_insert_with(|| (act.clone(), CallRules::new()))
+            .1;
         for name in rule.names.iter().chain(&rule.name) {
             if let Some(nr) = syscall_number(name) {
-                entry.1.insert(nr, Vec::new());
+                add(group, nr, &conditions);
+                add(&mut named, nr, &conditions);
             }
         }
     }
-    // seccompiler filters have one match action: a profile with several is built as a chain,
-    // the kernel applying the strictest answer of all the filters (allow < errno < kill).
-    if by_action.len() > 1 {
-        return Err(SeccompError(
-            "profiles whose rules use more than one action are not supported yet".into(),
-        ));
+    let arch = arch()?;
+    let build = |rules: CallRules,
+                 mismatch: SeccompAction,
+                 matched: SeccompAction|
+     -> Result<BpfProgram, SeccompError> {
+        let mut converted = BTreeMap::new();
+        for (nr, alternatives) in rules {
+            let list = match alternatives {
+                None => Vec::new(),
+                Some(alternatives) => alternatives
+                    .into_iter()
+                    .map(|c| SeccompRule::new(c).map_err(|e| SeccompError(e.to_string())))
+                    .collect::<Result<_, _>>()?,
+            };
+            converted.insert(nr, list);
+        }
+        let filter = SeccompFilter::new(converted, mismatch, matched, arch)
+            .map_err(|e| SeccompError(e.to_string()))?;
+        filter
+            .try_into()
+            .map_err(|e: seccompiler::BackendError| SeccompError(e.to_string()))
+    };
+    let mut filters = Vec::new();
+    if default != SeccompAction::Allow {
+        filters.push(build(named, default, SeccompAction::Allow)?);
     }
-    let (matched, rules) = by_action
-        .into_values()
-        .next()
-        .unwrap_or((SeccompAction::Allow, BTreeMap::new()));
-    let filter = SeccompFilter::new(rules, default, matched, arch()?)
-        .map_err(|e| SeccompError(e.to_string()))?;
-    filter
-        .try_into()
-        .map_err(|e: seccompiler::BackendError| SeccompError(e.to_string()))
+    for (_, (act, rules)) in by_action {
+        if act != SeccompAction::Allow && !rules.is_empty() {
+            filters.push(build(rules, SeccompAction::Allow, act)?);
+        }
+    }
+    Ok(filters)
+}
+
+/// `major * 1000 + minor` of a kernel release such as `6.18.44-fc` or a profile's `4.8`.
+fn kernel_version(release: &str) -> u32 {
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|p| !p.is_empty())
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    parts.next().unwrap_or(0) * 1000 + parts.next().unwrap_or(0)
+}
+
+/// A profile's argument condition as seccompiler's.
+fn condition(arg: &ProfileArg) -> Result<SeccompCondition, SeccompError> {
+    let op = match arg.op.as_str() {
+        "SCMP_CMP_EQ" => SeccompCmpOp::Eq,
+        "SCMP_CMP_NE" => SeccompCmpOp::Ne,
+        "SCMP_CMP_LT" => SeccompCmpOp::Lt,
+        "SCMP_CMP_LE" => SeccompCmpOp::Le,
+        "SCMP_CMP_GT" => SeccompCmpOp::Gt,
+        "SCMP_CMP_GE" => SeccompCmpOp::Ge,
+        "SCMP_CMP_MASKED_EQ" => {
+            return SeccompCondition::new(
+                arg.index,
+                SeccompCmpArgLen::Qword,
+                SeccompCmpOp::MaskedEq(arg.value),
+                arg.value_two,
+            )
+            .map_err(|e| SeccompError(e.to_string()));
+        }
+        other => {
+            return Err(SeccompError(format!(
+                "unsupported argument comparison {other}"
+            )));
+        }
+    };
+    SeccompCondition::new(arg.index, SeccompCmpArgLen::Qword, op, arg.value)
+        .map_err(|e| SeccompError(e.to_string()))
 }
 
 fn action(name: &str, errno: Option<u32>) -> Result<SeccompAction, SeccompError> {
@@ -719,16 +853,30 @@ mod tests {
     }
 
     #[test]
-    fn profiles_parse_and_refuse_what_they_cannot_express() {
-        let profile = br#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdirat","mkdir"],"action":"SCMP_ACT_ERRNO","errnoRet":1}]}"#;
-        assert!(profile_filter(profile).is_ok());
-        let with_args = br#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["clone"],"action":"SCMP_ACT_ERRNO","args":[{"index":0}]}]}"#;
+    fn profiles_become_one_filter_per_action() {
+        let blocklist = br#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdirat","mkdir"],"action":"SCMP_ACT_ERRNO","errnoRet":1}]}"#;
+        assert_eq!(profile_filters(blocklist, &[]).unwrap().len(), 1);
+        let mixed = br#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[
+            {"names":["read","write"],"action":"SCMP_ACT_ALLOW"},
+            {"names":["personality"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":8,"op":"SCMP_CMP_EQ"}]},
+            {"names":["clone"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":2114060288,"valueTwo":0,"op":"SCMP_CMP_MASKED_EQ"}]},
+            {"names":["clone3"],"action":"SCMP_ACT_ERRNO","errnoRet":38},
+            {"names":["mount"],"action":"SCMP_ACT_ALLOW","includes":{"caps":["CAP_SYS_ADMIN"]}}]}"#;
+        // The default filter, and one for ERRNO(38).
+        assert_eq!(profile_filters(mixed, &[]).unwrap().len(), 2);
+        let bad = br#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["clone"],"action":"SCMP_ACT_ERRNO","args":[{"index":0,"value":1,"op":"SCMP_CMP_NOPE"}]}]}"#;
         assert!(
-            profile_filter(with_args)
+            profile_filters(bad, &[])
                 .unwrap_err()
                 .to_string()
-                .contains("argument conditions")
+                .contains("unsupported argument comparison")
         );
-        assert!(profile_filter(b"{").is_err());
+        assert!(profile_filters(b"{", &[]).is_err());
+    }
+
+    #[test]
+    fn kernel_versions_compare() {
+        assert!(kernel_version("6.18.44-fc-v669") >= kernel_version("4.8"));
+        assert!(kernel_version("5.4.0") < kernel_version("5.10"));
     }
 }

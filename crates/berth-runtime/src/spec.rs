@@ -127,17 +127,15 @@ pub fn container_config(
     };
     let annotations = spec.annotations().clone().unwrap_or_default();
     let seccomp = match annotations.get("berth.seccomp").map(String::as_str) {
-        None | Some("unconfined") => None,
-        Some("default") => Some(
+        None | Some("unconfined") => Vec::new(),
+        Some("default") => vec![
             seccomp::default_filter(&caps_sets.effective).map_err(|e| SpecError(e.to_string()))?,
-        ),
+        ],
         Some(path) => {
             let json = std::fs::read(path)
                 .map_err(|e| SpecError(format!("seccomp profile {path}: {e}")))?;
-            Some(
-                seccomp::profile_filter(&json)
-                    .map_err(|e| SpecError(format!("seccomp profile {path}: {e}")))?,
-            )
+            seccomp::profile_filters(&json, &caps_sets.effective)
+                .map_err(|e| SpecError(format!("seccomp profile {path}: {e}")))?
         }
     };
     Ok(ContainerConfig {

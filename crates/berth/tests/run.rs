@@ -521,3 +521,39 @@ fn interactive_tty_gives_a_working_shell() {
     assert_eq!(code, Some(3), "{text}");
     assert_nothing_leaked(&bb.env);
 }
+
+#[test]
+fn seccomp_profiles_with_argument_conditions_and_several_actions() {
+    let bb = Busybox::pulled();
+    // chmod to 0777 is refused (EPERM), any other mode is fine; mkdir answers ENOSYS.
+    let profile = r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[
+        {"names":["chmod"],"action":"SCMP_ACT_ERRNO","errnoRet":1,"args":[{"index":1,"value":511,"op":"SCMP_CMP_EQ"}]},
+        {"names":["fchmodat"],"action":"SCMP_ACT_ERRNO","errnoRet":1,"args":[{"index":2,"value":511,"op":"SCMP_CMP_EQ"}]},
+        {"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":38}]}"#;
+    let path = bb.env.path().join("profile.json");
+    std::fs::write(&path, profile).unwrap();
+    let opt = format!("seccomp={}", path.display());
+    let out = bb
+        .sh(&["--security-opt", &opt], "touch /tmp/f; chmod 755 /tmp/f && echo mode-755-ok; chmod 777 /tmp/f 2>&1; mkdir /tmp/d 2>&1; grep Seccomp: /proc/self/status; true")
+        .ok();
+    assert!(out.stdout.contains("mode-755-ok"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("Operation not permitted"),
+        "chmod 777 passed: {}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("Function not implemented"),
+        "mkdir passed: {}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("Seccomp:\t2"), "{}", out.stdout);
+    let bad = bb.env.path().join("bad.json");
+    std::fs::write(&bad, r#"{"defaultAction":"SCMP_ACT_NOPE"}"#).unwrap();
+    bb.sh(
+        &["--security-opt", &format!("seccomp={}", bad.display())],
+        "true",
+    )
+    .fails(125, "unsupported action");
+    assert_nothing_leaked(&bb.env);
+}
