@@ -237,14 +237,8 @@ impl Unpacker {
                 }
                 fs::symlinkat(target.as_str(), &parent_dir, name.as_str())
                     .map_err(|e| io_error(&path, e))?;
-                chown_at(&parent_dir, name, owner).map_err(|e| io_error(&path, e))?;
-                fs::utimensat(
-                    &parent_dir,
-                    name.as_str(),
-                    &times(mtime),
-                    AtFlags::SYMLINK_NOFOLLOW,
-                )
-                .map_err(|e| io_error(&path, e))?;
+                set_metadata_at(&parent_dir, name, owner, None, mtime)
+                    .map_err(|e| io_error(&path, e))?;
             }
             T::Link => {
                 let raw_target = entry.link_name_bytes().ok_or_else(|| {
@@ -287,17 +281,9 @@ impl Unpacker {
                     fs::makedev(major, minor),
                 )
                 .map_err(|e| io_error(&path, e))?;
-                chown_at(&parent_dir, name, owner).map_err(|e| io_error(&path, e))?;
-                // mknod applies the umask; chmod gives the exact mode.
-                fs::chmodat(&parent_dir, name.as_str(), mode, AtFlags::empty())
+                // mknod applies the umask; the explicit mode gives the exact one.
+                set_metadata_at(&parent_dir, name, owner, Some(mode), mtime)
                     .map_err(|e| io_error(&path, e))?;
-                fs::utimensat(
-                    &parent_dir,
-                    name.as_str(),
-                    &times(mtime),
-                    AtFlags::SYMLINK_NOFOLLOW,
-                )
-                .map_err(|e| io_error(&path, e))?;
             }
             other => {
                 tracing::debug!(path = path.join("/"), kind = ?other, "entry of unknown type skipped");
@@ -525,6 +511,22 @@ fn chown_at(dir: &OwnedFd, name: &str, owner: Option<(u32, u32)>) -> rustix::io:
         ),
         None => Ok(()),
     }
+}
+
+/// Sets owner, then mode when given (never for symlinks), then mtime of `name` in `dir`,
+/// without following a symlink.
+fn set_metadata_at(
+    dir: &OwnedFd,
+    name: &str,
+    owner: Option<(u32, u32)>,
+    mode: Option<Mode>,
+    mtime: u64,
+) -> rustix::io::Result<()> {
+    chown_at(dir, name, owner)?;
+    if let Some(mode) = mode {
+        fs::chmodat(dir, name, mode, AtFlags::empty())?;
+    }
+    fs::utimensat(dir, name, &times(mtime), AtFlags::SYMLINK_NOFOLLOW)
 }
 
 fn times(mtime: u64) -> Timestamps {

@@ -144,6 +144,9 @@ fn a_detached_server_is_listed_logged_followed_stopped_and_removed() {
     bb.env
         .berth(&["rm", "web"])
         .fails(1, "No such container: web");
+    bb.env
+        .berth(&["inspect", "web"])
+        .fails(1, "No such object: web");
     assert!(cgroup_dirs_of(&id[..12]).is_empty());
     assert_nothing_leaked(&bb.env);
 }

@@ -489,14 +489,7 @@ pub fn inspect(ctx: &Context, args: &NamesArgs) -> Outcome {
             Err(e) => return Err(one(LifecycleError::from(e))),
         }
     }
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&found).expect("JSON values serialise")
-    );
-    for name in &missing {
-        eprintln!("Error: No such object: {name}");
-    }
-    Ok(if missing.is_empty() { 0 } else { 1 })
+    Ok(super::print_inspect(&found, &missing, "No such object"))
 }
 
 /// Docker-shaped container JSON.

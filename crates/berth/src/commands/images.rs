@@ -236,14 +236,7 @@ pub fn run_inspect(ctx: &Context, args: &ImageInspectArgs) -> Outcome {
             Err(e) => return Err(local_failure(e)),
         }
     }
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&found).expect("JSON values serialise")
-    );
-    for name in &missing {
-        eprintln!("Error: No such image: {name}");
-    }
-    Ok(if missing.is_empty() { 0 } else { 1 })
+    Ok(super::print_inspect(&found, &missing, "No such image"))
 }
 
 /// `berth image prune`

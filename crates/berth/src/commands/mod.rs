@@ -26,3 +26,17 @@ impl Context {
         Ok(Store::open(&self.roots.root)?)
     }
 }
+
+/// Ends an `inspect` command as Docker does: print the found objects as one
+/// JSON array, report each missing name as `Error: {what}: NAME`, and exit 1
+/// when any was missing.
+fn print_inspect(found: &[serde_json::Value], missing: &[String], what: &str) -> i32 {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(found).expect("JSON values serialise")
+    );
+    for name in missing {
+        eprintln!("Error: {what}: {name}");
+    }
+    if missing.is_empty() { 0 } else { 1 }
+}
