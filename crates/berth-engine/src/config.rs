@@ -4,12 +4,14 @@
 //! ```json
 //! { "insecure-registries": ["myregistry:5000"],
 //!   "registry-mirrors": ["https://mirror.example.com"],
-//!   "certs-dir": "/etc/docker/certs.d" }
+//!   "certs-dir": "/etc/docker/certs.d",
+//!   "bridge": "berth0", "bip": "172.17.0.1/16", "firewall-table": "berth" }
 //! ```
 //!
 //! It lives at `/etc/berth/config.json` (root) or `$XDG_CONFIG_HOME/berth/config.json`, or where
 //! `--config` / `BERTH_CONFIG` say. A missing file means the defaults.
 
+use crate::networks::NetworkDefaults;
 use berth_image::manifest::Platform;
 use berth_image::pull::PullOptions;
 use berth_image::registry::client::ClientOptions;
@@ -39,6 +41,13 @@ pub struct EngineConfig {
     pub registry_mirrors: Vec<String>,
     /// Docker's per-registry CA directory.
     pub certs_dir: Option<PathBuf>,
+    /// The default network's bridge device (`berth0`), when it is first made.
+    pub bridge: Option<String>,
+    /// The default bridge's address and prefix (`172.17.0.1/16`), when it is first made;
+    /// a free subnet of the pool otherwise.
+    pub bip: Option<String>,
+    /// berth's nftables table (`berth`) for networks made from now on.
+    pub firewall_table: Option<String>,
 }
 
 impl EngineConfig {
@@ -66,6 +75,16 @@ impl EngineConfig {
                 path: path.to_owned(),
                 why: e.to_string(),
             }),
+        }
+    }
+
+    /// How networks are made.
+    pub fn network_defaults(&self) -> NetworkDefaults {
+        let defaults = NetworkDefaults::default();
+        NetworkDefaults {
+            bridge: self.bridge.clone().unwrap_or(defaults.bridge),
+            bip: self.bip.clone(),
+            table: self.firewall_table.clone().unwrap_or(defaults.table),
         }
     }
 

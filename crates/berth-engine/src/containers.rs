@@ -11,11 +11,13 @@
 //! A record names the berth process that runs the container, with that process's start time, so
 //! a later berth command can tell a live owner from a dead one (or a reused pid).
 
+use berth_net::ports::{PortBinding, PortRequest};
 use berth_runtime::cgroup::Cgroup;
 use berth_runtime::cgroups::CgroupLayout;
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::io;
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 /// What berth knows about a container.
@@ -70,6 +72,36 @@ pub struct Record {
     pub owner: Option<(i32, u64)>,
     /// The container's init, as the host sees it.
     pub pid: Option<i32>,
+    /// `bridge` or a user network's name, `none`, `host`, or `container:<id>`.
+    pub network_mode: String,
+    /// The networks it is connected to, with its addresses while it runs.
+    pub networks: Vec<Endpoint>,
+    /// The ports to publish (`-p`, `-P`).
+    pub ports: Vec<PortRequest>,
+    /// The host ports they got, while it runs.
+    pub port_bindings: Vec<PortBinding>,
+    /// Its hostname.
+    pub hostname: String,
+    /// `--add-host` entries, `name:ip` (`host-gateway` is the gateway's address).
+    pub extra_hosts: Vec<String>,
+}
+
+/// A container's connection to a network.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct Endpoint {
+    /// The network's name.
+    pub network: String,
+    /// `--network-alias`es: more names it has on the network.
+    pub aliases: Vec<String>,
+    /// The address asked for with `--ip`.
+    pub requested_ip: Option<Ipv4Addr>,
+    /// Its address, while it runs.
+    pub ip: Option<Ipv4Addr>,
+    /// Its interface in the container (`eth0`), while it runs.
+    pub interface: Option<String>,
+    /// The host's end of its veth pair, while it runs.
+    pub host_interface: Option<String>,
 }
 
 /// The containers under a data root.
@@ -113,20 +145,11 @@ impl Containers {
 
     /// Finds a container as Docker does: by full id, by name, or by a unique id prefix.
     pub fn find(&self, name: &str) -> Result<Record, FindError> {
-        let all = self.list();
         let name = name.strip_prefix('/').unwrap_or(name);
-        if let Some(r) = all.iter().find(|r| r.id == name || r.name == name) {
-            return Ok(r.clone());
-        }
-        let matches: Vec<&Record> = all
-            .iter()
-            .filter(|r| !name.is_empty() && r.id.starts_with(name))
-            .collect();
-        match matches.as_slice() {
-            [one] => Ok((*one).clone()),
-            [] => Err(FindError::NoSuch(name.to_owned())),
-            _ => Err(FindError::Ambiguous(name.to_owned())),
-        }
+        lookup(self.list(), name, |r| (&r.id, &r.name)).map_err(|found| match found {
+            0 => FindError::NoSuch(name.to_owned()),
+            _ => FindError::Ambiguous(name.to_owned()),
+        })
     }
 
     /// Changes a record under the container's lock, so that two berth commands never overwrite
@@ -170,9 +193,9 @@ impl Containers {
         }
     }
 
-    /// Cleans up after containers whose berth process died (`kill -9`): their cgroups go, the
-    /// `--rm` ones go entirely, the others are recorded as exited.
-    pub fn reclaim(&self, layout: &CgroupLayout) {
+    /// Cleans up after containers whose berth process died (`kill -9`): their network and
+    /// cgroups go, the `--rm` ones go entirely, the others are recorded as exited.
+    pub fn reclaim(&self, run_root: &Path, layout: &CgroupLayout) {
         for record in self.list() {
             if record.status != "running" || record.is_running() {
                 continue;
@@ -194,6 +217,11 @@ impl Containers {
                     id = record.id,
                     "reclaimed a container whose berth process died"
                 );
+                let roots = crate::paths::Roots {
+                    root: self.dir.parent().unwrap_or(&self.dir).to_path_buf(),
+                    run_root: run_root.to_path_buf(),
+                };
+                crate::connect::disconnect(&roots, &record);
                 Cgroup::at(layout, &record.cgroup_path).remove();
                 if record.auto_remove
                     && let Err(e) = self.remove(&record.id)
@@ -202,6 +230,30 @@ impl Containers {
                 }
             }
         }
+    }
+}
+
+/// The one item whose id or name is `name`, or whose id alone starts with it (Docker's way of
+/// naming containers and networks); else how many ids start with it (0, or more than 1).
+pub fn lookup<T>(
+    all: Vec<T>,
+    name: &str,
+    id_and_name: impl Fn(&T) -> (&str, &str),
+) -> Result<T, usize> {
+    let exact = all.iter().position(|item| {
+        let (id, item_name) = id_and_name(item);
+        id == name || item_name == name
+    });
+    let mut matches: Vec<T> = match exact {
+        Some(i) => return Ok(all.into_iter().nth(i).expect("a found index")),
+        None => all
+            .into_iter()
+            .filter(|item| !name.is_empty() && id_and_name(item).0.starts_with(name))
+            .collect(),
+    };
+    match matches.len() {
+        1 => Ok(matches.remove(0)),
+        n => Err(n),
     }
 }
 

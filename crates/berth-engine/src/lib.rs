@@ -2,10 +2,12 @@
 
 pub mod attach;
 pub mod config;
+pub mod connect;
 pub mod containers;
 pub mod cp;
 pub mod exec;
 pub mod lifecycle;
+pub mod networks;
 pub mod options;
 pub mod paths;
 pub mod run;

@@ -1,6 +1,9 @@
 //! `berth run` options, checked and put in the engine's terms. Pure: no I/O but reading
 //! `--env-file`s.
 
+use berth_net::ports::{PortRequest, parse_publish};
+use std::net::Ipv4Addr;
+
 /// The smallest memory limit Docker accepts.
 pub const MIN_MEMORY: i64 = 6 * 1024 * 1024;
 
@@ -88,6 +91,22 @@ pub struct RunOptions {
     pub remove: bool,
     /// `--network`
     pub network: String,
+    /// `-p`
+    pub publish: Vec<String>,
+    /// `-P`
+    pub publish_all: bool,
+    /// `--ip`
+    pub ip: Option<String>,
+    /// `--network-alias`
+    pub network_aliases: Vec<String>,
+    /// `--dns`
+    pub dns: Vec<String>,
+    /// `--dns-search`
+    pub dns_search: Vec<String>,
+    /// `--dns-option`
+    pub dns_options: Vec<String>,
+    /// `--add-host`
+    pub add_hosts: Vec<String>,
     /// `--platform`
     pub platform: Option<String>,
     /// `--restart`
@@ -145,6 +164,111 @@ pub struct RunPlan {
     pub restart: String,
     /// `json-file` or `none`.
     pub log_driver: String,
+    /// How the container is networked.
+    pub network: NetworkPlan,
+}
+
+/// The network options, checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetworkPlan {
+    /// `bridge`, a user network's name, `none`, `host`, or `container:NAME`.
+    pub mode: String,
+    /// Published ports (`-p`).
+    pub ports: Vec<PortRequest>,
+    /// Publish every port the image exposes (`-P`).
+    pub publish_all: bool,
+    /// `--ip`
+    pub ip: Option<Ipv4Addr>,
+    /// `--network-alias`
+    pub aliases: Vec<String>,
+    /// `--add-host` entries, `name:ip`.
+    pub extra_hosts: Vec<String>,
+    /// `--dns`
+    pub dns: Vec<Ipv4Addr>,
+    /// `--dns-search`
+    pub dns_search: Vec<String>,
+    /// `--dns-option`
+    pub dns_options: Vec<String>,
+}
+
+impl RunOptions {
+    /// Checks the network options.
+    fn network_plan(&self) -> Result<NetworkPlan, String> {
+        let mode = match self.network.as_str() {
+            "" | "default" => "bridge".to_owned(),
+            "container:" => return Err("--network container: needs a container name".into()),
+            other => other.to_owned(),
+        };
+        let user_network =
+            !matches!(mode.as_str(), "bridge" | "none" | "host") && !mode.starts_with("container:");
+        let mut ports = Vec::new();
+        for spec in &self.publish {
+            ports.extend(parse_publish(spec)?);
+        }
+        if mode.starts_with("container:") {
+            if !ports.is_empty() || self.publish_all {
+                return Err(
+                    "conflicting options: port publishing and the container type network mode"
+                        .into(),
+                );
+            }
+            if self.hostname.is_some() {
+                return Err("conflicting options: hostname and the network mode".into());
+            }
+        }
+        if mode == "host" && (!ports.is_empty() || self.publish_all) {
+            eprintln!("WARNING: Published ports are discarded when using host network mode");
+            ports.clear();
+        }
+        let ip = self
+            .ip
+            .as_deref()
+            .map(|ip| {
+                ip.parse::<Ipv4Addr>()
+                    .map_err(|_| format!("invalid IPv4 address: {ip}"))
+            })
+            .transpose()?;
+        if ip.is_some() && !user_network {
+            return Err(
+                "user specified IP address is supported on user defined networks only".into(),
+            );
+        }
+        if !self.network_aliases.is_empty() && !user_network {
+            return Err(
+                "network-scoped alias is supported only for containers in user defined networks"
+                    .into(),
+            );
+        }
+        for entry in &self.add_hosts {
+            let valid = entry.split_once(':').is_some_and(|(name, ip)| {
+                !name.is_empty() && (ip == "host-gateway" || ip.parse::<Ipv4Addr>().is_ok())
+            });
+            if !valid {
+                return Err(format!(
+                    "invalid argument \"{entry}\" for \"--add-host\" flag: want HOST:IP (IPv4 or host-gateway)"
+                ));
+            }
+        }
+        let dns = self
+            .dns
+            .iter()
+            .map(|d| {
+                d.parse::<Ipv4Addr>()
+                    .map_err(|_| format!("{d} is not an IPv4 address"))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(NetworkPlan {
+            mode,
+            ports,
+            publish_all: self.publish_all,
+            ip,
+            aliases: self.network_aliases.clone(),
+            extra_hosts: self.add_hosts.clone(),
+            dns,
+            dns_search: self.dns_search.clone(),
+            dns_options: self.dns_options.clone(),
+        })
+    }
 }
 
 /// Checks a `--restart` policy.
@@ -468,6 +592,7 @@ impl RunOptions {
             ));
         }
         Ok(RunPlan {
+            network: self.network_plan()?,
             restart,
             log_driver,
             command: self.command.clone(),
@@ -562,6 +687,48 @@ mod tests {
                 options: vec!["size=1m".into(), "mode=700".into()]
             }
         );
+    }
+
+    #[test]
+    fn network_options() {
+        let with = |change: &dyn Fn(&mut RunOptions)| {
+            let mut options = RunOptions {
+                network: "bridge".into(),
+                ..RunOptions::default()
+            };
+            change(&mut options);
+            options.network_plan()
+        };
+        let plan = with(&|o| o.publish = vec!["8080:80".into(), "53/udp".into()]).unwrap();
+        assert_eq!(plan.mode, "bridge");
+        assert_eq!(plan.ports.len(), 2);
+        assert_eq!(with(&|o| o.network = String::new()).unwrap().mode, "bridge");
+        assert!(with(&|o| o.ip = Some("10.0.0.2".into())).is_err());
+        let user = with(&|o| {
+            o.network = "app".into();
+            o.ip = Some("10.0.0.2".into());
+            o.network_aliases = vec!["db".into()];
+        })
+        .unwrap();
+        assert_eq!(user.ip, Some(Ipv4Addr::new(10, 0, 0, 2)));
+        assert!(with(&|o| o.network_aliases = vec!["db".into()]).is_err());
+        let shared = |o: &mut RunOptions| {
+            o.network = "container:web".into();
+            o.publish = vec!["80".into()];
+        };
+        assert!(with(&shared).unwrap_err().contains("port publishing"));
+        assert!(
+            with(&|o| {
+                o.network = "container:web".into();
+                o.hostname = Some("h".into());
+            })
+            .is_err()
+        );
+        assert!(with(&|o| o.add_hosts = vec!["db:10.0.0.9".into()]).is_ok());
+        assert!(with(&|o| o.add_hosts = vec!["gw:host-gateway".into()]).is_ok());
+        assert!(with(&|o| o.add_hosts = vec!["db".into()]).is_err());
+        assert!(with(&|o| o.dns = vec!["dns.example".into()]).is_err());
+        assert!(with(&|o| o.network = "container:".into()).is_err());
     }
 
     #[test]

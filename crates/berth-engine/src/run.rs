@@ -2,10 +2,13 @@
 //! its spec, run it, record how it ended, clean up.
 
 use crate::config::EngineConfig;
-use crate::containers::{Containers, Record, process_start_time};
-use crate::options::{Mount, RunOptions};
+use crate::connect::{self, HeldPorts, on_bridges};
+use crate::containers::{Containers, Endpoint, Record, process_start_time};
+use crate::networks::{DEFAULT, NetworkError, Networks};
+use crate::options::{Mount, NetworkPlan, RunOptions};
 use crate::paths::Roots;
 use crate::spec;
+use crate::spec::NetworkNs;
 use crate::users;
 use berth_image::digest::Digest;
 use berth_image::local::{self, LocalError};
@@ -13,6 +16,7 @@ use berth_image::manifest::Platform;
 use berth_image::pull::{self, Progress, PullError};
 use berth_image::reference::Reference;
 use berth_image::store::{ImageRecord, Store};
+use berth_net::ports::{PortRequest, Protocol};
 use berth_runtime::cgroups::{self, CgroupMode};
 use berth_runtime::container::{self as runtime, DetachedIo, OutputSink, RuntimeError, StdioMode};
 use berth_runtime::rootfs::Overlay;
@@ -38,6 +42,9 @@ pub enum RunError {
     /// Starting the container failed.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    /// Its network could not be set up.
+    #[error(transparent)]
+    Network(#[from] NetworkError),
     /// The host refused something.
     #[error("{what}: {source}")]
     Io {
@@ -91,15 +98,10 @@ pub fn create(
     progress: &dyn Progress,
 ) -> Result<(Record, Spec), RunError> {
     let plan = options.plan().map_err(RunError::Options)?;
-    if !matches!(options.network.as_str(), "none" | "bridge" | "default" | "") {
-        return Err(RunError::Options(format!(
-            "network \"{}\" is not supported yet: berth gives containers an isolated network namespace with only lo (--network none)",
-            options.network
-        )));
-    }
     let layout = cgroups::detect().map_err(io("read the cgroup layout"))?;
     let containers = Containers::new(&roots.root);
-    containers.reclaim(&layout);
+    containers.reclaim(&roots.run_root, &layout);
+    let network = resolve_network(roots, config, &containers, &plan.network)?;
     tracing::debug!("options checked, leftovers reclaimed");
 
     let store = Store::open(&roots.root).map_err(|e| RunError::Io {
@@ -140,7 +142,15 @@ pub fn create(
     let hostname = options
         .hostname
         .clone()
+        .or_else(|| network.hostname.clone())
         .unwrap_or_else(|| id[..12].to_owned());
+    let mut ports = plan.network.ports.clone();
+    if plan.network.publish_all && on_bridges(&network.mode) {
+        ports.extend(exposed_ports(&image_config["config"]));
+    }
+    let netns = connect::netns_path(&roots.run_root, &id)
+        .display()
+        .to_string();
     let dir = containers.dir(&id);
     let result = (|| {
         for sub in ["rootfs", "upper", "work"] {
@@ -156,8 +166,19 @@ pub fn create(
             }
         }
         fs::write(dir.join("hostname"), format!("{hostname}\n")).map_err(io("write hostname"))?;
-        fs::write(dir.join("hosts"), HOSTS).map_err(io("write hosts"))?;
-        fs::write(dir.join("resolv.conf"), resolv_conf()).map_err(io("write resolv.conf"))?;
+        let (hosts, resolv) = if network.mode == "host" {
+            (
+                fs::read_to_string("/etc/hosts").unwrap_or_else(|_| connect::HOSTS.into()),
+                fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+            )
+        } else {
+            (
+                etc_hosts(&plan.network.extra_hosts),
+                resolv_conf(&plan.network),
+            )
+        };
+        fs::write(dir.join("hosts"), hosts).map_err(io("write hosts"))?;
+        fs::write(dir.join("resolv.conf"), resolv).map_err(io("write resolv.conf"))?;
         let cgroup_path = format!("berth/{id}");
         let v1 = if layout.mode == CgroupMode::V2 {
             Vec::new()
@@ -167,7 +188,9 @@ pub fn create(
         let host_caps: Vec<String> = caps::read(None, caps::CapSet::Bounding)
             .map(|set| set.iter().map(|c| c.to_string()).collect())
             .unwrap_or_default();
-        let file = |n: &str| dir.join(n).display().to_string();
+        // A container on another's network shares its names too.
+        let files_dir = network.files_of.clone().unwrap_or_else(|| dir.clone());
+        let file = |n: &str| files_dir.join(n).display().to_string();
         let ctx = spec::Context {
             id: &id,
             hostname: &hostname,
@@ -181,6 +204,11 @@ pub fn create(
             ],
             v1_controllers: &v1,
             cgroup_path: &cgroup_path,
+            network: match network.mode.as_str() {
+                "host" => NetworkNs::Host,
+                mode if on_bridges(mode) => NetworkNs::Path(&netns),
+                _ => NetworkNs::New,
+            },
         };
         let spec = spec::generate(&plan, &ctx).map_err(RunError::Options)?;
         let swap_accounting = layout.mode == CgroupMode::V2
@@ -231,6 +259,20 @@ pub fn create(
                         .map(str::to_owned)
                 })
                 .unwrap_or_else(|| "SIGTERM".into()),
+            networks: network
+                .attach_to
+                .iter()
+                .map(|name| Endpoint {
+                    network: name.clone(),
+                    aliases: plan.network.aliases.clone(),
+                    requested_ip: plan.network.ip,
+                    ..Endpoint::default()
+                })
+                .collect(),
+            network_mode: network.mode.clone(),
+            ports,
+            hostname: hostname.clone(),
+            extra_hosts: plan.network.extra_hosts.clone(),
             ..Record::default()
         };
         // Names are unique: checked and taken under one lock.
@@ -275,13 +317,14 @@ pub fn execute(
     on_started: &mut dyn FnMut(),
 ) -> Result<i32, RunError> {
     let containers = Containers::new(&roots.root);
-    let (record, config, layout) = prepare(&containers, id, spec)?;
-    let result = runtime::run(&config, &layout, stdio, &mut |pid| {
+    let prepared = prepare(roots, &containers, id, spec)?;
+    let result = runtime::run(&prepared.config, &prepared.layout, stdio, &mut |pid| {
         let _ = containers.update(id, |r| r.pid = Some(pid));
         on_started();
     })
     .map_err(RunError::from);
-    conclude(&containers, &record, result)
+    drop(prepared.held);
+    conclude(roots, &containers, &prepared.record, result)
 }
 
 /// A detached container that runs: its pid and what berth holds of its output.
@@ -290,21 +333,27 @@ pub struct Detached {
     pub pid: i32,
     /// Its output pipes, or its terminal.
     pub io: DetachedIo,
+    /// The reservations of its published ports, held until it ends.
+    pub held: HeldPorts,
 }
 
 /// Starts container `id` with its output on pipes and returns once it runs; this process must
 /// then call `finish_detached` (possibly after an exec: it stays the container's parent).
 pub fn launch_detached(roots: &Roots, id: &str) -> Result<Detached, RunError> {
     let containers = Containers::new(&roots.root);
-    let (record, config, layout) = prepare(&containers, id, None)?;
-    match runtime::launch_detached(&config, &layout) {
+    let prepared = prepare(roots, &containers, id, None)?;
+    match runtime::launch_detached(&prepared.config, &prepared.layout) {
         Ok((pid, io)) => {
             let _ = containers.update(id, |r| r.pid = Some(pid));
-            Ok(Detached { pid, io })
+            Ok(Detached {
+                pid,
+                io,
+                held: prepared.held,
+            })
         }
         Err(e) => {
             let e = RunError::from(e);
-            record_exit(&containers, &record, Err(e.exit_code()))?;
+            record_exit(roots, &containers, &prepared.record, Err(e.exit_code()))?;
             Err(e)
         }
     }
@@ -343,23 +392,26 @@ pub fn finish_detached(
                 .map_err(io("relay the container's terminal"))
         }
     };
-    conclude(&containers, &record, result)
+    drop(detached.held);
+    conclude(roots, &containers, &record, result)
 }
 
-/// Claims the container (under its lock: two starts at once run it once) and builds the
-/// runtime's configuration from its spec.
+/// A claimed container, ready for the runtime.
+struct Prepared {
+    record: Record,
+    config: berth_runtime::container::ContainerConfig,
+    layout: berth_runtime::cgroups::CgroupLayout,
+    held: HeldPorts,
+}
+
+/// Claims the container (under its lock: two starts at once run it once), connects it to its
+/// networks and builds the runtime's configuration from its spec.
 fn prepare(
+    roots: &Roots,
     containers: &Containers,
     id: &str,
     spec: Option<Spec>,
-) -> Result<
-    (
-        Record,
-        berth_runtime::container::ContainerConfig,
-        berth_runtime::cgroups::CgroupLayout,
-    ),
-    RunError,
-> {
+) -> Result<Prepared, RunError> {
     let dir = containers.dir(id);
     let spec = match spec {
         Some(spec) => spec,
@@ -390,12 +442,24 @@ fn prepare(
         upper: dir.join("upper"),
         work: dir.join("work"),
     };
-    match berth_runtime::spec::container_config(id, &spec, &dir.join("rootfs"), Some(overlay)) {
-        Ok(config) => Ok((record, config, layout)),
+    let configured =
+        berth_runtime::spec::container_config(id, &spec, &dir.join("rootfs"), Some(overlay))
+            .map_err(|e| RunError::Options(e.to_string()))
+            .and_then(|config| {
+                let (network, held) = connect::connect(roots, &record)?;
+                tracing::debug!("network connected");
+                Ok((config, network, held))
+            });
+    match configured {
+        Ok((config, network, held)) => Ok(Prepared {
+            record,
+            config: berth_runtime::container::ContainerConfig { network, ..config },
+            layout,
+            held,
+        }),
         Err(e) => {
             // Claimed but never started: end it like any other failed start.
-            let e = RunError::Options(e.to_string());
-            record_exit(containers, &record, Err(e.exit_code()))?;
+            record_exit(roots, containers, &record, Err(e.exit_code()))?;
             Err(e)
         }
     }
@@ -403,11 +467,13 @@ fn prepare(
 
 /// Records how the container ended and returns its exit code, or why it could not run.
 fn conclude(
+    roots: &Roots,
     containers: &Containers,
     record: &Record,
     result: Result<runtime::Exit, RunError>,
 ) -> Result<i32, RunError> {
     record_exit(
+        roots,
         containers,
         record,
         result
@@ -418,15 +484,18 @@ fn conclude(
     result.map(|exit| exit.code)
 }
 
-/// Records how the container ended (exit code and OOM kill, or the code of a failed start), or
-/// removes it when it was made with `--rm`.
+/// Disconnects the container from its networks and records how it ended (exit code and OOM
+/// kill, or the code of a failed start), or removes it when it was made with `--rm`.
 fn record_exit(
+    roots: &Roots,
     containers: &Containers,
     record: &Record,
     outcome: Result<(i32, bool), i32>,
 ) -> Result<(), RunError> {
     let id = &record.id;
     tracing::debug!(?outcome, "container ended");
+    connect::disconnect(roots, record);
+    tracing::debug!("network disconnected");
     if record.auto_remove {
         if let Err(e) = containers.remove(id) {
             tracing::warn!(id, %e, "cannot remove the container's directory");
@@ -499,25 +568,151 @@ fn read_image_file(layers_top_first: &[PathBuf], path: &str) -> String {
         .unwrap_or_default()
 }
 
-const HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
+/// /etc/hosts before the container has an address: localhost and the `--add-host` entries
+/// with a literal address.
+fn etc_hosts(extra_hosts: &[String]) -> String {
+    let mut text = connect::HOSTS.to_owned();
+    for (name, ip) in extra_hosts.iter().filter_map(|e| e.split_once(':')) {
+        if ip != "host-gateway" {
+            text.push_str(&format!("{ip}\t{name}\n"));
+        }
+    }
+    text
+}
 
-/// The host's resolv.conf without loopback nameservers, which mean nothing in another network
-/// namespace.
-fn resolv_conf() -> String {
-    fs::read_to_string("/etc/resolv.conf")
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| {
-            !l.split_whitespace().nth(1).is_some_and(|ip| {
-                l.starts_with("nameserver") && (ip.starts_with("127.") || ip == "::1")
+/// The container's resolv.conf: `--dns`, `--dns-search` and `--dns-option` where given, else
+/// the host's. A loopback nameserver (systemd-resolved's 127.0.0.53, say) means nothing in
+/// another network namespace: as Docker does, it gives way to the upstream servers that
+/// systemd-resolved lists, else to public ones.
+fn resolv_conf(plan: &NetworkPlan) -> String {
+    let host = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let upstream = fs::read_to_string("/run/systemd/resolve/resolv.conf").unwrap_or_default();
+    compose_resolv_conf(plan, &host, &upstream)
+}
+
+fn compose_resolv_conf(plan: &NetworkPlan, host: &str, upstream: &str) -> String {
+    let entries = |text: &str, key: &str| -> Vec<String> {
+        text.lines()
+            .filter_map(|l| {
+                let mut words = l.split_whitespace();
+                (words.next() == Some(key)).then(|| words.collect::<Vec<_>>().join(" "))
+            })
+            .collect()
+    };
+    let loopback = |ip: &String| ip.starts_with("127.") || ip == "::1";
+    let mut servers: Vec<String> = plan.dns.iter().map(|ip| ip.to_string()).collect();
+    if servers.is_empty() {
+        servers = entries(host, "nameserver");
+        servers.retain(|ip| !loopback(ip));
+        if servers.is_empty() {
+            servers = entries(upstream, "nameserver");
+            servers.retain(|ip| !loopback(ip));
+        }
+        if servers.is_empty() {
+            servers = vec!["8.8.8.8".into(), "8.8.4.4".into()];
+        }
+    }
+    let search = match plan.dns_search.as_slice() {
+        [] => entries(host, "search"),
+        given => vec![given.join(" ")],
+    };
+    let options = match plan.dns_options.as_slice() {
+        [] => entries(host, "options"),
+        given => vec![given.join(" ")],
+    };
+    let mut text = String::new();
+    for (key, values) in [("search", search), ("options", options)] {
+        for value in values.iter().filter(|v| !v.is_empty()) {
+            text.push_str(&format!("{key} {value}\n"));
+        }
+    }
+    for server in servers {
+        text.push_str(&format!("nameserver {server}\n"));
+    }
+    text
+}
+
+/// The ports the image exposes (`ExposedPorts`), each to publish on a free host port (`-P`).
+fn exposed_ports(image: &serde_json::Value) -> Vec<PortRequest> {
+    let Some(exposed) = image["ExposedPorts"].as_object() else {
+        return Vec::new();
+    };
+    exposed
+        .keys()
+        .filter_map(|key| {
+            let (port, protocol) = key.split_once('/').unwrap_or((key, "tcp"));
+            Some(PortRequest {
+                host_ip: None,
+                host_ports: (0, 0),
+                container_port: port.parse().ok()?,
+                protocol: Protocol::parse(protocol)?,
             })
         })
-        .map(|l| format!("{l}\n"))
         .collect()
 }
 
+/// The network a new container goes on, resolved.
+struct ResolvedNetwork {
+    /// The record's network mode (`container:<full id>` for another's namespace).
+    mode: String,
+    /// The networks to connect it to.
+    attach_to: Vec<String>,
+    /// The hostname it gets unless `--hostname` says otherwise.
+    hostname: Option<String>,
+    /// Whose directory the /etc files come from, when not its own.
+    files_of: Option<PathBuf>,
+}
+
+/// Finds the network (made on first use for the default one) or the container whose
+/// namespace the new container joins.
+fn resolve_network(
+    roots: &Roots,
+    config: &EngineConfig,
+    containers: &Containers,
+    plan: &NetworkPlan,
+) -> Result<ResolvedNetwork, RunError> {
+    let networks = Networks::new(&roots.root, &roots.run_root);
+    let mut resolved = ResolvedNetwork {
+        mode: plan.mode.clone(),
+        attach_to: Vec::new(),
+        hostname: None,
+        files_of: None,
+    };
+    match plan.mode.as_str() {
+        "none" => {}
+        "host" => {
+            resolved.hostname = Some(
+                rustix::system::uname()
+                    .nodename()
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+        }
+        mode => match mode.strip_prefix("container:") {
+            Some(other) => {
+                let other = containers
+                    .find(other)
+                    .map_err(|e| RunError::Options(e.to_string()))?;
+                resolved.mode = format!("container:{}", other.id);
+                resolved.hostname = Some(other.hostname.clone()).filter(|h| !h.is_empty());
+                resolved.files_of = Some(containers.dir(&other.id));
+            }
+            None if mode == DEFAULT => {
+                networks.default_network(&config.network_defaults())?;
+                resolved.attach_to.push(DEFAULT.into());
+            }
+            None => {
+                let network = networks.find(mode)?;
+                resolved.mode = network.name.clone();
+                resolved.attach_to.push(network.name);
+            }
+        },
+    }
+    Ok(resolved)
+}
+
 /// 64 random hex digits.
-fn new_id() -> std::io::Result<String> {
+pub(crate) fn new_id() -> std::io::Result<String> {
     let mut bytes = [0u8; 32];
     std::io::Read::read_exact(&mut fs::File::open("/dev/urandom")?, &mut bytes)?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
@@ -557,4 +752,50 @@ fn generated_name(id: &str, existing: &[Record]) -> String {
         return base;
     }
     format!("{base}_{}", &id[..6])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolv_conf_drops_loopback_servers_for_upstream_ones() {
+        let plan = NetworkPlan::default();
+        let resolved = "nameserver 127.0.0.53\noptions edns0 trust-ad\nsearch lan\n";
+        let upstream = "nameserver 10.0.0.1\nnameserver 10.0.0.2\n";
+        assert_eq!(
+            compose_resolv_conf(&plan, resolved, upstream),
+            "search lan\noptions edns0 trust-ad\nnameserver 10.0.0.1\nnameserver 10.0.0.2\n"
+        );
+        assert_eq!(
+            compose_resolv_conf(&plan, "nameserver 127.0.0.1\n", ""),
+            "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"
+        );
+        assert_eq!(
+            compose_resolv_conf(&plan, "nameserver 192.0.2.53\n", upstream),
+            "nameserver 192.0.2.53\n"
+        );
+        let given = NetworkPlan {
+            dns: vec![std::net::Ipv4Addr::new(10, 1, 1, 1)],
+            dns_search: vec!["a.test".into(), "b.test".into()],
+            dns_options: vec!["ndots:2".into()],
+            ..NetworkPlan::default()
+        };
+        assert_eq!(
+            compose_resolv_conf(&given, resolved, upstream),
+            "search a.test b.test\noptions ndots:2\nnameserver 10.1.1.1\n"
+        );
+    }
+
+    #[test]
+    fn exposed_ports_become_requests() {
+        let image =
+            serde_json::json!({ "ExposedPorts": { "80/tcp": {}, "53/udp": {}, "x/tcp": {} } });
+        let mut ports: Vec<(u16, Protocol)> = exposed_ports(&image)
+            .iter()
+            .map(|p| (p.container_port, p.protocol))
+            .collect();
+        ports.sort_by_key(|p| p.0);
+        assert_eq!(ports, [(53, Protocol::Udp), (80, Protocol::Tcp)]);
+    }
 }

@@ -69,6 +69,19 @@ pub struct Context<'a> {
     pub v1_controllers: &'a [String],
     /// The cgroup path, relative to the hierarchy roots.
     pub cgroup_path: &'a str,
+    /// The network namespace.
+    pub network: NetworkNs<'a>,
+}
+
+/// The network namespace a spec names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetworkNs<'a> {
+    /// A new one, with only `lo`.
+    New,
+    /// The one kept at this path.
+    Path(&'a str),
+    /// The host's.
+    Host,
 }
 
 /// The command: `--entrypoint` or the image's Entrypoint, then the arguments or the image's Cmd.
@@ -305,6 +318,15 @@ pub fn generate(plan: &RunPlan, ctx: &Context<'_>) -> Result<Spec, String> {
     if plan.privileged {
         resources["devices"] = json!([{ "allow": true, "access": "rwm" }]);
     }
+    let mut namespaces = vec![json!({ "type": "pid" })];
+    match ctx.network {
+        NetworkNs::New => namespaces.push(json!({ "type": "network" })),
+        NetworkNs::Path(path) => namespaces.push(json!({ "type": "network", "path": path })),
+        NetworkNs::Host => {}
+    }
+    for kind in ["ipc", "uts", "mount", "cgroup"] {
+        namespaces.push(json!({ "type": kind }));
+    }
     let spec = json!({
         "ociVersion": "1.2.0",
         "hostname": ctx.hostname,
@@ -324,7 +346,7 @@ pub fn generate(plan: &RunPlan, ctx: &Context<'_>) -> Result<Spec, String> {
         "linux": {
             "cgroupsPath": ctx.cgroup_path,
             "resources": resources,
-            "namespaces": [{ "type": "pid" }, { "type": "network" }, { "type": "ipc" }, { "type": "uts" }, { "type": "mount" }, { "type": "cgroup" }],
+            "namespaces": namespaces,
             "maskedPaths": if plan.privileged { Vec::new() } else { MASKED_PATHS.to_vec() },
             "readonlyPaths": if plan.privileged { Vec::new() } else { READONLY_PATHS.to_vec() },
         },

@@ -106,11 +106,13 @@ pub fn supervise(roots: &Roots, id: &str, report_ready: bool) -> i32 {
 /// Replaces this process with `berth __relay ...`: a fresh stack and heap holding only what
 /// waiting needs. Returns only on failure.
 fn exec_relay(roots: &Roots, id: &str, detached: &Detached) -> std::io::Error {
-    // The descriptors go on as arguments: two pipes, or "tty" and the terminal's master.
-    let (fds, first): (Vec<&OwnedFd>, Option<&str>) = match &detached.io {
+    // The descriptors go on as arguments: two pipes, or "tty" and the terminal's master;
+    // then the sockets that hold the published ports.
+    let (mut fds, first): (Vec<&OwnedFd>, Option<&str>) = match &detached.io {
         DetachedIo::Pipes(out, err) => (vec![out, err], None),
         DetachedIo::Terminal(master) => (vec![master], Some("tty")),
     };
+    fds.extend(&detached.held);
     for fd in &fds {
         if let Err(e) = rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty()) {
             return e.into();
@@ -178,10 +180,10 @@ pub fn relay(roots: &Roots, id: &str, detached: Detached) -> i32 {
     supervise(roots, id, false)
 }
 
-/// `berth __relay ROOT RUN_ROOT ID PID (STDOUT_FD STDERR_FD | tty MASTER_FD)`: parsed by hand, before the CLI's
-/// parser and logging are set up, to keep the relay small.
+/// `berth __relay ROOT RUN_ROOT ID PID (STDOUT_FD STDERR_FD | tty MASTER_FD) [PORT_FD...]`:
+/// parsed by hand, before the CLI's parser and logging are set up, to keep the relay small.
 pub fn relay_main(args: &[String]) -> i32 {
-    let [root, run_root, id, pid, first, second] = args else {
+    let [root, run_root, id, pid, first, second, ports @ ..] = args else {
         return 125;
     };
     let fd = |text: &str| text.parse::<i32>().ok().filter(|fd| *fd > 2);
@@ -199,7 +201,10 @@ pub fn relay_main(args: &[String]) -> i32 {
         (_, Some(out), Some(err)) => DetachedIo::Pipes(own(out), own(err)),
         _ => return 125,
     };
-    relay(&roots, id, Detached { pid, io })
+    let Some(held) = ports.iter().map(|p| fd(p).map(own)).collect() else {
+        return 125;
+    };
+    relay(&roots, id, Detached { pid, io, held })
 }
 
 /// What the restart policy says after an exit with `code`.

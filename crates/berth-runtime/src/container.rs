@@ -63,6 +63,20 @@ pub struct ContainerConfig {
     pub terminal: bool,
     /// Run berth's small init as PID 1, with the command as its child.
     pub init: bool,
+    /// The network namespace.
+    pub network: NetworkNamespace,
+}
+
+/// Where a container's network comes from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum NetworkNamespace {
+    /// A new, empty namespace with only `lo` up.
+    #[default]
+    New,
+    /// The namespace at this path (a prepared one, or another container's).
+    Join(PathBuf),
+    /// The host's own.
+    Host,
 }
 
 /// Which output stream a captured chunk came from.
@@ -201,13 +215,27 @@ fn launch(
         rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(host("pipe"))?;
     let (err_read, err_write) =
         rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(host("pipe"))?;
+    let network = match &config.network {
+        NetworkNamespace::Join(path) => Some(
+            rustix::fs::open(
+                path,
+                rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )
+            .map_err(|e| RuntimeError::Host {
+                what: "open the network namespace",
+                source: e.into(),
+            })?,
+        ),
+        _ => None,
+    };
     let signals = block_signals()?;
 
-    let flags = libc::CLONE_NEWNS
-        | libc::CLONE_NEWUTS
-        | libc::CLONE_NEWIPC
-        | libc::CLONE_NEWPID
-        | libc::CLONE_NEWNET;
+    let mut flags =
+        libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_NEWPID;
+    if config.network == NetworkNamespace::New {
+        flags |= libc::CLONE_NEWNET;
+    }
     // SAFETY: clone without a new stack is fork with namespace flags. The process is
     // single-threaded (no thread is started before this point), so the child's copy of memory
     // is consistent; the child never returns from `child_main`.
@@ -233,7 +261,15 @@ fn launch(
         let outputs = captured
             .as_ref()
             .map(|((_, out), (_, err))| (out.as_fd(), err.as_fd()));
-        child_main(config, stdin, outputs, pty.as_ref(), go_read, err_write);
+        child_main(
+            config,
+            stdin,
+            outputs,
+            pty.as_ref(),
+            network.as_ref(),
+            go_read,
+            err_write,
+        );
     }
     let pid = pid as i32;
     tracing::debug!(pid, "cloned into new namespaces");
@@ -363,10 +399,11 @@ fn child_main(
     stdin: bool,
     outputs: Option<(BorrowedFd<'_>, BorrowedFd<'_>)>,
     pty: Option<&Pty>,
+    network: Option<&OwnedFd>,
     go: OwnedFd,
     err: OwnedFd,
 ) -> ! {
-    match child_setup(config, stdin, outputs, pty, go) {
+    match child_setup(config, stdin, outputs, pty, network, go) {
         Ok(()) if config.init => crate::init::run(&config.args, &config.env, err),
         Ok(()) => report_and_exit(err, &process::exec(&config.args, &config.env)),
         Err(e) => report_and_exit(err, &e),
@@ -391,6 +428,7 @@ fn child_setup(
     stdin: bool,
     outputs: Option<(BorrowedFd<'_>, BorrowedFd<'_>)>,
     pty: Option<&Pty>,
+    network: Option<&OwnedFd>,
     go: OwnedFd,
 ) -> Result<(), StartError> {
     // A copy of the berth binary until execve: non-dumpable, so that nothing in the container
@@ -434,7 +472,15 @@ fn child_setup(
     if let Some(hostname) = &config.hostname {
         rustix::system::sethostname(hostname.as_bytes()).map_err(setup_err("sethostname"))?;
     }
-    bring_up_loopback()?;
+    match network {
+        Some(namespace) => rustix::thread::move_into_link_name_space(
+            namespace.as_fd(),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        )
+        .map_err(setup_err("join the network namespace"))?,
+        None if config.network == NetworkNamespace::New => bring_up_loopback()?,
+        None => {}
+    }
 
     // The file system.
     let rootfs_error = |e: rootfs::RootfsError| StartError::setup(e.to_string());

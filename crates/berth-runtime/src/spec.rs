@@ -5,7 +5,7 @@
 //! process's capabilities) or a path to a Docker-format profile; `berth.init` = `true`.
 
 use crate::cgroup::Limits;
-use crate::container::ContainerConfig;
+use crate::container::{ContainerConfig, NetworkNamespace};
 use crate::process::{CapabilitySets, Rlimit, rlimit_resource};
 use crate::rootfs::{MountSpec, Overlay};
 use crate::seccomp;
@@ -33,6 +33,26 @@ fn capabilities(
     }
     out.sort_by_key(|c| c.index());
     Ok(out)
+}
+
+/// The network namespace the spec asks for: a `network` entry with a path joins it, one
+/// without makes a new one, and none at all shares the host's (as the runtime spec says).
+fn network_namespace(spec: &Spec) -> NetworkNamespace {
+    let entry = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .and_then(|all| {
+            all.iter()
+                .find(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Network)
+        });
+    match entry {
+        None => NetworkNamespace::Host,
+        Some(n) => match n.path() {
+            Some(path) => NetworkNamespace::Join(path.clone()),
+            None => NetworkNamespace::New,
+        },
+    }
 }
 
 /// Builds the runtime's configuration from `spec`, with the rootfs at `rootfs` and, when
@@ -172,5 +192,6 @@ pub fn container_config(
         limits,
         terminal: process.terminal().unwrap_or(false),
         init: annotations.get("berth.init").is_some_and(|v| v == "true"),
+        network: network_namespace(spec),
     })
 }

@@ -96,7 +96,10 @@ pub enum Command {
     /// Return low-level information on berth objects
     Inspect(NamesArgs),
     /// Manage networks
-    Network(Unbuilt),
+    #[command(subcommand)]
+    Network(NetworkCommand),
+    /// List port mappings or a specific mapping for the container
+    Port(PortArgs),
     /// Log in to a registry
     Login(LoginArgs),
     /// Log out from a registry
@@ -217,9 +220,33 @@ pub struct RunArgs {
     /// Signal to stop the container
     #[arg(long = "stop-signal")]
     pub stop_signal: Option<String>,
-    /// Connect a container to a network
-    #[arg(long, default_value = "bridge")]
+    /// Connect a container to a network (bridge, none, host, container:NAME, or a network's name)
+    #[arg(long, visible_alias = "net", default_value = "bridge")]
     pub network: String,
+    /// Publish a container's port(s) to the host ([hostIP:][hostPort:]containerPort[/proto])
+    #[arg(short, long)]
+    pub publish: Vec<String>,
+    /// Publish all exposed ports to random ports
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// IPv4 address (e.g., 172.30.100.104)
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// Add network-scoped alias for the container
+    #[arg(long = "network-alias")]
+    pub network_alias: Vec<String>,
+    /// Set custom DNS servers
+    #[arg(long)]
+    pub dns: Vec<String>,
+    /// Set custom DNS search domains
+    #[arg(long = "dns-search")]
+    pub dns_search: Vec<String>,
+    /// Set DNS options
+    #[arg(long = "dns-option")]
+    pub dns_option: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip)
+    #[arg(long = "add-host")]
+    pub add_host: Vec<String>,
     /// Set platform if server is multi-platform capable
     #[arg(long)]
     pub platform: Option<String>,
@@ -489,55 +516,94 @@ pub struct LogoutArgs {
     pub server: Option<String>,
 }
 
-/// The arguments of a command that is not built yet: taken as they come, so that the command
-/// can say it is not built rather than complain about its flags.
-#[derive(Args, Debug)]
-pub struct Unbuilt {
-    /// Arguments
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub args: Vec<String>,
+/// `berth network ...`
+#[derive(Subcommand, Debug)]
+pub enum NetworkCommand {
+    /// Create a network
+    Create(NetworkCreateArgs),
+    /// List networks
+    #[command(alias = "list")]
+    Ls(NetworkLsArgs),
+    /// Display detailed information on one or more networks
+    Inspect(NetworkNamesArgs),
+    /// Remove one or more networks
+    #[command(alias = "remove")]
+    Rm(NetworkNamesArgs),
+    /// Connect a container to a network
+    Connect(NetworkConnectArgs),
+    /// Disconnect a container from a network
+    Disconnect(NetworkDisconnectArgs),
 }
 
-impl Command {
-    /// The command's name as the user typed it, for messages.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Command::Pull(_) => "pull",
-            Command::Images(_) => "images",
-            Command::Tag(_) => "tag",
-            Command::Rmi(_) => "rmi",
-            Command::Image(ImageCommand::Inspect(_)) => "image inspect",
-            Command::Image(ImageCommand::Prune(_)) => "image prune",
-            Command::Image(ImageCommand::Ls(_)) => "image ls",
-            Command::Image(ImageCommand::Pull(_)) => "image pull",
-            Command::Image(ImageCommand::Rm(_)) => "image rm",
-            Command::Image(ImageCommand::Tag(_)) => "image tag",
-            Command::Run(_) => "run",
-            Command::Create(_) => "create",
-            Command::Start(_) => "start",
-            Command::Stop(_) => "stop",
-            Command::Restart(_) => "restart",
-            Command::Kill(_) => "kill",
-            Command::Rm(_) => "rm",
-            Command::Ps(_) => "ps",
-            Command::Logs(_) => "logs",
-            Command::Wait(_) => "wait",
-            Command::Attach(_) => "attach",
-            Command::Cp(_) => "cp",
-            Command::Pause(_) => "pause",
-            Command::Unpause(_) => "unpause",
-            Command::Top(_) => "top",
-            Command::Stats(_) => "stats",
-            Command::Supervise(_) => "__supervise",
-            Command::Exec(_) => "exec",
-            Command::Inspect(_) => "inspect",
-            Command::Network(_) => "network",
-            Command::Login(_) => "login",
-            Command::Logout(_) => "logout",
-            Command::Version => "version",
-            Command::Info => "info",
-        }
-    }
+/// `berth network create`
+#[derive(Args, Debug)]
+pub struct NetworkCreateArgs {
+    /// Driver to manage the Network (bridge)
+    #[arg(short, long, default_value = "bridge")]
+    pub driver: String,
+    /// Subnet in CIDR format that represents a network segment
+    #[arg(long)]
+    pub subnet: Option<String>,
+    /// IPv4 Gateway for the master subnet
+    #[arg(long)]
+    pub gateway: Option<String>,
+    /// The network's name
+    pub name: String,
+}
+
+/// `berth network ls`
+#[derive(Args, Debug)]
+pub struct NetworkLsArgs {
+    /// Only display network IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Do not truncate the output
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+}
+
+/// Network names or ids.
+#[derive(Args, Debug)]
+pub struct NetworkNamesArgs {
+    /// Networks
+    #[arg(required = true)]
+    pub networks: Vec<String>,
+}
+
+/// `berth network connect`
+#[derive(Args, Debug)]
+pub struct NetworkConnectArgs {
+    /// Add network-scoped alias for the container
+    #[arg(long)]
+    pub alias: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104)
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// The network
+    pub network: String,
+    /// The container
+    pub container: String,
+}
+
+/// `berth network disconnect`
+#[derive(Args, Debug)]
+pub struct NetworkDisconnectArgs {
+    /// Force the container to disconnect from a network
+    #[arg(short, long)]
+    pub force: bool,
+    /// The network
+    pub network: String,
+    /// The container
+    pub container: String,
+}
+
+/// `berth port`
+#[derive(Args, Debug)]
+pub struct PortArgs {
+    /// The container
+    pub container: String,
+    /// PRIVATE_PORT[/PROTO]
+    pub port: Option<String>,
 }
 
 #[cfg(test)]

@@ -12,16 +12,6 @@ pub struct Failure {
     pub error: anyhow::Error,
 }
 
-impl Failure {
-    /// A command that exists in the CLI but is not built yet: say so, never pretend.
-    pub fn not_built(command: &str) -> Failure {
-        Failure {
-            code: ENGINE,
-            error: anyhow::anyhow!("'berth {command}' is not implemented yet"),
-        }
-    }
-}
-
 impl From<anyhow::Error> for Failure {
     fn from(error: anyhow::Error) -> Failure {
         Failure {

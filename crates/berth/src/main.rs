@@ -106,7 +106,8 @@ fn dispatch(ctx: &Context, command: &Command) -> Outcome {
         Command::Supervise(args) => containers::supervise(ctx, args),
         Command::Login(args) => login::run_login(ctx, args),
         Command::Logout(args) => login::run_logout(ctx, args),
-        other => Err(Failure::not_built(other.name())),
+        Command::Network(command) => commands::network::run(ctx, command),
+        Command::Port(args) => commands::network::port(ctx, args),
     }
 }
 

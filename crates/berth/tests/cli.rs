@@ -91,22 +91,6 @@ fn info_reports_the_cgroup_mode_and_roots() {
 }
 
 #[test]
-fn a_command_not_built_yet_says_so_and_fails() {
-    let out = berth()
-        .args(["network", "ls"])
-        .assert()
-        .code(125)
-        .get_output()
-        .stderr
-        .clone();
-    let err = String::from_utf8(out).unwrap();
-    assert!(
-        err.contains("'berth network' is not implemented yet"),
-        "{err}"
-    );
-}
-
-#[test]
 fn a_closed_pipe_ends_berth_quietly() {
     let root = tempfile::tempdir().unwrap();
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("berth"))

@@ -15,10 +15,11 @@ use berth_engine::{supervisor, time};
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::time::Duration;
 
-fn containers(ctx: &Context) -> Containers {
+/// The containers, after reclaiming what killed berth processes left.
+pub(super) fn containers(ctx: &Context) -> Containers {
     let containers = Containers::new(&ctx.roots.root);
     if let Ok(layout) = berth_runtime::cgroups::detect() {
-        containers.reclaim(&layout);
+        containers.reclaim(&ctx.roots.run_root, &layout);
     }
     // Attach sockets whose relay is gone (a killed relay cannot remove its own).
     if let Ok(entries) = std::fs::read_dir(&ctx.roots.run_root) {
@@ -244,12 +245,12 @@ pub fn ps(ctx: &Context, args: &PsArgs) -> Outcome {
     }
     if json_lines {
         for r in &records {
-            let line = serde_json::json!({ "ID": id(r), "Image": r.image, "Command": command(r), "CreatedAt": r.created, "RunningFor": created(r), "State": state(r), "Status": status_text(r, now), "Names": r.name, "Ports": "" });
+            let line = serde_json::json!({ "ID": id(r), "Image": r.image, "Command": command(r), "CreatedAt": r.created, "RunningFor": created(r), "State": state(r), "Status": status_text(r, now), "Names": r.name, "Ports": super::network::ports_column(r) });
             let _ = writeln!(out, "{line}");
         }
         return Ok(0);
     }
-    let rows: Vec<[String; 6]> = records
+    let rows: Vec<[String; 7]> = records
         .iter()
         .map(|r| {
             [
@@ -258,6 +259,7 @@ pub fn ps(ctx: &Context, args: &PsArgs) -> Outcome {
                 command(r),
                 created(r),
                 status_text(r, now),
+                super::network::ports_column(r),
                 r.name.clone(),
             ]
         })
@@ -280,7 +282,7 @@ pub fn ps(ctx: &Context, args: &PsArgs) -> Outcome {
     let widths: Vec<usize> = titles
         .iter()
         .enumerate()
-        .map(|(i, t)| if i == 5 { 5 } else { width(i, t) })
+        .map(|(i, t)| width(i, t))
         .collect();
     let mut header = String::new();
     for (title, w) in titles.iter().zip(&widths) {
@@ -289,10 +291,10 @@ pub fn ps(ctx: &Context, args: &PsArgs) -> Outcome {
     let _ = writeln!(out, "{header}NAMES");
     for row in &rows {
         let mut line = String::new();
-        for (cell, w) in row[..5].iter().zip(&widths) {
+        for (cell, w) in row[..6].iter().zip(&widths) {
             line.push_str(&format!("{cell:<w$}   ", w = *w));
         }
-        line.push_str(&format!("{:<5}   {}", "", row[5]));
+        line.push_str(&row[6]);
         let _ = writeln!(out, "{line}");
     }
     Ok(0)
@@ -481,7 +483,7 @@ pub fn inspect(ctx: &Context, args: &NamesArgs) -> Outcome {
     let mut missing = Vec::new();
     for name in &args.containers {
         match all.find(name) {
-            Ok(record) => found.push(container_json(&all, &record)),
+            Ok(record) => found.push(container_json(ctx, &all, &record)),
             Err(FindError::NoSuch(_)) => match berth_image::local::inspect(&store, name) {
                 Ok(image) => found.push(image),
                 Err(_) => missing.push(name.clone()),
@@ -493,7 +495,11 @@ pub fn inspect(ctx: &Context, args: &NamesArgs) -> Outcome {
 }
 
 /// Docker-shaped container JSON.
-fn container_json(all: &Containers, record: &Record) -> serde_json::Value {
+fn container_json(ctx: &Context, all: &Containers, record: &Record) -> serde_json::Value {
+    let (network_mode, port_bindings, network_settings) = super::network::inspect_fields(
+        &berth_engine::networks::Networks::new(&ctx.roots.root, &ctx.roots.run_root),
+        record,
+    );
     let spec: serde_json::Value = std::fs::read(all.dir(&record.id).join("config.json"))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
@@ -549,9 +555,11 @@ fn container_json(all: &Containers, record: &Record) -> serde_json::Value {
             "NanoCpus": resources["cpu"]["quota"].as_i64().map_or(0, |q| q * 10_000),
             "PidsLimit": resources["pids"]["limit"],
             "ReadonlyRootfs": spec["root"]["readonly"],
-            "NetworkMode": "none",
+            "NetworkMode": network_mode,
+            "PortBindings": port_bindings,
+            "ExtraHosts": record.extra_hosts,
         },
-        "NetworkSettings": { "Networks": { "none": {} } },
+        "NetworkSettings": network_settings,
         "Mounts": mounts,
     })
 }

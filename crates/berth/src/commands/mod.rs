@@ -4,6 +4,7 @@ pub mod containers;
 pub mod images;
 pub mod info;
 pub mod login;
+pub mod network;
 pub mod progress;
 pub mod run;
 pub mod version;

@@ -6,9 +6,14 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-/// A private berth environment; removed when dropped.
+/// A private berth environment; removed when dropped. Its default network has a bridge and
+/// a firewall table of its own, so environments run side by side.
 pub struct Env {
     dir: tempfile::TempDir,
+    /// The default network's bridge device.
+    pub bridge: String,
+    /// The nftables table.
+    pub table: String,
 }
 
 /// What a berth command did.
@@ -22,7 +27,8 @@ pub struct Run {
 }
 
 impl Run {
-    fn from(output: Output) -> Run {
+    /// What a finished command did.
+    pub fn from(output: Output) -> Run {
         Run {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -59,11 +65,25 @@ impl Run {
 impl Env {
     /// A fresh environment.
     pub fn new() -> Env {
+        static COUNT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let dir = tempfile::Builder::new()
             .prefix("berth-e2e-")
             .tempdir()
             .expect("temp dir");
-        Env { dir }
+        let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tag = format!("{:04x}{:04x}", std::process::id() as u16, n as u16);
+        let env = Env {
+            dir,
+            bridge: format!("bt{tag}"),
+            table: format!("berth_test_{tag}"),
+        };
+        env.write_config(&serde_json::json!({}));
+        env
+    }
+
+    /// The run root (`--run-root`).
+    pub fn run_root(&self) -> PathBuf {
+        self.dir.path().join("run")
     }
 
     /// The data root (`--root`).
@@ -76,8 +96,11 @@ impl Env {
         self.dir.path()
     }
 
-    /// Writes berth's config file.
+    /// Writes berth's config file: `json`, with this environment's bridge and table.
     pub fn write_config(&self, json: &serde_json::Value) {
+        let mut json = json.clone();
+        json["bridge"] = self.bridge.clone().into();
+        json["firewall-table"] = self.table.clone().into();
         std::fs::write(self.dir.path().join("config.json"), json.to_string())
             .expect("write config");
     }
@@ -92,6 +115,24 @@ impl Env {
             .env_remove("BERTH_LOG")
             .stdin(std::process::Stdio::null());
         cmd
+    }
+
+    /// Starts berth with `args` and returns it with the first line it printed (a container
+    /// that printed it runs by then).
+    pub fn spawn_until_line(&self, args: &[&str]) -> (std::process::Child, String) {
+        let mut child = self
+            .command()
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start berth");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
+            &mut line,
+        )
+        .expect("read a line");
+        (child, line.trim().to_owned())
     }
 
     /// Runs berth with `args` and collects what it did.
@@ -162,6 +203,33 @@ impl Drop for Env {
         if !ids.is_empty() {
             let _ = self.command().arg("rm").arg("-f").args(&ids).output();
         }
+        // Networks: the user ones through berth, then the default bridge and the table.
+        let user_networks: Vec<String> = std::fs::read_dir(self.root().join("networks"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let json: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok()?;
+                let name = json["name"].as_str()?;
+                (name != "bridge").then(|| name.to_owned())
+            })
+            .collect();
+        if !user_networks.is_empty() {
+            let _ = self
+                .command()
+                .args(["network", "rm"])
+                .args(&user_networks)
+                .output();
+        }
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .stderr(std::process::Stdio::null())
+            .status();
+        let _ = std::process::Command::new("nft")
+            .args(["delete", "table", "ip", &self.table])
+            .stderr(std::process::Stdio::null())
+            .status();
     }
 }
 
@@ -214,8 +282,10 @@ impl Busybox {
     }
 }
 
-/// Panics if the host still holds a mount, a cgroup or a container directory of `env`.
+/// Panics if the host still holds a mount, a container directory, a network namespace, a
+/// lease, a port of a bridge or a container's firewall rule of `env`.
 pub fn assert_nothing_leaked(env: &Env) {
+    assert_no_network_leftovers(env);
     let root = env.root().display().to_string();
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     assert!(
@@ -349,4 +419,49 @@ pub fn run_on_pty_after(
     drop(slave);
     let status = child.wait().unwrap();
     (String::from_utf8_lossy(&seen).into_owned(), status.code())
+}
+
+/// Panics if `env` left a network namespace, an address lease, a bridge port (veth) or a
+/// container's firewall rule behind.
+pub fn assert_no_network_leftovers(env: &Env) {
+    let entries = |dir: PathBuf| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let netns = entries(env.run_root().join("netns"));
+    assert!(netns.is_empty(), "network namespaces left: {netns:?}");
+    for network in entries(env.run_root().join("networks")) {
+        let leases = entries(
+            env.run_root()
+                .join("networks")
+                .join(&network)
+                .join("leases"),
+        );
+        assert!(leases.is_empty(), "leases left on {network}: {leases:?}");
+    }
+    let mut bridges = vec![env.bridge.clone()];
+    bridges.extend(
+        entries(env.root().join("networks"))
+            .iter()
+            .filter_map(|f| f.strip_suffix(".json"))
+            .map(|id| format!("br-{}", &id[..12])),
+    );
+    for bridge in bridges {
+        let ports = entries(PathBuf::from(format!("/sys/class/net/{bridge}/brif")));
+        assert!(ports.is_empty(), "veths left on {bridge}: {ports:?}");
+    }
+    let rules = std::process::Command::new("nft")
+        .args(["list", "table", "ip", &env.table])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    assert!(
+        !rules.contains("berth container"),
+        "container rules left:\n{rules}"
+    );
 }

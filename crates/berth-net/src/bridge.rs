@@ -1,0 +1,216 @@
+//! Bridge networks on the host: the bridge with its gateway address, forwarding and NAT, and
+//! the veth pairs that connect network namespaces to it.
+
+use crate::NetError;
+use crate::firewall::Firewall;
+use crate::netlink::{self, Rtnl};
+use crate::netns;
+use crate::subnet::Subnet;
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+/// A bridge network as the host sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bridge {
+    /// The network's name, which its firewall rules carry.
+    pub network: String,
+    /// The bridge device.
+    pub device: String,
+    /// The subnet.
+    pub subnet: Subnet,
+    /// The bridge's own address, the containers' default gateway.
+    pub gateway: Ipv4Addr,
+}
+
+/// A bridge device that is up: its interface index and MTU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BridgeDevice {
+    /// Interface index.
+    pub index: u32,
+    /// MTU, which its veth pairs get too.
+    pub mtu: u32,
+}
+
+/// One end of a container's connection to a bridge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// The interface in the container (`eth0`).
+    pub interface: String,
+    /// Its peer on the host, a port of the bridge.
+    pub host_interface: String,
+    /// The container's address.
+    pub ip: Ipv4Addr,
+    /// The hardware address of `interface`.
+    pub mac: [u8; 6],
+}
+
+/// How a namespace is connected to a bridge.
+#[derive(Debug, Clone, Copy)]
+pub struct Attachment<'a> {
+    /// The network namespace (a kept file or `/proc/PID/ns/net`).
+    pub netns: &'a Path,
+    /// The name of the veth end on the bridge.
+    pub host_interface: &'a str,
+    /// The name of the end in the namespace (`eth0`).
+    pub interface: &'a str,
+    /// Its address.
+    pub ip: Ipv4Addr,
+    /// Route everything through the gateway (the namespace's first network).
+    pub default_route: bool,
+}
+
+/// Docker's hardware address for `ip`: `02:42` and the address's four bytes.
+pub fn mac_for(ip: Ipv4Addr) -> [u8; 6] {
+    let [a, b, c, d] = ip.octets();
+    [0x02, 0x42, a, b, c, d]
+}
+
+/// `02:42:ac:11:00:02`
+pub fn mac_text(mac: &[u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+fn step(what: String) -> impl FnOnce(std::io::Error) -> NetError {
+    move |source| NetError::Host { what, source }
+}
+
+fn write_sysctl(path: &str, value: &str) -> Result<(), NetError> {
+    if std::fs::read_to_string(path).is_ok_and(|v| v.trim() == value) {
+        return Ok(());
+    }
+    std::fs::write(path, value).map_err(step(format!("write {path}")))
+}
+
+impl Bridge {
+    /// The bridge device, created with its address, forwarding and firewall rules when it
+    /// does not exist yet. Callers serialise calls for one network.
+    pub fn ensure(&self, rtnl: &mut Rtnl, firewall: &Firewall) -> Result<BridgeDevice, NetError> {
+        if let Some(link) = rtnl
+            .link(&self.device)
+            .map_err(step(format!("look up {}", self.device)))?
+        {
+            return Ok(BridgeDevice {
+                index: link.index,
+                mtu: link.mtu.unwrap_or(1500),
+            });
+        }
+        let mtu = netlink::default_route_mtu(rtnl);
+        let device = &self.device;
+        rtnl.create_bridge(device, mtu)
+            .map_err(step(format!("create bridge {device}")))?;
+        let made = (|| {
+            let index = rtnl
+                .link(device)
+                .map_err(step(format!("look up {device}")))?
+                .ok_or_else(|| NetError::Invalid(format!("bridge {device} vanished")))?
+                .index;
+            rtnl.add_address(index, self.gateway, self.subnet.prefix())
+                .map_err(step(format!("add {} to {device}", self.gateway)))?;
+            rtnl.set_up(index, None, Some(mtu))
+                .map_err(step(format!("set {device} up")))?;
+            write_sysctl("/proc/sys/net/ipv4/ip_forward", "1")?;
+            // Lets connections to 127.0.0.1 be forwarded to containers (published ports).
+            write_sysctl(
+                &format!("/proc/sys/net/ipv4/conf/{device}/route_localnet"),
+                "1",
+            )?;
+            firewall.add_network(&self.network, device, &self.subnet)?;
+            Ok(BridgeDevice { index, mtu })
+        })();
+        if made.is_err()
+            && let Ok(Some(link)) = rtnl.link(device)
+        {
+            let _ = rtnl.delete_link(link.index);
+        }
+        made
+    }
+
+    /// Removes the bridge device and the network's firewall rules.
+    pub fn remove(&self, rtnl: &mut Rtnl, firewall: &Firewall) -> Result<(), NetError> {
+        firewall.remove_network(&self.network)?;
+        detach(rtnl, &self.device)
+    }
+
+    /// Connects a network namespace to the bridge as `how` says: a veth pair, one end on the
+    /// bridge and the other in the namespace with its address, up, and maybe the default
+    /// route through the gateway. Nothing stays on failure.
+    pub fn attach(
+        &self,
+        rtnl: &mut Rtnl,
+        device: BridgeDevice,
+        how: &Attachment<'_>,
+    ) -> Result<Endpoint, NetError> {
+        let Attachment {
+            netns,
+            host_interface,
+            interface,
+            ip,
+            default_route,
+        } = *how;
+        let namespace =
+            netns::open_path(netns).map_err(step(format!("open {}", netns.display())))?;
+        let mac = mac_for(ip);
+        rtnl.create_veth(
+            host_interface,
+            interface,
+            rustix::fd::AsFd::as_fd(&namespace),
+            mac,
+            device.mtu,
+        )
+        .map_err(step(format!("create veth {host_interface}")))?;
+        let configured = (|| {
+            let host = rtnl
+                .link(host_interface)
+                .map_err(step(format!("look up {host_interface}")))?
+                .ok_or_else(|| NetError::Invalid(format!("veth {host_interface} vanished")))?;
+            rtnl.set_up(host.index, Some(device.index), None)
+                .map_err(step(format!("attach {host_interface} to {}", self.device)))?;
+            let _inside =
+                netns::Entered::new(netns).map_err(step(format!("enter {}", netns.display())))?;
+            let mut inner = Rtnl::open().map_err(step("open netlink in the container".into()))?;
+            for name in ["lo", interface] {
+                let link = inner
+                    .link(name)
+                    .map_err(step(format!("look up {name}")))?
+                    .ok_or_else(|| NetError::Invalid(format!("{name} missing in the container")))?;
+                if name == interface {
+                    inner
+                        .add_address(link.index, ip, self.subnet.prefix())
+                        .map_err(step(format!("add {ip} to {interface}")))?;
+                }
+                inner
+                    .set_up(link.index, None, None)
+                    .map_err(step(format!("set {name} up")))?;
+            }
+            if default_route {
+                inner
+                    .add_default_route(self.gateway)
+                    .map_err(step(format!("route through {}", self.gateway)))?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = configured {
+            let _ = detach(rtnl, host_interface);
+            return Err(e);
+        }
+        Ok(Endpoint {
+            interface: interface.to_owned(),
+            host_interface: host_interface.to_owned(),
+            ip,
+            mac,
+        })
+    }
+}
+
+/// Deletes the link `name` (a veth: both ends) if it exists.
+pub fn detach(rtnl: &mut Rtnl, name: &str) -> Result<(), NetError> {
+    match rtnl.link(name).map_err(step(format!("look up {name}")))? {
+        Some(link) => rtnl
+            .delete_link(link.index)
+            .map_err(step(format!("delete {name}"))),
+        None => Ok(()),
+    }
+}

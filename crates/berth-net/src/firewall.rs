@@ -1,0 +1,263 @@
+//! Firewall rules through `nft` (the one program berth runs, as Podman's netavark does), in
+//! berth's own table:
+//!
+//! ```text
+//! table ip <table> {
+//!   chain prerouting  { type nat hook prerouting priority dstnat; fib daddr type local jump ports }
+//!   chain output      { type nat hook output priority -100;     fib daddr type local jump ports }
+//!   chain ports       { tcp dport 8080 dnat to 172.17.0.2:80 comment "berth container <id>" ... }
+//!   chain postrouting { type nat hook postrouting priority srcnat;
+//!                       ip saddr 172.17.0.0/16 oifname != "berth0" masquerade comment "berth network bridge"
+//!                       ip daddr 172.17.0.2 ct status dnat ip saddr { 127.0.0.0/8, 172.17.0.0/16 }
+//!                         masquerade comment "berth container <id>" }
+//! }
+//! ```
+//!
+//! Every rule names its network or container in its comment, which is how rules are found
+//! again to be removed. Where Docker's iptables rules are present (its FORWARD policy drops),
+//! a network also gets accept rules for its bridge in `ip filter`'s `DOCKER-USER` chain (or
+//! `FORWARD` when there is no such chain), named the same way.
+
+use crate::ports::PortBinding;
+use crate::subnet::Subnet;
+use serde_json::Value;
+use std::io::Write;
+use std::net::Ipv4Addr;
+use std::process::{Command, Stdio};
+
+/// `nft` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FirewallError {
+    /// It could not be run.
+    #[error("cannot run nft (install the nftables package): {0}")]
+    Spawn(std::io::Error),
+    /// It refused the rules.
+    #[error("nft: {0}")]
+    Refused(String),
+}
+
+/// berth's nftables table.
+#[derive(Debug, Clone)]
+pub struct Firewall {
+    table: String,
+}
+
+/// A rule as `nft -j -a` lists it.
+struct ListedRule {
+    family: String,
+    table: String,
+    chain: String,
+    handle: u64,
+    comment: String,
+}
+
+/// The comment that names a container's rules.
+fn container_tag(id: &str) -> String {
+    format!("berth container {id}")
+}
+
+/// The comment that names a network's rules.
+fn network_tag(name: &str) -> String {
+    format!("berth network {name}")
+}
+
+impl Firewall {
+    /// The table named `table` in the `ip` family.
+    pub fn new(table: &str) -> Firewall {
+        Firewall {
+            table: table.to_owned(),
+        }
+    }
+
+    fn nft(args: &[&str], script: Option<&str>) -> Result<String, FirewallError> {
+        let mut child = Command::new("nft")
+            .args(args)
+            .stdin(if script.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(FirewallError::Spawn)?;
+        if let (Some(script), Some(mut stdin)) = (script, child.stdin.take()) {
+            stdin
+                .write_all(script.as_bytes())
+                .map_err(FirewallError::Spawn)?;
+        }
+        let output = child.wait_with_output().map_err(FirewallError::Spawn)?;
+        if !output.status.success() {
+            return Err(FirewallError::Refused(
+                String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+            ));
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    fn apply(script: &str) -> Result<(), FirewallError> {
+        tracing::debug!(script, "nft");
+        Self::nft(&["-f", "-"], Some(script)).map(drop)
+    }
+
+    /// The rules of `what` (`ruleset`, or `table ip NAME`) that carry a comment.
+    fn rules(what: &[&str]) -> Result<Vec<ListedRule>, FirewallError> {
+        let mut args = vec!["-j", "-a", "list"];
+        args.extend_from_slice(what);
+        let text = match Self::nft(&args, None) {
+            Ok(text) => text,
+            // A table that does not exist has no rules.
+            Err(FirewallError::Refused(e)) if e.contains("No such file") => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let json: Value = serde_json::from_str(&text)
+            .map_err(|e| FirewallError::Refused(format!("unreadable listing: {e}")))?;
+        let items = json["nftables"].as_array().cloned().unwrap_or_default();
+        Ok(items
+            .iter()
+            .filter_map(|item| {
+                let rule = item.get("rule")?;
+                Some(ListedRule {
+                    family: rule["family"].as_str()?.to_owned(),
+                    table: rule["table"].as_str()?.to_owned(),
+                    chain: rule["chain"].as_str()?.to_owned(),
+                    handle: rule["handle"].as_u64()?,
+                    comment: rule["comment"].as_str()?.to_owned(),
+                })
+            })
+            .collect())
+    }
+
+    /// The chains of `ip filter` (where iptables-nft keeps Docker's rules).
+    fn ip_filter_chains() -> Vec<String> {
+        let Ok(text) = Self::nft(&["-j", "list", "table", "ip", "filter"], None) else {
+            return Vec::new();
+        };
+        let json: Value = serde_json::from_str(&text).unwrap_or_default();
+        json["nftables"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|item| Some(item.get("chain")?["name"].as_str()?.to_owned()))
+            .collect()
+    }
+
+    fn delete_script(rules: &[ListedRule], tag: &str) -> String {
+        rules
+            .iter()
+            .filter(|r| r.comment == tag)
+            .map(|r| {
+                format!(
+                    "delete rule {} {} {} handle {}\n",
+                    r.family, r.table, r.chain, r.handle
+                )
+            })
+            .collect()
+    }
+
+    /// Installs the table (when missing) and the rules of a bridge network: masquerade for
+    /// traffic that leaves its subnet, and accept rules next to Docker's, if present.
+    pub fn add_network(
+        &self,
+        name: &str,
+        bridge: &str,
+        subnet: &Subnet,
+    ) -> Result<(), FirewallError> {
+        let t = &self.table;
+        let tag = network_tag(name);
+        let existing = Self::rules(&["ruleset"])?;
+        let mut script = Self::delete_script(&existing, &tag);
+        script.push_str(&format!(
+            "add table ip {t}\n\
+             add chain ip {t} prerouting {{ type nat hook prerouting priority dstnat; policy accept; }}\n\
+             add chain ip {t} output {{ type nat hook output priority -100; policy accept; }}\n\
+             add chain ip {t} postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}\n\
+             add chain ip {t} ports\n\
+             flush chain ip {t} prerouting\n\
+             flush chain ip {t} output\n\
+             add rule ip {t} prerouting fib daddr type local jump ports\n\
+             add rule ip {t} output fib daddr type local jump ports\n\
+             add rule ip {t} postrouting ip saddr {subnet} oifname != \"{bridge}\" masquerade comment \"{tag}\"\n"
+        ));
+        let chains = Self::ip_filter_chains();
+        let docker_chain = ["DOCKER-USER", "FORWARD"]
+            .into_iter()
+            .find(|c| chains.iter().any(|have| have == c));
+        if let Some(chain) = docker_chain {
+            for direction in ["iifname", "oifname"] {
+                script.push_str(&format!(
+                    "insert rule ip filter {chain} {direction} \"{bridge}\" accept comment \"{tag}\"\n"
+                ));
+            }
+        }
+        Self::apply(&script)
+    }
+
+    /// Removes a network's rules.
+    pub fn remove_network(&self, name: &str) -> Result<(), FirewallError> {
+        let script = Self::delete_script(&Self::rules(&["ruleset"])?, &network_tag(name));
+        if script.is_empty() {
+            return Ok(());
+        }
+        Self::apply(&script)
+    }
+
+    /// Publishes a container's ports: DNAT from the host's addresses to `ip`, and masquerade
+    /// for the connections that come from the host itself or from the container's own
+    /// subnet (so that replies come back the way they went).
+    pub fn add_ports(
+        &self,
+        id: &str,
+        ip: Ipv4Addr,
+        subnet: &Subnet,
+        ports: &[PortBinding],
+    ) -> Result<(), FirewallError> {
+        if ports.is_empty() {
+            return Ok(());
+        }
+        let t = &self.table;
+        let tag = container_tag(id);
+        let mut script = String::new();
+        for port in ports {
+            let only = port
+                .host_ip
+                .map(|host| format!("ip daddr {host} "))
+                .unwrap_or_default();
+            script.push_str(&format!(
+                "add rule ip {t} ports {only}{proto} dport {host_port} dnat to {ip}:{port} comment \"{tag}\"\n",
+                proto = port.protocol,
+                host_port = port.host_port,
+                port = port.container_port,
+            ));
+        }
+        script.push_str(&format!(
+            "add rule ip {t} postrouting ip daddr {ip} ct status dnat ip saddr {{ 127.0.0.0/8, {subnet} }} masquerade comment \"{tag}\"\n"
+        ));
+        Self::apply(&script)
+    }
+
+    /// Removes every rule of container `id`.
+    pub fn remove_container(&self, id: &str) -> Result<(), FirewallError> {
+        let rules = Self::rules(&["table", "ip", &self.table])?;
+        let script = Self::delete_script(&rules, &container_tag(id));
+        if script.is_empty() {
+            return Ok(());
+        }
+        Self::apply(&script)
+    }
+
+    /// The ids of the containers that have rules in the table.
+    pub fn containers(&self) -> Result<Vec<String>, FirewallError> {
+        let mut ids: Vec<String> = Self::rules(&["table", "ip", &self.table])?
+            .into_iter()
+            .filter_map(|r| {
+                r.comment
+                    .strip_prefix("berth container ")
+                    .map(str::to_owned)
+            })
+            .collect();
+        ids.sort();
+        ids.dedup();
+        Ok(ids)
+    }
+}

@@ -1,0 +1,200 @@
+//! IP address leases: one file per leased address, named by the address and holding the
+//! owner's id, created with `O_EXCL`. The file system decides every race, so containers
+//! started in parallel never get the same address, and no lock is held.
+//!
+//! ```text
+//! <dir>/172.18.0.2    "<container id>\n"
+//! ```
+
+use crate::subnet::Subnet;
+use std::fs;
+use std::io::{self, Write};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+/// An address could not be leased.
+#[derive(Debug, thiserror::Error)]
+pub enum LeaseError {
+    /// The address asked for is someone else's.
+    #[error("Address already in use: {0}")]
+    Taken(Ipv4Addr),
+    /// The address asked for is not a host address of the subnet.
+    #[error("Invalid address {0}: It does not belong to any of this network's subnets")]
+    OutOfSubnet(Ipv4Addr),
+    /// Every address is leased.
+    #[error("no available IPv4 addresses on network {0}")]
+    Exhausted(Subnet),
+    /// The lease directory failed.
+    #[error("lease directory {path}: {source}")]
+    Io {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+}
+
+/// The leases of one network.
+#[derive(Debug, Clone)]
+pub struct Leases {
+    dir: PathBuf,
+}
+
+impl Leases {
+    /// The leases kept in `dir`.
+    pub fn new(dir: &Path) -> Leases {
+        Leases {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    fn io(&self) -> impl FnOnce(io::Error) -> LeaseError + '_ {
+        |source| LeaseError::Io {
+            path: self.dir.clone(),
+            source,
+        }
+    }
+
+    /// Leases `wanted`, or else the lowest free host address of `subnet` other than
+    /// `gateway`, to `owner`.
+    pub fn allocate(
+        &self,
+        subnet: &Subnet,
+        gateway: Ipv4Addr,
+        owner: &str,
+        wanted: Option<Ipv4Addr>,
+    ) -> Result<Ipv4Addr, LeaseError> {
+        fs::create_dir_all(&self.dir).map_err(self.io())?;
+        if let Some(ip) = wanted {
+            if subnet.offset(ip).is_none() {
+                return Err(LeaseError::OutOfSubnet(ip));
+            }
+            if ip == gateway || !self.try_take(ip, owner)? {
+                return Err(LeaseError::Taken(ip));
+            }
+            return Ok(ip);
+        }
+        for n in 1..subnet.size() {
+            let Some(ip) = subnet.host(n) else { break };
+            if ip != gateway && self.try_take(ip, owner)? {
+                return Ok(ip);
+            }
+        }
+        Err(LeaseError::Exhausted(*subnet))
+    }
+
+    /// Creates the lease file of `ip`; false when it exists.
+    fn try_take(&self, ip: Ipv4Addr, owner: &str) -> Result<bool, LeaseError> {
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(self.dir.join(ip.to_string()))
+        {
+            Ok(mut file) => {
+                file.write_all(format!("{owner}\n").as_bytes())
+                    .map_err(self.io())?;
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(self.io()(e)),
+        }
+    }
+
+    /// Every lease: the address and its owner.
+    pub fn list(&self) -> Vec<(Ipv4Addr, String)> {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|e| {
+                let ip = e.file_name().to_str()?.parse().ok()?;
+                let owner = fs::read_to_string(e.path()).ok()?.trim().to_owned();
+                Some((ip, owner))
+            })
+            .collect()
+    }
+
+    /// Gives back every lease of `owner`.
+    pub fn release_owner(&self, owner: &str) {
+        for (ip, who) in self.list() {
+            if who == owner {
+                self.release(ip);
+            }
+        }
+    }
+
+    /// Gives back the lease of `ip`.
+    pub fn release(&self, ip: Ipv4Addr) {
+        let path = self.dir.join(ip.to_string());
+        if let Err(e) = fs::remove_file(&path)
+            && e.kind() != io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %path.display(), %e, "cannot release a lease");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leases_never_collide_and_come_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let leases = Leases::new(dir.path());
+        let subnet: Subnet = "10.9.0.0/29".parse().unwrap();
+        let gateway = Ipv4Addr::new(10, 9, 0, 1);
+        let taken: Vec<Ipv4Addr> = (0..5)
+            .map(|i| {
+                leases
+                    .allocate(&subnet, gateway, &format!("c{i}"), None)
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(taken[0], Ipv4Addr::new(10, 9, 0, 2));
+        assert_eq!(taken[4], Ipv4Addr::new(10, 9, 0, 6));
+        assert!(matches!(
+            leases.allocate(&subnet, gateway, "c5", None),
+            Err(LeaseError::Exhausted(_))
+        ));
+        leases.release_owner("c2");
+        assert_eq!(
+            leases.allocate(&subnet, gateway, "c6", None).unwrap(),
+            Ipv4Addr::new(10, 9, 0, 4)
+        );
+        assert!(matches!(
+            leases.allocate(&subnet, gateway, "c7", Some(taken[0])),
+            Err(LeaseError::Taken(_))
+        ));
+        assert!(matches!(
+            leases.allocate(&subnet, gateway, "c7", Some(Ipv4Addr::new(10, 9, 1, 2))),
+            Err(LeaseError::OutOfSubnet(_))
+        ));
+        assert!(matches!(
+            leases.allocate(&subnet, gateway, "c7", Some(gateway)),
+            Err(LeaseError::Taken(_))
+        ));
+    }
+
+    #[test]
+    fn parallel_leases_are_distinct() {
+        let dir = tempfile::tempdir().unwrap();
+        let subnet: Subnet = "10.9.0.0/24".parse().unwrap();
+        let gateway = Ipv4Addr::new(10, 9, 0, 1);
+        let handles: Vec<_> = (0..50)
+            .map(|i| {
+                let leases = Leases::new(dir.path());
+                std::thread::spawn(move || {
+                    leases
+                        .allocate(&subnet, gateway, &format!("c{i}"), None)
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut ips: Vec<Ipv4Addr> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        ips.sort();
+        ips.dedup();
+        assert_eq!(ips.len(), 50);
+    }
+}

@@ -1,0 +1,350 @@
+//! `network create|ls|inspect|rm|connect|disconnect` and `port`, and the network parts of
+//! `inspect` and `ps`.
+
+use super::Context;
+use super::containers::containers;
+use crate::cli::{
+    NetworkCommand, NetworkConnectArgs, NetworkCreateArgs, NetworkDisconnectArgs, NetworkLsArgs,
+    NetworkNamesArgs, PortArgs,
+};
+use crate::exit::{Failure, Outcome};
+use anyhow::anyhow;
+use berth_engine::connect;
+use berth_engine::containers::Record;
+use berth_engine::networks::{DEFAULT, Network, NetworkError, Networks};
+use berth_net::ports::PortBinding;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::Ipv4Addr;
+
+/// Docker's CLI ends with 1 when the engine refuses a network or port request.
+fn refused(error: impl Into<anyhow::Error>) -> Failure {
+    Failure {
+        code: 1,
+        error: error.into(),
+    }
+}
+
+fn networks(ctx: &Context) -> Networks {
+    Networks::new(&ctx.roots.root, &ctx.roots.run_root)
+}
+
+/// `berth network ...`
+pub fn run(ctx: &Context, command: &NetworkCommand) -> Outcome {
+    match command {
+        NetworkCommand::Create(args) => create(ctx, args),
+        NetworkCommand::Ls(args) => ls(ctx, args),
+        NetworkCommand::Inspect(args) => inspect(ctx, args),
+        NetworkCommand::Rm(args) => rm(ctx, args),
+        NetworkCommand::Connect(args) => connect_container(ctx, args),
+        NetworkCommand::Disconnect(args) => disconnect_container(ctx, args),
+    }
+}
+
+fn create(ctx: &Context, args: &NetworkCreateArgs) -> Outcome {
+    if args.driver != "bridge" {
+        return Err(refused(anyhow!(
+            "plugin \"{}\" not found: berth has the bridge driver only",
+            args.driver
+        )));
+    }
+    let subnet = args
+        .subnet
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(refused)?;
+    let gateway = args
+        .gateway
+        .as_deref()
+        .map(|g| {
+            g.parse::<Ipv4Addr>()
+                .map_err(|_| anyhow!("invalid gateway address {g}"))
+        })
+        .transpose()
+        .map_err(refused)?;
+    if gateway.is_some() && subnet.is_none() {
+        return Err(refused(anyhow!(
+            "every ip-range or gateway must have a corresponding subnet"
+        )));
+    }
+    let network = networks(ctx)
+        .create_user(&args.name, subnet, gateway, &ctx.config.network_defaults())
+        .map_err(refused)?;
+    println!("{}", network.id);
+    Ok(0)
+}
+
+/// The pseudo-networks Docker lists beside the real ones.
+const PSEUDO: [&str; 2] = ["host", "none"];
+
+fn ls(ctx: &Context, args: &NetworkLsArgs) -> Outcome {
+    let networks = networks(ctx);
+    // The default network exists from the first use on; list it as Docker always does.
+    let _ = networks.default_network(&ctx.config.network_defaults());
+    let all = networks.list();
+    let mut out = std::io::stdout().lock();
+    let id = |n: &Network| {
+        if args.no_trunc {
+            n.id.clone()
+        } else {
+            n.id[..12].to_owned()
+        }
+    };
+    if args.quiet {
+        for n in &all {
+            let _ = writeln!(out, "{}", id(n));
+        }
+        return Ok(0);
+    }
+    let width = all.iter().map(|n| n.name.len()).max().unwrap_or(0).max(7);
+    let _ = writeln!(
+        out,
+        "{:<12}   {:<width$}   {:<7}   SCOPE",
+        "NETWORK ID", "NAME", "DRIVER"
+    );
+    for n in &all {
+        let _ = writeln!(
+            out,
+            "{:<12}   {:<width$}   {:<7}   local",
+            id(n),
+            n.name,
+            n.driver
+        );
+    }
+    for name in PSEUDO {
+        let _ = writeln!(
+            out,
+            "{:<12}   {name:<width$}   {name:<7}   local",
+            "-".repeat(12)
+        );
+    }
+    Ok(0)
+}
+
+fn inspect(ctx: &Context, args: &NetworkNamesArgs) -> Outcome {
+    let networks = networks(ctx);
+    let records = containers(ctx).list();
+    let mut found = Vec::new();
+    let mut missing = Vec::new();
+    for name in &args.networks {
+        if name == DEFAULT {
+            let _ = networks.default_network(&ctx.config.network_defaults());
+        }
+        match networks.find(name) {
+            Ok(network) => found.push(network_json(&network, &records)),
+            Err(_) => missing.push(name.clone()),
+        }
+    }
+    Ok(super::print_inspect(&found, &missing, "No such network"))
+}
+
+/// Docker-shaped network JSON.
+fn network_json(network: &Network, records: &[Record]) -> Value {
+    let mut members = serde_json::Map::new();
+    for record in records.iter().filter(|r| r.is_running()) {
+        for endpoint in record.networks.iter().filter(|e| e.network == network.name) {
+            members.insert(
+                record.id.clone(),
+                json!({
+                    "Name": record.name,
+                    "MacAddress": connect::mac_of(endpoint),
+                    "IPv4Address": endpoint.ip.map(|ip| format!("{ip}/{}", network.subnet.prefix())).unwrap_or_default(),
+                    "IPv6Address": "",
+                }),
+            );
+        }
+    }
+    json!({
+        "Name": network.name,
+        "Id": network.id,
+        "Created": network.created,
+        "Scope": "local",
+        "Driver": network.driver,
+        "EnableIPv6": false,
+        "IPAM": { "Driver": "default", "Config": [{ "Subnet": network.subnet.to_string(), "Gateway": network.gateway.to_string() }] },
+        "Internal": false,
+        "Containers": members,
+        "Options": { "com.docker.network.bridge.name": network.bridge },
+    })
+}
+
+fn rm(ctx: &Context, args: &NetworkNamesArgs) -> Outcome {
+    let networks = networks(ctx);
+    let records = containers(ctx).list();
+    let mut code = 0;
+    for name in &args.networks {
+        let removed = networks
+            .find(name)
+            .and_then(|network| networks.remove(&network, &connect::users_of(&records, &network)));
+        match removed {
+            Ok(()) => println!("{name}"),
+            Err(e) => {
+                eprintln!("Error response from daemon: {e}");
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}
+
+fn container_and_network(
+    ctx: &Context,
+    container: &str,
+    network: &str,
+) -> Result<(Record, Network), Failure> {
+    let record = containers(ctx).find(container).map_err(refused)?;
+    let networks = networks(ctx);
+    if network == DEFAULT {
+        let _ = networks.default_network(&ctx.config.network_defaults());
+    }
+    let network = networks.find(network).map_err(refused)?;
+    Ok((record, network))
+}
+
+fn connect_container(ctx: &Context, args: &NetworkConnectArgs) -> Outcome {
+    let (record, network) = container_and_network(ctx, &args.container, &args.network)?;
+    let ip = args
+        .ip
+        .as_deref()
+        .map(|ip| {
+            ip.parse::<Ipv4Addr>()
+                .map_err(|_| NetworkError::Invalid(format!("invalid IPv4 address: {ip}")))
+        })
+        .transpose()
+        .map_err(refused)?;
+    connect::connect_network(&ctx.roots, &record, &network, &args.alias, ip).map_err(refused)?;
+    Ok(0)
+}
+
+fn disconnect_container(ctx: &Context, args: &NetworkDisconnectArgs) -> Outcome {
+    let (record, network) = container_and_network(ctx, &args.container, &args.network)?;
+    connect::disconnect_network(&ctx.roots, &record, &network).map_err(refused)?;
+    Ok(0)
+}
+
+/// `berth port CONTAINER [PRIVATE_PORT[/PROTO]]`
+pub fn port(ctx: &Context, args: &PortArgs) -> Outcome {
+    let record = containers(ctx).find(&args.container).map_err(refused)?;
+    let wanted = args.port.as_deref().map(|p| match p.split_once('/') {
+        Some((port, proto)) => (port.to_owned(), proto.to_owned()),
+        None => (p.to_owned(), "tcp".to_owned()),
+    });
+    let bindings: Vec<&PortBinding> = record
+        .port_bindings
+        .iter()
+        .filter(|b| {
+            wanted.as_ref().is_none_or(|(port, proto)| {
+                *port == b.container_port.to_string() && *proto == b.protocol.to_string()
+            })
+        })
+        .collect();
+    if let (Some(p), true) = (&args.port, bindings.is_empty()) {
+        return Err(refused(anyhow!(
+            "No public port '{}' published for {}",
+            if p.contains('/') {
+                p.clone()
+            } else {
+                format!("{p}/tcp")
+            },
+            record.name
+        )));
+    }
+    for binding in bindings {
+        if args.port.is_some() {
+            println!(
+                "{}:{}",
+                binding.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED),
+                binding.host_port
+            );
+        } else {
+            println!("{binding}");
+        }
+    }
+    Ok(0)
+}
+
+/// The PORTS column of `ps`: `0.0.0.0:8080->80/tcp, ...`.
+pub fn ports_column(record: &Record) -> String {
+    record
+        .port_bindings
+        .iter()
+        .map(|b| {
+            format!(
+                "{}:{}->{}/{}",
+                b.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED),
+                b.host_port,
+                b.container_port,
+                b.protocol
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The `HostConfig` network fields and the `NetworkSettings` of `inspect`.
+pub fn inspect_fields(ctx_networks: &Networks, record: &Record) -> (Value, Value, Value) {
+    let mut port_bindings: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for request in &record.ports {
+        let host_port = match request.host_ports {
+            (0, 0) => String::new(),
+            (first, last) if first == last => first.to_string(),
+            (first, last) => format!("{first}-{last}"),
+        };
+        port_bindings
+            .entry(format!("{}/{}", request.container_port, request.protocol))
+            .or_default()
+            .push(json!({ "HostIp": request.host_ip.map(|ip| ip.to_string()).unwrap_or_default(), "HostPort": host_port }));
+    }
+    let mut ports: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for b in &record.port_bindings {
+        ports
+            .entry(format!("{}/{}", b.container_port, b.protocol))
+            .or_default()
+            .push(json!({ "HostIp": b.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED).to_string(), "HostPort": b.host_port.to_string() }));
+    }
+    let mut networks = serde_json::Map::new();
+    let mut first = json!({ "IPAddress": "", "Gateway": "", "IPPrefixLen": 0, "MacAddress": "" });
+    for (n, endpoint) in record.networks.iter().enumerate() {
+        let network = ctx_networks.find(&endpoint.network).ok();
+        let running = endpoint.ip.is_some();
+        let gateway = network
+            .as_ref()
+            .filter(|_| running)
+            .map(|n| n.gateway.to_string())
+            .unwrap_or_default();
+        let prefix = network
+            .as_ref()
+            .filter(|_| running)
+            .map_or(0, |n| n.subnet.prefix());
+        let ip = endpoint.ip.map(|ip| ip.to_string()).unwrap_or_default();
+        let mac = connect::mac_of(endpoint);
+        if n == 0 {
+            first = json!({ "IPAddress": ip, "Gateway": gateway, "IPPrefixLen": prefix, "MacAddress": mac });
+        }
+        networks.insert(
+            endpoint.network.clone(),
+            json!({
+                "Aliases": endpoint.aliases,
+                "NetworkID": network.map(|n| n.id).unwrap_or_default(),
+                "IPAddress": ip,
+                "IPPrefixLen": prefix,
+                "Gateway": gateway,
+                "MacAddress": mac,
+            }),
+        );
+    }
+    if record.networks.is_empty() {
+        networks.insert(record.network_mode.clone(), json!({}));
+    }
+    let mut settings = json!({
+        "Ports": ports,
+        "Networks": networks,
+        "SandboxKey": if record.networks.is_empty() { String::new() } else { format!("netns/{}", record.id) },
+    });
+    for (key, value) in first.as_object().into_iter().flatten() {
+        settings[key] = value.clone();
+    }
+    (json!(record.network_mode), json!(port_bindings), settings)
+}
