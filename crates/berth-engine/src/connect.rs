@@ -105,6 +105,8 @@ fn connect_bridges(roots: &Roots, record: &Record, path: &Path) -> Result<HeldPo
             .allocate(&network.subnet, network.gateway, id, endpoint.requested_ip)
             .map_err(NetError::from)?;
         let (host_if, interface) = (host_interface(id, n), format!("eth{n}"));
+        // The namespace of this container's last run may still be on its way out.
+        bridge::detach(&mut rtnl, &host_if)?;
         let how = Attachment {
             netns: path,
             host_interface: &host_if,
@@ -146,19 +148,13 @@ pub fn disconnect(roots: &Roots, record: &Record) {
     }
     let id = &record.id;
     let networks = Networks::new(&roots.root, &roots.run_root);
-    if let Ok(mut rtnl) = Rtnl::open() {
-        let prefix = host_interface(id, 0);
-        let prefix = &prefix[..prefix.len() - 1];
-        for link in rtnl.links().unwrap_or_default() {
-            if link.name.starts_with(prefix)
-                && let Err(e) = rtnl.delete_link(link.index)
-            {
-                tracing::warn!(link = link.name, %e, "cannot delete a container's interface");
-            }
-        }
-    }
+    // Letting go of the namespace is enough: the kernel frees it, and with it the container's
+    // veth ends and their host peers, in the background. Deleting a veth here would cost the
+    // caller a wait for the kernel (an RCU grace period, ~15 ms). Only when the namespace
+    // cannot be let go are the host ends deleted here.
     if let Err(e) = netns::remove(&netns_path(&roots.run_root, id)) {
-        tracing::warn!(id, %e, "cannot remove the network namespace");
+        tracing::warn!(id, %e, "cannot remove the network namespace; deleting its interfaces");
+        delete_host_interfaces(id);
     }
     let mut tables = Vec::new();
     for endpoint in &record.networks {
@@ -185,6 +181,20 @@ pub fn disconnect(roots: &Roots, record: &Record) {
         r.port_bindings.clear();
     });
     refresh_hosts(roots, record, Some(id));
+}
+
+/// Deletes every host interface of container `id` (`vb<id[..11]>N`).
+fn delete_host_interfaces(id: &str) {
+    let Ok(mut rtnl) = Rtnl::open() else { return };
+    let prefix = host_interface(id, 0);
+    let prefix = &prefix[..prefix.len() - 1];
+    for link in rtnl.links().unwrap_or_default() {
+        if link.name.starts_with(prefix)
+            && let Err(e) = rtnl.delete_link(link.index)
+        {
+            tracing::warn!(link = link.name, %e, "cannot delete a container's interface");
+        }
+    }
 }
 
 /// The user networks (not the default one) of `record`.

@@ -2,8 +2,13 @@
 //! owner's id, created with `O_EXCL`. The file system decides every race, so containers
 //! started in parallel never get the same address, and no lock is held.
 //!
+//! Addresses are handed out in turn from where the last one was taken (as Docker does), so a
+//! released address is not reused at once: the interface that had it may still be on the
+//! bridge while the kernel frees its namespace.
+//!
 //! ```text
 //! <dir>/172.18.0.2    "<container id>\n"
+//! <dir>/next          where the next search starts (a hint)
 //! ```
 
 use crate::subnet::Subnet;
@@ -74,9 +79,18 @@ impl Leases {
             }
             return Ok(ip);
         }
-        for n in 1..subnet.size() {
-            let Some(ip) = subnet.host(n) else { break };
+        let hint = self.dir.join("next");
+        let hosts = subnet.size().saturating_sub(2).max(1);
+        let start = fs::read_to_string(&hint)
+            .ok()
+            .and_then(|t| t.trim().parse::<u32>().ok())
+            .filter(|n| subnet.host(*n).is_some())
+            .unwrap_or(1);
+        for step in 0..hosts {
+            let n = (start - 1 + step) % hosts + 1;
+            let Some(ip) = subnet.host(n) else { continue };
             if ip != gateway && self.try_take(ip, owner)? {
+                let _ = fs::write(&hint, (n % hosts + 1).to_string());
                 return Ok(ip);
             }
         }
@@ -158,10 +172,21 @@ mod tests {
             leases.allocate(&subnet, gateway, "c5", None),
             Err(LeaseError::Exhausted(_))
         ));
+        // Released addresses come back once the others have had their turn.
         leases.release_owner("c2");
+        leases.release_owner("c4");
         assert_eq!(
             leases.allocate(&subnet, gateway, "c6", None).unwrap(),
             Ipv4Addr::new(10, 9, 0, 4)
+        );
+        assert_eq!(
+            leases.allocate(&subnet, gateway, "c8", None).unwrap(),
+            Ipv4Addr::new(10, 9, 0, 6)
+        );
+        leases.release_owner("c0");
+        assert_eq!(
+            leases.allocate(&subnet, gateway, "c9", None).unwrap(),
+            Ipv4Addr::new(10, 9, 0, 2)
         );
         assert!(matches!(
             leases.allocate(&subnet, gateway, "c7", Some(taken[0])),

@@ -260,6 +260,11 @@ fn a_published_tcp_port_answers_on_the_hosts_addresses_and_from_another_containe
     bb.env
         .berth(&["run", "--rm", "-p", &publish, &bb.image, "true"])
         .fails(125, "port is already allocated");
+    // A restart connects it again, its port with it.
+    bb.env.berth(&["restart", "-t", "1", "web"]).ok();
+    until("the restarted web server", || {
+        http_get(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).contains("published")
+    });
     bb.env.berth(&["rm", "-f", "web"]).ok();
     // Released with the container.
     TcpListener::bind(("0.0.0.0", port)).unwrap();

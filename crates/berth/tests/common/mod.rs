@@ -442,6 +442,10 @@ pub fn assert_no_network_leftovers(env: &Env) {
                 .join(&network)
                 .join("leases"),
         );
+        let leases: Vec<&String> = leases
+            .iter()
+            .filter(|name| name.parse::<std::net::Ipv4Addr>().is_ok())
+            .collect();
         assert!(leases.is_empty(), "leases left on {network}: {leases:?}");
     }
     let mut bridges = vec![env.bridge.clone()];
@@ -451,8 +455,14 @@ pub fn assert_no_network_leftovers(env: &Env) {
             .filter_map(|f| f.strip_suffix(".json"))
             .map(|id| format!("br-{}", &id[..12])),
     );
+    // The kernel frees a container's namespace, and its veth pair, in the background.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     for bridge in bridges {
-        let ports = entries(PathBuf::from(format!("/sys/class/net/{bridge}/brif")));
+        let brif = PathBuf::from(format!("/sys/class/net/{bridge}/brif"));
+        while !entries(brif.clone()).is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let ports = entries(brif);
         assert!(ports.is_empty(), "veths left on {bridge}: {ports:?}");
     }
     let rules = std::process::Command::new("nft")
