@@ -122,6 +122,15 @@ fn host_lock(run_dir: &Path) -> io::Result<FileLock> {
     }
 }
 
+fn host(what: &'static str) -> impl FnOnce(io::Error) -> NetworkError {
+    move |source| {
+        NetworkError::Net(NetError::Host {
+            what: what.into(),
+            source,
+        })
+    }
+}
+
 fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
@@ -226,7 +235,13 @@ impl Networks {
             what: "open netlink".into(),
             source: e,
         })?;
-        let taken = self.taken_subnets(&mut rtnl)?;
+        // A bridge of this name that outlived its record (a data root wiped, say) is taken
+        // over with its address, or made anew when it has none.
+        let (subnet, gateway) = match self.adopt(&mut rtnl, device, subnet)? {
+            Some((s, g)) => (Some(s), Some(g)),
+            None => (subnet, gateway),
+        };
+        let taken = self.taken_subnets(&mut rtnl, device)?;
         let subnet = match subnet {
             Some(subnet) => {
                 if let Some((_, owner)) = taken.iter().find(|(s, _)| s.overlaps(&subnet)) {
@@ -269,9 +284,47 @@ impl Networks {
         Ok(network)
     }
 
+    /// The subnet and gateway of an existing bridge `device` that no record of this root
+    /// names; a bridge without an address is deleted.
+    fn adopt(
+        &self,
+        rtnl: &mut Rtnl,
+        device: &str,
+        wanted: Option<Subnet>,
+    ) -> Result<Option<(Subnet, Ipv4Addr)>, NetworkError> {
+        if device.is_empty() {
+            return Ok(None);
+        }
+        let Some(link) = rtnl.link(device).map_err(host("look up the bridge"))? else {
+            return Ok(None);
+        };
+        let address = rtnl
+            .addresses(link.index)
+            .map_err(host("read the bridge's addresses"))?
+            .into_iter()
+            .find_map(|(ip, prefix)| Subnet::new(ip, prefix).map(|s| (s, ip)));
+        match (address, wanted) {
+            (None, _) => {
+                rtnl.delete_link(link.index)
+                    .map_err(host("delete a stale bridge"))?;
+                Ok(None)
+            }
+            (Some((have, _)), Some(wanted)) if have != wanted => {
+                Err(NetworkError::Invalid(format!(
+                    "bridge {device} exists on {have}, not {wanted}: delete it or choose another bridge name"
+                )))
+            }
+            (Some(found), _) => Ok(Some(found)),
+        }
+    }
+
     /// The subnets in use: every berth network's (by name) and the host's routes (by
-    /// interface), but the default route.
-    fn taken_subnets(&self, rtnl: &mut Rtnl) -> Result<Vec<(Subnet, String)>, NetworkError> {
+    /// interface) but the default route and those through `own_device`.
+    fn taken_subnets(
+        &self,
+        rtnl: &mut Rtnl,
+        own_device: &str,
+    ) -> Result<Vec<(Subnet, String)>, NetworkError> {
         let host = |e| NetError::Host {
             what: "read the host's routes".into(),
             source: e,
@@ -287,16 +340,18 @@ impl Networks {
                 .map_err(host)?
                 .into_iter()
                 .filter(|r| r.destination.prefix() > 0)
-                .map(|r| {
+                .filter_map(|r| {
                     let via = links
                         .iter()
                         .find(|l| Some(l.index) == r.interface)
                         .map(|l| l.name.clone())
                         .unwrap_or_default();
-                    (
-                        r.destination,
-                        format!("the route to {} via {via}", r.destination),
-                    )
+                    (own_device.is_empty() || via != own_device).then(|| {
+                        (
+                            r.destination,
+                            format!("the route to {} via {via}", r.destination),
+                        )
+                    })
                 }),
         );
         Ok(taken)

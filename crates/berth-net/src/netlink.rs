@@ -240,6 +240,25 @@ impl Rtnl {
         )
     }
 
+    /// The IPv4 addresses of link `index`, with their prefix lengths.
+    pub fn addresses(&mut self, index: u32) -> io::Result<Vec<(Ipv4Addr, u8)>> {
+        let mut message = AddressMessage::default();
+        message.header.family = AddressFamily::Inet;
+        let replies = self.request(RouteNetlinkMessage::GetAddress(message), NLM_F_DUMP)?;
+        Ok(replies
+            .into_iter()
+            .filter_map(|reply| match reply {
+                RouteNetlinkMessage::NewAddress(a) if a.header.index == index => {
+                    a.attributes.iter().find_map(|attribute| match attribute {
+                        AddressAttribute::Local(IpAddr::V4(ip)) => Some((*ip, a.header.prefix_len)),
+                        _ => None,
+                    })
+                }
+                _ => None,
+            })
+            .collect())
+    }
+
     /// Adds the default route through `gateway`.
     pub fn add_default_route(&mut self, gateway: Ipv4Addr) -> io::Result<()> {
         let mut message = RouteMessage::default();

@@ -475,6 +475,30 @@ fn publish_all_takes_a_free_port_for_each_exposed_port() {
     assert!(lines[0].starts_with("80/tcp -> 0.0.0.0:"), "{ports}");
     assert!(lines[1].starts_with("9053/udp -> 0.0.0.0:"), "{ports}");
     bb.env.berth(&["rm", "-f", "p"]).ok();
+
+    // A range publishes port for port.
+    let first = (20000..60000u16)
+        .step_by(7)
+        .find(|p| {
+            TcpListener::bind(("0.0.0.0", *p)).is_ok()
+                && TcpListener::bind(("0.0.0.0", p + 1)).is_ok()
+        })
+        .unwrap();
+    let range = format!("127.0.0.1:{first}-{}:80-81", first + 1);
+    bb.env
+        .berth(&[
+            "run", "-d", "--name", "r", "-p", &range, &bb.image, "sleep", "60",
+        ])
+        .ok();
+    let ports = bb.env.berth(&["port", "r"]).ok().stdout;
+    assert_eq!(
+        ports.lines().collect::<Vec<_>>(),
+        [
+            format!("80/tcp -> 127.0.0.1:{first}"),
+            format!("81/tcp -> 127.0.0.1:{}", first + 1)
+        ]
+    );
+    bb.env.berth(&["rm", "-f", "r"]).ok();
     assert_nothing_leaked(&bb.env);
 }
 

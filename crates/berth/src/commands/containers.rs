@@ -496,10 +496,8 @@ pub fn inspect(ctx: &Context, args: &NamesArgs) -> Outcome {
 
 /// Docker-shaped container JSON.
 fn container_json(ctx: &Context, all: &Containers, record: &Record) -> serde_json::Value {
-    let (network_mode, port_bindings, network_settings) = super::network::inspect_fields(
-        &berth_engine::networks::Networks::new(&ctx.roots.root, &ctx.roots.run_root),
-        record,
-    );
+    let (network_mode, port_bindings, network_settings) =
+        super::network::inspect_fields(ctx, record);
     let spec: serde_json::Value = std::fs::read(all.dir(&record.id).join("config.json"))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())

@@ -284,7 +284,8 @@ pub fn ports_column(record: &Record) -> String {
 }
 
 /// The `HostConfig` network fields and the `NetworkSettings` of `inspect`.
-pub fn inspect_fields(ctx_networks: &Networks, record: &Record) -> (Value, Value, Value) {
+pub fn inspect_fields(ctx: &Context, record: &Record) -> (Value, Value, Value) {
+    let ctx_networks = &networks(ctx);
     let mut port_bindings: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for request in &record.ports {
         let host_port = match request.host_ports {
@@ -341,7 +342,7 @@ pub fn inspect_fields(ctx_networks: &Networks, record: &Record) -> (Value, Value
     let mut settings = json!({
         "Ports": ports,
         "Networks": networks,
-        "SandboxKey": if record.networks.is_empty() { String::new() } else { format!("netns/{}", record.id) },
+        "SandboxKey": if record.networks.is_empty() { String::new() } else { connect::netns_path(&ctx.roots.run_root, &record.id).display().to_string() },
     });
     for (key, value) in first.as_object().into_iter().flatten() {
         settings[key] = value.clone();
