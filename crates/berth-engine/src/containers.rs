@@ -278,10 +278,5 @@ impl Record {
     }
 }
 
-/// The start time of process `pid` (field 22 of /proc/PID/stat), if it exists.
-pub fn process_start_time(pid: i32) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may hold spaces; fields after it follow its closing ')'.
-    let after = &stat[stat.rfind(')')? + 2..];
-    after.split(' ').nth(19)?.parse().ok()
-}
+/// The start time of process `pid`, if it exists.
+pub use berth_runtime::host::process_start_time;

@@ -13,5 +13,7 @@ pub mod paths;
 pub mod run;
 pub mod spec;
 pub mod supervisor;
-pub mod time;
 pub mod users;
+
+/// RFC 3339 times (shared with the runtime).
+pub use berth_runtime::time;

@@ -180,11 +180,6 @@ pub fn create(
         fs::write(dir.join("hosts"), hosts).map_err(io("write hosts"))?;
         fs::write(dir.join("resolv.conf"), resolv).map_err(io("write resolv.conf"))?;
         let cgroup_path = format!("berth/{id}");
-        let v1 = if layout.mode == CgroupMode::V2 {
-            Vec::new()
-        } else {
-            cgroups::v1_hierarchies(&layout.root)
-        };
         let host_caps: Vec<String> = caps::read(None, caps::CapSet::Bounding)
             .map(|set| set.iter().map(|c| c.to_string()).collect())
             .unwrap_or_default();
@@ -202,7 +197,6 @@ pub fn create(
                 ("/etc/hosts", file("hosts")),
                 ("/etc/resolv.conf", file("resolv.conf")),
             ],
-            v1_controllers: &v1,
             cgroup_path: &cgroup_path,
             network: match network.mode.as_str() {
                 "host" => NetworkNs::Host,

@@ -65,8 +65,6 @@ pub struct Context<'a> {
     pub host_capabilities: &'a [String],
     /// Per-container files bound at /etc/hostname, /etc/hosts and /etc/resolv.conf.
     pub etc_files: [(&'a str, String); 3],
-    /// v1/hybrid controllers to mount at /sys/fs/cgroup (empty on v2).
-    pub v1_controllers: &'a [String],
     /// The cgroup path, relative to the hierarchy roots.
     pub cgroup_path: &'a str,
     /// The network namespace.
@@ -233,31 +231,18 @@ pub fn generate(plan: &RunPlan, ctx: &Context<'_>) -> Result<Spec, String> {
             ],
         ),
     ];
-    if ctx.v1_controllers.is_empty() {
-        mounts.push(mount(
-            "/sys/fs/cgroup",
-            "cgroup2",
-            "cgroup",
-            &["nosuid", "noexec", "nodev", "ro"],
-        ));
-    } else {
-        // v1: a tmpfs with one read-only mount per controller; the runtime makes the tmpfs
-        // read-only once the mounts below it are in.
-        mounts.push(mount(
-            "/sys/fs/cgroup",
-            "tmpfs",
-            "tmpfs",
-            &["nosuid", "noexec", "nodev", "mode=755", "ro"],
-        ));
-        for controller in ctx.v1_controllers {
-            mounts.push(mount(
-                &format!("/sys/fs/cgroup/{controller}"),
-                "cgroup",
-                "cgroup",
-                &["nosuid", "noexec", "nodev", "ro", controller],
-            ));
-        }
-    }
+    // The runtime lays out cgroupfs as the host has it (v1, v2 or hybrid).
+    mounts.push(mount(
+        "/sys/fs/cgroup",
+        "cgroup",
+        "cgroup",
+        &[
+            "nosuid",
+            "noexec",
+            "nodev",
+            if plan.privileged { "rw" } else { "ro" },
+        ],
+    ));
     for (destination, source) in &ctx.etc_files {
         mounts.push(mount(destination, "bind", source, &["rbind", "rprivate"]));
     }

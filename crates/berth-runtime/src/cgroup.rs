@@ -303,6 +303,19 @@ impl Cgroup {
         }
     }
 
+    /// Whether the freezer holds the cgroup's processes.
+    pub fn frozen(&self) -> bool {
+        let read = |path: PathBuf| fs::read_to_string(path).unwrap_or_default();
+        match self.mode {
+            CgroupMode::V2 => read(self.dirs[0].1.join("cgroup.freeze")).trim() == "1",
+            _ => self
+                .dirs
+                .iter()
+                .find(|(c, _)| *c == "freezer")
+                .is_some_and(|(_, dir)| read(dir.join("freezer.state")).trim() == "FROZEN"),
+        }
+    }
+
     /// CPU time used, in nanoseconds.
     pub fn cpu_usage_ns(&self) -> Option<u64> {
         match self.mode {

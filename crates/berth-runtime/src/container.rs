@@ -65,6 +65,15 @@ pub struct ContainerConfig {
     pub init: bool,
     /// The network namespace.
     pub network: NetworkNamespace,
+    /// Outlive the process that starts it (OCI `create`); otherwise it dies with that
+    /// process (`PR_SET_PDEATHSIG`).
+    pub outlive_parent: bool,
+    /// Namespaced sysctls (`net.ipv4.ip_forward` = `1`), written after /proc is mounted.
+    pub sysctls: Vec<(String, String)>,
+    /// The process's OOM score adjustment.
+    pub oom_score_adj: Option<i32>,
+    /// Descriptors 3 to 3+N-1 stay open for the process (OCI `--preserve-fds`).
+    pub preserve_fds: u32,
 }
 
 /// Where a container's network comes from.
@@ -166,7 +175,7 @@ fn run_in(
     stdio: StdioMode,
     on_started: &mut dyn FnMut(i32),
 ) -> Result<Exit, RuntimeError> {
-    let launched = launch(config, cgroup, stdio.stdin, false)?;
+    let launched = launch(config, cgroup, stdio.stdin, false, None)?;
     let pid = launched.pid;
     on_started(pid);
     let code = match &launched.pty {
@@ -195,6 +204,7 @@ fn launch(
     cgroup: &Cgroup,
     stdin: bool,
     capture: bool,
+    gate: Option<&OwnedFd>,
 ) -> Result<Launched, RuntimeError> {
     let pty = if config.terminal {
         Some(Pty::open()?)
@@ -261,15 +271,14 @@ fn launch(
         let outputs = captured
             .as_ref()
             .map(|((_, out), (_, err))| (out.as_fd(), err.as_fd()));
-        child_main(
-            config,
+        let io = ChildIo {
             stdin,
             outputs,
-            pty.as_ref(),
-            network.as_ref(),
-            go_read,
-            err_write,
-        );
+            pty: pty.as_ref(),
+            network: network.as_ref(),
+            gate,
+        };
+        child_main(config, &io, go_read, err_write);
     }
     let pid = pid as i32;
     tracing::debug!(pid, "cloned into new namespaces");
@@ -302,7 +311,7 @@ pub fn launch_detached(
     layout: &CgroupLayout,
 ) -> Result<(i32, DetachedIo), RuntimeError> {
     let cgroup = Cgroup::create(layout, &config.cgroup_path, &config.limits)?;
-    match launch(config, &cgroup, config.terminal, !config.terminal) {
+    match launch(config, &cgroup, config.terminal, !config.terminal, None) {
         Ok(Launched {
             pid,
             output: Some((out, err)),
@@ -319,6 +328,43 @@ pub fn launch_detached(
             Err(e)
         }
     }
+}
+
+/// OCI `create`: sets the container up (its cgroup made) up to the exec, its process waiting
+/// at `gate` (a FIFO) until `start` opens it, and returns its pid and, for a terminal, the
+/// pty's master. The process inherits this one's standard streams (unless it has a terminal)
+/// and outlives it.
+pub fn create_gated(
+    config: &ContainerConfig,
+    layout: &CgroupLayout,
+    gate: &Path,
+) -> Result<(i32, Option<OwnedFd>), RuntimeError> {
+    let gate = rustix::fs::open(
+        gate,
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(host("open the start gate"))?;
+    let cgroup = Cgroup::create(layout, &config.cgroup_path, &config.limits)?;
+    match launch(config, &cgroup, true, false, Some(&gate)) {
+        Ok(launched) => {
+            unblock_signals();
+            Ok((launched.pid, launched.pty.map(|pty| pty.master)))
+        }
+        Err(e) => {
+            cgroup.remove();
+            Err(e)
+        }
+    }
+}
+
+/// Waits for child `pid` (a container this process created and started), forwarding the
+/// relayed signals to it; returns its exit code.
+pub fn wait_forwarding_signals(pid: i32) -> Result<i32, RuntimeError> {
+    let signals = block_signals()?;
+    let code = wait_forwarding(pid, &signals);
+    unblock_signals();
+    code
 }
 
 /// The exit code of child `pid` once it has ended (128 + N for a signal), without waiting.
@@ -365,13 +411,22 @@ pub(crate) fn release_child(
 ) -> Result<(), RuntimeError> {
     let started = cgroup.add(pid).map_err(RuntimeError::from).and_then(|()| {
         let sent = std::fs::File::from(go).write_all(b"g");
+        // The verdict: end of file (it exec'd), `=` (it waits at its start gate) or
+        // `code:message`.
+        let mut verdict = std::fs::File::from(verdict);
         let mut message = String::new();
-        std::fs::File::from(verdict)
-            .read_to_string(&mut message)
-            .map_err(|e| RuntimeError::Host {
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = verdict.read(&mut chunk).map_err(|e| RuntimeError::Host {
                 what: "read the process's setup result",
                 source: e,
             })?;
+            message.push_str(&String::from_utf8_lossy(&chunk[..n]));
+            if n == 0 || message == "=" {
+                break;
+            }
+        }
+        let message = message.trim_start_matches('=');
         match (message.split_once(':'), sent) {
             (Some((code, text)), _) => Err(StartError {
                 code: code.parse().unwrap_or(default_code),
@@ -394,26 +449,80 @@ pub(crate) fn release_child(
 }
 
 /// The child: set up, then exec. Never returns.
-fn child_main(
-    config: &ContainerConfig,
+/// What the child is handed besides its configuration.
+struct ChildIo<'a> {
+    /// Keep the caller's stdin (else /dev/null).
     stdin: bool,
-    outputs: Option<(BorrowedFd<'_>, BorrowedFd<'_>)>,
-    pty: Option<&Pty>,
-    network: Option<&OwnedFd>,
-    go: OwnedFd,
-    err: OwnedFd,
-) -> ! {
-    match child_setup(config, stdin, outputs, pty, network, go) {
-        Ok(()) if config.init => crate::init::run(&config.args, &config.env, err),
-        Ok(()) => report_and_exit(err, &process::exec(&config.args, &config.env)),
-        Err(e) => report_and_exit(err, &e),
-    }
+    /// Pipes for stdout and stderr.
+    outputs: Option<(BorrowedFd<'a>, BorrowedFd<'a>)>,
+    /// The pty whose slave becomes its terminal.
+    pty: Option<&'a Pty>,
+    /// The network namespace to join.
+    network: Option<&'a OwnedFd>,
+    /// The start gate (an `O_PATH` descriptor of a FIFO) to wait at before the exec.
+    gate: Option<&'a OwnedFd>,
 }
 
-/// Writes a start failure to the error pipe and exits with its code.
-pub(crate) fn report_and_exit(err: OwnedFd, error: &StartError) -> ! {
+fn child_main(config: &ContainerConfig, io: &ChildIo<'_>, go: OwnedFd, err: OwnedFd) -> ! {
+    if let Err(e) = child_setup(config, io, go) {
+        report_and_exit(Some(err), &e);
+    }
+    let err = match io.gate {
+        Some(gate) => match wait_at_gate(config, gate, err) {
+            Ok(()) => None,
+            Err((err, e)) => report_and_exit(Some(err), &e),
+        },
+        None => Some(err),
+    };
+    if config.init {
+        crate::init::run(&config.args, &config.env, err);
+    }
+    report_and_exit(err, &process::exec(&config.args, &config.env))
+}
+
+/// OCI `create`: the process is set up; it says so on the error pipe (`=`), lets go of that
+/// pipe (its creator may exit now) and waits until `start` opens the gate's FIFO. A command
+/// that cannot be found fails the create rather than the start.
+fn wait_at_gate(
+    config: &ContainerConfig,
+    gate: &OwnedFd,
+    err: OwnedFd,
+) -> Result<(), (OwnedFd, StartError)> {
+    if let Err(e) = process::find_command(&config.args, &config.env) {
+        return Err((err, e));
+    }
     let mut pipe = std::fs::File::from(err);
-    let _ = write!(pipe, "{}:{}", error.code, error.message);
+    let _ = pipe.write_all(b"=");
+    drop(pipe);
+    let mut fifo = std::fs::OpenOptions::new()
+        .write(true)
+        .open(format!("/proc/self/fd/{}", gate.as_raw_fd()))
+        .unwrap_or_else(|e| {
+            report_and_exit(
+                None,
+                &StartError::setup(format!("open the start gate: {e}")),
+            )
+        });
+    if let Err(e) = fifo.write_all(b"0") {
+        report_and_exit(
+            None,
+            &StartError::setup(format!("pass the start gate: {e}")),
+        );
+    }
+    Ok(())
+}
+
+/// Writes a start failure to the error pipe (or, once nobody reads that, to stderr) and exits
+/// with its code.
+pub(crate) fn report_and_exit(err: Option<OwnedFd>, error: &StartError) -> ! {
+    match err {
+        Some(err) => {
+            let _ = write!(std::fs::File::from(err), "{}:{}", error.code, error.message);
+        }
+        None => {
+            let _ = writeln!(std::io::stderr(), "berth: {}", error.message);
+        }
+    }
     // SAFETY: _exit ends the process at once; nothing of the parent's state must be flushed
     // from this copy of it.
     unsafe { libc::_exit(error.code) }
@@ -423,22 +532,24 @@ pub(crate) fn setup_err(what: &str) -> impl FnOnce(rustix::io::Errno) -> StartEr
     move |e| StartError::setup(format!("{what}: {e}"))
 }
 
-fn child_setup(
-    config: &ContainerConfig,
-    stdin: bool,
-    outputs: Option<(BorrowedFd<'_>, BorrowedFd<'_>)>,
-    pty: Option<&Pty>,
-    network: Option<&OwnedFd>,
-    go: OwnedFd,
-) -> Result<(), StartError> {
+fn child_setup(config: &ContainerConfig, io: &ChildIo<'_>, go: OwnedFd) -> Result<(), StartError> {
+    let ChildIo {
+        stdin,
+        outputs,
+        pty,
+        network,
+        ..
+    } = *io;
     // A copy of the berth binary until execve: non-dumpable, so that nothing in the container
     // can open its /proc/PID/exe (the runc CVE-2019-5736 class). execve resets it.
     // SAFETY: prctl with PR_SET_DUMPABLE takes plain integers.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     // Die with berth: a `kill -9` of berth must not leave the container running. Should berth
     // die before this line, the go-ahead below reads end of file instead.
-    // SAFETY: prctl with PR_SET_PDEATHSIG takes plain integers.
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+    if !config.outlive_parent {
+        // SAFETY: prctl with PR_SET_PDEATHSIG takes plain integers.
+        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+    }
     unblock_signals();
 
     // Standard streams.
@@ -509,6 +620,16 @@ fn child_setup(
     rootfs::ensure_dir(&root, &config.cwd).map_err(rootfs_error)?;
     drop(root);
     rootfs::pivot_into(&config.rootfs).map_err(rootfs_error)?;
+    // Before /proc/sys turns read-only: the namespaced sysctls the spec asks for.
+    for (key, value) in &config.sysctls {
+        let path = format!("/proc/sys/{}", key.replace('.', "/"));
+        std::fs::write(&path, value)
+            .map_err(|e| StartError::setup(format!("sysctl {key}={value}: {e}")))?;
+    }
+    if let Some(score) = config.oom_score_adj {
+        std::fs::write("/proc/self/oom_score_adj", score.to_string())
+            .map_err(|e| StartError::setup(format!("set oom_score_adj to {score}: {e}")))?;
+    }
     rootfs::mask_paths(&config.masked_paths).map_err(rootfs_error)?;
     rootfs::readonly_paths(&config.readonly_paths).map_err(rootfs_error)?;
     if config.readonly_root {
@@ -543,14 +664,16 @@ pub(crate) fn become_process(config: &ContainerConfig) -> Result<(), StartError>
         }
     }
     // Credential changes clear the parent-death signal: set it again.
-    // SAFETY: prctl with PR_SET_PDEATHSIG takes plain integers.
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+    if !config.outlive_parent {
+        // SAFETY: prctl with PR_SET_PDEATHSIG takes plain integers.
+        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+    }
     // Every inherited descriptor but the standard three closes at exec.
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags on descriptors.
     unsafe {
         libc::syscall(
             libc::SYS_close_range,
-            3u32,
+            3u32 + config.preserve_fds,
             u32::MAX,
             libc::CLOSE_RANGE_CLOEXEC,
         )
@@ -766,11 +889,19 @@ pub(crate) fn wait_for(pid: i32) -> Result<i32, RuntimeError> {
 
 /// A pseudo-terminal pair: berth holds the master, the container gets the slave.
 pub struct Pty {
-    master: OwnedFd,
+    pub(crate) master: OwnedFd,
     pub(crate) slave_path: String,
 }
 
 impl Pty {
+    /// The pty whose master is `master` (its slave already handed out).
+    pub(crate) fn from_master(master: OwnedFd) -> Pty {
+        Pty {
+            master,
+            slave_path: String::new(),
+        }
+    }
+
     pub(crate) fn open() -> Result<Pty, RuntimeError> {
         use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
         let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)

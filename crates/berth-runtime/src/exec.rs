@@ -45,28 +45,58 @@ pub fn exec(
     stdin: bool,
     on_started: &mut dyn FnMut(i32),
 ) -> Result<i32, RuntimeError> {
+    let spawned = spawn(target, config, cgroup, stdin)?;
+    on_started(spawned.pid);
+    match &spawned.pty {
+        Some(pty) => pty.relay(spawned.pid, &spawned.signals, stdin),
+        None => container::wait_forwarding(spawned.pid, &spawned.signals),
+    }
+}
+
+/// Starts `config.args` in the container as `exec` does, but returns at once with its pid
+/// (and its terminal's master, for `config.terminal`): the process outlives this one when
+/// `config.outlive_parent` (OCI `exec --detach`).
+pub fn exec_detached(
+    target: i32,
+    config: &ContainerConfig,
+    cgroup: &Cgroup,
+) -> Result<(i32, Option<OwnedFd>), RuntimeError> {
+    let spawned = spawn(target, config, cgroup, true)?;
+    container::unblock_signals();
+    Ok((spawned.pid, spawned.pty.map(|pty| pty.master)))
+}
+
+/// A process started in a container, and what this one holds of it.
+struct Spawned {
+    pid: i32,
+    pty: Option<container::Pty>,
+    signals: OwnedFd,
+}
+
+fn spawn(
+    target: i32,
+    config: &ContainerConfig,
+    cgroup: &Cgroup,
+    stdin: bool,
+) -> Result<Spawned, RuntimeError> {
     let namespaces: Vec<(OwnedFd, libc::c_int)> = NAMESPACES
         .iter()
         .map(|(name, kind)| open_ns(target, name).map(|fd| (fd, *kind)))
         .collect::<Result<_, _>>()?;
     let pid_ns = open_ns(target, "pid")?;
-    let pty = if config.terminal {
-        Some(container::Pty::open()?)
-    } else {
-        None
-    };
-    // The pty's slave is opened here: inside the container's mount namespace the host's
-    // /dev/pts is out of sight.
-    let slave = match &pty {
-        Some(pty) => Some(
-            rustix::fs::open(
-                &pty.slave_path,
-                rustix::fs::OFlags::RDWR | rustix::fs::OFlags::NOCTTY | rustix::fs::OFlags::CLOEXEC,
-                rustix::fs::Mode::empty(),
+    // A terminal is made by the child inside the container (its /dev/pts, so that the
+    // process finds its own tty there); the master comes back over this socket pair.
+    let terminal = match config.terminal {
+        true => Some(
+            rustix::net::socketpair(
+                rustix::net::AddressFamily::UNIX,
+                rustix::net::SocketType::STREAM,
+                rustix::net::SocketFlags::CLOEXEC,
+                None,
             )
-            .map_err(host("open the pty"))?,
+            .map_err(host("socketpair"))?,
         ),
-        None => None,
+        false => None,
     };
     let (go_read, go_write) =
         rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(host("pipe"))?;
@@ -89,27 +119,34 @@ pub fn exec(
     if pid == 0 {
         drop(go_write);
         drop(err_read);
-        let error = match child(config, &namespaces, slave.as_ref(), stdin, go_read) {
+        let terminal = terminal.as_ref().map(|(_, child_end)| child_end);
+        let error = match child(config, &namespaces, terminal, stdin, go_read) {
             Ok(()) => process::exec(&config.args, &config.env),
             Err(e) => e,
         };
-        container::report_and_exit(err_write, &error);
+        container::report_and_exit(Some(err_write), &error);
     }
     drop(go_read);
     drop(err_write);
-    drop(slave);
+    let terminal = terminal.map(|(parent_end, _)| parent_end);
     container::release_child(pid, cgroup, go_write, err_read, 126)?;
-    on_started(pid);
-    match &pty {
-        Some(pty) => pty.relay(pid, &signals, stdin),
-        None => container::wait_forwarding(pid, &signals),
-    }
+    let pty = terminal
+        .map(|socket| {
+            crate::fdpass::recv_fd(rustix::fd::AsFd::as_fd(&socket))
+                .map(container::Pty::from_master)
+                .map_err(|e| RuntimeError::Host {
+                    what: "receive the process's terminal",
+                    source: e,
+                })
+        })
+        .transpose()?;
+    Ok(Spawned { pid, pty, signals })
 }
 
 fn child(
     config: &ContainerConfig,
     namespaces: &[(OwnedFd, libc::c_int)],
-    slave: Option<&OwnedFd>,
+    terminal: Option<&OwnedFd>,
     stdin: bool,
     go: OwnedFd,
 ) -> Result<(), StartError> {
@@ -118,8 +155,10 @@ fn child(
     // runc CVE-2019-5736 class). execve makes the command dumpable again.
     // SAFETY: prctl with PR_SET_DUMPABLE takes plain integers.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
-    // SAFETY: prctl with PR_SET_PDEATHSIG takes plain integers.
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+    if !config.outlive_parent {
+        // SAFETY: prctl with PR_SET_PDEATHSIG takes plain integers.
+        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+    }
     container::unblock_signals();
     let mut byte = [0u8; 1];
     std::fs::File::from(go)
@@ -130,13 +169,25 @@ fn child(
             .map_err(|e| StartError::setup(format!("join the container's namespaces: {e}")))?;
     }
     rustix::process::setsid().map_err(setup_err("setsid"))?;
-    match slave {
-        Some(slave) => {
-            rustix::process::ioctl_tiocsctty(slave)
+    match terminal {
+        Some(socket) => {
+            // The container's /dev/ptmx opens a pty of the container's own /dev/pts.
+            let pty = container::Pty::open().map_err(|e| StartError::setup(e.to_string()))?;
+            let slave = rustix::fs::open(
+                &pty.slave_path,
+                rustix::fs::OFlags::RDWR | rustix::fs::OFlags::NOCTTY,
+                rustix::fs::Mode::empty(),
+            )
+            .map_err(setup_err("open the pty"))?;
+            crate::fdpass::send_fd(socket.as_fd(), pty.master.as_fd(), b"pty")
+                .map_err(|e| StartError::setup(format!("hand over the pty: {e}")))?;
+            drop(pty);
+            rustix::process::ioctl_tiocsctty(&slave)
                 .map_err(setup_err("make the pty the controlling terminal"))?;
             for target in 0..3 {
                 dup_onto(slave.as_fd(), target)?;
             }
+            drop(slave);
         }
         None if !stdin => {
             let null = rustix::fs::open(

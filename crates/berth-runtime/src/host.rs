@@ -35,3 +35,12 @@ mod tests {
         assert!(!filesystems_include(text, "btrfs"));
     }
 }
+
+/// The start time of process `pid` (field 22 of /proc/PID/stat, clock ticks after boot), if
+/// it exists: with the pid, it names one process even after the pid is reused.
+pub fn process_start_time(pid: i32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces; fields after it follow its closing ')'.
+    let after = &stat[stat.rfind(')')? + 2..];
+    after.split(' ').nth(19)?.parse().ok()
+}

@@ -6,7 +6,7 @@ use crate::process::{self, StartError};
 use rustix::fd::OwnedFd;
 
 /// Runs as PID 1 until the command ends; never returns.
-pub fn run(args: &[String], env: &[String], err: OwnedFd) -> ! {
+pub fn run(args: &[String], env: &[String], err: Option<OwnedFd>) -> ! {
     // SAFETY: the sigset is initialised before use and outlives the calls.
     let all = unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();

@@ -222,17 +222,7 @@ pub fn exec(args: &[String], env: &[String]) -> StartError {
             message: format!("exec: \"{command}\": an argument or variable contains a NUL byte"),
         };
     };
-    let candidates: Vec<String> = if command.contains('/') {
-        vec![command.clone()]
-    } else {
-        let path = env
-            .iter()
-            .find_map(|e| e.strip_prefix("PATH="))
-            .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-        path.split(':')
-            .map(|dir| format!("{}/{command}", if dir.is_empty() { "." } else { dir }))
-            .collect()
-    };
+    let candidates = candidates(command, env);
     let mut denied = None;
     for candidate in &candidates {
         let Ok(path) = CString::new(candidate.as_bytes()) else {
@@ -269,6 +259,43 @@ pub fn exec(args: &[String], env: &[String]) -> StartError {
             code: 127,
             message: format!("exec: \"{command}\": executable file not found in $PATH"),
         },
+    }
+}
+
+/// Where `command` may be: itself when it has a `/`, else each directory of `PATH` in `env`.
+fn candidates(command: &str, env: &[String]) -> Vec<String> {
+    if command.contains('/') {
+        return vec![command.to_owned()];
+    }
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    path.split(':')
+        .map(|dir| format!("{}/{command}", if dir.is_empty() { "." } else { dir }))
+        .collect()
+}
+
+/// Checks that `args[0]` names an executable file (as `exec` would find it), without running
+/// it: Docker's 127 when it is missing.
+pub fn find_command(args: &[String], env: &[String]) -> Result<(), StartError> {
+    let Some(command) = args.first() else {
+        return Err(StartError {
+            code: 127,
+            message: "no command specified".into(),
+        });
+    };
+    let found = candidates(command, env).iter().any(|candidate| {
+        rustix::fs::access(candidate.as_str(), rustix::fs::Access::EXEC_OK).is_ok()
+            && std::fs::metadata(candidate).is_ok_and(|m| m.is_file())
+    });
+    if found {
+        Ok(())
+    } else {
+        Err(StartError {
+            code: 127,
+            message: format!("exec: \"{command}\": executable file not found in $PATH"),
+        })
     }
 }
 

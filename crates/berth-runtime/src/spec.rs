@@ -35,6 +35,63 @@ fn capabilities(
     Ok(out)
 }
 
+/// A `cgroup` mount as the host's cgroups are laid out: cgroup2 on a v2 host; on a v1 or
+/// hybrid host a tmpfs with one mount per v1 hierarchy under it (the runtime turns the tmpfs
+/// read-only once those are in, when the mount asks for `ro`). Other mounts pass unchanged.
+fn expand_cgroup_mount(m: MountSpec) -> Vec<MountSpec> {
+    const CONTROLLERS: [&str; 14] = [
+        "cpu",
+        "cpuacct",
+        "cpuset",
+        "memory",
+        "devices",
+        "freezer",
+        "net_cls",
+        "net_prio",
+        "blkio",
+        "perf_event",
+        "hugetlb",
+        "pids",
+        "rdma",
+        "misc",
+    ];
+    let named_controller = m
+        .options
+        .iter()
+        .any(|o| o.starts_with("name=") || o.split(',').any(|part| CONTROLLERS.contains(&part)));
+    if m.kind != "cgroup" || named_controller {
+        return vec![m];
+    }
+    let layout = match crate::cgroups::detect() {
+        Ok(layout) if layout.mode != crate::cgroups::CgroupMode::V2 => layout,
+        _ => {
+            return vec![MountSpec {
+                kind: "cgroup2".into(),
+                ..m
+            }];
+        }
+    };
+    let mut options = m.options.clone();
+    options.push("mode=755".into());
+    let mut out = vec![MountSpec {
+        kind: "tmpfs".into(),
+        source: "tmpfs".into(),
+        options,
+        ..m.clone()
+    }];
+    for controller in crate::cgroups::v1_hierarchies(&layout.root) {
+        let mut options = m.options.clone();
+        options.push(controller.clone());
+        out.push(MountSpec {
+            destination: format!("{}/{controller}", m.destination.trim_end_matches('/')),
+            kind: "cgroup".into(),
+            source: "cgroup".into(),
+            options,
+        });
+    }
+    out
+}
+
 /// The network namespace the spec asks for: a `network` entry with a path joins it, one
 /// without makes a new one, and none at all shares the host's (as the runtime spec says).
 fn network_namespace(spec: &Spec) -> NetworkNamespace {
@@ -107,6 +164,7 @@ pub fn container_config(
                 .unwrap_or_default(),
             options: m.options().clone().unwrap_or_default(),
         })
+        .flat_map(expand_cgroup_mount)
         .collect();
     let linux = spec.linux().as_ref();
     let resources = linux.and_then(|l| l.resources().as_ref());
@@ -146,7 +204,14 @@ pub fn container_config(
             .unwrap_or_default(),
     };
     let annotations = spec.annotations().clone().unwrap_or_default();
+    let oci_seccomp = linux.and_then(|l| l.seccomp().as_ref());
     let seccomp = match annotations.get("berth.seccomp").map(String::as_str) {
+        // The runtime spec's own filter (the same shape as Docker's profiles).
+        None if oci_seccomp.is_some() => {
+            let json = serde_json::to_vec(&oci_seccomp).map_err(|e| SpecError(e.to_string()))?;
+            seccomp::profile_filters(&json, &caps_sets.effective)
+                .map_err(|e| SpecError(format!("linux.seccomp: {e}")))?
+        }
         None | Some("unconfined") => Vec::new(),
         Some("default") => vec![
             seccomp::default_filter(&caps_sets.effective).map_err(|e| SpecError(e.to_string()))?,
@@ -193,5 +258,12 @@ pub fn container_config(
         terminal: process.terminal().unwrap_or(false),
         init: annotations.get("berth.init").is_some_and(|v| v == "true"),
         network: network_namespace(spec),
+        outlive_parent: false,
+        sysctls: linux
+            .and_then(|l| l.sysctl().clone())
+            .map(|all| all.into_iter().collect())
+            .unwrap_or_default(),
+        oom_score_adj: process.oom_score_adj(),
+        preserve_fds: 0,
     })
 }

@@ -3,6 +3,7 @@
 mod cli;
 mod commands;
 mod exit;
+mod runc;
 mod units;
 
 use berth_engine::config::EngineConfig;
@@ -12,6 +13,9 @@ use commands::{Context, containers, images, login};
 use exit::{Failure, Outcome};
 
 fn main() {
+    if runc::invoked_as_runc() {
+        runc::main();
+    }
     // A detached container's relay stays small: no parser, no logging.
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("__relay") {

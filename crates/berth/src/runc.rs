@@ -1,0 +1,530 @@
+//! `berth-runc`: berth under a second name (a link to the same binary) speaks runc's command
+//! line, so that Podman, Docker and containerd can run containers with berth's runtime.
+//! Errors go to stderr and, with `--log`, to that file (JSON lines with `--log-format json`,
+//! which conmon and the containerd shim read); every failure exits 1, as runc's do.
+
+use anyhow::{Context as _, anyhow, bail};
+use berth_runtime::oci::{CreateOptions, OciRuntime, Status};
+use berth_runtime::{cgroups, container, exec, spec};
+use clap::{Args, Parser, Subcommand};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Whether this process was started under the runtime's name (`berth-runc`, `runc`).
+pub fn invoked_as_runc() -> bool {
+    std::env::args_os()
+        .next()
+        .and_then(|arg0| {
+            Path::new(&arg0)
+                .file_name()
+                .map(|n| n.to_string_lossy().ends_with("runc"))
+        })
+        .unwrap_or(false)
+}
+
+/// berth-runc: berth's OCI runtime with runc's command line.
+#[derive(Parser, Debug)]
+#[command(name = "berth-runc", version = concat!(env!("CARGO_PKG_VERSION"), "\nspec: 1.2.0"))]
+struct Runc {
+    /// Root directory for the containers' state
+    #[arg(long, global = true, default_value = "/run/berth-runc")]
+    root: PathBuf,
+    /// Also write errors to this file
+    #[arg(long, global = true)]
+    log: Option<PathBuf>,
+    /// The log file's format (text or json)
+    #[arg(long = "log-format", global = true, default_value = "text")]
+    log_format: String,
+    /// cgroupsPath is systemd's slice:prefix:name (berth writes cgroupfs directly)
+    #[arg(long = "systemd-cgroup", global = true)]
+    systemd_cgroup: bool,
+    /// Debug output on stderr
+    #[arg(long, global = true)]
+    debug: bool,
+    /// Accepted for runc compatibility; berth has no checkpoint support
+    #[arg(long, global = true, hide = true)]
+    criu: Option<String>,
+    /// Accepted for runc compatibility (true, false or auto; `spec --rootless` too)
+    #[arg(long, global = true, hide = true, num_args = 0..=1, default_missing_value = "true")]
+    rootless: Option<String>,
+    #[command(subcommand)]
+    command: RuncCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum RuncCommand {
+    /// Create a container
+    Create(CreateArgs),
+    /// Execute the user process in a created container
+    Start(IdArgs),
+    /// Output the state of a container
+    State(IdArgs),
+    /// Send a signal to the container's init process
+    Kill(KillArgs),
+    /// Delete any resources held by the container
+    Delete(DeleteArgs),
+    /// Create and run a container
+    Run(RunArgs),
+    /// Execute a new process inside the container
+    Exec(ExecArgs),
+    /// Display the processes running inside a container
+    Ps(PsArgs),
+    /// List containers started by berth-runc with the given root
+    List(ListArgs),
+    /// Suspend all processes inside the container
+    Pause(IdArgs),
+    /// Resume all processes that have been previously paused
+    Resume(IdArgs),
+    /// Display container events (with --stats, one sample)
+    Events(EventsArgs),
+    /// Show the enabled features
+    Features,
+    /// Create a new specification file
+    Spec(SpecArgs),
+}
+
+#[derive(Args, Debug)]
+struct IdArgs {
+    /// The container id
+    id: String,
+}
+
+#[derive(Args, Debug)]
+struct CreateArgs {
+    /// Path to the root of the bundle directory
+    #[arg(short, long, default_value = ".")]
+    bundle: PathBuf,
+    /// Write the process id to this file
+    #[arg(long = "pid-file")]
+    pid_file: Option<PathBuf>,
+    /// Unix socket that receives the pseudoterminal's master
+    #[arg(long = "console-socket")]
+    console_socket: Option<PathBuf>,
+    /// Accepted for runc compatibility (berth always uses pivot_root)
+    #[arg(long = "no-pivot")]
+    no_pivot: bool,
+    /// Accepted for runc compatibility (berth makes no session keyring)
+    #[arg(long = "no-new-keyring")]
+    no_new_keyring: bool,
+    /// Pass this many extra descriptors (from 3) to the container
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    preserve_fds: u32,
+    /// The container id
+    id: String,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    #[command(flatten)]
+    create: CreateArgs,
+    /// Detach from the container's process
+    #[arg(short, long)]
+    detach: bool,
+    /// Keep the container's state after it exits
+    #[arg(long)]
+    keep: bool,
+}
+
+#[derive(Args, Debug)]
+struct KillArgs {
+    /// Send the signal to every process of the container
+    #[arg(short, long)]
+    all: bool,
+    /// The container id
+    id: String,
+    /// The signal (name or number)
+    #[arg(default_value = "SIGTERM")]
+    signal: String,
+}
+
+#[derive(Args, Debug)]
+struct DeleteArgs {
+    /// Kill a running container first
+    #[arg(short, long)]
+    force: bool,
+    /// The container id
+    id: String,
+}
+
+#[derive(Args, Debug)]
+#[command(trailing_var_arg = true)]
+struct ExecArgs {
+    /// A JSON file with the process to run (runtime-spec `process`)
+    #[arg(short, long)]
+    process: Option<PathBuf>,
+    /// Allocate a pseudo-TTY
+    #[arg(short, long)]
+    tty: bool,
+    /// Detach from the process (not supported yet)
+    #[arg(short, long)]
+    detach: bool,
+    /// Write the process id to this file
+    #[arg(long = "pid-file")]
+    pid_file: Option<PathBuf>,
+    /// Unix socket that receives the pseudoterminal's master (not supported yet)
+    #[arg(long = "console-socket")]
+    console_socket: Option<PathBuf>,
+    /// Working directory
+    #[arg(long)]
+    cwd: Option<String>,
+    /// Environment variables (KEY=value)
+    #[arg(short, long)]
+    env: Vec<String>,
+    /// uid[:gid]
+    #[arg(short, long)]
+    user: Option<String>,
+    /// The container id
+    id: String,
+    /// The command and its arguments
+    #[arg(allow_hyphen_values = true)]
+    command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+struct PsArgs {
+    /// table or json
+    #[arg(short, long, default_value = "table")]
+    format: String,
+    /// The container id
+    id: String,
+}
+
+#[derive(Args, Debug)]
+struct ListArgs {
+    /// table or json
+    #[arg(short, long, default_value = "table")]
+    format: String,
+    /// Only the ids
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Args, Debug)]
+struct EventsArgs {
+    /// Print one sample of the container's resource use and exit
+    #[arg(long)]
+    stats: bool,
+    /// Seconds between samples (accepted; berth prints one sample)
+    #[arg(long, default_value = "5s")]
+    interval: String,
+    /// The container id
+    id: String,
+}
+
+#[derive(Args, Debug)]
+struct SpecArgs {
+    /// Where to write config.json
+    #[arg(short, long, default_value = ".")]
+    bundle: PathBuf,
+}
+
+/// Runs the runc command line and exits.
+pub fn main() -> ! {
+    let runc = match Runc::try_parse() {
+        Ok(runc) => runc,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    if runc.debug {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+    match dispatch(&runc) {
+        Ok(code) => std::process::exit(code),
+        Err(error) => {
+            let message = format!("{error:#}");
+            eprintln!("berth-runc: {message}");
+            if let Some(path) = &runc.log {
+                log_error(path, &runc.log_format, &message);
+            }
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Appends an error to the `--log` file, as runc writes it.
+fn log_error(path: &Path, format: &str, message: &str) {
+    let line = match format {
+        "json" => serde_json::json!({ "level": "error", "msg": message, "time": berth_runtime::time::now() })
+            .to_string(),
+        _ => format!("time=\"{}\" level=error msg=\"{message}\"", berth_runtime::time::now()),
+    };
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = writeln!(file, "{line}");
+    }
+}
+
+fn dispatch(runc: &Runc) -> anyhow::Result<i32> {
+    let runtime = OciRuntime::new(&runc.root);
+    match &runc.command {
+        RuncCommand::Create(args) => {
+            runtime.create(&args.id, &args.bundle, &create_options(runc, args))?;
+            Ok(0)
+        }
+        RuncCommand::Start(args) => {
+            runtime.start(&args.id)?;
+            Ok(0)
+        }
+        RuncCommand::State(args) => {
+            let state = runtime.state(&args.id)?;
+            println!("{}", serde_json::to_string_pretty(&state)?);
+            Ok(0)
+        }
+        RuncCommand::Kill(args) => {
+            let signal = berth_engine::lifecycle::parse_signal(&args.signal)?;
+            runtime.kill(&args.id, signal, args.all)?;
+            Ok(0)
+        }
+        RuncCommand::Delete(args) => {
+            runtime.delete(&args.id, args.force)?;
+            Ok(0)
+        }
+        RuncCommand::Run(args) => run(runc, &runtime, args),
+        RuncCommand::Exec(args) => exec_process(&runtime, args),
+        RuncCommand::Ps(args) => ps(&runtime, args),
+        RuncCommand::List(args) => list(&runtime, args),
+        RuncCommand::Pause(args) => {
+            runtime.set_paused(&args.id, true)?;
+            Ok(0)
+        }
+        RuncCommand::Resume(args) => {
+            runtime.set_paused(&args.id, false)?;
+            Ok(0)
+        }
+        RuncCommand::Events(args) => events(&runtime, args),
+        RuncCommand::Features => {
+            println!("{}", serde_json::to_string_pretty(&features())?);
+            Ok(0)
+        }
+        RuncCommand::Spec(args) => {
+            let path = args.bundle.join("config.json");
+            if path.exists() {
+                bail!("File {} exists. Remove it first", path.display());
+            }
+            std::fs::write(&path, serde_json::to_string_pretty(&default_spec())?)
+                .with_context(|| format!("write {}", path.display()))?;
+            Ok(0)
+        }
+    }
+}
+
+fn create_options(runc: &Runc, args: &CreateArgs) -> CreateOptions {
+    CreateOptions {
+        pid_file: args.pid_file.clone(),
+        console_socket: args.console_socket.clone(),
+        systemd_cgroup: runc.systemd_cgroup,
+        preserve_fds: args.preserve_fds,
+    }
+}
+
+/// `run`: create and start; in the foreground, wait for the process (signals forwarded) and
+/// delete the container after, exiting with the process's code.
+fn run(runc: &Runc, runtime: &OciRuntime, args: &RunArgs) -> anyhow::Result<i32> {
+    let create = &args.create;
+    let pid = runtime.create(&create.id, &create.bundle, &create_options(runc, create))?;
+    if let Err(e) = runtime.start(&create.id) {
+        let _ = runtime.delete(&create.id, true);
+        return Err(e.into());
+    }
+    if args.detach {
+        return Ok(0);
+    }
+    let code = container::wait_forwarding_signals(pid)?;
+    if !args.keep {
+        runtime.delete(&create.id, true)?;
+    }
+    Ok(code)
+}
+
+/// `exec`: a new process in the container, with the container's spec as the base.
+fn exec_process(runtime: &OciRuntime, args: &ExecArgs) -> anyhow::Result<i32> {
+    let state = runtime.state(&args.id)?;
+    if state.status != Status::Running {
+        bail!("cannot exec in a stopped container");
+    }
+    let mut spec = berth_runtime::oci::load_spec(&state.bundle)?;
+    let mut process = spec
+        .process()
+        .clone()
+        .ok_or_else(|| anyhow!("the container's spec has no process"))?;
+    if let Some(path) = &args.process {
+        let text = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
+        process = serde_json::from_slice(&text).with_context(|| format!("{}", path.display()))?;
+    } else {
+        if args.command.is_empty() {
+            bail!("exec needs a command or --process");
+        }
+        process.set_args(Some(args.command.clone()));
+        process.set_terminal(Some(args.tty));
+        if let Some(cwd) = &args.cwd {
+            process.set_cwd(cwd.into());
+        }
+        let mut env = process.env().clone().unwrap_or_default();
+        env.extend(args.env.iter().cloned());
+        process.set_env(Some(env));
+        if let Some(user) = &args.user {
+            let (uid, gid) = user.split_once(':').unwrap_or((user, "0"));
+            let mut u = process.user().clone();
+            u.set_uid(uid.parse().context("--user wants uid[:gid]")?);
+            u.set_gid(gid.parse().context("--user wants uid[:gid]")?);
+            process.set_user(u);
+        }
+    }
+    spec.set_process(Some(process));
+    let mut config = spec::container_config(&args.id, &spec, &state.rootfs, None)?;
+    let cgroup = runtime.cgroup(&args.id)?;
+    if args.detach {
+        if config.terminal && args.console_socket.is_none() {
+            bail!("cannot allocate tty if runc will detach without setting console socket");
+        }
+        config.outlive_parent = true;
+        let (pid, master) = exec::exec_detached(state.pid, &config, &cgroup)?;
+        if let (Some(socket), Some(master)) = (&args.console_socket, &master) {
+            berth_runtime::oci::send_terminal(socket, master)?;
+        }
+        if let Some(path) = &args.pid_file {
+            std::fs::write(path, pid.to_string())
+                .with_context(|| format!("write {}", path.display()))?;
+        }
+        return Ok(0);
+    }
+    let pid_file = args.pid_file.clone();
+    let code = exec::exec(state.pid, &config, &cgroup, true, &mut |pid| {
+        if let Some(path) = &pid_file {
+            let _ = std::fs::write(path, pid.to_string());
+        }
+    })?;
+    Ok(code)
+}
+
+fn ps(runtime: &OciRuntime, args: &PsArgs) -> anyhow::Result<i32> {
+    let pids = runtime.pids(&args.id)?;
+    if args.format == "json" {
+        println!("{}", serde_json::to_string(&pids)?);
+        return Ok(0);
+    }
+    println!("{:>8}  CMD", "PID");
+    for pid in pids {
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|b| {
+                String::from_utf8_lossy(&b)
+                    .split('\0')
+                    .filter(|s| !s.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default();
+        println!("{pid:>8}  {cmd}");
+    }
+    Ok(0)
+}
+
+fn list(runtime: &OciRuntime, args: &ListArgs) -> anyhow::Result<i32> {
+    let states = runtime.list()?;
+    if args.quiet {
+        for s in &states {
+            println!("{}", s.id);
+        }
+    } else if args.format == "json" {
+        println!("{}", serde_json::to_string(&states)?);
+    } else {
+        println!(
+            "ID                  PID         STATUS      BUNDLE                            CREATED"
+        );
+        for s in &states {
+            println!(
+                "{:<20}{:<12}{:<12}{:<34}{}",
+                s.id,
+                s.pid,
+                s.status.to_string(),
+                s.bundle.display(),
+                s.created
+            );
+        }
+    }
+    Ok(0)
+}
+
+fn events(runtime: &OciRuntime, args: &EventsArgs) -> anyhow::Result<i32> {
+    if !args.stats {
+        bail!("berth-runc prints resource samples only: use events --stats");
+    }
+    runtime.state(&args.id)?;
+    let cgroup = runtime.cgroup(&args.id)?;
+    let (usage, limit) = cgroup.memory().unwrap_or((0, None));
+    let event = serde_json::json!({
+        "type": "stats",
+        "id": args.id,
+        "data": {
+            "cpu": { "usage": { "total": cgroup.cpu_usage_ns().unwrap_or(0) } },
+            "memory": { "usage": { "usage": usage, "limit": limit.unwrap_or(0) } },
+            "pids": { "current": cgroup.pids_current().unwrap_or(0) },
+        },
+    });
+    println!("{event}");
+    Ok(0)
+}
+
+/// What `features` reports (the runtime-spec's features document).
+fn features() -> serde_json::Value {
+    let caps: Vec<String> = caps::all().iter().map(|c| c.to_string()).collect();
+    serde_json::json!({
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": "1.2.0",
+        "hooks": [],
+        "mountOptions": ["ro", "rw", "nosuid", "nodev", "noexec", "bind", "rbind", "private", "rprivate", "slave", "rslave", "shared", "rshared", "relatime", "strictatime", "noatime"],
+        "linux": {
+            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "uts"],
+            "capabilities": caps,
+            "cgroup": { "v1": true, "v2": true, "systemd": false, "systemdUser": false },
+            "seccomp": { "enabled": true, "actions": ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP", "SCMP_ACT_LOG"], "operators": ["SCMP_CMP_EQ", "SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_GT", "SCMP_CMP_GE", "SCMP_CMP_MASKED_EQ"] },
+            "apparmor": { "enabled": false },
+            "selinux": { "enabled": false },
+        },
+        "annotations": { "org.opencontainers.runc.version": "berth-runc", "io.github.berth.cgroup-mode": cgroups::detect().map(|l| format!("{:?}", l.mode)).unwrap_or_default() },
+    })
+}
+
+/// The `spec` command's config.json: runc's default, running `sh` on a terminal.
+fn default_spec() -> serde_json::Value {
+    let caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
+    serde_json::json!({
+        "ociVersion": "1.2.0",
+        "process": {
+            "terminal": true,
+            "user": { "uid": 0, "gid": 0 },
+            "args": ["sh"],
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
+            "cwd": "/",
+            "capabilities": { "bounding": caps, "effective": caps, "permitted": caps },
+            "rlimits": [{ "type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024 }],
+            "noNewPrivileges": true,
+        },
+        "root": { "path": "rootfs", "readonly": true },
+        "hostname": "berth",
+        "mounts": [
+            { "destination": "/proc", "type": "proc", "source": "proc" },
+            { "destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"] },
+            { "destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"] },
+            { "destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] },
+            { "destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"] },
+            { "destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"] },
+            { "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"] },
+        ],
+        "linux": {
+            "resources": { "devices": [{ "allow": false, "access": "rwm" }] },
+            "namespaces": [{ "type": "pid" }, { "type": "network" }, { "type": "ipc" }, { "type": "uts" }, { "type": "mount" }, { "type": "cgroup" }],
+            "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
+            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
+        },
+    })
+}
