@@ -23,6 +23,15 @@ fn filesystems_include(proc_filesystems: &str, name: &str) -> bool {
         .any(|line| line.split_whitespace().last() == Some(name))
 }
 
+/// The start time of process `pid` (field 22 of /proc/PID/stat, clock ticks after boot), if
+/// it exists: with the pid, it names one process even after the pid is reused.
+pub fn process_start_time(pid: i32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces; fields after it follow its closing ')'.
+    let after = &stat[stat.rfind(')')? + 2..];
+    after.split(' ').nth(19)?.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -34,13 +43,4 @@ mod tests {
         assert!(filesystems_include(text, "ext4"));
         assert!(!filesystems_include(text, "btrfs"));
     }
-}
-
-/// The start time of process `pid` (field 22 of /proc/PID/stat, clock ticks after boot), if
-/// it exists: with the pid, it names one process even after the pid is reused.
-pub fn process_start_time(pid: i32) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may hold spaces; fields after it follow its closing ')'.
-    let after = &stat[stat.rfind(')')? + 2..];
-    after.split(' ').nth(19)?.parse().ok()
 }
