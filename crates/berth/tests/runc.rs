@@ -1,0 +1,419 @@
+//! `berth-runc`, berth's runtime behind runc's command line: the OCI life cycle on a bundle,
+//! `run`, `exec`, console sockets, bad input with runc's errors, and Podman driving it.
+
+mod common;
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A state root, a `berth-runc` link to the berth binary and a busybox bundle.
+struct Runc {
+    dir: tempfile::TempDir,
+}
+
+impl Runc {
+    fn new() -> Runc {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-runc-")
+            .tempdir()
+            .unwrap();
+        std::os::unix::fs::symlink(
+            assert_cmd::cargo::cargo_bin("berth"),
+            dir.path().join("berth-runc"),
+        )
+        .unwrap();
+        let rootfs = dir.path().join("bundle/rootfs");
+        std::fs::create_dir_all(&rootfs).unwrap();
+        let tar = berth_testkit::busybox::layer().unwrap().tar();
+        let mut untar = Command::new("tar")
+            .arg("-x")
+            .arg("-C")
+            .arg(&rootfs)
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut untar.stdin.take().unwrap(), &tar).unwrap();
+        assert!(untar.wait().unwrap().success());
+        let runc = Runc { dir };
+        runc.ok(&["spec", "--bundle", runc.bundle().to_str().unwrap()]);
+        runc.set_process(&["sh", "-c", "echo started > /tmp/out; sleep 30"], false);
+        runc
+    }
+
+    fn bundle(&self) -> PathBuf {
+        self.dir.path().join("bundle")
+    }
+
+    fn rootfs_file(&self, path: &str) -> PathBuf {
+        self.bundle().join("rootfs").join(path)
+    }
+
+    /// Edits the bundle's spec: the process's args and terminal, a writable root.
+    fn set_process(&self, args: &[&str], terminal: bool) {
+        self.edit_spec(|spec| {
+            spec["process"]["args"] = serde_json::json!(args);
+            spec["process"]["terminal"] = terminal.into();
+            spec["root"]["readonly"] = false.into();
+        });
+    }
+
+    fn edit_spec(&self, change: impl FnOnce(&mut Value)) {
+        let path = self.bundle().join("config.json");
+        let mut spec: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        change(&mut spec);
+        std::fs::write(&path, spec.to_string()).unwrap();
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(self.dir.path().join("berth-runc"));
+        cmd.arg("--root")
+            .arg(self.dir.path().join("state"))
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs berth-runc. A created container inherits its streams, so for `create` and
+    /// `run --detach` they go to files (a pipe would stay open as long as the container runs).
+    fn output(&self, args: &[&str]) -> Output {
+        let mut cmd = self.command();
+        cmd.args(args);
+        if !matches!(args.first(), Some(&"create") | Some(&"run")) {
+            return cmd.output().unwrap();
+        }
+        let (out, err) = (self.dir.path().join("stdout"), self.dir.path().join("stderr"));
+        let status = cmd
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .status()
+            .unwrap();
+        Output {
+            status,
+            stdout: std::fs::read(&out).unwrap_or_default(),
+            stderr: std::fs::read(&err).unwrap_or_default(),
+        }
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.output(args);
+        assert!(
+            out.status.success(),
+            "berth-runc {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn fails(&self, args: &[&str], needle: &str) {
+        let out = self.output(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "berth-runc {args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{needle:?} not in: {stderr}");
+    }
+
+    fn state(&self, id: &str) -> Value {
+        serde_json::from_str(&self.ok(&["state", id])).unwrap()
+    }
+
+    fn until_status(&self, id: &str, status: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.state(id)["status"] != status {
+            assert!(Instant::now() < deadline, "{id} never became {status}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Runc {
+    fn drop(&mut self) {
+        let list = self.command().args(["list", "-q"]).output();
+        if let Ok(list) = list {
+            for id in String::from_utf8_lossy(&list.stdout).split_whitespace() {
+                let _ = self.command().args(["delete", "--force", id]).output();
+            }
+        }
+    }
+}
+
+fn bundle_arg(runc: &Runc) -> String {
+    runc.bundle().display().to_string()
+}
+
+#[test]
+fn create_start_state_kill_and_delete() {
+    let runc = Runc::new();
+    let bundle = bundle_arg(&runc);
+    let pid_file = runc.dir.path().join("pid");
+    runc.ok(&[
+        "create",
+        "--bundle",
+        &bundle,
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        "c1",
+    ]);
+    let state = runc.state("c1");
+    assert_eq!(state["status"], "created");
+    assert_eq!(state["id"], "c1");
+    let pid = state["pid"].as_i64().unwrap();
+    assert_eq!(std::fs::read_to_string(&pid_file).unwrap(), pid.to_string());
+    // Set up, but its command has not run.
+    assert!(!runc.rootfs_file("tmp/out").exists());
+    runc.fails(
+        &["create", "--bundle", &bundle, "c1"],
+        "container with id exists: c1",
+    );
+
+    runc.ok(&["start", "c1"]);
+    assert_eq!(runc.state("c1")["status"], "running");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !runc.rootfs_file("tmp/out").exists() {
+        assert!(Instant::now() < deadline, "the command never ran");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    runc.fails(
+        &["start", "c1"],
+        "cannot start an already running container",
+    );
+    let pids: Vec<i64> = serde_json::from_str(&runc.ok(&["ps", "--format", "json", "c1"])).unwrap();
+    assert!(pids.contains(&pid), "{pids:?}");
+    let list: Value = serde_json::from_str(&runc.ok(&["list", "--format", "json"])).unwrap();
+    assert_eq!(list[0]["id"], "c1");
+    assert_eq!(list[0]["status"], "running");
+
+    runc.ok(&["pause", "c1"]);
+    assert_eq!(runc.state("c1")["status"], "paused");
+    runc.ok(&["resume", "c1"]);
+    assert_eq!(runc.state("c1")["status"], "running");
+    let stats: Value = serde_json::from_str(&runc.ok(&["events", "--stats", "c1"])).unwrap();
+    assert!(
+        stats["data"]["pids"]["current"].as_u64().unwrap() >= 1,
+        "{stats}"
+    );
+
+    runc.fails(
+        &["delete", "c1"],
+        "cannot delete container c1 that is not stopped: running",
+    );
+    runc.ok(&["kill", "c1", "KILL"]);
+    runc.until_status("c1", "stopped");
+    runc.fails(&["kill", "c1"], "container not running");
+    runc.ok(&["delete", "c1"]);
+    runc.fails(&["state", "c1"], "container \"c1\" does not exist");
+    assert_eq!(runc.ok(&["list", "-q"]).trim(), "");
+}
+
+#[test]
+fn run_passes_the_exit_code_and_deletes_the_container() {
+    let runc = Runc::new();
+    runc.set_process(&["sh", "-c", "echo $(hostname) > /tmp/host; exit 3"], false);
+    let bundle = bundle_arg(&runc);
+    let out = runc.output(&["run", "--bundle", &bundle, "r1"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        std::fs::read_to_string(runc.rootfs_file("tmp/host"))
+            .unwrap()
+            .trim(),
+        "berth"
+    );
+    runc.fails(&["state", "r1"], "does not exist");
+
+    // --detach returns once it runs; delete --force ends it.
+    runc.set_process(&["sleep", "30"], false);
+    runc.ok(&["run", "--detach", "--bundle", &bundle, "r2"]);
+    assert_eq!(runc.state("r2")["status"], "running");
+    runc.ok(&["delete", "--force", "r2"]);
+    assert_eq!(runc.ok(&["list", "-q"]).trim(), "");
+}
+
+#[test]
+fn exec_joins_the_container_and_returns_the_exit_code() {
+    let runc = Runc::new();
+    let bundle = bundle_arg(&runc);
+    runc.ok(&["run", "--detach", "--bundle", &bundle, "e1"]);
+    let init = runc.state("e1")["pid"].as_i64().unwrap();
+    let out = runc.output(&["exec", "e1", "sh", "-c", "echo $$; hostname; exit 5"]);
+    assert_eq!(out.status.code(), Some(5));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_ne!(
+        lines[0],
+        init.to_string(),
+        "exec runs in the container's PID namespace"
+    );
+    assert_eq!(lines[1], "berth");
+    // A process file, as conmon and the containerd shim pass it.
+    let process = runc.dir.path().join("process.json");
+    std::fs::write(
+        &process,
+        serde_json::json!({ "terminal": false, "args": ["sh", "-c", "echo from-process-file; exit 2"], "cwd": "/", "user": { "uid": 0, "gid": 0 }, "env": ["PATH=/bin"] }).to_string(),
+    )
+    .unwrap();
+    let out = runc.output(&["exec", "--process", process.to_str().unwrap(), "e1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("from-process-file"));
+    runc.ok(&["delete", "--force", "e1"]);
+}
+
+/// Listens on a unix socket and returns the first descriptor sent to it, with the message.
+fn receive_terminal(path: &Path) -> std::thread::JoinHandle<(Vec<u8>, std::fs::File)> {
+    let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
+    std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let mut control = rustix::net::RecvAncillaryBuffer::new(&mut space);
+        let mut name = [0u8; 64];
+        let got = rustix::net::recvmsg(
+            &stream,
+            &mut [std::io::IoSliceMut::new(&mut name)],
+            &mut control,
+            rustix::net::RecvFlags::empty(),
+        )
+        .unwrap();
+        let fd = control
+            .drain()
+            .find_map(|m| match m {
+                rustix::net::RecvAncillaryMessage::ScmRights(mut fds) => fds.next(),
+                _ => None,
+            })
+            .expect("a descriptor");
+        (name[..got.bytes].to_vec(), std::fs::File::from(fd))
+    })
+}
+
+#[test]
+fn a_terminal_goes_to_the_console_socket() {
+    let runc = Runc::new();
+    runc.set_process(&["sh", "-c", "tty; echo on-the-terminal; sleep 1"], true);
+    let bundle = bundle_arg(&runc);
+    runc.fails(
+        &["create", "--bundle", &bundle, "t1"],
+        "cannot allocate tty if runc will detach without setting console socket",
+    );
+    let socket = runc.dir.path().join("console.sock");
+    let receiving = receive_terminal(&socket);
+    runc.ok(&[
+        "create",
+        "--bundle",
+        &bundle,
+        "--console-socket",
+        socket.to_str().unwrap(),
+        "t1",
+    ]);
+    let (name, mut master) = receiving.join().unwrap();
+    assert_eq!(name, b"/dev/ptmx");
+    runc.ok(&["start", "t1"]);
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut chunk = [0u8; 256];
+    while !seen.contains("on-the-terminal") && Instant::now() < deadline {
+        match std::io::Read::read(&mut master, &mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => seen.push_str(&String::from_utf8_lossy(&chunk[..n])),
+        }
+    }
+    assert!(seen.contains("on-the-terminal"), "{seen:?}");
+    assert!(!seen.contains("not a tty"), "{seen:?}");
+    runc.ok(&["delete", "--force", "t1"]);
+}
+
+#[test]
+fn bad_input_gets_runcs_errors_and_leaves_nothing() {
+    let runc = Runc::new();
+    let empty = runc.dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    runc.fails(
+        &["create", "--bundle", empty.to_str().unwrap(), "b1"],
+        "config.json",
+    );
+    runc.fails(
+        &["create", "--bundle", &bundle_arg(&runc), "../x"],
+        "invalid container id",
+    );
+    runc.edit_spec(|spec| spec["root"]["path"] = "missing".into());
+    runc.fails(
+        &["create", "--bundle", &bundle_arg(&runc), "b2"],
+        "does not exist",
+    );
+    runc.edit_spec(|spec| spec["root"]["path"] = "rootfs".into());
+    runc.set_process(&["no-such-command"], false);
+    runc.fails(
+        &["create", "--bundle", &bundle_arg(&runc), "b3"],
+        "executable file not found",
+    );
+    runc.fails(&["start", "nope"], "container \"nope\" does not exist");
+    runc.fails(&["delete", "nope"], "does not exist");
+    runc.fails(&["kill", "nope"], "does not exist");
+    // Nothing half-made: no state, no cgroup.
+    assert_eq!(runc.ok(&["list", "-q"]).trim(), "");
+    for id in ["b1", "b2", "b3"] {
+        assert!(
+            common::cgroup_dirs_of(id).is_empty()
+                && !Path::new("/sys/fs/cgroup/memory/berth-runc")
+                    .join(id)
+                    .exists(),
+            "cgroup of {id} left"
+        );
+    }
+    let features: Value = serde_json::from_str(&runc.ok(&["features"])).unwrap();
+    assert_eq!(features["ociVersionMax"], "1.2.0");
+    assert!(runc.ok(&["--version"]).contains("spec: 1.2.0"));
+}
+
+#[test]
+fn podman_runs_containers_through_berth_runc() {
+    let bb = common::Busybox::pulled();
+    let runc = Runc::new();
+    let podman = |args: &[&str]| -> Output {
+        Command::new("podman")
+            .arg("--root")
+            .arg(runc.dir.path().join("podman"))
+            .arg("--runroot")
+            .arg(runc.dir.path().join("podman-run"))
+            .arg("--runtime")
+            .arg(runc.dir.path().join("berth-runc"))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("podman (scripts/deps installs it)")
+    };
+    let pulled = podman(&["pull", "-q", "--tls-verify=false", &bb.image]);
+    assert!(
+        pulled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pulled.stderr)
+    );
+    // Podman's default nofile limit is above this kind of host's hard limit.
+    let limits = [
+        "--ulimit",
+        "nofile=1024:1024",
+        "--ulimit",
+        "nproc=1024:1024",
+    ];
+    let mut args = vec!["run", "--rm", "--network", "none"];
+    args.extend_from_slice(&limits);
+    args.extend_from_slice(&[&bb.image, "sh", "-c", "echo via-berth; exit 4"]);
+    let out = podman(&args);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("via-berth"));
+
+    let mut args = vec!["run", "-d", "--name", "pd", "--network", "none"];
+    args.extend_from_slice(&limits);
+    args.extend_from_slice(&[&bb.image, "sleep", "60"]);
+    assert!(podman(&args).status.success());
+    let out = podman(&["exec", "pd", "sh", "-c", "echo exec-ok; exit 6"]);
+    assert_eq!(out.status.code(), Some(6));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("exec-ok"));
+    let out = podman(&["rm", "-f", "-t", "0", "pd"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
