@@ -82,7 +82,10 @@ impl Runc {
         if !matches!(args.first(), Some(&"create") | Some(&"run")) {
             return cmd.output().unwrap();
         }
-        let (out, err) = (self.dir.path().join("stdout"), self.dir.path().join("stderr"));
+        let (out, err) = (
+            self.dir.path().join("stdout"),
+            self.dir.path().join("stderr"),
+        );
         let status = cmd
             .stdout(std::fs::File::create(&out).unwrap())
             .stderr(std::fs::File::create(&err).unwrap())
