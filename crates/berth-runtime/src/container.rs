@@ -65,6 +65,9 @@ pub struct ContainerConfig {
     pub init: bool,
     /// The network namespace.
     pub network: NetworkNamespace,
+    /// The other namespaces: which are new (`CLONE_NEW*` flags of `NEWNS`, `NEWUTS`,
+    /// `NEWIPC`, `NEWPID`, `NEWCGROUP`) and which are joined by path; the rest are the host's.
+    pub namespaces: Namespaces,
     /// Outlive the process that starts it (OCI `create`); otherwise it dies with that
     /// process (`PR_SET_PDEATHSIG`).
     pub outlive_parent: bool,
@@ -74,6 +77,15 @@ pub struct ContainerConfig {
     pub oom_score_adj: Option<i32>,
     /// Descriptors 3 to 3+N-1 stay open for the process (OCI `--preserve-fds`).
     pub preserve_fds: u32,
+}
+
+/// A container's namespaces besides the network's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Namespaces {
+    /// `CLONE_NEW*` flags of the namespaces made new.
+    pub new: libc::c_int,
+    /// Namespaces joined: their `CLONE_NEW*` type and path.
+    pub join: Vec<(libc::c_int, PathBuf)>,
 }
 
 /// Where a container's network comes from.
@@ -239,10 +251,34 @@ fn launch(
         ),
         _ => None,
     };
+    let joins: Vec<(OwnedFd, libc::c_int)> = config
+        .namespaces
+        .join
+        .iter()
+        .map(|(kind, path)| {
+            rustix::fs::open(
+                path,
+                rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )
+            .map(|fd| (fd, *kind))
+            .map_err(|e| RuntimeError::Host {
+                what: "open a namespace to join",
+                source: e.into(),
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    // A PID namespace is joined by this process: its next child is born in it.
+    for (fd, kind) in joins.iter().filter(|(_, kind)| *kind == libc::CLONE_NEWPID) {
+        crate::exec::setns(fd, *kind).map_err(|e| RuntimeError::Host {
+            what: "join the PID namespace",
+            source: e,
+        })?;
+    }
     let signals = block_signals()?;
 
-    let mut flags =
-        libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_NEWPID;
+    // The cgroup namespace is made (or joined) by the child once it is in its cgroup.
+    let mut flags = config.namespaces.new & !libc::CLONE_NEWCGROUP;
     if config.network == NetworkNamespace::New {
         flags |= libc::CLONE_NEWNET;
     }
@@ -277,6 +313,7 @@ fn launch(
             pty: pty.as_ref(),
             network: network.as_ref(),
             gate,
+            joins: &joins,
         };
         child_main(config, &io, go_read, err_write);
     }
@@ -461,6 +498,8 @@ struct ChildIo<'a> {
     network: Option<&'a OwnedFd>,
     /// The start gate (an `O_PATH` descriptor of a FIFO) to wait at before the exec.
     gate: Option<&'a OwnedFd>,
+    /// Namespaces to join, with their types.
+    joins: &'a [(OwnedFd, libc::c_int)],
 }
 
 fn child_main(config: &ContainerConfig, io: &ChildIo<'_>, go: OwnedFd, err: OwnedFd) -> ! {
@@ -583,6 +622,12 @@ fn child_setup(config: &ContainerConfig, io: &ChildIo<'_>, go: OwnedFd) -> Resul
     if let Some(hostname) = &config.hostname {
         rustix::system::sethostname(hostname.as_bytes()).map_err(setup_err("sethostname"))?;
     }
+    for (fd, kind) in io.joins {
+        if !matches!(*kind, libc::CLONE_NEWPID | libc::CLONE_NEWCGROUP) {
+            crate::exec::setns(fd, *kind)
+                .map_err(|e| StartError::setup(format!("join a namespace: {e}")))?;
+        }
+    }
     match network {
         Some(namespace) => rustix::thread::move_into_link_name_space(
             namespace.as_fd(),
@@ -611,10 +656,21 @@ fn child_setup(config: &ContainerConfig, io: &ChildIo<'_>, go: OwnedFd) -> Resul
     std::fs::File::from(go)
         .read_exact(&mut byte)
         .map_err(|e| StartError::setup(format!("berth went away during setup: {e}")))?;
-    // In the cgroup now: a cgroup namespace rooted there, and cgroupfs seen from it.
-    // SAFETY: a new cgroup namespace changes no memory, file table or credentials.
-    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWCGROUP) }
-        .map_err(setup_err("unshare the cgroup namespace"))?;
+    // In the cgroup now: a cgroup namespace rooted there (or the one to join), and cgroupfs
+    // seen from it.
+    if config.namespaces.new & libc::CLONE_NEWCGROUP != 0 {
+        // SAFETY: a new cgroup namespace changes no memory, file table or credentials.
+        unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWCGROUP) }
+            .map_err(setup_err("unshare the cgroup namespace"))?;
+    }
+    for (fd, kind) in io
+        .joins
+        .iter()
+        .filter(|(_, kind)| *kind == libc::CLONE_NEWCGROUP)
+    {
+        crate::exec::setns(fd, *kind)
+            .map_err(|e| StartError::setup(format!("join the cgroup namespace: {e}")))?;
+    }
     rootfs::mount_all(&root, &cgroup_mounts, None).map_err(rootfs_error)?;
     // Docker creates a missing working directory.
     rootfs::ensure_dir(&root, &config.cwd).map_err(rootfs_error)?;

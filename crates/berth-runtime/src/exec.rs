@@ -28,7 +28,8 @@ fn open_ns(pid: i32, name: &str) -> Result<OwnedFd, RuntimeError> {
     .map_err(host("open the container's namespaces"))
 }
 
-fn setns(fd: &OwnedFd, kind: libc::c_int) -> std::io::Result<()> {
+/// Joins the namespace `fd` of type `kind` (a `CLONE_NEW*` flag).
+pub(crate) fn setns(fd: &OwnedFd, kind: libc::c_int) -> std::io::Result<()> {
     // SAFETY: setns with a namespace descriptor we own and its matching type.
     if unsafe { libc::setns(fd.as_raw_fd(), kind) } != 0 {
         return Err(std::io::Error::last_os_error());

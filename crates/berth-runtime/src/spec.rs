@@ -5,7 +5,7 @@
 //! process's capabilities) or a path to a Docker-format profile; `berth.init` = `true`.
 
 use crate::cgroup::Limits;
-use crate::container::{ContainerConfig, NetworkNamespace};
+use crate::container::{ContainerConfig, Namespaces, NetworkNamespace};
 use crate::process::{CapabilitySets, Rlimit, rlimit_resource};
 use crate::rootfs::{MountSpec, Overlay};
 use crate::seccomp;
@@ -110,6 +110,50 @@ fn network_namespace(spec: &Spec) -> NetworkNamespace {
             None => NetworkNamespace::New,
         },
     }
+}
+
+/// The namespaces besides the network's: new, joined by path, or the host's (absent). A
+/// container needs a mount namespace of its own.
+fn other_namespaces(spec: &Spec) -> Result<Namespaces, SpecError> {
+    use oci_spec::runtime::LinuxNamespaceType as Type;
+    let mut namespaces = Namespaces::default();
+    let listed = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref());
+    for entry in listed.into_iter().flatten() {
+        let flag = match entry.typ() {
+            Type::Mount => libc::CLONE_NEWNS,
+            Type::Uts => libc::CLONE_NEWUTS,
+            Type::Ipc => libc::CLONE_NEWIPC,
+            Type::Pid => libc::CLONE_NEWPID,
+            Type::Cgroup => libc::CLONE_NEWCGROUP,
+            Type::Network => continue,
+            other => {
+                return Err(SpecError(format!(
+                    "the {other:?} namespace is not supported by berth yet"
+                )));
+            }
+        };
+        match entry.path() {
+            Some(_) if flag == libc::CLONE_NEWNS => {
+                return Err(SpecError(
+                    "joining a mount namespace is not supported: a container needs its own".into(),
+                ));
+            }
+            Some(path) => namespaces.join.push((flag, path.clone())),
+            None => namespaces.new |= flag,
+        }
+    }
+    let hostname = spec.hostname().as_ref().is_some_and(|h| !h.is_empty());
+    if hostname && namespaces.new & libc::CLONE_NEWUTS == 0 {
+        return Err(SpecError(
+            "unable to set hostname without a private UTS namespace".into(),
+        ));
+    }
+    if namespaces.new & libc::CLONE_NEWNS == 0 {
+        return Err(SpecError(
+            "a container needs a mount namespace of its own (linux.namespaces: mount)".into(),
+        ));
+    }
+    Ok(namespaces)
 }
 
 /// Builds the runtime's configuration from `spec`, with the rootfs at `rootfs` and, when
@@ -258,6 +302,7 @@ pub fn container_config(
         terminal: process.terminal().unwrap_or(false),
         init: annotations.get("berth.init").is_some_and(|v| v == "true"),
         network: network_namespace(spec),
+        namespaces: other_namespaces(spec)?,
         outlive_parent: false,
         sysctls: linux
             .and_then(|l| l.sysctl().clone())

@@ -259,6 +259,46 @@ fn exec_joins_the_container_and_returns_the_exit_code() {
     runc.ok(&["delete", "--force", "e1"]);
 }
 
+#[test]
+fn namespaces_are_joined_by_path() {
+    let runc = Runc::new();
+    runc.edit_spec(|spec| spec["hostname"] = "first".into());
+    let bundle = bundle_arg(&runc);
+    runc.ok(&["run", "--detach", "--bundle", &bundle, "n1"]);
+    let pid = runc.state("n1")["pid"].as_i64().unwrap();
+    // A second container in the first one's UTS, IPC and network namespaces (a pod).
+    let ns = |kind: &str| format!("/proc/{pid}/ns/{kind}");
+    runc.edit_spec(|spec| {
+        spec.as_object_mut().unwrap().remove("hostname");
+        spec["linux"]["namespaces"] = serde_json::json!([
+            { "type": "pid" }, { "type": "mount" },
+            { "type": "uts", "path": ns("uts") },
+            { "type": "ipc", "path": ns("ipc") },
+            { "type": "network", "path": ns("net") },
+        ]);
+    });
+    runc.set_process(&["sh", "-c", "hostname > /tmp/joined"], false);
+    let out = runc.output(&["run", "--bundle", &bundle, "n2"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(runc.rootfs_file("tmp/joined"))
+            .unwrap()
+            .trim(),
+        "first"
+    );
+    // A hostname needs a UTS namespace of its own.
+    runc.edit_spec(|spec| spec["hostname"] = "second".into());
+    runc.fails(
+        &["create", "--bundle", &bundle, "n3"],
+        "unable to set hostname without a private UTS namespace",
+    );
+    runc.ok(&["delete", "--force", "n1"]);
+}
+
 /// Listens on a unix socket and returns the first descriptor sent to it, with the message.
 fn receive_terminal(path: &Path) -> std::thread::JoinHandle<(Vec<u8>, std::fs::File)> {
     let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
