@@ -77,6 +77,33 @@ pub struct ContainerConfig {
     pub oom_score_adj: Option<i32>,
     /// Descriptors 3 to 3+N-1 stay open for the process (OCI `--preserve-fds`).
     pub preserve_fds: u32,
+    /// The spec's hooks that run while the container is made and started.
+    pub hooks: HookSet,
+}
+
+/// The hooks of a container's creation and start, and the state they are given.
+#[derive(Debug, Clone, Default)]
+pub struct HookSet {
+    /// `prestart` and `createRuntime`: run by the parent before the child pivots.
+    pub create_runtime: Vec<oci_spec::runtime::Hook>,
+    /// `createContainer`: run by the child in its namespaces before it pivots.
+    pub create_container: Vec<oci_spec::runtime::Hook>,
+    /// `startContainer`: run by the child before its command.
+    pub start_container: Vec<oci_spec::runtime::Hook>,
+    /// The OCI state (id, bundle, annotations) that `pid` and `status` complete.
+    pub state: serde_json::Value,
+}
+
+impl HookSet {
+    /// The state JSON for a hook, with `pid` and `status`.
+    pub fn state_with(&self, pid: i32, status: &str) -> String {
+        let mut state = self.state.clone();
+        if state.is_object() {
+            state["pid"] = pid.into();
+            state["status"] = status.into();
+        }
+        state.to_string()
+    }
 }
 
 /// A container's namespaces besides the network's.
@@ -322,7 +349,16 @@ fn launch(
     drop(go_read);
     drop(err_write);
     let output = captured.map(|((out, _), (err, _))| (out, err));
-    release_child(pid, cgroup, go_write, err_read, 125)?;
+    let hooks = &config.hooks;
+    release_child(pid, cgroup, go_write, err_read, 125, &mut || {
+        crate::hooks::run(&hooks.create_runtime, &hooks.state_with(pid, "creating")).map_err(|e| {
+            StartError {
+                code: 125,
+                message: e,
+            }
+            .into()
+        })
+    })?;
     tracing::debug!(pid, "the container's process runs its command");
     Ok(Launched {
         pid,
@@ -445,9 +481,12 @@ pub(crate) fn release_child(
     go: OwnedFd,
     verdict: OwnedFd,
     default_code: i32,
+    before_go: &mut dyn FnMut() -> Result<(), RuntimeError>,
 ) -> Result<(), RuntimeError> {
     let started = cgroup.add(pid).map_err(RuntimeError::from).and_then(|()| {
-        let sent = std::fs::File::from(go).write_all(b"g");
+        before_go()?;
+        // The go-ahead carries the child's pid as the host sees it (for its hooks' state).
+        let sent = std::fs::File::from(go).write_all(pid.to_string().as_bytes());
         // The verdict: end of file (it exec'd), `=` (it waits at its start gate) or
         // `code:message`.
         let mut verdict = std::fs::File::from(verdict);
@@ -503,11 +542,12 @@ struct ChildIo<'a> {
 }
 
 fn child_main(config: &ContainerConfig, io: &ChildIo<'_>, go: OwnedFd, err: OwnedFd) -> ! {
-    if let Err(e) = child_setup(config, io, go) {
-        report_and_exit(Some(err), &e);
-    }
+    let host_pid = match child_setup(config, io, go) {
+        Ok(pid) => pid,
+        Err(e) => report_and_exit(Some(err), &e),
+    };
     let err = match io.gate {
-        Some(gate) => match wait_at_gate(config, gate, err) {
+        Some(gate) => match wait_at_gate(config, gate, err, host_pid) {
             Ok(()) => None,
             Err((err, e)) => report_and_exit(Some(err), &e),
         },
@@ -526,6 +566,7 @@ fn wait_at_gate(
     config: &ContainerConfig,
     gate: &OwnedFd,
     err: OwnedFd,
+    host_pid: i32,
 ) -> Result<(), (OwnedFd, StartError)> {
     if let Err(e) = process::find_command(&config.args, &config.env) {
         return Err((err, e));
@@ -547,6 +588,13 @@ fn wait_at_gate(
             None,
             &StartError::setup(format!("pass the start gate: {e}")),
         );
+    }
+    drop(fifo);
+    if let Err(e) = crate::hooks::run(
+        &config.hooks.start_container,
+        &config.hooks.state_with(host_pid, "created"),
+    ) {
+        report_and_exit(None, &StartError::setup(e));
     }
     Ok(())
 }
@@ -571,7 +619,8 @@ pub(crate) fn setup_err(what: &str) -> impl FnOnce(rustix::io::Errno) -> StartEr
     move |e| StartError::setup(format!("{what}: {e}"))
 }
 
-fn child_setup(config: &ContainerConfig, io: &ChildIo<'_>, go: OwnedFd) -> Result<(), StartError> {
+/// The child's setup up to its command; returns its pid as the host sees it.
+fn child_setup(config: &ContainerConfig, io: &ChildIo<'_>, go: OwnedFd) -> Result<i32, StartError> {
     let ChildIo {
         stdin,
         outputs,
@@ -652,10 +701,13 @@ fn child_setup(config: &ContainerConfig, io: &ChildIo<'_>, go: OwnedFd) -> Resul
         .partition(|m| Path::new(&m.destination).starts_with("/sys/fs/cgroup"));
     rootfs::mount_all(&root, &other_mounts, pty.map(|p| p.slave_path.as_str()))
         .map_err(rootfs_error)?;
-    let mut byte = [0u8; 1];
+    let mut go_ahead = String::new();
     std::fs::File::from(go)
-        .read_exact(&mut byte)
+        .read_to_string(&mut go_ahead)
         .map_err(|e| StartError::setup(format!("berth went away during setup: {e}")))?;
+    let host_pid: i32 = go_ahead
+        .parse()
+        .map_err(|_| StartError::setup("berth went away during setup"))?;
     // In the cgroup now: a cgroup namespace rooted there (or the one to join), and cgroupfs
     // seen from it.
     if config.namespaces.new & libc::CLONE_NEWCGROUP != 0 {
@@ -675,6 +727,11 @@ fn child_setup(config: &ContainerConfig, io: &ChildIo<'_>, go: OwnedFd) -> Resul
     // Docker creates a missing working directory.
     rootfs::ensure_dir(&root, &config.cwd).map_err(rootfs_error)?;
     drop(root);
+    crate::hooks::run(
+        &config.hooks.create_container,
+        &config.hooks.state_with(host_pid, "creating"),
+    )
+    .map_err(StartError::setup)?;
     rootfs::pivot_into(&config.rootfs).map_err(rootfs_error)?;
     // Before /proc/sys turns read-only: the namespaced sysctls the spec asks for.
     for (key, value) in &config.sysctls {
@@ -692,7 +749,8 @@ fn child_setup(config: &ContainerConfig, io: &ChildIo<'_>, go: OwnedFd) -> Resul
         rootfs::readonly_root().map_err(rootfs_error)?;
     }
 
-    become_process(config)
+    become_process(config)?;
+    Ok(host_pid)
 }
 
 /// The last steps before exec, shared by `run` and `exec`: rlimits, bounding set, seccomp,

@@ -130,7 +130,7 @@ fn spawn(
     drop(go_read);
     drop(err_write);
     let terminal = terminal.map(|(parent_end, _)| parent_end);
-    container::release_child(pid, cgroup, go_write, err_read, 126)?;
+    container::release_child(pid, cgroup, go_write, err_read, 126, &mut || Ok(()))?;
     let pty = terminal
         .map(|socket| {
             crate::fdpass::recv_fd(rustix::fd::AsFd::as_fd(&socket))

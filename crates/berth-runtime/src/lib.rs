@@ -7,6 +7,7 @@ pub mod container;
 pub mod devices;
 pub mod exec;
 pub mod fdpass;
+pub mod hooks;
 pub mod host;
 pub mod init;
 pub mod oci;

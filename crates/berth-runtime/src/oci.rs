@@ -246,6 +246,7 @@ impl OciRuntime {
         }
         let mut config = spec::container_config(id, &spec, &rootfs, None)?;
         config.outlive_parent = true;
+        config.hooks.state["bundle"] = bundle.display().to_string().into();
         config.preserve_fds = options.preserve_fds;
         config.cgroup_path = cgroup_path(&spec, id, options.systemd_cgroup);
         if config.terminal && options.console_socket.is_none() {
@@ -352,7 +353,29 @@ impl OciRuntime {
                 _ => std::thread::sleep(Duration::from_millis(1)),
             }
         }
-        fs::remove_file(&gate).map_err(io_err("remove the start gate"))
+        fs::remove_file(&gate).map_err(io_err("remove the start gate"))?;
+        self.run_hooks(&saved, crate::hooks::Point::Poststart, "running")
+    }
+
+    /// Runs the bundle's hooks of `point` with the container's state.
+    fn run_hooks(
+        &self,
+        saved: &Saved,
+        point: crate::hooks::Point,
+        status: &str,
+    ) -> Result<(), OciError> {
+        let Ok(spec) = load_spec(&saved.bundle) else {
+            return Ok(());
+        };
+        let hooks = crate::hooks::of(&spec, point);
+        if hooks.is_empty() {
+            return Ok(());
+        }
+        let state = serde_json::json!({
+            "ociVersion": "1.2.0", "id": saved.id, "status": status, "pid": saved.pid,
+            "bundle": saved.bundle, "annotations": saved.annotations,
+        });
+        crate::hooks::run(&hooks, &state.to_string()).map_err(OciError::WrongState)
     }
 
     /// The container's state.
@@ -421,7 +444,12 @@ impl OciRuntime {
             }
         }
         Cgroup::at(&layout, &saved.cgroup_path).remove();
-        fs::remove_dir_all(self.dir(id)).map_err(io_err(format!("remove the state of {id}")))
+        fs::remove_dir_all(self.dir(id)).map_err(io_err(format!("remove the state of {id}")))?;
+        // Poststop hooks' failures are reported, and the container is gone regardless.
+        if let Err(e) = self.run_hooks(&saved, crate::hooks::Point::Poststop, "stopped") {
+            tracing::warn!(id, %e, "a poststop hook failed");
+        }
+        Ok(())
     }
 
     fn kill_and_wait(&self, saved: &Saved, layout: &CgroupLayout) {

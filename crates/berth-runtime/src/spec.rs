@@ -6,6 +6,7 @@
 
 use crate::cgroup::Limits;
 use crate::container::{ContainerConfig, Namespaces, NetworkNamespace};
+use crate::hooks;
 use crate::process::{CapabilitySets, Rlimit, rlimit_resource};
 use crate::rootfs::{MountSpec, Overlay};
 use crate::seccomp;
@@ -310,5 +311,11 @@ pub fn container_config(
             .unwrap_or_default(),
         oom_score_adj: process.oom_score_adj(),
         preserve_fds: 0,
+        hooks: crate::container::HookSet {
+            create_runtime: hooks::of(spec, hooks::Point::CreateRuntime),
+            create_container: hooks::of(spec, hooks::Point::CreateContainer),
+            start_container: hooks::of(spec, hooks::Point::StartContainer),
+            state: serde_json::json!({ "ociVersion": "1.2.0", "id": id, "annotations": annotations }),
+        },
     })
 }

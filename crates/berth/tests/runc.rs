@@ -299,6 +299,101 @@ fn namespaces_are_joined_by_path() {
     runc.ok(&["delete", "--force", "n1"]);
 }
 
+#[test]
+fn hooks_run_at_each_point_with_the_state() {
+    let runc = Runc::new();
+    let log = runc.dir.path().join("hooks.log");
+    let script = runc.dir.path().join("hook.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"$1 $(cat)\" >> {}\n", log.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // startContainer runs inside the container: its program is the container's.
+    std::fs::write(
+        runc.rootfs_file("hook.sh"),
+        "#!/bin/sh\necho \"$1 $(cat)\" >> /tmp/start-hook\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        runc.rootfs_file("hook.sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let hook = |path: &Path, point: &str| serde_json::json!([{ "path": path, "args": ["hook.sh", point], "env": ["PATH=/bin:/usr/bin"] }]);
+    runc.edit_spec(|spec| {
+        spec["hooks"] = serde_json::json!({
+            "createRuntime": hook(&script, "createRuntime"),
+            "createContainer": hook(&script, "createContainer"),
+            "startContainer": hook(Path::new("/hook.sh"), "startContainer"),
+            "poststart": hook(&script, "poststart"),
+            "poststop": hook(&script, "poststop"),
+        });
+    });
+    runc.set_process(&["sleep", "30"], false);
+    let bundle = bundle_arg(&runc);
+    runc.ok(&["create", "--bundle", &bundle, "h1"]);
+    let pid = runc.state("h1")["pid"].as_i64().unwrap();
+    runc.ok(&["start", "h1"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !runc.rootfs_file("tmp/start-hook").exists() {
+        assert!(Instant::now() < deadline, "startContainer never ran");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    runc.ok(&["delete", "--force", "h1"]);
+    let mut lines: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    lines.extend(
+        std::fs::read_to_string(runc.rootfs_file("tmp/start-hook"))
+            .unwrap()
+            .lines()
+            .map(str::to_owned),
+    );
+    let mut seen = Vec::new();
+    for line in &lines {
+        let (point, state) = line.split_once(' ').unwrap();
+        let state: Value = serde_json::from_str(state).unwrap();
+        assert_eq!(state["id"], "h1", "{line}");
+        assert_eq!(state["pid"], pid, "{line}");
+        let want = match point {
+            "createRuntime" | "createContainer" => "creating",
+            "startContainer" => "created",
+            "poststart" => "running",
+            _ => "stopped",
+        };
+        assert_eq!(state["status"], want, "{line}");
+        seen.push(point.to_owned());
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            "createContainer",
+            "createRuntime",
+            "poststart",
+            "poststop",
+            "startContainer"
+        ]
+    );
+
+    // A hook that fails or outlives its timeout fails the create, and nothing stays.
+    runc.edit_spec(|spec| {
+        spec["hooks"] = serde_json::json!({
+            "createRuntime": [{ "path": "/bin/sleep", "args": ["sleep", "5"], "timeout": 1 }],
+        });
+    });
+    runc.fails(&["create", "--bundle", &bundle, "h2"], "timed out");
+    runc.edit_spec(|spec| {
+        spec["hooks"] = serde_json::json!({ "createContainer": [{ "path": "/bin/false" }] });
+    });
+    runc.fails(&["create", "--bundle", &bundle, "h3"], "failed");
+    assert_eq!(runc.ok(&["list", "-q"]).trim(), "");
+}
+
 /// Listens on a unix socket and returns the first descriptor sent to it, with the message.
 fn receive_terminal(path: &Path) -> std::thread::JoinHandle<(Vec<u8>, std::fs::File)> {
     let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
