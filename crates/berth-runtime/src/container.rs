@@ -431,15 +431,6 @@ pub fn create_gated(
     }
 }
 
-/// Waits for child `pid` (a container this process created and started), forwarding the
-/// relayed signals to it; returns its exit code.
-pub fn wait_forwarding_signals(pid: i32) -> Result<i32, RuntimeError> {
-    let signals = block_signals()?;
-    let code = wait_forwarding(pid, &signals);
-    unblock_signals();
-    code
-}
-
 /// The exit code of child `pid` once it has ended (128 + N for a signal), without waiting.
 pub fn reap(pid: i32) -> Result<Option<i32>, RuntimeError> {
     try_wait(pid)
@@ -551,7 +542,16 @@ fn child_main(config: &ContainerConfig, io: &ChildIo<'_>, go: OwnedFd, err: Owne
             Ok(()) => None,
             Err((err, e)) => report_and_exit(Some(err), &e),
         },
-        None => Some(err),
+        None => {
+            // Without a gate the process starts now: its startContainer hooks run here.
+            if let Err(e) = crate::hooks::run(
+                &config.hooks.start_container,
+                &config.hooks.state_with(host_pid, "created"),
+            ) {
+                report_and_exit(Some(err), &StartError::setup(e));
+            }
+            Some(err)
+        }
     };
     if config.init {
         crate::init::run(&config.args, &config.env, err);

@@ -233,22 +233,7 @@ impl OciRuntime {
         options: &CreateOptions,
         dir: &Path,
     ) -> Result<i32, OciError> {
-        let bundle =
-            fs::canonicalize(bundle).map_err(io_err(format!("bundle {}", bundle.display())))?;
-        let spec = load_spec(&bundle)?;
-        let rootfs = spec
-            .root()
-            .as_ref()
-            .map(|r| bundle.join(r.path()))
-            .ok_or_else(|| SpecError("root.path is missing".into()))?;
-        if !rootfs.is_dir() {
-            return Err(SpecError(format!("rootfs {} does not exist", rootfs.display())).into());
-        }
-        let mut config = spec::container_config(id, &spec, &rootfs, None)?;
-        config.outlive_parent = true;
-        config.hooks.state["bundle"] = bundle.display().to_string().into();
-        config.preserve_fds = options.preserve_fds;
-        config.cgroup_path = cgroup_path(&spec, id, options.systemd_cgroup);
+        let (config, spec, bundle, rootfs) = prepare(id, bundle, options)?;
         if config.terminal && options.console_socket.is_none() {
             return Err(OciError::WrongState(
                 "cannot allocate tty if runc will detach without setting console socket".into(),
@@ -309,6 +294,90 @@ impl OciRuntime {
         recorded
     }
 
+    /// `run` in the foreground: the container made and started in one step (no gate), this
+    /// process its parent until it ends (relaying signals, and its terminal when it has one),
+    /// its state recorded meanwhile; deleted after unless `keep`. Returns its exit code.
+    pub fn run_foreground(
+        &self,
+        id: &str,
+        bundle: &Path,
+        options: &CreateOptions,
+        keep: bool,
+    ) -> Result<i32, OciError> {
+        if !valid_id(id) {
+            return Err(OciError::BadId(id.to_owned()));
+        }
+        fs::create_dir_all(&self.root)
+            .map_err(io_err(format!("create {}", self.root.display())))?;
+        let dir = self.dir(id);
+        match fs::create_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                return Err(OciError::Exists(id.to_owned()));
+            }
+            Err(e) => return Err(io_err(format!("create {}", dir.display()))(e)),
+        }
+        let ran = (|| {
+            let (mut config, spec, bundle, rootfs) = prepare(id, bundle, options)?;
+            config.outlive_parent = false;
+            let layout = cgroups::detect().map_err(io_err("read the cgroup layout"))?;
+            let mut saved = Saved {
+                id: id.to_owned(),
+                pid: 0,
+                start_time: 0,
+                bundle,
+                rootfs,
+                created: crate::time::now(),
+                cgroup_path: config.cgroup_path.clone(),
+                annotations: spec
+                    .annotations()
+                    .clone()
+                    .map(|a| a.into_iter().collect())
+                    .unwrap_or_default(),
+            };
+            let state_file = dir.join("state.json");
+            let exit = container::run(
+                &config,
+                &layout,
+                container::StdioMode { stdin: true },
+                &mut |pid| {
+                    saved.pid = pid;
+                    saved.start_time = crate::host::process_start_time(pid).unwrap_or(0);
+                    let _ = write_atomically(
+                        &state_file,
+                        &serde_json::to_vec(&saved).expect("state serialises"),
+                    );
+                    if let Some(pid_file) = &options.pid_file {
+                        let _ = write_atomically(pid_file, pid.to_string().as_bytes());
+                    }
+                    self.warn_hooks(&saved, crate::hooks::Point::Poststart, "running");
+                },
+            )?;
+            saved.start_time = 0;
+            Ok::<_, OciError>((exit.code, saved))
+        })();
+        match ran {
+            Ok((code, saved)) if !keep => {
+                let _ = fs::remove_dir_all(&dir);
+                self.warn_hooks(&saved, crate::hooks::Point::Poststop, "stopped");
+                Ok(code)
+            }
+            Ok((code, _)) => Ok(code),
+            Err(e) => {
+                let _ = fs::remove_dir_all(&dir);
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs hooks whose failure is only worth a warning (poststart, poststop).
+    fn warn_hooks(&self, saved: &Saved, point: crate::hooks::Point, status: &str) {
+        if let Err(e) = self.run_hooks(saved, point, status) {
+            tracing::warn!(id = saved.id, %e, "a hook failed");
+            eprintln!("berth-runc: warning: {e}");
+        }
+    }
+
     /// Lets a created container's process exec its command.
     pub fn start(&self, id: &str) -> Result<(), OciError> {
         let saved = self.load(id)?;
@@ -350,11 +419,25 @@ impl OciRuntime {
                         "container {id} did not pass its start gate"
                     )));
                 }
-                _ => std::thread::sleep(Duration::from_millis(1)),
+                _ => {
+                    // Until the process writes its byte (or 20 ms pass, to check it lives).
+                    let mut ready = [rustix::event::PollFd::new(
+                        &fifo,
+                        rustix::event::PollFlags::IN,
+                    )];
+                    let _ = rustix::event::poll(
+                        &mut ready,
+                        Some(&rustix::event::Timespec {
+                            tv_sec: 0,
+                            tv_nsec: 20_000_000,
+                        }),
+                    );
+                }
             }
         }
         fs::remove_file(&gate).map_err(io_err("remove the start gate"))?;
-        self.run_hooks(&saved, crate::hooks::Point::Poststart, "running")
+        self.warn_hooks(&saved, crate::hooks::Point::Poststart, "running");
+        Ok(())
     }
 
     /// Runs the bundle's hooks of `point` with the container's state.
@@ -446,9 +529,7 @@ impl OciRuntime {
         Cgroup::at(&layout, &saved.cgroup_path).remove();
         fs::remove_dir_all(self.dir(id)).map_err(io_err(format!("remove the state of {id}")))?;
         // Poststop hooks' failures are reported, and the container is gone regardless.
-        if let Err(e) = self.run_hooks(&saved, crate::hooks::Point::Poststop, "stopped") {
-            tracing::warn!(id, %e, "a poststop hook failed");
-        }
+        self.warn_hooks(&saved, crate::hooks::Point::Poststop, "stopped");
         Ok(())
     }
 
@@ -498,6 +579,32 @@ impl OciRuntime {
         let layout = cgroups::detect().map_err(io_err("read the cgroup layout"))?;
         Ok(Cgroup::at(&layout, &saved.cgroup_path))
     }
+}
+
+/// The runtime's configuration of container `id` from its bundle: the config, the spec, the
+/// bundle's absolute path and the rootfs.
+fn prepare(
+    id: &str,
+    bundle: &Path,
+    options: &CreateOptions,
+) -> Result<(container::ContainerConfig, Spec, PathBuf, PathBuf), OciError> {
+    let bundle =
+        fs::canonicalize(bundle).map_err(io_err(format!("bundle {}", bundle.display())))?;
+    let spec = load_spec(&bundle)?;
+    let rootfs = spec
+        .root()
+        .as_ref()
+        .map(|r| bundle.join(r.path()))
+        .ok_or_else(|| SpecError("root.path is missing".into()))?;
+    if !rootfs.is_dir() {
+        return Err(SpecError(format!("rootfs {} does not exist", rootfs.display())).into());
+    }
+    let mut config = spec::container_config(id, &spec, &rootfs, None)?;
+    config.outlive_parent = true;
+    config.hooks.state["bundle"] = bundle.display().to_string().into();
+    config.preserve_fds = options.preserve_fds;
+    config.cgroup_path = cgroup_path(&spec, id, options.systemd_cgroup);
+    Ok((config, spec, bundle, rootfs))
 }
 
 /// runc's rule for ids.

@@ -152,7 +152,14 @@ pub fn set_capabilities(sets: &CapabilitySets) -> Result<(), StartError> {
     set(CapSet::Inheritable, &sets.inheritable)?;
     caps::clear(None, CapSet::Ambient)
         .map_err(|e| StartError::setup(format!("cannot clear the ambient capabilities: {e}")))?;
-    for cap in &sets.ambient {
+    // The kernel raises an ambient capability only if it is both permitted and inheritable;
+    // the others are left out, as runc and crun do (their default specs list ambient
+    // capabilities with an empty inheritable set).
+    for cap in sets
+        .ambient
+        .iter()
+        .filter(|c| sets.permitted.contains(c) && sets.inheritable.contains(c))
+    {
         caps::raise(None, CapSet::Ambient, *cap)
             .map_err(|e| StartError::setup(format!("cannot raise ambient {cap}: {e}")))?;
     }

@@ -5,7 +5,7 @@
 
 use anyhow::{Context as _, anyhow, bail};
 use berth_runtime::oci::{CreateOptions, OciRuntime, Status};
-use berth_runtime::{cgroups, container, exec, spec};
+use berth_runtime::{cgroups, exec, spec};
 use clap::{Args, Parser, Subcommand};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -330,19 +330,16 @@ fn create_options(runc: &Runc, args: &CreateArgs) -> CreateOptions {
 /// delete the container after, exiting with the process's code.
 fn run(runc: &Runc, runtime: &OciRuntime, args: &RunArgs) -> anyhow::Result<i32> {
     let create = &args.create;
-    let pid = runtime.create(&create.id, &create.bundle, &create_options(runc, create))?;
+    let options = create_options(runc, create);
+    if !args.detach {
+        return Ok(runtime.run_foreground(&create.id, &create.bundle, &options, args.keep)?);
+    }
+    runtime.create(&create.id, &create.bundle, &options)?;
     if let Err(e) = runtime.start(&create.id) {
         let _ = runtime.delete(&create.id, true);
         return Err(e.into());
     }
-    if args.detach {
-        return Ok(0);
-    }
-    let code = container::wait_forwarding_signals(pid)?;
-    if !args.keep {
-        runtime.delete(&create.id, true)?;
-    }
-    Ok(code)
+    Ok(0)
 }
 
 /// `exec`: a new process in the container, with the container's spec as the base.
