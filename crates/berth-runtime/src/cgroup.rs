@@ -61,6 +61,12 @@ pub struct Limits {
     pub memory: Option<i64>,
     /// Memory plus swap limit in bytes (-1: unlimited swap).
     pub memory_swap: Option<i64>,
+    /// Soft memory limit in bytes (v1 `memory.soft_limit_in_bytes`, v2 `memory.low`).
+    pub memory_reservation: Option<i64>,
+    /// v1 `memory.swappiness` (0-100).
+    pub memory_swappiness: Option<u64>,
+    /// Keep the OOM killer away (v1 `memory.oom_control`).
+    pub oom_kill_disable: bool,
     /// Maximum number of processes.
     pub pids: Option<i64>,
     /// Device access rules for v1's devices controller, Docker's default when empty.
@@ -160,6 +166,15 @@ impl Cgroup {
                             }
                         }
                     }
+                    if let Some(soft) = limits.memory_reservation {
+                        write(&dir.join("memory.soft_limit_in_bytes"), &soft.to_string())?;
+                    }
+                    if let Some(swappiness) = limits.memory_swappiness {
+                        write(&dir.join("memory.swappiness"), &swappiness.to_string())?;
+                    }
+                    if limits.oom_kill_disable {
+                        write(&dir.join("memory.oom_control"), "1")?;
+                    }
                 }
                 "pids" => {
                     write_pids_max(dir, limits.pids)?;
@@ -252,6 +267,9 @@ impl Cgroup {
                 }
                 _ => {}
             }
+        }
+        if let Some(low) = limits.memory_reservation {
+            write(&dir.join("memory.low"), &low.to_string())?;
         }
         attach_device_filter(dir, limits)?;
         write_pids_max(dir, limits.pids)?;

@@ -79,6 +79,8 @@ pub struct ContainerConfig {
     pub preserve_fds: u32,
     /// The spec's hooks that run while the container is made and started.
     pub hooks: HookSet,
+    /// Device nodes to create (`linux.devices`).
+    pub devices: Vec<rootfs::DeviceNode>,
 }
 
 /// The hooks of a container's creation and start, and the state they are given.
@@ -701,6 +703,7 @@ fn child_setup(config: &ContainerConfig, io: &ChildIo<'_>, go: OwnedFd) -> Resul
         .partition(|m| Path::new(&m.destination).starts_with("/sys/fs/cgroup"));
     rootfs::mount_all(&root, &other_mounts, pty.map(|p| p.slave_path.as_str()))
         .map_err(rootfs_error)?;
+    rootfs::create_devices(&root, &config.devices).map_err(rootfs_error)?;
     let mut go_ahead = String::new();
     std::fs::File::from(go)
         .read_to_string(&mut go_ahead)

@@ -309,6 +309,73 @@ pub fn mount_all(
     Ok(())
 }
 
+/// A device node the spec asks for (`linux.devices`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceNode {
+    /// Its path in the container.
+    pub path: String,
+    /// `c`, `b`, `u` (character) or `p` (FIFO).
+    pub kind: char,
+    /// Major number.
+    pub major: u32,
+    /// Minor number.
+    pub minor: u32,
+    /// Permission bits.
+    pub mode: u32,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+}
+
+/// Creates the spec's device nodes under `root` (a node already there is replaced).
+pub fn create_devices(root: &OwnedFd, devices: &[DeviceNode]) -> Result<(), RootfsError> {
+    let old_umask = rustix::process::umask(Mode::empty());
+    let made = devices.iter().try_for_each(|device| {
+        let path = Path::new(&device.path);
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return Err(RootfsError {
+                what: format!("device path {}", device.path),
+                source: Errno::INVAL.into(),
+            });
+        };
+        let parent = parent.display().to_string();
+        ensure_dir(root, &parent)?;
+        let dir = open_target(root, &parent, false)?;
+        let dir = fs::openat(
+            &dir,
+            ".",
+            OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(fail(format!("open {parent}")))?;
+        let kind = match device.kind {
+            'b' => fs::FileType::BlockDevice,
+            'p' => fs::FileType::Fifo,
+            _ => fs::FileType::CharacterDevice,
+        };
+        let _ = fs::unlinkat(&dir, name, fs::AtFlags::empty());
+        fs::mknodat(
+            &dir,
+            name,
+            kind,
+            Mode::from_raw_mode(device.mode & 0o7777),
+            fs::makedev(device.major, device.minor),
+        )
+        .map_err(fail(format!("mknod {}", device.path)))?;
+        fs::chownat(
+            &dir,
+            name,
+            Some(rustix::process::Uid::from_raw(device.uid)),
+            Some(rustix::process::Gid::from_raw(device.gid)),
+            fs::AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .map_err(fail(format!("chown {}", device.path)))
+    });
+    rustix::process::umask(old_umask);
+    made
+}
+
 /// The character devices every container gets in its /dev, with their modes.
 const DEVICES: [(&str, u32, u32); 6] = [
     ("null", 1, 3),

@@ -222,6 +222,9 @@ pub fn container_config(
         cpuset_cpus: cpu.and_then(|c| c.cpus().clone()),
         memory: memory.and_then(|m| m.limit()),
         memory_swap: memory.and_then(|m| m.swap()),
+        memory_reservation: memory.and_then(|m| m.reservation()),
+        memory_swappiness: memory.and_then(|m| m.swappiness()),
+        oom_kill_disable: memory.and_then(|m| m.disable_oom_killer()).unwrap_or(false),
         pids: resources.and_then(|r| r.pids().as_ref()).map(|p| p.limit()),
         device_rules: resources
             .and_then(|r| r.devices().as_ref())
@@ -311,6 +314,20 @@ pub fn container_config(
             .unwrap_or_default(),
         oom_score_adj: process.oom_score_adj(),
         preserve_fds: 0,
+        devices: linux
+            .and_then(|l| l.devices().as_ref())
+            .into_iter()
+            .flatten()
+            .map(|d| crate::rootfs::DeviceNode {
+                path: d.path().display().to_string(),
+                kind: d.typ().as_str().chars().next().unwrap_or('c'),
+                major: d.major() as u32,
+                minor: d.minor() as u32,
+                mode: d.file_mode().unwrap_or(0o666),
+                uid: d.uid().unwrap_or(0),
+                gid: d.gid().unwrap_or(0),
+            })
+            .collect(),
         hooks: crate::container::HookSet {
             create_runtime: hooks::of(spec, hooks::Point::CreateRuntime),
             create_container: hooks::of(spec, hooks::Point::CreateContainer),
