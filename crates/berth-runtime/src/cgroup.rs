@@ -133,12 +133,19 @@ impl Cgroup {
 
     fn create_v1(&self, limits: &Limits) -> Result<(), CgroupError> {
         for (controller, dir) in &self.dirs {
-            let controller = *controller;
-            if controller == "cpuset" {
+            if *controller == "cpuset" {
                 self.prepare_v1_cpuset(dir)?;
             }
             fs::create_dir_all(dir).map_err(at(dir))?;
-            match controller {
+        }
+        self.write_v1(limits, true)
+    }
+
+    /// Writes `limits` to the v1 controllers; the device rules and an unset pids limit only
+    /// when `creating`.
+    fn write_v1(&self, limits: &Limits, creating: bool) -> Result<(), CgroupError> {
+        for (controller, dir) in &self.dirs {
+            match *controller {
                 "cpu" => {
                     if let Some(quota) = limits.cpu_quota {
                         write(
@@ -176,10 +183,10 @@ impl Cgroup {
                         write(&dir.join("memory.oom_control"), "1")?;
                     }
                 }
-                "pids" => {
+                "pids" if creating || limits.pids.is_some() => {
                     write_pids_max(dir, limits.pids)?;
                 }
-                "devices" => {
+                "devices" if creating => {
                     write(&dir.join("devices.deny"), "a")?;
                     for rule in limits.device_rules() {
                         write(&dir.join("devices.allow"), &rule)?;
@@ -224,7 +231,6 @@ impl Cgroup {
         relative: &str,
         limits: &Limits,
     ) -> Result<(), CgroupError> {
-        let dir = &self.dirs[0].1;
         // Each level above the container's must delegate the controllers to its children.
         let mut level = layout.root.clone();
         for part in Path::new(relative.trim_start_matches('/')).components() {
@@ -244,6 +250,13 @@ impl Cgroup {
                 _ => {}
             }
         }
+        self.write_v2(limits, true)
+    }
+
+    /// Writes `limits` to the v2 cgroup; the device filter and an unset pids limit only when
+    /// `creating`.
+    fn write_v2(&self, limits: &Limits, creating: bool) -> Result<(), CgroupError> {
+        let dir = &self.dirs[0].1;
         if let Some(quota) = limits.cpu_quota {
             write(
                 &dir.join("cpu.max"),
@@ -271,9 +284,21 @@ impl Cgroup {
         if let Some(low) = limits.memory_reservation {
             write(&dir.join("memory.low"), &low.to_string())?;
         }
-        attach_device_filter(dir, limits)?;
-        write_pids_max(dir, limits.pids)?;
+        if creating {
+            attach_device_filter(dir, limits)?;
+        }
+        if creating || limits.pids.is_some() {
+            write_pids_max(dir, limits.pids)?;
+        }
         Ok(())
+    }
+
+    /// Changes the limits of a cgroup that exists (OCI `update`): only those `limits` sets.
+    pub fn update(&self, limits: &Limits) -> Result<(), CgroupError> {
+        match self.mode {
+            CgroupMode::V2 => self.write_v2(limits, false),
+            _ => self.write_v1(limits, false),
+        }
     }
 
     /// Moves process `pid` into the cgroup.

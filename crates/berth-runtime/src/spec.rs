@@ -113,6 +113,48 @@ fn network_namespace(spec: &Spec) -> NetworkNamespace {
     }
 }
 
+/// The cgroup limits of the spec's `linux.resources` (for `create`, and for `update`).
+pub fn limits_of(resources: Option<&oci_spec::runtime::LinuxResources>) -> Limits {
+    let memory = resources.and_then(|r| r.memory().as_ref());
+    let cpu = resources.and_then(|r| r.cpu().as_ref());
+    Limits {
+        cpu_quota: cpu.and_then(|c| c.quota()),
+        cpu_period: cpu.and_then(|c| c.period()),
+        cpu_shares: cpu.and_then(|c| c.shares()),
+        cpuset_cpus: cpu.and_then(|c| c.cpus().clone()),
+        memory: memory.and_then(|m| m.limit()),
+        memory_swap: memory.and_then(|m| m.swap()),
+        memory_reservation: memory.and_then(|m| m.reservation()),
+        memory_swappiness: memory.and_then(|m| m.swappiness()),
+        oom_kill_disable: memory.and_then(|m| m.disable_oom_killer()).unwrap_or(false),
+        pids: resources.and_then(|r| r.pids().as_ref()).map(|p| p.limit()),
+        device_rules: resources
+            .and_then(|r| r.devices().as_ref())
+            .map(|devices| {
+                // Allow entries; everything else is denied, as in Docker's specs.
+                devices
+                    .iter()
+                    .filter(|d| d.allow())
+                    .map(|d| {
+                        let kind = d
+                            .typ()
+                            .map(|t| t.as_str().to_owned())
+                            .unwrap_or_else(|| "a".into());
+                        let number =
+                            |n: Option<i64>| n.map_or_else(|| "*".to_owned(), |n| n.to_string());
+                        format!(
+                            "{kind} {}:{} {}",
+                            number(d.major()),
+                            number(d.minor()),
+                            d.access().clone().unwrap_or_else(|| "rwm".into())
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
 /// The namespaces besides the network's: new, joined by path, or the host's (absent). A
 /// container needs a mount namespace of its own.
 fn other_namespaces(spec: &Spec) -> Result<Namespaces, SpecError> {
@@ -212,45 +254,7 @@ pub fn container_config(
         .flat_map(expand_cgroup_mount)
         .collect();
     let linux = spec.linux().as_ref();
-    let resources = linux.and_then(|l| l.resources().as_ref());
-    let memory = resources.and_then(|r| r.memory().as_ref());
-    let cpu = resources.and_then(|r| r.cpu().as_ref());
-    let limits = Limits {
-        cpu_quota: cpu.and_then(|c| c.quota()),
-        cpu_period: cpu.and_then(|c| c.period()),
-        cpu_shares: cpu.and_then(|c| c.shares()),
-        cpuset_cpus: cpu.and_then(|c| c.cpus().clone()),
-        memory: memory.and_then(|m| m.limit()),
-        memory_swap: memory.and_then(|m| m.swap()),
-        memory_reservation: memory.and_then(|m| m.reservation()),
-        memory_swappiness: memory.and_then(|m| m.swappiness()),
-        oom_kill_disable: memory.and_then(|m| m.disable_oom_killer()).unwrap_or(false),
-        pids: resources.and_then(|r| r.pids().as_ref()).map(|p| p.limit()),
-        device_rules: resources
-            .and_then(|r| r.devices().as_ref())
-            .map(|devices| {
-                // Allow entries; everything else is denied, as in Docker's specs.
-                devices
-                    .iter()
-                    .filter(|d| d.allow())
-                    .map(|d| {
-                        let kind = d
-                            .typ()
-                            .map(|t| t.as_str().to_owned())
-                            .unwrap_or_else(|| "a".into());
-                        let number =
-                            |n: Option<i64>| n.map_or_else(|| "*".to_owned(), |n| n.to_string());
-                        format!(
-                            "{kind} {}:{} {}",
-                            number(d.major()),
-                            number(d.minor()),
-                            d.access().clone().unwrap_or_else(|| "rwm".into())
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
-    };
+    let limits = limits_of(linux.and_then(|l| l.resources().as_ref()));
     let annotations = spec.annotations().clone().unwrap_or_default();
     let oci_seccomp = linux.and_then(|l| l.seccomp().as_ref());
     let seccomp = match annotations.get("berth.seccomp").map(String::as_str) {

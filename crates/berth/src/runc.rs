@@ -77,6 +77,8 @@ enum RuncCommand {
     Resume(IdArgs),
     /// Display container events (with --stats, one sample)
     Events(EventsArgs),
+    /// Update the container's resource limits
+    Update(UpdateArgs),
     /// Show the enabled features
     Features,
     /// Create a new specification file
@@ -212,6 +214,39 @@ struct EventsArgs {
 }
 
 #[derive(Args, Debug)]
+struct UpdateArgs {
+    /// A JSON file of runtime-spec `linux.resources` ("-" for stdin)
+    #[arg(short, long)]
+    resources: Option<PathBuf>,
+    /// Memory limit in bytes
+    #[arg(long)]
+    memory: Option<i64>,
+    /// Memory plus swap limit in bytes (-1: unlimited)
+    #[arg(long = "memory-swap")]
+    memory_swap: Option<i64>,
+    /// Soft memory limit in bytes
+    #[arg(long = "memory-reservation")]
+    memory_reservation: Option<i64>,
+    /// CPU shares (relative weight)
+    #[arg(long = "cpu-shares")]
+    cpu_shares: Option<u64>,
+    /// CPU CFS quota in microseconds
+    #[arg(long = "cpu-quota")]
+    cpu_quota: Option<i64>,
+    /// CPU CFS period in microseconds
+    #[arg(long = "cpu-period")]
+    cpu_period: Option<u64>,
+    /// CPUs to use (0-3, 0,1)
+    #[arg(long = "cpuset-cpus")]
+    cpuset_cpus: Option<String>,
+    /// Maximum number of processes
+    #[arg(long = "pids-limit")]
+    pids_limit: Option<i64>,
+    /// The container id
+    id: String,
+}
+
+#[derive(Args, Debug)]
 struct SpecArgs {
     /// Where to write config.json
     #[arg(short, long, default_value = ".")]
@@ -301,6 +336,7 @@ fn dispatch(runc: &Runc) -> anyhow::Result<i32> {
             Ok(0)
         }
         RuncCommand::Events(args) => events(&runtime, args),
+        RuncCommand::Update(args) => update(&runtime, args),
         RuncCommand::Features => {
             println!("{}", serde_json::to_string_pretty(&features())?);
             Ok(0)
@@ -468,6 +504,39 @@ fn events(runtime: &OciRuntime, args: &EventsArgs) -> anyhow::Result<i32> {
         },
     });
     println!("{event}");
+    Ok(0)
+}
+
+/// `update`: new limits for a running container's cgroup, from `--resources` and the flags.
+fn update(runtime: &OciRuntime, args: &UpdateArgs) -> anyhow::Result<i32> {
+    let state = runtime.state(&args.id)?;
+    if state.status == Status::Stopped {
+        bail!("container {} is stopped", args.id);
+    }
+    let mut limits = match &args.resources {
+        Some(path) => {
+            let text = if path == Path::new("-") {
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)?;
+                text
+            } else {
+                std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?
+            };
+            let resources: oci_spec::runtime::LinuxResources =
+                serde_json::from_str(&text).context("linux.resources")?;
+            spec::limits_of(Some(&resources))
+        }
+        None => berth_runtime::cgroup::Limits::default(),
+    };
+    limits.memory = args.memory.or(limits.memory);
+    limits.memory_swap = args.memory_swap.or(limits.memory_swap);
+    limits.memory_reservation = args.memory_reservation.or(limits.memory_reservation);
+    limits.cpu_shares = args.cpu_shares.or(limits.cpu_shares);
+    limits.cpu_quota = args.cpu_quota.or(limits.cpu_quota);
+    limits.cpu_period = args.cpu_period.or(limits.cpu_period);
+    limits.cpuset_cpus = args.cpuset_cpus.clone().or(limits.cpuset_cpus);
+    limits.pids = args.pids_limit.or(limits.pids);
+    runtime.cgroup(&args.id)?.update(&limits)?;
     Ok(0)
 }
 

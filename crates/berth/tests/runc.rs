@@ -194,6 +194,21 @@ fn create_start_state_kill_and_delete() {
         stats["data"]["pids"]["current"].as_u64().unwrap() >= 1,
         "{stats}"
     );
+    // update: new limits for the running container.
+    runc.ok(&["update", "--memory", "67108864", "c1"]);
+    let stats: Value = serde_json::from_str(&runc.ok(&["events", "--stats", "c1"])).unwrap();
+    assert_eq!(
+        stats["data"]["memory"]["usage"]["limit"], 67108864,
+        "{stats}"
+    );
+    let resources = runc.dir.path().join("resources.json");
+    std::fs::write(&resources, r#"{"memory":{"limit":33554432}}"#).unwrap();
+    runc.ok(&["update", "--resources", resources.to_str().unwrap(), "c1"]);
+    let stats: Value = serde_json::from_str(&runc.ok(&["events", "--stats", "c1"])).unwrap();
+    assert_eq!(
+        stats["data"]["memory"]["usage"]["limit"], 33554432,
+        "{stats}"
+    );
 
     runc.fails(
         &["delete", "c1"],
