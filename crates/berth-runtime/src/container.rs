@@ -12,6 +12,7 @@ use crate::cgroup::{Cgroup, CgroupError, Limits};
 use crate::cgroups::CgroupLayout;
 use crate::process::{self, CapabilitySets, Rlimit, StartError};
 use crate::rootfs::{self, MountSpec, Overlay};
+use crate::userns::IdMap;
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -115,6 +116,35 @@ pub struct Namespaces {
     pub new: libc::c_int,
     /// Namespaces joined: their `CLONE_NEW*` type and path.
     pub join: Vec<(libc::c_int, PathBuf)>,
+    /// A new user namespace's uid mappings.
+    pub uid_map: Vec<IdMap>,
+    /// A new user namespace's gid mappings.
+    pub gid_map: Vec<IdMap>,
+}
+
+impl Namespaces {
+    /// Whether the container has the namespace `kind` (a `CLONE_NEW*` flag) apart from the
+    /// host's: a new one or one joined by path.
+    pub fn has(&self, kind: libc::c_int) -> bool {
+        self.new & kind != 0 || self.join.iter().any(|(k, _)| *k == kind)
+    }
+
+    /// Whether the container gets a user namespace of its own.
+    pub fn new_user(&self) -> bool {
+        self.new & libc::CLONE_NEWUSER != 0
+    }
+
+    /// The host uid and gid of the container's root: the mapped ones in a new user namespace,
+    /// else 0.
+    pub fn host_root(&self) -> (u32, u32) {
+        match self.new_user() {
+            true => (
+                IdMap::to_host(&self.uid_map, 0).unwrap_or(0),
+                IdMap::to_host(&self.gid_map, 0).unwrap_or(0),
+            ),
+            false => (0, 0),
+        }
+    }
 }
 
 /// Where a container's network comes from.
@@ -205,6 +235,7 @@ pub fn run(
     let cgroup = Cgroup::create(layout, &config.cgroup_path, &config.limits)?;
     tracing::debug!(path = config.cgroup_path, "cgroup created with its limits");
     let result = run_in(config, &cgroup, stdio, on_started);
+    undo_host_mounts(config);
     cgroup.remove();
     tracing::debug!("cgroup removed");
     result
@@ -304,6 +335,26 @@ fn launch(
             source: e,
         })?;
     }
+    // A new user namespace is mapped by this process while the child waits for this pipe.
+    let mapped = match config.namespaces.new_user() {
+        true => {
+            Some(rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(host("pipe"))?)
+        }
+        false => None,
+    };
+    // The terminal is opened here: inside a user namespace the host's /dev/pts/N is not the
+    // container root's to open.
+    let slave = match &pty {
+        Some(pty) => Some(
+            rustix::fs::open(
+                &pty.slave_path,
+                rustix::fs::OFlags::RDWR | rustix::fs::OFlags::NOCTTY | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )
+            .map_err(host("open the pty"))?,
+        ),
+        None => None,
+    };
     let signals = block_signals()?;
 
     // The cgroup namespace is made (or joined) by the child once it is in its cgroup.
@@ -311,45 +362,57 @@ fn launch(
     if config.network == NetworkNamespace::New {
         flags |= libc::CLONE_NEWNET;
     }
-    // SAFETY: clone without a new stack is fork with namespace flags. The process is
-    // single-threaded (no thread is started before this point), so the child's copy of memory
-    // is consistent; the child never returns from `child_main`.
-    let pid = unsafe {
-        libc::syscall(
-            libc::SYS_clone,
-            (flags | libc::SIGCHLD) as libc::c_ulong,
-            0usize,
-            0usize,
-            0usize,
-            0usize,
-        )
+    let joined_user = joins
+        .iter()
+        .find(|(fd, kind)| *kind == libc::CLONE_NEWUSER && !crate::exec::is_current(fd, "user"));
+    let pid = match joined_user {
+        Some((userns, _)) => crate::userns::clone_in(userns, flags)?,
+        None => clone(flags)?,
     };
-    if pid < 0 {
-        return Err(RuntimeError::Host {
-            what: "clone",
-            source: std::io::Error::last_os_error(),
-        });
-    }
     if pid == 0 {
         drop(go_write);
         drop(err_read);
+        let mapped = mapped.map(|(read, write)| {
+            drop(write);
+            read
+        });
         let outputs = captured
             .as_ref()
             .map(|((_, out), (_, err))| (out.as_fd(), err.as_fd()));
         let io = ChildIo {
             stdin,
             outputs,
-            pty: pty.as_ref(),
+            pty: pty.as_ref().zip(slave.as_ref()),
             network: network.as_ref(),
             gate,
             joins: &joins,
+            mapped,
+            joined_user: joined_user.is_some(),
         };
-        child_main(config, &io, go_read, err_write);
+        child_main(config, io, go_read, err_write);
     }
-    let pid = pid as i32;
     tracing::debug!(pid, "cloned into new namespaces");
     drop(go_read);
     drop(err_write);
+    drop(slave);
+    if let Some((read, write)) = mapped {
+        drop(read);
+        let ns = &config.namespaces;
+        let written = crate::userns::write_maps(pid, &ns.uid_map, &ns.gid_map).and_then(|()| {
+            std::fs::File::from(write)
+                .write_all(b"1")
+                .map_err(|source| RuntimeError::Host {
+                    what: "release the mapped process",
+                    source,
+                })
+        });
+        if let Err(e) = written {
+            // SAFETY: kill our own child, then reap it.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = wait_for(pid);
+            return Err(e);
+        }
+    }
     let output = captured.map(|((out, _), (err, _))| (out, err));
     let hooks = &config.hooks;
     release_child(pid, cgroup, go_write, err_read, 125, &mut || {
@@ -368,6 +431,30 @@ fn launch(
         pty,
         signals,
     })
+}
+
+/// `clone` with namespace flags and no new stack: a fork. Returns 0 in the child.
+fn clone(flags: libc::c_int) -> Result<i32, RuntimeError> {
+    // SAFETY: clone without a new stack is fork with namespace flags. The process is
+    // single-threaded (no thread is started before this point), so the child's copy of memory
+    // is consistent; the caller's child never returns from `child_main`.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    if pid < 0 {
+        return Err(RuntimeError::Host {
+            what: "clone",
+            source: std::io::Error::last_os_error(),
+        });
+    }
+    Ok(pid as i32)
 }
 
 /// What berth holds of a detached container's output.
@@ -399,6 +486,7 @@ pub fn launch_detached(
         }) => Ok((pid, DetachedIo::Terminal(pty.master))),
         Ok(_) => unreachable!("launched with pipes or a pty"),
         Err(e) => {
+            undo_host_mounts(config);
             cgroup.remove();
             Err(e)
         }
@@ -427,9 +515,20 @@ pub fn create_gated(
             Ok((launched.pid, launched.pty.map(|pty| pty.master)))
         }
         Err(e) => {
+            undo_host_mounts(config);
             cgroup.remove();
             Err(e)
         }
+    }
+}
+
+/// A container without a mount namespace of its own made its mounts in the host's: detach
+/// them once it has ended (or failed to start).
+pub fn undo_host_mounts(config: &ContainerConfig) {
+    if !config.namespaces.has(libc::CLONE_NEWNS)
+        && let Err(e) = rootfs::unmount_below(&config.rootfs)
+    {
+        tracing::warn!(%e, "the container's mounts could not all be removed");
     }
 }
 
@@ -524,18 +623,22 @@ struct ChildIo<'a> {
     stdin: bool,
     /// Pipes for stdout and stderr.
     outputs: Option<(BorrowedFd<'a>, BorrowedFd<'a>)>,
-    /// The pty whose slave becomes its terminal.
-    pty: Option<&'a Pty>,
+    /// The pty and its slave, which becomes the terminal.
+    pty: Option<(&'a Pty, &'a OwnedFd)>,
     /// The network namespace to join.
     network: Option<&'a OwnedFd>,
     /// The start gate (an `O_PATH` descriptor of a FIFO) to wait at before the exec.
     gate: Option<&'a OwnedFd>,
     /// Namespaces to join, with their types.
     joins: &'a [(OwnedFd, libc::c_int)],
+    /// In a new user namespace: a byte arrives here once its maps are written.
+    mapped: Option<OwnedFd>,
+    /// Cloned into a user namespace joined by path.
+    joined_user: bool,
 }
 
-fn child_main(config: &ContainerConfig, io: &ChildIo<'_>, go: OwnedFd, err: OwnedFd) -> ! {
-    let host_pid = match child_setup(config, io, go) {
+fn child_main(config: &ContainerConfig, mut io: ChildIo<'_>, go: OwnedFd, err: OwnedFd) -> ! {
+    let host_pid = match child_setup(config, &mut io, go) {
         Ok(pid) => pid,
         Err(e) => report_and_exit(Some(err), &e),
     };
@@ -622,14 +725,12 @@ pub(crate) fn setup_err(what: &str) -> impl FnOnce(rustix::io::Errno) -> StartEr
 }
 
 /// The child's setup up to its command; returns its pid as the host sees it.
-fn child_setup(config: &ContainerConfig, io: &ChildIo<'_>, go: OwnedFd) -> Result<i32, StartError> {
-    let ChildIo {
-        stdin,
-        outputs,
-        pty,
-        network,
-        ..
-    } = *io;
+fn child_setup(
+    config: &ContainerConfig,
+    io: &mut ChildIo<'_>,
+    go: OwnedFd,
+) -> Result<i32, StartError> {
+    let (stdin, outputs, pty, network) = (io.stdin, io.outputs, io.pty, io.network);
     // A copy of the berth binary until execve: non-dumpable, so that nothing in the container
     // can open its /proc/PID/exe (the runc CVE-2019-5736 class). execve resets it.
     // SAFETY: prctl with PR_SET_DUMPABLE takes plain integers.
@@ -641,17 +742,17 @@ fn child_setup(config: &ContainerConfig, io: &ChildIo<'_>, go: OwnedFd) -> Resul
         unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
     }
     unblock_signals();
+    // In a user namespace: root there once it is mapped.
+    if let Some(mapped) = io.mapped.take() {
+        crate::userns::wait_for_maps(mapped)?;
+    } else if io.joined_user {
+        crate::userns::become_root()?;
+    }
 
     // Standard streams.
     rustix::process::setsid().map_err(setup_err("setsid"))?;
-    if let Some(pty) = pty {
-        let slave = rustix::fs::open(
-            &pty.slave_path,
-            rustix::fs::OFlags::RDWR,
-            rustix::fs::Mode::empty(),
-        )
-        .map_err(setup_err("open the pty"))?;
-        rustix::process::ioctl_tiocsctty(&slave)
+    if let Some((_, slave)) = pty {
+        rustix::process::ioctl_tiocsctty(slave)
             .map_err(setup_err("make the pty the controlling terminal"))?;
         for fd in 0..3 {
             dup_onto(slave.as_fd(), fd)?;
@@ -674,7 +775,10 @@ fn child_setup(config: &ContainerConfig, io: &ChildIo<'_>, go: OwnedFd) -> Resul
         rustix::system::sethostname(hostname.as_bytes()).map_err(setup_err("sethostname"))?;
     }
     for (fd, kind) in io.joins {
-        if !matches!(*kind, libc::CLONE_NEWPID | libc::CLONE_NEWCGROUP) {
+        if !matches!(
+            *kind,
+            libc::CLONE_NEWPID | libc::CLONE_NEWCGROUP | libc::CLONE_NEWUSER
+        ) {
             crate::exec::setns(fd, *kind)
                 .map_err(|e| StartError::setup(format!("join a namespace: {e}")))?;
         }
@@ -689,10 +793,14 @@ fn child_setup(config: &ContainerConfig, io: &ChildIo<'_>, go: OwnedFd) -> Resul
         None => {}
     }
 
-    // The file system.
+    // The file system. Without a mount namespace (runc allows it) the mounts are the host's,
+    // made below the rootfs and undone by `delete`, and the root is entered with chroot.
     let rootfs_error = |e: rootfs::RootfsError| StartError::setup(e.to_string());
-    rootfs::make_private().map_err(rootfs_error)?;
-    rootfs::mount_root(&config.rootfs, config.overlay.as_ref()).map_err(rootfs_error)?;
+    let own_mounts = config.namespaces.has(libc::CLONE_NEWNS);
+    if own_mounts {
+        rootfs::make_private().map_err(rootfs_error)?;
+        rootfs::mount_root(&config.rootfs, config.overlay.as_ref()).map_err(rootfs_error)?;
+    }
     let root = rootfs::open_root(&config.rootfs).map_err(rootfs_error)?;
     // Everything but the cgroup file systems is mounted while the parent moves this process
     // into its cgroup (the first such move costs the kernel a grace period).
@@ -701,8 +809,12 @@ fn child_setup(config: &ContainerConfig, io: &ChildIo<'_>, go: OwnedFd) -> Resul
         .iter()
         .cloned()
         .partition(|m| Path::new(&m.destination).starts_with("/sys/fs/cgroup"));
-    rootfs::mount_all(&root, &other_mounts, pty.map(|p| p.slave_path.as_str()))
-        .map_err(rootfs_error)?;
+    rootfs::mount_all(
+        &root,
+        &other_mounts,
+        pty.map(|(p, _)| p.slave_path.as_str()),
+    )
+    .map_err(rootfs_error)?;
     rootfs::create_devices(&root, &config.devices).map_err(rootfs_error)?;
     let mut go_ahead = String::new();
     std::fs::File::from(go)
@@ -735,7 +847,11 @@ fn child_setup(config: &ContainerConfig, io: &ChildIo<'_>, go: OwnedFd) -> Resul
         &config.hooks.state_with(host_pid, "creating"),
     )
     .map_err(StartError::setup)?;
-    rootfs::pivot_into(&config.rootfs).map_err(rootfs_error)?;
+    match own_mounts {
+        true => rootfs::pivot_into(&config.rootfs),
+        false => rootfs::chroot_into(&config.rootfs),
+    }
+    .map_err(rootfs_error)?;
     // Before /proc/sys turns read-only: the namespaced sysctls the spec asks for.
     for (key, value) in &config.sysctls {
         let path = format!("/proc/sys/{}", key.replace('.', "/"));

@@ -28,6 +28,19 @@ fn open_ns(pid: i32, name: &str) -> Result<OwnedFd, RuntimeError> {
     .map_err(host("open the container's namespaces"))
 }
 
+/// Whether `fd` is this process's own namespace `name` (`user`, `mnt`, ...): joining it again
+/// is needless, and for some (a user namespace, or the host's from inside one) refused.
+pub(crate) fn is_current(fd: &OwnedFd, name: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (
+        std::fs::metadata(format!("/proc/self/ns/{name}")),
+        rustix::fs::fstat(fd),
+    ) {
+        (Ok(own), Ok(other)) => own.ino() == other.st_ino && own.dev() == other.st_dev,
+        _ => false,
+    }
+}
+
 /// Joins the namespace `fd` of type `kind` (a `CLONE_NEW*` flag).
 pub(crate) fn setns(fd: &OwnedFd, kind: libc::c_int) -> std::io::Result<()> {
     // SAFETY: setns with a namespace descriptor we own and its matching type.
@@ -80,11 +93,16 @@ fn spawn(
     cgroup: &Cgroup,
     stdin: bool,
 ) -> Result<Spawned, RuntimeError> {
-    let namespaces: Vec<(OwnedFd, libc::c_int)> = NAMESPACES
-        .iter()
-        .map(|(name, kind)| open_ns(target, name).map(|fd| (fd, *kind)))
-        .collect::<Result<_, _>>()?;
+    let mut namespaces: Vec<(OwnedFd, libc::c_int)> = Vec::new();
+    for (name, kind) in NAMESPACES {
+        let fd = open_ns(target, name)?;
+        if !is_current(&fd, name) {
+            namespaces.push((fd, kind));
+        }
+    }
     let pid_ns = open_ns(target, "pid")?;
+    // A user namespace of the container's own is joined first: the others belong to it.
+    let user_ns = Some(open_ns(target, "user")?).filter(|fd| !is_current(fd, "user"));
     // A terminal is made by the child inside the container (its /dev/pts, so that the
     // process finds its own tty there); the master comes back over this socket pair.
     let terminal = match config.terminal {
@@ -121,7 +139,14 @@ fn spawn(
         drop(go_write);
         drop(err_read);
         let terminal = terminal.as_ref().map(|(_, child_end)| child_end);
-        let error = match child(config, &namespaces, terminal, stdin, go_read) {
+        let error = match child(
+            config,
+            user_ns.as_ref(),
+            &namespaces,
+            terminal,
+            stdin,
+            go_read,
+        ) {
             Ok(()) => process::exec(&config.args, &config.env),
             Err(e) => e,
         };
@@ -146,6 +171,7 @@ fn spawn(
 
 fn child(
     config: &ContainerConfig,
+    user_ns: Option<&OwnedFd>,
     namespaces: &[(OwnedFd, libc::c_int)],
     terminal: Option<&OwnedFd>,
     stdin: bool,
@@ -165,6 +191,11 @@ fn child(
     std::fs::File::from(go)
         .read_exact(&mut byte)
         .map_err(|e| StartError::setup(format!("berth went away: {e}")))?;
+    if let Some(fd) = user_ns {
+        setns(fd, libc::CLONE_NEWUSER)
+            .map_err(|e| StartError::setup(format!("join the container's user namespace: {e}")))?;
+        crate::userns::become_root()?;
+    }
     for (fd, kind) in namespaces {
         setns(fd, *kind)
             .map_err(|e| StartError::setup(format!("join the container's namespaces: {e}")))?;

@@ -16,3 +16,4 @@ pub mod rootfs;
 pub mod seccomp;
 pub mod spec;
 pub mod time;
+pub mod userns;

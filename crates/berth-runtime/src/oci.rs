@@ -97,6 +97,9 @@ struct Saved {
     created: String,
     cgroup_path: String,
     annotations: BTreeMap<String, String>,
+    /// It has no mount namespace: its mounts below `rootfs` are the host's to undo.
+    #[serde(default)]
+    host_mounts: bool,
 }
 
 /// A container's state in the runtime spec's shape (plus runc's `rootfs` and `created`).
@@ -254,6 +257,14 @@ impl OciRuntime {
             0,
         )
         .map_err(|e| io_err("make the start gate")(e.into()))?;
+        // The process opens it as the container's root, which a user namespace maps elsewhere.
+        let (uid, gid) = config.namespaces.host_root();
+        rustix::fs::chown(
+            &gate,
+            Some(rustix::process::Uid::from_raw(uid)),
+            Some(rustix::process::Gid::from_raw(gid)),
+        )
+        .map_err(|e| io_err("make the start gate")(e.into()))?;
         let (pid, master) = container::create_gated(&config, &layout, &gate)?;
         let saved = Saved {
             id: id.to_owned(),
@@ -263,6 +274,7 @@ impl OciRuntime {
             rootfs,
             created: crate::time::now(),
             cgroup_path: config.cgroup_path.clone(),
+            host_mounts: !config.namespaces.has(libc::CLONE_NEWNS),
             annotations: spec
                 .annotations()
                 .clone()
@@ -329,6 +341,7 @@ impl OciRuntime {
                 rootfs,
                 created: crate::time::now(),
                 cgroup_path: config.cgroup_path.clone(),
+                host_mounts: !config.namespaces.has(libc::CLONE_NEWNS),
                 annotations: spec
                     .annotations()
                     .clone()
@@ -527,6 +540,11 @@ impl OciRuntime {
             }
         }
         Cgroup::at(&layout, &saved.cgroup_path).remove();
+        if saved.host_mounts {
+            crate::rootfs::unmount_below(&saved.rootfs).map_err(|e| {
+                io_err(format!("remove the mounts of {id}"))(io::Error::other(e.to_string()))
+            })?;
+        }
         fs::remove_dir_all(self.dir(id)).map_err(io_err(format!("remove the state of {id}")))?;
         // Poststop hooks' failures are reported, and the container is gone regardless.
         self.warn_hooks(&saved, crate::hooks::Point::Poststop, "stopped");

@@ -183,6 +183,38 @@ fn proc_path(fd: &OwnedFd) -> String {
     format!("/proc/self/fd/{}", rustix::fd::AsRawFd::as_raw_fd(fd))
 }
 
+/// The flags of the mount at `path` that a user namespace may not clear on a remount
+/// (`nosuid`, `nodev`, `noexec`, `ro` and the atime mode the host gave it).
+fn locked_flags(path: &str) -> MountFlags {
+    use rustix::fs::StatVfsMountFlags as St;
+    let Ok(stat) = fs::statvfs(path) else {
+        return MountFlags::empty();
+    };
+    [
+        (St::RDONLY, MountFlags::RDONLY),
+        (St::NOSUID, MountFlags::NOSUID),
+        (St::NODEV, MountFlags::NODEV),
+        (St::NOEXEC, MountFlags::NOEXEC),
+        (St::NOATIME, MountFlags::NOATIME),
+        (St::NODIRATIME, MountFlags::NODIRATIME),
+        (St::RELATIME, MountFlags::RELATIME),
+    ]
+    .into_iter()
+    .filter(|(st, _)| stat.f_flag.contains(*st))
+    .fold(MountFlags::empty(), |all, (_, flag)| all | flag)
+}
+
+/// Remounts the bind mount at `path` with `flags`. Inside a user namespace the flags a mount
+/// came with from the host are locked: when the kernel refuses, try again with them added.
+fn remount_bind(path: &str, flags: MountFlags) -> Result<(), Errno> {
+    match mount::mount_remount(path, MountFlags::BIND | flags, "") {
+        Err(Errno::PERM) => {
+            mount::mount_remount(path, MountFlags::BIND | flags | locked_flags(path), "")
+        }
+        done => done,
+    }
+}
+
 /// Splits runtime-spec options into mount flags, propagation, and file system data.
 fn parse_options(options: &[String]) -> (MountFlags, bool, Option<MountPropagationFlags>, String) {
     let mut flags = MountFlags::empty();
@@ -245,7 +277,7 @@ fn mount_one(root: &OwnedFd, m: &MountSpec) -> Result<(), RootfsError> {
         let extra = flags & !(MountFlags::BIND);
         if !extra.is_empty() {
             let target = open_target(root, &m.destination, source_is_file)?;
-            mount::mount_remount(proc_path(&target).as_str(), MountFlags::BIND | extra, "")
+            remount_bind(proc_path(&target).as_str(), extra)
                 .map_err(fail(format!("{what} (remount)")))?;
         }
         if let Some(p) = propagation {
@@ -261,14 +293,62 @@ fn mount_one(root: &OwnedFd, m: &MountSpec) -> Result<(), RootfsError> {
     } else {
         Some(data.as_c_str())
     };
-    mount::mount(
+    match mount::mount(
         m.source.as_str(),
         proc_path(&target).as_str(),
         m.kind.as_str(),
         flags,
         data,
-    )
-    .map_err(fail(&what))
+    ) {
+        // A user namespace may not mount sysfs without its own network namespace, nor a
+        // cgroup hierarchy without its own cgroup namespace: bind the host's, as runc does.
+        Err(Errno::PERM) if HOST_BOUND_KINDS.contains(&m.kind.as_str()) => {
+            let mut options = m.options.clone();
+            options.push("rbind".into());
+            mount_one(
+                root,
+                &MountSpec {
+                    kind: "bind".into(),
+                    source: m.destination.clone(),
+                    options,
+                    destination: m.destination.clone(),
+                },
+            )
+        }
+        done => done.map_err(fail(&what)),
+    }
+}
+
+/// Kernel file systems that a user namespace may be refused, and whose host mount at the
+/// same path serves instead.
+const HOST_BOUND_KINDS: [&str; 3] = ["sysfs", "cgroup", "cgroup2"];
+
+/// Makes `name` in `dir` a device node; inside a user namespace, where `mknod` is refused,
+/// binds the host's node at `host_path` onto an empty file instead (and says so: `true`).
+fn make_node(
+    root: &OwnedFd,
+    dir: &OwnedFd,
+    container_path: &str,
+    host_path: &str,
+    kind: fs::FileType,
+    mode: u32,
+    dev: u64,
+) -> Result<bool, RootfsError> {
+    let name = Path::new(container_path)
+        .file_name()
+        .unwrap_or_default()
+        .to_owned();
+    match fs::mknodat(dir, &name, kind, Mode::from_raw_mode(mode & 0o7777), dev) {
+        Err(Errno::PERM) => {
+            let target = open_target(root, container_path, true)?;
+            mount::mount_bind(host_path, proc_path(&target).as_str())
+                .map_err(fail(format!("bind {host_path} on {container_path}")))?;
+            Ok(true)
+        }
+        done => done
+            .map(|()| false)
+            .map_err(fail(format!("mknod {container_path}"))),
+    }
 }
 
 /// Mounts the spec's mounts in order and fills /dev once it is mounted. A read-only mount with
@@ -355,14 +435,19 @@ pub fn create_devices(root: &OwnedFd, devices: &[DeviceNode]) -> Result<(), Root
             _ => fs::FileType::CharacterDevice,
         };
         let _ = fs::unlinkat(&dir, name, fs::AtFlags::empty());
-        fs::mknodat(
+        let bound = make_node(
+            root,
             &dir,
-            name,
+            &device.path,
+            &device.path,
             kind,
-            Mode::from_raw_mode(device.mode & 0o7777),
+            device.mode,
             fs::makedev(device.major, device.minor),
-        )
-        .map_err(fail(format!("mknod {}", device.path)))?;
+        )?;
+        if bound {
+            // A node bound from the host keeps the host's owner.
+            return Ok(());
+        }
         fs::chownat(
             &dir,
             name,
@@ -399,14 +484,15 @@ fn populate_dev(root: &OwnedFd, console: Option<&str>) -> Result<(), RootfsError
     .map_err(fail("open /dev"))?;
     let old_umask = rustix::process::umask(Mode::empty());
     for (name, major, minor) in DEVICES {
-        fs::mknodat(
+        make_node(
+            root,
             &dev_dir,
-            name,
+            &format!("/dev/{name}"),
+            &format!("/dev/{name}"),
             fs::FileType::CharacterDevice,
-            Mode::from_raw_mode(0o666),
+            0o666,
             fs::makedev(major, minor),
-        )
-        .map_err(fail(format!("mknod /dev/{name}")))?;
+        )?;
     }
     rustix::process::umask(old_umask);
     for (link, target) in [
@@ -440,6 +526,62 @@ pub fn pivot_into(rootfs: &Path) -> Result<(), RootfsError> {
     .map_err(fail("make the old root a slave"))?;
     mount::unmount(".", UnmountFlags::DETACH).map_err(fail("detach the old root"))?;
     rustix::process::chdir("/").map_err(fail("chdir /"))
+}
+
+/// Makes `rootfs` the root with `chroot` (for a container without a mount namespace).
+pub fn chroot_into(rootfs: &Path) -> Result<(), RootfsError> {
+    rustix::process::chdir(rootfs).map_err(fail(format!("chdir {}", rootfs.display())))?;
+    rustix::process::chroot(".").map_err(fail("chroot"))?;
+    rustix::process::chdir("/").map_err(fail("chdir /"))
+}
+
+/// Detaches every mount at or below `dir`, deepest first: what a container without a mount
+/// namespace of its own left in the host's.
+pub fn unmount_below(dir: &Path) -> Result<(), RootfsError> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| RootfsError {
+        what: "read /proc/self/mountinfo".into(),
+        source: e,
+    })?;
+    let mut points: Vec<PathBuf> = mountinfo
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(unescape_mountinfo)
+        .filter(|point| point.starts_with(dir))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    for point in points {
+        match mount::unmount(&point, UnmountFlags::DETACH) {
+            Ok(()) | Err(Errno::INVAL) | Err(Errno::NOENT) => {}
+            Err(e) => return Err(fail(format!("unmount {}", point.display()))(e)),
+        }
+    }
+    Ok(())
+}
+
+/// A mount point as /proc/self/mountinfo writes it, with its `\NNN` octal escapes undone.
+fn unescape_mountinfo(field: &str) -> PathBuf {
+    use std::os::unix::ffi::OsStringExt;
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes.get(i + 1..i + 4).and_then(|d| {
+            std::str::from_utf8(d)
+                .ok()
+                .and_then(|d| u8::from_str_radix(d, 8).ok())
+        });
+        match (bytes[i], octal) {
+            (b'\\', Some(byte)) => {
+                out.push(byte);
+                i += 4;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    PathBuf::from(std::ffi::OsString::from_vec(out))
 }
 
 /// Hides each path: /dev/null over files, an empty read-only tmpfs over directories. Missing
@@ -484,8 +626,7 @@ pub fn readonly_paths(paths: &[String]) -> Result<(), RootfsError> {
 
 /// Remounts the root read-only (`--read-only`).
 pub fn readonly_root() -> Result<(), RootfsError> {
-    mount::mount_remount("/", MountFlags::BIND | MountFlags::RDONLY, "")
-        .map_err(fail("make / read-only"))
+    remount_bind("/", MountFlags::RDONLY).map_err(fail("make / read-only"))
 }
 
 /// Opens the rootfs directory for the mounts that follow.
@@ -496,4 +637,18 @@ pub fn open_root(rootfs: &Path) -> Result<OwnedFd, RootfsError> {
         Mode::empty(),
     )
     .map_err(fail(format!("open {}", rootfs.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_escapes_are_undone() {
+        assert_eq!(
+            unescape_mountinfo(r"/a\040b/c\134d\011"),
+            PathBuf::from("/a b/c\\d\t")
+        );
+        assert_eq!(unescape_mountinfo(r"/plain\x"), PathBuf::from(r"/plain\x"));
+    }
 }

@@ -10,6 +10,7 @@ use crate::hooks;
 use crate::process::{CapabilitySets, Rlimit, rlimit_resource};
 use crate::rootfs::{MountSpec, Overlay};
 use crate::seccomp;
+use crate::userns::IdMap;
 use oci_spec::runtime::Spec;
 use std::path::Path;
 
@@ -155,8 +156,9 @@ pub fn limits_of(resources: Option<&oci_spec::runtime::LinuxResources>) -> Limit
     }
 }
 
-/// The namespaces besides the network's: new, joined by path, or the host's (absent). A
-/// container needs a mount namespace of its own.
+/// The namespaces besides the network's: new, joined by path, or the host's (absent). Without
+/// a mount namespace the container's mounts are made in the host's (as runc does), so masked
+/// and read-only paths are refused there.
 fn other_namespaces(spec: &Spec) -> Result<Namespaces, SpecError> {
     use oci_spec::runtime::LinuxNamespaceType as Type;
     let mut namespaces = Namespaces::default();
@@ -168,6 +170,7 @@ fn other_namespaces(spec: &Spec) -> Result<Namespaces, SpecError> {
             Type::Ipc => libc::CLONE_NEWIPC,
             Type::Pid => libc::CLONE_NEWPID,
             Type::Cgroup => libc::CLONE_NEWCGROUP,
+            Type::User => libc::CLONE_NEWUSER,
             Type::Network => continue,
             other => {
                 return Err(SpecError(format!(
@@ -176,25 +179,58 @@ fn other_namespaces(spec: &Spec) -> Result<Namespaces, SpecError> {
             }
         };
         match entry.path() {
-            Some(_) if flag == libc::CLONE_NEWNS => {
-                return Err(SpecError(
-                    "joining a mount namespace is not supported: a container needs its own".into(),
-                ));
-            }
             Some(path) => namespaces.join.push((flag, path.clone())),
             None => namespaces.new |= flag,
         }
     }
+    let linux = spec.linux().as_ref();
+    let maps = |entries: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| -> Vec<IdMap> {
+        entries
+            .into_iter()
+            .flatten()
+            .map(|m| IdMap {
+                container: m.container_id(),
+                host: m.host_id(),
+                size: m.size(),
+            })
+            .collect()
+    };
+    namespaces.uid_map = maps(linux.and_then(|l| l.uid_mappings().as_ref()));
+    namespaces.gid_map = maps(linux.and_then(|l| l.gid_mappings().as_ref()));
+    let mapped = !namespaces.uid_map.is_empty() || !namespaces.gid_map.is_empty();
+    if namespaces.new_user() && (namespaces.uid_map.is_empty() || namespaces.gid_map.is_empty()) {
+        return Err(SpecError(
+            "a new user namespace needs linux.uidMappings and linux.gidMappings".into(),
+        ));
+    }
+    if mapped && !namespaces.new_user() {
+        return Err(SpecError(
+            "linux.uidMappings and gidMappings need a new user namespace (linux.namespaces: user)"
+                .into(),
+        ));
+    }
     let hostname = spec.hostname().as_ref().is_some_and(|h| !h.is_empty());
-    if hostname && namespaces.new & libc::CLONE_NEWUTS == 0 {
+    if hostname && !namespaces.has(libc::CLONE_NEWUTS) {
         return Err(SpecError(
             "unable to set hostname without a private UTS namespace".into(),
         ));
     }
-    if namespaces.new & libc::CLONE_NEWNS == 0 {
-        return Err(SpecError(
-            "a container needs a mount namespace of its own (linux.namespaces: mount)".into(),
-        ));
+    if !namespaces.has(libc::CLONE_NEWNS) {
+        let linux = spec.linux().as_ref();
+        let restricted = linux.is_some_and(|l| {
+            l.masked_paths().as_ref().is_some_and(|p| !p.is_empty())
+                || l.readonly_paths().as_ref().is_some_and(|p| !p.is_empty())
+        });
+        if restricted {
+            return Err(SpecError(
+                "unable to restrict sys entries without a private MNT namespace".into(),
+            ));
+        }
+        if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
+            return Err(SpecError(
+                "a read-only root needs a mount namespace (linux.namespaces: mount)".into(),
+            ));
+        }
     }
     Ok(namespaces)
 }

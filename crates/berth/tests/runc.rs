@@ -305,13 +305,220 @@ fn namespaces_are_joined_by_path() {
             .trim(),
         "first"
     );
-    // A hostname needs a UTS namespace of its own.
-    runc.edit_spec(|spec| spec["hostname"] = "second".into());
+    // A mount namespace joined by path (a copy of the host's, where the bundle is): the
+    // container's file system is made in it.
+    let mut holder = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sleep", "30"])
+        .spawn()
+        .unwrap();
+    let holder_ns = format!("/proc/{}/ns/mnt", holder.id());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_link(&holder_ns).ok() == std::fs::read_link("/proc/self/ns/mnt").ok() {
+        assert!(
+            Instant::now() < deadline,
+            "unshare never made its namespace"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    runc.edit_spec(|spec| {
+        spec["linux"]["namespaces"] = serde_json::json!([
+            { "type": "pid" }, { "type": "uts" }, { "type": "mount", "path": holder_ns },
+        ]);
+    });
+    runc.set_process(
+        &["sh", "-c", "readlink /proc/self/ns/mnt > /tmp/mnt"],
+        false,
+    );
+    let joined = runc.output(&["run", "--bundle", &bundle, "n3"]);
+    let holder_mnt = std::fs::read_link(&holder_ns).unwrap();
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert!(
+        joined.status.success(),
+        "{}",
+        String::from_utf8_lossy(&joined.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(runc.rootfs_file("tmp/mnt"))
+            .unwrap()
+            .trim(),
+        holder_mnt.to_str().unwrap()
+    );
+    // A hostname needs a UTS namespace apart from the host's.
+    runc.edit_spec(|spec| {
+        spec["hostname"] = "second".into();
+        spec["linux"]["namespaces"] = serde_json::json!([{ "type": "mount" }]);
+    });
     runc.fails(
-        &["create", "--bundle", &bundle, "n3"],
+        &["create", "--bundle", &bundle, "n4"],
         "unable to set hostname without a private UTS namespace",
     );
     runc.ok(&["delete", "--force", "n1"]);
+}
+
+/// The mount points below `dir` in this process's mount namespace.
+fn mounts_below(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .filter(|point| Path::new(point).starts_with(dir))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn user_namespaces_map_ids_and_are_joined_by_exec_and_by_path() {
+    let runc = Runc::new();
+    let bundle = bundle_arg(&runc);
+    let mapping = serde_json::json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]);
+    runc.edit_spec(|spec| {
+        let namespaces = spec["linux"]["namespaces"].as_array_mut().unwrap();
+        namespaces.push(serde_json::json!({ "type": "user" }));
+        spec["linux"]["uidMappings"] = mapping.clone();
+        spec["linux"]["gidMappings"] = mapping.clone();
+    });
+    runc.set_process(
+        &[
+            "sh",
+            "-c",
+            "id -u > /tmp/uid; cat /proc/self/uid_map > /tmp/map; echo x > /dev/null; sleep 30",
+        ],
+        false,
+    );
+    runc.ok(&["run", "--detach", "--bundle", &bundle, "u1"]);
+    let pid = runc.state("u1")["pid"].as_i64().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !runc.rootfs_file("tmp/map").exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the container never wrote its map"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    // Root inside, uid 100000 as the host sees it, and its files owned by that uid.
+    assert_eq!(
+        std::fs::read_to_string(runc.rootfs_file("tmp/uid"))
+            .unwrap()
+            .trim(),
+        "0"
+    );
+    let map = std::fs::read_to_string(runc.rootfs_file("tmp/map")).unwrap();
+    assert_eq!(
+        map.split_whitespace().collect::<Vec<_>>(),
+        ["0", "100000", "65536"]
+    );
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert_eq!(
+        uid_line.split_whitespace().nth(1),
+        Some("100000"),
+        "{uid_line}"
+    );
+    let owner = std::os::unix::fs::MetadataExt::uid(
+        &std::fs::metadata(runc.rootfs_file("tmp/uid")).unwrap(),
+    );
+    assert_eq!(owner, 100000);
+    let user_ns = std::fs::read_link(format!("/proc/{pid}/ns/user")).unwrap();
+    let user_ns = user_ns.to_str().unwrap();
+    assert_ne!(
+        std::fs::read_link("/proc/self/ns/user").unwrap().to_str(),
+        Some(user_ns)
+    );
+
+    // exec joins the user namespace too.
+    let out = runc.ok(&[
+        "exec",
+        "u1",
+        "sh",
+        "-c",
+        "id -u; readlink /proc/self/ns/user",
+    ]);
+    assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["0", user_ns]);
+
+    // A second container joins it by path, with namespaces of its own that belong to it.
+    runc.edit_spec(|spec| {
+        spec["linux"]["namespaces"] = serde_json::json!([
+            { "type": "pid" }, { "type": "mount" }, { "type": "uts" }, { "type": "ipc" },
+            { "type": "user", "path": format!("/proc/{pid}/ns/user") },
+        ]);
+        let linux = spec["linux"].as_object_mut().unwrap();
+        linux.remove("uidMappings");
+        linux.remove("gidMappings");
+    });
+    runc.set_process(
+        &[
+            "sh",
+            "-c",
+            "readlink /proc/self/ns/user > /tmp/joined; id -u >> /tmp/joined",
+        ],
+        false,
+    );
+    runc.ok(&["run", "--bundle", &bundle, "u2"]);
+    let joined = std::fs::read_to_string(runc.rootfs_file("tmp/joined")).unwrap();
+    assert_eq!(
+        joined.split_whitespace().collect::<Vec<_>>(),
+        [user_ns, "0"]
+    );
+    runc.ok(&["delete", "--force", "u1"]);
+
+    // A new user namespace needs its mappings, and mappings need one.
+    runc.edit_spec(|spec| {
+        spec["linux"]["namespaces"] = serde_json::json!([{ "type": "mount" }, { "type": "user" }]);
+    });
+    runc.fails(
+        &["create", "--bundle", &bundle, "u3"],
+        "a new user namespace needs linux.uidMappings",
+    );
+    runc.edit_spec(|spec| {
+        spec["linux"]["namespaces"] = serde_json::json!([{ "type": "mount" }]);
+        spec["linux"]["uidMappings"] = mapping.clone();
+        spec["linux"]["gidMappings"] = mapping;
+    });
+    runc.fails(
+        &["create", "--bundle", &bundle, "u4"],
+        "need a new user namespace",
+    );
+}
+
+#[test]
+fn a_container_without_a_mount_namespace_is_chrooted_and_its_mounts_undone() {
+    let runc = Runc::new();
+    let bundle = bundle_arg(&runc);
+    let rootfs = runc.bundle().join("rootfs");
+    runc.edit_spec(|spec| {
+        spec.as_object_mut().unwrap().remove("hostname");
+        spec["linux"]["namespaces"] = serde_json::json!([{ "type": "pid" }]);
+        let linux = spec["linux"].as_object_mut().unwrap();
+        linux.remove("maskedPaths");
+        linux.remove("readonlyPaths");
+    });
+    runc.set_process(
+        &["sh", "-c", "ls /proc/1/ > /dev/null && echo in > /tmp/out"],
+        false,
+    );
+    // As runc does, the mounts are made in the host's namespace below the rootfs...
+    runc.ok(&["create", "--bundle", &bundle, "m1"]);
+    let made = mounts_below(&rootfs);
+    assert!(made.iter().any(|m| m.ends_with("/rootfs/proc")), "{made:?}");
+    runc.ok(&["start", "m1"]);
+    runc.until_status("m1", "stopped");
+    assert_eq!(
+        std::fs::read_to_string(runc.rootfs_file("tmp/out")).unwrap(),
+        "in\n"
+    );
+    // ...and `delete` removes them, as `run` does when the container ends.
+    runc.ok(&["delete", "m1"]);
+    assert_eq!(mounts_below(&rootfs), Vec::<String>::new());
+    runc.ok(&["run", "--bundle", &bundle, "m2"]);
+    assert_eq!(mounts_below(&rootfs), Vec::<String>::new());
+    // Masked paths need a mount namespace.
+    runc.edit_spec(|spec| spec["linux"]["maskedPaths"] = serde_json::json!(["/proc/kcore"]));
+    runc.fails(
+        &["create", "--bundle", &bundle, "m3"],
+        "unable to restrict sys entries without a private MNT namespace",
+    );
 }
 
 #[test]
