@@ -2,12 +2,14 @@
 //!
 //! The relay holds the pty's master side and serves a unix socket in the run root: what the
 //! container writes goes to the log and to every attached client; what a client sends goes to
-//! the container. `berth attach` connects, puts the terminal in raw mode, and relays until the
-//! container ends or the user types the detach keys (ctrl-p ctrl-q).
+//! the container. Each client first gets a copy of the master (`SCM_RIGHTS`), with which it
+//! sets the terminal's size to its own, now and whenever its window changes (`SIGWINCH`), as
+//! `docker attach` does. `berth attach` connects, puts the terminal in raw mode, and relays
+//! until the container ends or the user types the detach keys (ctrl-p ctrl-q).
 
 use berth_runtime::container::{OutputSink, Stream};
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
-use rustix::fd::OwnedFd;
+use rustix::fd::{AsFd, OwnedFd};
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -83,6 +85,8 @@ pub fn serve(
             && events[1]
             && let Ok((client, _)) = listener.accept()
         {
+            // The master for the client's resizes, before any output.
+            let _ = berth_runtime::fdpass::send_fd(client.as_fd(), master.as_fd(), b"pty");
             clients.push(client);
         }
         if exit.is_none() {
@@ -109,33 +113,55 @@ pub enum Ended {
 /// The client side: relays this terminal to the relay at `socket` in raw mode.
 pub fn client(socket: &Path) -> std::io::Result<Ended> {
     let mut stream = UnixStream::connect(socket)?;
+    let master = berth_runtime::fdpass::recv_fd(stream.as_fd())?;
     let stdin = std::io::stdin();
+    let window_changes = berth_runtime::container::signal_fd(&[libc::SIGWINCH])
+        .map_err(std::io::Error::other)?;
+    resize(&master, &stdin);
     let saved = rustix::termios::tcgetattr(&stdin).ok();
     if let Some(saved) = &saved {
         let mut raw = saved.clone();
         raw.make_raw();
         let _ = rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, &raw);
     }
-    let result = relay_client(&mut stream, &stdin);
+    let result = relay_client(&mut stream, &stdin, &master, &window_changes);
     if let Some(saved) = &saved {
         let _ = rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, saved);
     }
     result
 }
 
-fn relay_client(stream: &mut UnixStream, stdin: &std::io::Stdin) -> std::io::Result<Ended> {
+/// Gives the container's terminal (`master`) the size of this one, if this is a terminal.
+fn resize(master: &OwnedFd, stdin: &std::io::Stdin) {
+    if let Ok(size) = rustix::termios::tcgetwinsize(stdin) {
+        let _ = rustix::termios::tcsetwinsize(master, size);
+    }
+}
+
+fn relay_client(
+    stream: &mut UnixStream,
+    stdin: &std::io::Stdin,
+    master: &OwnedFd,
+    window_changes: &OwnedFd,
+) -> std::io::Result<Ended> {
     let mut stdout = std::io::stdout();
     let mut buf = [0u8; 4096];
     let mut last = 0u8;
     let mut stdin_open = true;
     loop {
-        let mut fds = vec![PollFd::new(&*stream, PollFlags::IN)];
+        let mut fds = vec![
+            PollFd::new(&*stream, PollFlags::IN),
+            PollFd::new(window_changes, PollFlags::IN),
+        ];
         if stdin_open {
             fds.push(PollFd::new(stdin, PollFlags::IN));
         }
         poll(&mut fds, None)?;
         let events: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
         drop(fds);
+        if events[1] && berth_runtime::container::read_signal(window_changes).is_some() {
+            resize(master, stdin);
+        }
         if events[0] {
             match stream.read(&mut buf) {
                 Ok(n) if n > 0 => {
@@ -145,7 +171,7 @@ fn relay_client(stream: &mut UnixStream, stdin: &std::io::Stdin) -> std::io::Res
                 _ => return Ok(Ended::Exited),
             }
         }
-        if stdin_open && events.get(1) == Some(&true) {
+        if stdin_open && events.get(2) == Some(&true) {
             let n = rustix::io::read(stdin, &mut buf).unwrap_or(0);
             if n == 0 {
                 stdin_open = false;

@@ -959,12 +959,22 @@ fn bring_up_loopback() -> Result<(), StartError> {
 
 /// Blocks the forwarded signals, SIGCHLD and SIGWINCH, and returns a signalfd for them.
 pub(crate) fn block_signals() -> Result<OwnedFd, RuntimeError> {
+    let signals: Vec<libc::c_int> = FORWARDED
+        .iter()
+        .chain(&[libc::SIGCHLD, libc::SIGWINCH])
+        .copied()
+        .collect();
+    signal_fd(&signals)
+}
+
+/// Blocks `signals` and returns a signalfd that reads them (see `read_signal`).
+pub fn signal_fd(signals: &[libc::c_int]) -> Result<OwnedFd, RuntimeError> {
     // SAFETY: the sigset is initialised by sigemptyset before use; sigprocmask and signalfd
     // take pointers to it that outlive the calls.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
-        for signal in FORWARDED.iter().chain(&[libc::SIGCHLD, libc::SIGWINCH]) {
+        for signal in signals {
             libc::sigaddset(&mut set, *signal);
         }
         libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
@@ -992,7 +1002,8 @@ pub(crate) fn unblock_signals() {
 }
 
 /// Reads one signal from a signalfd.
-fn read_signal(fd: &OwnedFd) -> Option<i32> {
+/// The next signal from a signalfd made by `signal_fd`.
+pub fn read_signal(fd: &OwnedFd) -> Option<i32> {
     // SAFETY: signalfd_siginfo is plain data; read fills at most its size.
     let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
     let size = std::mem::size_of::<libc::signalfd_siginfo>();

@@ -866,10 +866,18 @@ fn a_detached_terminal_can_be_attached_detached_and_reattached() {
     until("the typed command", || {
         bb.env.berth(&["exec", "term", "cat", "/tmp/mark"]).stdout == "typed-42\n"
     });
-    // Attach again, see output, end the shell: attach ends with its exit code.
+    // Attach again from a terminal of another size: the container's terminal takes it. See
+    // output, end the shell: attach ends with its exit code.
     let mut cmd = bb.env.command();
     cmd.args(["attach", "term"]);
-    let (text, code) = common::run_on_pty_after(cmd, b"cat /tmp/mark; exit 7\n", 24, 80, settle);
+    let (text, code) = common::run_on_pty_after(
+        cmd,
+        b"stty size; cat /tmp/mark; exit 7\n",
+        33,
+        111,
+        settle,
+    );
+    assert!(text.contains("33 111"), "{text}");
     assert!(text.contains("typed-42"), "{text}");
     assert_eq!(code, Some(7), "{text}");
     assert!(
