@@ -1,4 +1,5 @@
-//! Attaching to a detached container's terminal (`run -dit`, then `attach`).
+//! Attaching to a detached container's terminal (`run -dit`, then `attach`), or to its stdin
+//! and output (`run -di`, then `attach`).
 //!
 //! The relay holds the pty's master side and serves a unix socket in the run root: what the
 //! container writes goes to the log and to every attached client; what a client sends goes to
@@ -10,6 +11,7 @@
 use berth_runtime::container::{OutputSink, Stream};
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::fd::{AsFd, OwnedFd};
+use std::fs::File;
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -22,11 +24,29 @@ pub fn socket_path(run_root: &Path, id: &str) -> PathBuf {
     run_root.join(format!("{id}.attach"))
 }
 
-/// The relay side: until the container (`pid`, a child of this process) ends, copies the pty's
-/// output to `sink` and to attached clients, and clients' input to the pty. Returns its exit code.
+/// The streams the relay serves.
+pub enum Streams {
+    /// A terminal's master: its output goes to clients as it is, their input comes back.
+    Terminal(OwnedFd),
+    /// Pipes of a container with an open stdin (`-d -i`): stdout and stderr go to clients in
+    /// frames (Docker's: a stream byte, three zeros, a big-endian length), their input to
+    /// stdin.
+    Pipes {
+        /// The read end of the container's stdout.
+        stdout: OwnedFd,
+        /// The read end of its stderr.
+        stderr: OwnedFd,
+        /// The write end of its stdin.
+        stdin: OwnedFd,
+    },
+}
+
+/// The relay side: until the container (`pid`, a child of this process) ends, copies its
+/// output to `sink` and to attached clients, and clients' input to the container. Returns its
+/// exit code.
 pub fn serve(
     pid: i32,
-    master: OwnedFd,
+    streams: Streams,
     socket: &Path,
     sink: &mut OutputSink<'_>,
 ) -> std::io::Result<i32> {
@@ -36,42 +56,79 @@ pub fn serve(
     let _ = std::fs::remove_file(socket);
     let listener = UnixListener::bind(socket)?;
     listener.set_nonblocking(true)?;
-    let mut master = std::fs::File::from(master);
+    // The container's outputs (open ones), where clients' input goes, and a master to hand out.
+    let (mut outputs, mut input, master): (Vec<(File, Stream)>, File, Option<File>) = match streams
+    {
+        Streams::Terminal(master) => {
+            let master = File::from(master);
+            (
+                vec![(master.try_clone()?, Stream::Stdout)],
+                master.try_clone()?,
+                Some(master),
+            )
+        }
+        Streams::Pipes {
+            stdout,
+            stderr,
+            stdin,
+        } => (
+            vec![
+                (File::from(stdout), Stream::Stdout),
+                (File::from(stderr), Stream::Stderr),
+            ],
+            File::from(stdin),
+            None,
+        ),
+    };
+    let framed = master.is_none();
     let mut clients: Vec<UnixStream> = Vec::new();
     let mut buf = [0u8; 4096];
     let mut exit = None;
-    let mut master_open = true;
     let tick = Timespec {
         tv_sec: 0,
         tv_nsec: 100_000_000,
     };
-    while exit.is_none() || master_open {
-        let mut fds = vec![
-            PollFd::new(&master, PollFlags::IN),
-            PollFd::new(&listener, PollFlags::IN),
-        ];
+    while exit.is_none() || !outputs.is_empty() {
+        let mut fds: Vec<PollFd<'_>> = outputs
+            .iter()
+            .map(|(f, _)| PollFd::new(f, PollFlags::IN))
+            .collect();
+        fds.push(PollFd::new(&listener, PollFlags::IN));
         fds.extend(clients.iter().map(|c| PollFd::new(c, PollFlags::IN)));
         let ready = poll(&mut fds, Some(&tick)).unwrap_or(0);
         let events: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
         drop(fds);
-        if ready > 0 && events[0] && master_open {
-            match master.read(&mut buf) {
-                Ok(n) if n > 0 => {
-                    sink(Stream::Stdout, &buf[..n]);
-                    clients.retain_mut(|c| c.write_all(&buf[..n]).is_ok());
-                }
-                // EIO: every process of the container has closed the terminal.
-                _ => master_open = false,
+        let (output_events, rest) = events.split_at(outputs.len());
+        let mut closed = Vec::new();
+        for (i, (output, stream)) in outputs.iter_mut().enumerate() {
+            if !output_events[i] {
+                continue;
             }
+            match output.read(&mut buf) {
+                Ok(n) if n > 0 => {
+                    sink(*stream, &buf[..n]);
+                    let frame = framed.then(|| frame_header(*stream, n));
+                    clients.retain_mut(|c| {
+                        frame.is_none_or(|h| c.write_all(&h).is_ok())
+                            && c.write_all(&buf[..n]).is_ok()
+                    });
+                }
+                // End of file, or EIO: every process of the container has closed it.
+                _ => closed.push(i),
+            }
+        }
+        for i in closed.into_iter().rev() {
+            outputs.remove(i);
         }
         let mut gone = Vec::new();
         for (i, client) in clients.iter_mut().enumerate() {
-            if ready == 0 || !events.get(2 + i).copied().unwrap_or(false) {
+            if ready == 0 || !rest.get(1 + i).copied().unwrap_or(false) {
                 continue;
             }
             match client.read(&mut buf) {
                 Ok(n) if n > 0 => {
-                    let _ = master.write_all(&buf[..n]);
+                    // A container that closed its stdin loses what comes after.
+                    let _ = input.write_all(&buf[..n]);
                 }
                 _ => gone.push(i),
             }
@@ -82,23 +139,33 @@ pub fn serve(
         // New clients join after this round's clients were served: the poll results above
         // cover only those.
         if ready > 0
-            && events[1]
+            && rest[0]
             && let Ok((client, _)) = listener.accept()
         {
             // The master for the client's resizes, before any output.
-            let _ = berth_runtime::fdpass::send_fd(client.as_fd(), master.as_fd(), b"pty");
+            if let Some(master) = &master {
+                let _ = berth_runtime::fdpass::send_fd(client.as_fd(), master.as_fd(), b"pty");
+            }
             clients.push(client);
         }
         if exit.is_none() {
             exit = berth_runtime::container::reap(pid).map_err(std::io::Error::other)?;
             if exit.is_some() && ready == 0 {
                 // Exited and nothing more to read: done.
-                master_open = false;
+                outputs.clear();
             }
         }
     }
     let _ = std::fs::remove_file(socket);
     Ok(exit.expect("the loop ends after the exit"))
+}
+
+/// The header of a frame of `len` bytes of `stream` (Docker's multiplexed stream format).
+fn frame_header(stream: Stream, len: usize) -> [u8; 8] {
+    let mut header = [0u8; 8];
+    header[0] = if stream == Stream::Stdout { 1 } else { 2 };
+    header[4..].copy_from_slice(&(len as u32).to_be_bytes());
+    header
 }
 
 /// How an attach session ended.
@@ -110,13 +177,19 @@ pub enum Ended {
     Detached,
 }
 
-/// The client side: relays this terminal to the relay at `socket` in raw mode.
-pub fn client(socket: &Path) -> std::io::Result<Ended> {
+/// The client side: relays this process's standard streams to the relay at `socket` until the
+/// container ends or the user types the detach keys. For a container with a `terminal`, this
+/// one goes into raw mode and lends it its size; otherwise the relay's frames are split back
+/// into stdout and stderr.
+pub fn client(socket: &Path, terminal: bool) -> std::io::Result<Ended> {
     let mut stream = UnixStream::connect(socket)?;
-    let master = berth_runtime::fdpass::recv_fd(stream.as_fd())?;
     let stdin = std::io::stdin();
-    let window_changes = berth_runtime::container::signal_fd(&[libc::SIGWINCH])
-        .map_err(std::io::Error::other)?;
+    if !terminal {
+        return relay_client(&mut stream, &stdin, None);
+    }
+    let master = berth_runtime::fdpass::recv_fd(stream.as_fd())?;
+    let window_changes =
+        berth_runtime::container::signal_fd(&[libc::SIGWINCH]).map_err(std::io::Error::other)?;
     resize(&master, &stdin);
     let saved = rustix::termios::tcgetattr(&stdin).ok();
     if let Some(saved) = &saved {
@@ -124,7 +197,7 @@ pub fn client(socket: &Path) -> std::io::Result<Ended> {
         raw.make_raw();
         let _ = rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, &raw);
     }
-    let result = relay_client(&mut stream, &stdin, &master, &window_changes);
+    let result = relay_client(&mut stream, &stdin, Some((&master, &window_changes)));
     if let Some(saved) = &saved {
         let _ = rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, saved);
     }
@@ -138,40 +211,83 @@ fn resize(master: &OwnedFd, stdin: &std::io::Stdin) {
     }
 }
 
+/// Splits the relay's frames back into stdout and stderr.
+#[derive(Default)]
+struct Demux {
+    pending: Vec<u8>,
+}
+
+impl Demux {
+    /// Takes `bytes` and writes every whole frame so far to its stream.
+    fn feed(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.pending.extend_from_slice(bytes);
+        while self.pending.len() >= 8 {
+            let len = u32::from_be_bytes([
+                self.pending[4],
+                self.pending[5],
+                self.pending[6],
+                self.pending[7],
+            ]) as usize;
+            if self.pending.len() < 8 + len {
+                break;
+            }
+            let payload = &self.pending[8..8 + len];
+            if self.pending[0] == 2 {
+                std::io::stderr().write_all(payload)?;
+            } else {
+                let mut stdout = std::io::stdout();
+                stdout.write_all(payload)?;
+                stdout.flush()?;
+            }
+            self.pending.drain(..8 + len);
+        }
+        Ok(())
+    }
+}
+
+/// The client's loop. `terminal`: the container's pty master (for resizes) and the signalfd
+/// that reports this terminal's window changes.
 fn relay_client(
     stream: &mut UnixStream,
     stdin: &std::io::Stdin,
-    master: &OwnedFd,
-    window_changes: &OwnedFd,
+    terminal: Option<(&OwnedFd, &OwnedFd)>,
 ) -> std::io::Result<Ended> {
     let mut stdout = std::io::stdout();
+    let mut demux = terminal.is_none().then(Demux::default);
     let mut buf = [0u8; 4096];
     let mut last = 0u8;
     let mut stdin_open = true;
     loop {
-        let mut fds = vec![
-            PollFd::new(&*stream, PollFlags::IN),
-            PollFd::new(window_changes, PollFlags::IN),
-        ];
+        let mut fds = vec![PollFd::new(&*stream, PollFlags::IN)];
+        if let Some((_, window_changes)) = terminal {
+            fds.push(PollFd::new(window_changes, PollFlags::IN));
+        }
+        let stdin_index = fds.len();
         if stdin_open {
             fds.push(PollFd::new(stdin, PollFlags::IN));
         }
         poll(&mut fds, None)?;
         let events: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
         drop(fds);
-        if events[1] && berth_runtime::container::read_signal(window_changes).is_some() {
+        if let Some((master, window_changes)) = terminal
+            && events[1]
+            && berth_runtime::container::read_signal(window_changes).is_some()
+        {
             resize(master, stdin);
         }
         if events[0] {
             match stream.read(&mut buf) {
-                Ok(n) if n > 0 => {
-                    stdout.write_all(&buf[..n])?;
-                    stdout.flush()?;
-                }
+                Ok(n) if n > 0 => match &mut demux {
+                    Some(demux) => demux.feed(&buf[..n])?,
+                    None => {
+                        stdout.write_all(&buf[..n])?;
+                        stdout.flush()?;
+                    }
+                },
                 _ => return Ok(Ended::Exited),
             }
         }
-        if stdin_open && events.get(2) == Some(&true) {
+        if stdin_open && events.get(stdin_index) == Some(&true) {
             let n = rustix::io::read(stdin, &mut buf).unwrap_or(0);
             if n == 0 {
                 stdin_open = false;
@@ -187,5 +303,19 @@ fn relay_client(
             }
             stream.write_all(&buf[..n])?;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_carry_the_stream_and_length() {
+        assert_eq!(frame_header(Stream::Stdout, 5), [1, 0, 0, 0, 0, 0, 0, 5]);
+        assert_eq!(
+            frame_header(Stream::Stderr, 0x1_0203),
+            [2, 0, 0, 0, 0, 1, 2, 3]
+        );
     }
 }

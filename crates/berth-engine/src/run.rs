@@ -1,6 +1,7 @@
 //! `berth run`: find (or pull) the image, write the container's record and files, generate
 //! its spec, run it, record how it ended, clean up.
 
+use crate::attach::Streams;
 use crate::config::EngineConfig;
 use crate::connect::{self, HeldPorts, on_bridges};
 use crate::containers::{Containers, Endpoint, Record, process_start_time};
@@ -336,7 +337,8 @@ pub struct Detached {
 pub fn launch_detached(roots: &Roots, id: &str) -> Result<Detached, RunError> {
     let containers = Containers::new(&roots.root);
     let prepared = prepare(roots, &containers, id, None)?;
-    match runtime::launch_detached(&prepared.config, &prepared.layout) {
+    let open_stdin = prepared.record.interactive;
+    match runtime::launch_detached(&prepared.config, &prepared.layout, open_stdin) {
         Ok((pid, io)) => {
             let _ = containers.update(id, |r| r.pid = Some(pid));
             Ok(Detached {
@@ -367,7 +369,11 @@ pub fn finish_detached(
         .map_err(io("read the container record"))?;
     let layout = cgroups::detect().map_err(io("read the cgroup layout"))?;
     let result = match detached.io {
-        DetachedIo::Pipes(stdout, stderr) => runtime::wait_detached(
+        DetachedIo::Pipes(runtime::Pipes {
+            stdout,
+            stderr,
+            stdin: None,
+        }) => runtime::wait_detached(
             detached.pid,
             stdout,
             stderr,
@@ -376,14 +382,27 @@ pub fn finish_detached(
             sink,
         )
         .map_err(RunError::from),
-        DetachedIo::Terminal(master) => {
+        // A terminal or an open stdin: clients attach through the relay's socket.
+        other => {
+            let streams = match other {
+                DetachedIo::Terminal(master) => Streams::Terminal(master),
+                DetachedIo::Pipes(runtime::Pipes {
+                    stdout,
+                    stderr,
+                    stdin,
+                }) => Streams::Pipes {
+                    stdout,
+                    stderr,
+                    stdin: stdin.expect("pipes without stdin are waited for above"),
+                },
+            };
             let socket = crate::attach::socket_path(&roots.run_root, id);
-            crate::attach::serve(detached.pid, master, &socket, sink)
+            crate::attach::serve(detached.pid, streams, &socket, sink)
                 .map(|code| runtime::Exit {
                     code,
                     oom_killed: runtime::finish_cgroup(&layout, &record.cgroup_path),
                 })
-                .map_err(io("relay the container's terminal"))
+                .map_err(io("relay the container's streams"))
         }
     };
     drop(detached.held);

@@ -7,7 +7,7 @@ use crate::containers::{Containers, Record};
 use crate::paths::Roots;
 use crate::run::RunError;
 use crate::run::{self, Detached};
-use berth_runtime::container::{DetachedIo, Stream};
+use berth_runtime::container::{DetachedIo, Pipes, Stream};
 use rustix::fd::{AsRawFd, OwnedFd};
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
@@ -106,11 +106,21 @@ pub fn supervise(roots: &Roots, id: &str, report_ready: bool) -> i32 {
 /// Replaces this process with `berth __relay ...`: a fresh stack and heap holding only what
 /// waiting needs. Returns only on failure.
 fn exec_relay(roots: &Roots, id: &str, detached: &Detached) -> std::io::Error {
-    // The descriptors go on as arguments: two pipes, or "tty" and the terminal's master;
-    // then the sockets that hold the published ports.
-    let (mut fds, first): (Vec<&OwnedFd>, Option<&str>) = match &detached.io {
-        DetachedIo::Pipes(out, err) => (vec![out, err], None),
-        DetachedIo::Terminal(master) => (vec![master], Some("tty")),
+    // The descriptors go on as arguments after their kind: "tty" and the terminal's master,
+    // "pipes" and stdout's and stderr's, or "pipes+stdin" and those and stdin's; then the
+    // sockets that hold the published ports.
+    let (mut fds, kind): (Vec<&OwnedFd>, &str) = match &detached.io {
+        DetachedIo::Pipes(Pipes {
+            stdout,
+            stderr,
+            stdin: None,
+        }) => (vec![stdout, stderr], "pipes"),
+        DetachedIo::Pipes(Pipes {
+            stdout,
+            stderr,
+            stdin: Some(stdin),
+        }) => (vec![stdout, stderr, stdin], "pipes+stdin"),
+        DetachedIo::Terminal(master) => (vec![master], "tty"),
     };
     fds.extend(&detached.held);
     for fd in &fds {
@@ -128,7 +138,7 @@ fn exec_relay(roots: &Roots, id: &str, detached: &Detached) -> std::io::Error {
         .arg(&roots.run_root)
         .arg(id)
         .arg(detached.pid.to_string())
-        .args(first)
+        .arg(kind)
         .args(fds.iter().map(|fd| fd.as_raw_fd().to_string()))
         .exec()
 }
@@ -180,10 +190,11 @@ pub fn relay(roots: &Roots, id: &str, detached: Detached) -> i32 {
     supervise(roots, id, false)
 }
 
-/// `berth __relay ROOT RUN_ROOT ID PID (STDOUT_FD STDERR_FD | tty MASTER_FD) [PORT_FD...]`:
-/// parsed by hand, before the CLI's parser and logging are set up, to keep the relay small.
+/// `berth __relay ROOT RUN_ROOT ID PID (tty MASTER_FD | pipes STDOUT_FD STDERR_FD |
+/// pipes+stdin STDOUT_FD STDERR_FD STDIN_FD) [PORT_FD...]`: parsed by hand, before the CLI's
+/// parser and logging are set up, to keep the relay small.
 pub fn relay_main(args: &[String]) -> i32 {
-    let [root, run_root, id, pid, first, second, ports @ ..] = args else {
+    let [root, run_root, id, pid, kind, fds @ ..] = args else {
         return 125;
     };
     let fd = |text: &str| text.parse::<i32>().ok().filter(|fd| *fd > 2);
@@ -196,9 +207,31 @@ pub fn relay_main(args: &[String]) -> i32 {
     };
     // SAFETY: the supervisor passed these descriptors on for the relay alone.
     let own = |raw: i32| unsafe { <OwnedFd as rustix::fd::FromRawFd>::from_raw_fd(raw) };
-    let io = match (first.as_str(), fd(first), fd(second)) {
-        ("tty", _, Some(master)) => DetachedIo::Terminal(own(master)),
-        (_, Some(out), Some(err)) => DetachedIo::Pipes(own(out), own(err)),
+    let count = match kind.as_str() {
+        "tty" => 1,
+        "pipes" => 2,
+        "pipes+stdin" => 3,
+        _ => return 125,
+    };
+    if fds.len() < count {
+        return 125;
+    }
+    let (streams, ports) = fds.split_at(count);
+    let Some(streams) = streams.iter().map(|s| fd(s)).collect::<Option<Vec<i32>>>() else {
+        return 125;
+    };
+    let io = match streams[..] {
+        [master] => DetachedIo::Terminal(own(master)),
+        [out, err] => DetachedIo::Pipes(Pipes {
+            stdout: own(out),
+            stderr: own(err),
+            stdin: None,
+        }),
+        [out, err, input] => DetachedIo::Pipes(Pipes {
+            stdout: own(out),
+            stderr: own(err),
+            stdin: Some(own(input)),
+        }),
         _ => return 125,
     };
     let Some(held) = ports.iter().map(|p| fd(p).map(own)).collect() else {

@@ -247,7 +247,7 @@ fn run_in(
     stdio: StdioMode,
     on_started: &mut dyn FnMut(i32),
 ) -> Result<Exit, RuntimeError> {
-    let launched = launch(config, cgroup, stdio.stdin, false, None)?;
+    let launched = launch(config, cgroup, stdio.stdin, Capture::Nothing, None)?;
     let pid = launched.pid;
     on_started(pid);
     let code = match &launched.pty {
@@ -263,8 +263,8 @@ fn run_in(
 /// A container whose command runs, and what berth holds of it.
 struct Launched {
     pid: i32,
-    /// The read ends of its stdout and stderr pipes, when captured.
-    output: Option<(OwnedFd, OwnedFd)>,
+    /// Its stdout and stderr pipes (and stdin's), when captured.
+    output: Option<Pipes>,
     pty: Option<Pty>,
     signals: OwnedFd,
 }
@@ -275,7 +275,7 @@ fn launch(
     config: &ContainerConfig,
     cgroup: &Cgroup,
     stdin: bool,
-    capture: bool,
+    capture: Capture,
     gate: Option<&OwnedFd>,
 ) -> Result<Launched, RuntimeError> {
     let pty = if config.terminal {
@@ -283,15 +283,12 @@ fn launch(
     } else {
         None
     };
+    let pipe = || rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(host("pipe"));
+    // (read end, write end) of stdout's, stderr's and stdin's pipes.
     let captured = match capture {
-        true => {
-            let out =
-                rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(host("pipe"))?;
-            let err =
-                rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(host("pipe"))?;
-            Some((out, err))
-        }
-        false => None,
+        Capture::Nothing => None,
+        Capture::Output => Some((pipe()?, pipe()?, None)),
+        Capture::OutputAndInput => Some((pipe()?, pipe()?, Some(pipe()?))),
     };
     let (go_read, go_write) =
         rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(host("pipe"))?;
@@ -378,10 +375,15 @@ fn launch(
         });
         let outputs = captured
             .as_ref()
-            .map(|((_, out), (_, err))| (out.as_fd(), err.as_fd()));
+            .map(|((_, out), (_, err), _)| (out.as_fd(), err.as_fd()));
+        let input = captured
+            .as_ref()
+            .and_then(|(_, _, input)| input.as_ref())
+            .map(|(read, _)| read.as_fd());
         let io = ChildIo {
             stdin,
             outputs,
+            input,
             pty: pty.as_ref().zip(slave.as_ref()),
             network: network.as_ref(),
             gate,
@@ -413,7 +415,11 @@ fn launch(
             return Err(e);
         }
     }
-    let output = captured.map(|((out, _), (err, _))| (out, err));
+    let output = captured.map(|((stdout, _), (stderr, _), input)| Pipes {
+        stdout,
+        stderr,
+        stdin: input.map(|(_, write)| write),
+    });
     let hooks = &config.hooks;
     release_child(pid, cgroup, go_write, err_read, 125, &mut || {
         crate::hooks::run(&hooks.create_runtime, &hooks.state_with(pid, "creating")).map_err(|e| {
@@ -457,28 +463,56 @@ fn clone(flags: libc::c_int) -> Result<i32, RuntimeError> {
     Ok(pid as i32)
 }
 
-/// What berth holds of a detached container's output.
+/// Which of the container's standard streams go to pipes that berth holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Capture {
+    /// None: they are berth's own (or the pty's).
+    Nothing,
+    /// Stdout and stderr; stdin is /dev/null.
+    Output,
+    /// Stdout, stderr and stdin (`-d -i`).
+    OutputAndInput,
+}
+
+/// A container's standard streams on pipes: berth's ends.
+pub struct Pipes {
+    /// The read end of its stdout.
+    pub stdout: OwnedFd,
+    /// The read end of its stderr.
+    pub stderr: OwnedFd,
+    /// The write end of its stdin, when it keeps stdin open (`-i`).
+    pub stdin: Option<OwnedFd>,
+}
+
+/// What berth holds of a detached container's streams.
 pub enum DetachedIo {
-    /// The read ends of its stdout and stderr pipes.
-    Pipes(OwnedFd, OwnedFd),
+    /// Its pipes.
+    Pipes(Pipes),
     /// The master side of its pseudo-terminal (`-t`): output to read, input to write.
     Terminal(OwnedFd),
 }
 
 /// Starts a container with its output on pipes (or a pty with `-t`) and returns at once with its
 /// pid: this process stays its parent and must reap it (`wait_detached` or `reap`), possibly
-/// after an exec into a leaner program. The cgroup stays until then.
+/// after an exec into a leaner program. The cgroup stays until then. With `open_stdin` (and no
+/// terminal) its stdin is a pipe too, whose write end comes back with the others.
 pub fn launch_detached(
     config: &ContainerConfig,
     layout: &CgroupLayout,
+    open_stdin: bool,
 ) -> Result<(i32, DetachedIo), RuntimeError> {
     let cgroup = Cgroup::create(layout, &config.cgroup_path, &config.limits)?;
-    match launch(config, &cgroup, config.terminal, !config.terminal, None) {
+    let capture = match (config.terminal, open_stdin) {
+        (true, _) => Capture::Nothing,
+        (false, false) => Capture::Output,
+        (false, true) => Capture::OutputAndInput,
+    };
+    match launch(config, &cgroup, config.terminal, capture, None) {
         Ok(Launched {
             pid,
-            output: Some((out, err)),
+            output: Some(pipes),
             ..
-        }) => Ok((pid, DetachedIo::Pipes(out, err))),
+        }) => Ok((pid, DetachedIo::Pipes(pipes))),
         Ok(Launched {
             pid,
             pty: Some(pty),
@@ -509,7 +543,7 @@ pub fn create_gated(
     )
     .map_err(host("open the start gate"))?;
     let cgroup = Cgroup::create(layout, &config.cgroup_path, &config.limits)?;
-    match launch(config, &cgroup, true, false, Some(&gate)) {
+    match launch(config, &cgroup, true, Capture::Nothing, Some(&gate)) {
         Ok(launched) => {
             unblock_signals();
             Ok((launched.pid, launched.pty.map(|pty| pty.master)))
@@ -623,6 +657,8 @@ struct ChildIo<'a> {
     stdin: bool,
     /// Pipes for stdout and stderr.
     outputs: Option<(BorrowedFd<'a>, BorrowedFd<'a>)>,
+    /// A pipe for stdin.
+    input: Option<BorrowedFd<'a>>,
     /// The pty and its slave, which becomes the terminal.
     pty: Option<(&'a Pty, &'a OwnedFd)>,
     /// The network namespace to join.
@@ -730,7 +766,8 @@ fn child_setup(
     io: &mut ChildIo<'_>,
     go: OwnedFd,
 ) -> Result<i32, StartError> {
-    let (stdin, outputs, pty, network) = (io.stdin, io.outputs, io.pty, io.network);
+    let (stdin, outputs, input, pty, network) =
+        (io.stdin, io.outputs, io.input, io.pty, io.network);
     // A copy of the berth binary until execve: non-dumpable, so that nothing in the container
     // can open its /proc/PID/exe (the runc CVE-2019-5736 class). execve resets it.
     // SAFETY: prctl with PR_SET_DUMPABLE takes plain integers.
@@ -757,6 +794,8 @@ fn child_setup(
         for fd in 0..3 {
             dup_onto(slave.as_fd(), fd)?;
         }
+    } else if let Some(input) = input {
+        dup_onto(input, 0)?;
     } else if !stdin {
         let null = rustix::fs::open(
             "/dev/null",

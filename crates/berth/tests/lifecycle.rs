@@ -870,13 +870,8 @@ fn a_detached_terminal_can_be_attached_detached_and_reattached() {
     // output, end the shell: attach ends with its exit code.
     let mut cmd = bb.env.command();
     cmd.args(["attach", "term"]);
-    let (text, code) = common::run_on_pty_after(
-        cmd,
-        b"stty size; cat /tmp/mark; exit 7\n",
-        33,
-        111,
-        settle,
-    );
+    let (text, code) =
+        common::run_on_pty_after(cmd, b"stty size; cat /tmp/mark; exit 7\n", 33, 111, settle);
     assert!(text.contains("33 111"), "{text}");
     assert!(text.contains("typed-42"), "{text}");
     assert_eq!(code, Some(7), "{text}");
@@ -888,9 +883,44 @@ fn a_detached_terminal_can_be_attached_detached_and_reattached() {
             .contains("typed-42"),
         "the terminal's output is logged"
     );
-    bb.env
-        .berth(&["run", "-d", "-i", &bb.image, "sh"])
-        .fails(125, "-d -i without -t");
     bb.env.berth(&["rm", "term"]).ok();
+    assert_nothing_leaked(&bb.env);
+}
+
+#[test]
+fn a_detached_container_with_open_stdin_reads_what_attach_sends() {
+    let bb = Busybox::pulled();
+    let script = "read line; echo \"got $line\"; echo \"err $line\" >&2; exit 3";
+    bb.env
+        .berth(&[
+            "run", "-d", "-i", "--name", "reader", &bb.image, "sh", "-c", script,
+        ])
+        .ok();
+    until("the reader", || {
+        inspect(&bb, "reader")["State"]["Running"] == true
+    });
+    assert_eq!(inspect(&bb, "reader")["Config"]["OpenStdin"], true);
+    // Its stdin stays open while nobody is attached: it still waits for its line.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(inspect(&bb, "reader")["State"]["Running"], true);
+    let mut attach = bb.env.command();
+    attach
+        .args(["attach", "reader"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = attach.spawn().unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"hello\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    // Its stdout and stderr arrive apart, and attach ends with its code.
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "got hello\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "err hello\n");
+    assert_eq!(out.status.code(), Some(3));
+    let logs = bb.env.berth(&["logs", "reader"]).ok();
+    assert_eq!(
+        (logs.stdout.as_str(), logs.stderr.as_str()),
+        ("got hello\n", "err hello\n")
+    );
+    bb.env.berth(&["rm", "reader"]).ok();
     assert_nothing_leaked(&bb.env);
 }

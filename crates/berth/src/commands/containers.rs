@@ -402,7 +402,8 @@ fn follow(
 }
 
 /// `berth attach`: the container's output from now on, until it exits; berth exits with its
-/// code. (Detached containers have no stdin to attach to.)
+/// code. A container with a terminal (`-t`) or an open stdin (`-i`) also gets this process's
+/// input, until the detach keys (ctrl-p ctrl-q).
 pub fn attach(ctx: &Context, args: &TopArgs) -> Outcome {
     let all = containers(ctx);
     let record = all.find(&args.container).map_err(one)?;
@@ -411,9 +412,9 @@ pub fn attach(ctx: &Context, args: &TopArgs) -> Outcome {
             "you cannot attach to a stopped container, start it first"
         )));
     }
-    if record.tty {
+    if record.tty || record.interactive {
         let socket = berth_engine::attach::socket_path(&ctx.roots.run_root, &record.id);
-        match berth_engine::attach::client(&socket)
+        match berth_engine::attach::client(&socket, record.tty)
             .map_err(|e| one(anyhow!("cannot attach to {}: {e}", record.name)))?
         {
             berth_engine::attach::Ended::Detached => {

@@ -72,12 +72,6 @@ pub fn run(ctx: &Context, args: &RunArgs) -> Outcome {
     if !args.detach {
         return run::run(&ctx.roots, &ctx.config, &options, display.as_ref()).map_err(failure);
     }
-    if args.interactive && !args.tty {
-        return Err(anyhow::anyhow!(
-            "-d -i without -t is not supported yet: use -dit, then berth attach"
-        )
-        .into());
-    }
     let (record, _) =
         run::create(&ctx.roots, &ctx.config, &options, display.as_ref()).map_err(failure)?;
     supervisor::start_detached(&ctx.roots, &record.id).map_err(|e| {
