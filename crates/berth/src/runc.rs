@@ -272,29 +272,36 @@ pub fn main() -> ! {
     match dispatch(&runc) {
         Ok(code) => std::process::exit(code),
         Err(error) => {
+            // As runc: the error as a log line on stderr, or, with --log, the plain message on
+            // stderr and the log line in the file (which conmon and the containerd shim read).
             let message = format!("{error:#}");
-            eprintln!("berth-runc: {message}");
-            if let Some(path) = &runc.log {
-                log_error(path, &runc.log_format, &message);
+            match &runc.log {
+                None => eprintln!("{}", log_line("text", &message)),
+                Some(path) => {
+                    eprintln!("{message}");
+                    if let Ok(mut file) = std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(path)
+                    {
+                        let _ = writeln!(file, "{}", log_line(&runc.log_format, &message));
+                    }
+                }
             }
             std::process::exit(1);
         }
     }
 }
 
-/// Appends an error to the `--log` file, as runc writes it.
-fn log_error(path: &Path, format: &str, message: &str) {
-    let line = match format {
-        "json" => serde_json::json!({ "level": "error", "msg": message, "time": berth_runtime::time::now() })
-            .to_string(),
-        _ => format!("time=\"{}\" level=error msg=\"{message}\"", berth_runtime::time::now()),
-    };
-    if let Ok(mut file) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-    {
-        let _ = writeln!(file, "{line}");
+/// An error as runc logs it: logrus's text or JSON line.
+fn log_line(format: &str, message: &str) -> String {
+    let time = berth_runtime::time::now();
+    match format {
+        "json" => serde_json::json!({ "level": "error", "msg": message, "time": time }).to_string(),
+        _ => format!(
+            "time=\"{time}\" level=error msg={}",
+            serde_json::Value::from(message)
+        ),
     }
 }
 

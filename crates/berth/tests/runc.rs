@@ -108,11 +108,20 @@ impl Runc {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Asserts that berth-runc fails with exit code 1 and, as runc does without `--log`, an
+    /// error log line on stderr whose message contains `needle`.
     fn fails(&self, args: &[&str], needle: &str) {
         let out = self.output(args);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "berth-runc {args:?}: {stderr}");
-        assert!(stderr.contains(needle), "{needle:?} not in: {stderr}");
+        let line = stderr.lines().last().unwrap_or_default();
+        let (head, msg) = line.split_once(" msg=").expect("a log line");
+        assert!(
+            head.starts_with("time=\"") && head.ends_with(" level=error"),
+            "{line}"
+        );
+        let message: String = serde_json::from_str(msg).expect("a quoted message");
+        assert!(message.contains(needle), "{needle:?} not in: {message}");
     }
 
     fn state(&self, id: &str) -> Value {
