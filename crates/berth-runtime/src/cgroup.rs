@@ -71,6 +71,135 @@ pub struct Limits {
     pub pids: Option<i64>,
     /// Device access rules for v1's devices controller, Docker's default when empty.
     pub device_rules: Vec<String>,
+    /// Block I/O weights and throttles.
+    pub block_io: BlockIo,
+}
+
+/// Block I/O limits (`linux.resources.blockIO`): v1's blkio controller, v2's io.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BlockIo {
+    /// Relative weight (10-1000).
+    pub weight: Option<u16>,
+    /// v1: the weight of the cgroup's own tasks against its children (10-1000).
+    pub leaf_weight: Option<u16>,
+    /// Per-device weights: `major`, `minor`, weight.
+    pub weight_devices: Vec<(i64, i64, u16)>,
+    /// Per-device limits, each `major`, `minor`, rate, in the order of `THROTTLES`: read and
+    /// write bytes per second, read and write operations per second.
+    pub throttles: [Vec<(i64, i64, u64)>; 4],
+}
+
+/// The throttles' v1 files and v2 `io.max` keys, in `BlockIo::throttles`' order.
+const THROTTLES: [(&str, &str); 4] = [
+    ("blkio.throttle.read_bps_device", "rbps"),
+    ("blkio.throttle.write_bps_device", "wbps"),
+    ("blkio.throttle.read_iops_device", "riops"),
+    ("blkio.throttle.write_iops_device", "wiops"),
+];
+
+impl BlockIo {
+    /// v1: writes the limits into the blkio cgroup `dir` (BFQ's weight files when the
+    /// scheduler is BFQ).
+    fn write_v1(&self, dir: &Path) -> Result<(), CgroupError> {
+        let weight_file = |name: &str| {
+            let bfq = dir.join(format!("blkio.bfq.{name}"));
+            match bfq.exists() {
+                true => bfq,
+                false => dir.join(format!("blkio.{name}")),
+            }
+        };
+        if let Some(weight) = self.weight {
+            write_supported(&weight_file("weight"), &weight.to_string(), "blkio weight")?;
+        }
+        if let Some(weight) = self.leaf_weight {
+            write_supported(
+                &dir.join("blkio.leaf_weight"),
+                &weight.to_string(),
+                "blkio leaf weight",
+            )?;
+        }
+        for (major, minor, weight) in &self.weight_devices {
+            write_supported(
+                &weight_file("weight_device"),
+                &format!("{major}:{minor} {weight}"),
+                "blkio device weight",
+            )?;
+        }
+        for (limits, (file, _)) in self.throttles.iter().zip(THROTTLES) {
+            for (major, minor, rate) in limits {
+                write(&dir.join(file), &format!("{major}:{minor} {rate}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// v2: writes the limits into the cgroup `dir` (`io.weight` or BFQ's `io.bfq.weight`,
+    /// `io.max`), weights converted from v1's 10-1000 to v2's 1-10000 as runc does.
+    fn write_v2(&self, dir: &Path) -> Result<(), CgroupError> {
+        let v2_weight = |w: u16| 1 + (u64::from(w.clamp(10, 1000)) - 10) * 9999 / 990;
+        let bfq = dir.join("io.bfq.weight");
+        if let Some(weight) = self.weight {
+            match bfq.exists() {
+                true => write(&bfq, &weight.to_string())?,
+                false => write_supported(
+                    &dir.join("io.weight"),
+                    &format!("default {}", v2_weight(weight)),
+                    "io weight",
+                )?,
+            }
+        }
+        for (major, minor, weight) in &self.weight_devices {
+            match bfq.exists() {
+                true => write(&bfq, &format!("{major}:{minor} {weight}"))?,
+                false => write_supported(
+                    &dir.join("io.weight"),
+                    &format!("{major}:{minor} {}", v2_weight(*weight)),
+                    "io device weight",
+                )?,
+            }
+        }
+        let mut devices: Vec<(i64, i64)> = self
+            .throttles
+            .iter()
+            .flatten()
+            .map(|(major, minor, _)| (*major, *minor))
+            .collect();
+        devices.sort_unstable();
+        devices.dedup();
+        for (major, minor) in devices {
+            let keys: Vec<String> = self
+                .throttles
+                .iter()
+                .zip(THROTTLES)
+                .filter_map(|(limits, (_, key))| {
+                    limits
+                        .iter()
+                        .find(|(ma, mi, _)| (*ma, *mi) == (major, minor))
+                        .map(|(_, _, rate)| format!("{key}={rate}"))
+                })
+                .collect();
+            write(
+                &dir.join("io.max"),
+                &format!("{major}:{minor} {}", keys.join(" ")),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes `value` to `path`, a file that only some hosts have: a missing file is an error that
+/// says the host does not support `what`.
+fn write_supported(path: &Path, value: &str, what: &str) -> Result<(), CgroupError> {
+    if !path.exists() {
+        return Err(CgroupError {
+            path: path.to_path_buf(),
+            source: io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("{what} is not supported on this host (its I/O scheduler has no weights)"),
+            ),
+        });
+    }
+    write(path, value)
 }
 
 /// A container's cgroup, in one directory per v1 controller or one v2 directory.
@@ -186,6 +315,7 @@ impl Cgroup {
                 "pids" if creating || limits.pids.is_some() => {
                     write_pids_max(dir, limits.pids)?;
                 }
+                "blkio" => limits.block_io.write_v1(dir)?,
                 "devices" if creating => {
                     write(&dir.join("devices.deny"), "a")?;
                     for rule in limits.device_rules() {
@@ -284,6 +414,7 @@ impl Cgroup {
         if let Some(low) = limits.memory_reservation {
             write(&dir.join("memory.low"), &low.to_string())?;
         }
+        limits.block_io.write_v2(dir)?;
         if creating {
             attach_device_filter(dir, limits)?;
         }
@@ -299,6 +430,73 @@ impl Cgroup {
             CgroupMode::V2 => self.write_v2(limits, false),
             _ => self.write_v1(limits, false),
         }
+    }
+
+    /// A cgroup below this one that already exists, as runc's `exec --cgroup` names it: each
+    /// entry `[controller:]path`, the path relative to this cgroup (no `..`); an entry without a
+    /// controller applies to every controller (v2 has only those).
+    pub fn below(&self, entries: &[String]) -> Result<Cgroup, CgroupError> {
+        let invalid = |entry: &str, why: &str| CgroupError {
+            path: self.relative.join(entry),
+            source: io::Error::new(io::ErrorKind::InvalidInput, why.to_owned()),
+        };
+        let mut every: Option<PathBuf> = None;
+        let mut per_controller: Vec<(&str, PathBuf)> = Vec::new();
+        for entry in entries {
+            let (controller, path) = match entry.split_once(':') {
+                Some((controller, path)) => (Some(controller), path),
+                None => (None, entry.as_str()),
+            };
+            let path = Path::new(path.trim_start_matches('/'));
+            if path
+                .components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_)))
+            {
+                return Err(invalid(
+                    entry,
+                    "a sub-cgroup path must stay below the container's",
+                ));
+            }
+            match controller {
+                None | Some("") => every = Some(path.to_path_buf()),
+                Some(_) if self.mode == CgroupMode::V2 => {
+                    return Err(invalid(entry, "cgroup v2 has no controller paths"));
+                }
+                Some(names) => {
+                    for name in names.split(',') {
+                        if !self.dirs.iter().any(|(c, _)| *c == name) {
+                            return Err(invalid(entry, "no such cgroup controller"));
+                        }
+                        per_controller.push((name, path.to_path_buf()));
+                    }
+                }
+            }
+        }
+        let mut dirs = Vec::with_capacity(self.dirs.len());
+        for (controller, dir) in &self.dirs {
+            let sub = per_controller
+                .iter()
+                .rev()
+                .find(|(c, _)| c == controller)
+                .map(|(_, p)| p)
+                .or(every.as_ref());
+            let dir = match sub {
+                Some(sub) => dir.join(sub),
+                None => dir.clone(),
+            };
+            if !dir.is_dir() {
+                return Err(CgroupError {
+                    path: dir,
+                    source: io::Error::new(io::ErrorKind::NotFound, "no such sub-cgroup"),
+                });
+            }
+            dirs.push((*controller, dir));
+        }
+        Ok(Cgroup {
+            dirs,
+            mode: self.mode,
+            relative: self.relative.join(every.unwrap_or_default()),
+        })
     }
 
     /// Moves process `pid` into the cgroup.

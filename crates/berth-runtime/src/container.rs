@@ -28,6 +28,8 @@ pub struct ContainerConfig {
     pub overlay: Option<Overlay>,
     /// The UTS hostname.
     pub hostname: Option<String>,
+    /// The UTS (NIS) domain name.
+    pub domainname: Option<String>,
     /// Mounts, in order, relative to the rootfs.
     pub mounts: Vec<MountSpec>,
     /// Remount the root read-only at the end.
@@ -812,6 +814,9 @@ fn child_setup(
 
     if let Some(hostname) = &config.hostname {
         rustix::system::sethostname(hostname.as_bytes()).map_err(setup_err("sethostname"))?;
+    }
+    if let Some(domainname) = &config.domainname {
+        rustix::system::setdomainname(domainname.as_bytes()).map_err(setup_err("setdomainname"))?;
     }
     for (fd, kind) in io.joins {
         if !matches!(

@@ -4,7 +4,7 @@
 //! Annotations berth reads: `berth.seccomp` = `default` (Docker's default filter for the
 //! process's capabilities) or a path to a Docker-format profile; `berth.init` = `true`.
 
-use crate::cgroup::Limits;
+use crate::cgroup::{BlockIo, Limits};
 use crate::container::{ContainerConfig, Namespaces, NetworkNamespace};
 use crate::hooks;
 use crate::process::{CapabilitySets, Rlimit, rlimit_resource};
@@ -153,6 +153,37 @@ pub fn limits_of(resources: Option<&oci_spec::runtime::LinuxResources>) -> Limit
                     .collect()
             })
             .unwrap_or_default(),
+        block_io: resources
+            .and_then(|r| r.block_io().as_ref())
+            .map(block_io)
+            .unwrap_or_default(),
+    }
+}
+
+/// The spec's block I/O limits.
+fn block_io(spec: &oci_spec::runtime::LinuxBlockIo) -> BlockIo {
+    let throttles = |devices: &Option<Vec<oci_spec::runtime::LinuxThrottleDevice>>| {
+        devices
+            .iter()
+            .flatten()
+            .map(|d| (d.major(), d.minor(), d.rate()))
+            .collect()
+    };
+    BlockIo {
+        weight: spec.weight(),
+        leaf_weight: spec.leaf_weight(),
+        weight_devices: spec
+            .weight_device()
+            .iter()
+            .flatten()
+            .filter_map(|d| d.weight().map(|w| (d.major(), d.minor(), w)))
+            .collect(),
+        throttles: [
+            throttles(spec.throttle_read_bps_device()),
+            throttles(spec.throttle_write_bps_device()),
+            throttles(spec.throttle_read_iops_device()),
+            throttles(spec.throttle_write_iops_device()),
+        ],
     }
 }
 
@@ -213,6 +244,12 @@ fn other_namespaces(spec: &Spec) -> Result<Namespaces, SpecError> {
     if hostname && !namespaces.has(libc::CLONE_NEWUTS) {
         return Err(SpecError(
             "unable to set hostname without a private UTS namespace".into(),
+        ));
+    }
+    let domainname = spec.domainname().as_ref().is_some_and(|d| !d.is_empty());
+    if domainname && !namespaces.has(libc::CLONE_NEWUTS) {
+        return Err(SpecError(
+            "unable to set domainname without a private UTS namespace".into(),
         ));
     }
     if !namespaces.has(libc::CLONE_NEWNS) {
@@ -316,6 +353,7 @@ pub fn container_config(
         rootfs: rootfs.to_path_buf(),
         overlay,
         hostname: spec.hostname().clone(),
+        domainname: spec.domainname().clone().filter(|d| !d.is_empty()),
         mounts,
         readonly_root: spec
             .root()

@@ -175,6 +175,30 @@ struct ExecArgs {
     /// uid[:gid]
     #[arg(short, long)]
     user: Option<String>,
+    /// Additional groups
+    #[arg(short = 'g', long = "additional-gids")]
+    additional_gids: Vec<u32>,
+    /// Add a capability to the bounding, effective and permitted sets
+    #[arg(short, long)]
+    cap: Vec<String>,
+    /// Set no_new_privs for the process
+    #[arg(long = "no-new-privs")]
+    no_new_privs: bool,
+    /// Run in a sub-cgroup of the container's: [controller:]path
+    #[arg(long)]
+    cgroup: Vec<String>,
+    /// Exec even if the container is paused
+    #[arg(long = "ignore-paused")]
+    ignore_paused: bool,
+    /// Pass N more descriptors (3 to 3+N-1) to the process
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    preserve_fds: u32,
+    /// AppArmor profile (accepted; this host has no AppArmor support in berth)
+    #[arg(long)]
+    apparmor: Option<String>,
+    /// SELinux label (accepted; this host has no SELinux support in berth)
+    #[arg(long = "process-label")]
+    process_label: Option<String>,
     /// The container id
     id: String,
     /// The command and its arguments
@@ -242,6 +266,9 @@ struct UpdateArgs {
     /// Maximum number of processes
     #[arg(long = "pids-limit")]
     pids_limit: Option<i64>,
+    /// Block I/O weight (10-1000)
+    #[arg(long = "blkio-weight")]
+    blkio_weight: Option<u16>,
     /// The container id
     id: String,
 }
@@ -388,8 +415,13 @@ fn run(runc: &Runc, runtime: &OciRuntime, args: &RunArgs) -> anyhow::Result<i32>
 /// `exec`: a new process in the container, with the container's spec as the base.
 fn exec_process(runtime: &OciRuntime, args: &ExecArgs) -> anyhow::Result<i32> {
     let state = runtime.state(&args.id)?;
-    if state.status != Status::Running {
-        bail!("cannot exec in a stopped container");
+    match state.status {
+        Status::Running => {}
+        Status::Paused if args.ignore_paused => {}
+        Status::Paused => {
+            bail!("cannot exec in a paused container (use --ignore-paused to override)")
+        }
+        _ => bail!("cannot exec in a stopped container"),
     }
     let mut spec = berth_runtime::oci::load_spec(&state.bundle)?;
     let mut process = spec
@@ -419,9 +451,14 @@ fn exec_process(runtime: &OciRuntime, args: &ExecArgs) -> anyhow::Result<i32> {
             process.set_user(u);
         }
     }
+    add_exec_options(&mut process, args)?;
     spec.set_process(Some(process));
     let mut config = spec::container_config(&args.id, &spec, &state.rootfs, None)?;
-    let cgroup = runtime.cgroup(&args.id)?;
+    config.preserve_fds = args.preserve_fds;
+    let mut cgroup = runtime.cgroup(&args.id)?;
+    if !args.cgroup.is_empty() {
+        cgroup = cgroup.below(&args.cgroup)?;
+    }
     if args.detach {
         if config.terminal && args.console_socket.is_none() {
             bail!("cannot allocate tty if runc will detach without setting console socket");
@@ -444,6 +481,56 @@ fn exec_process(runtime: &OciRuntime, args: &ExecArgs) -> anyhow::Result<i32> {
         }
     })?;
     Ok(code)
+}
+
+/// runc's `exec` options that change the process: `--cap` (bounding, effective and permitted;
+/// ambient too when the process has inheritable capabilities), `--no-new-privs`,
+/// `--additional-gids`, `--apparmor` and `--process-label`.
+fn add_exec_options(
+    process: &mut oci_spec::runtime::Process,
+    args: &ExecArgs,
+) -> anyhow::Result<()> {
+    if !args.cap.is_empty() {
+        let mut caps = process.capabilities().clone().unwrap_or_default();
+        let named: Vec<oci_spec::runtime::Capability> = args
+            .cap
+            .iter()
+            .map(|c| {
+                serde_json::from_value(c.as_str().into())
+                    .map_err(|_| anyhow!("unknown capability {c:?}"))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let extend = |set: Option<oci_spec::runtime::Capabilities>| {
+            let mut set = set.unwrap_or_default();
+            set.extend(named.iter().cloned());
+            Some(set)
+        };
+        let with_ambient = caps.inheritable().as_ref().is_some_and(|i| !i.is_empty());
+        caps.set_bounding(extend(caps.bounding().clone()));
+        caps.set_effective(extend(caps.effective().clone()));
+        caps.set_permitted(extend(caps.permitted().clone()));
+        if with_ambient {
+            caps.set_ambient(extend(caps.ambient().clone()));
+        }
+        process.set_capabilities(Some(caps));
+    }
+    if args.no_new_privs {
+        process.set_no_new_privileges(Some(true));
+    }
+    if !args.additional_gids.is_empty() {
+        let mut user = process.user().clone();
+        let mut gids = user.additional_gids().clone().unwrap_or_default();
+        gids.extend(&args.additional_gids);
+        user.set_additional_gids(Some(gids));
+        process.set_user(user);
+    }
+    if let Some(profile) = &args.apparmor {
+        process.set_apparmor_profile(Some(profile.clone()));
+    }
+    if let Some(label) = &args.process_label {
+        process.set_selinux_label(Some(label.clone()));
+    }
+    Ok(())
 }
 
 fn ps(runtime: &OciRuntime, args: &PsArgs) -> anyhow::Result<i32> {
@@ -543,6 +630,7 @@ fn update(runtime: &OciRuntime, args: &UpdateArgs) -> anyhow::Result<i32> {
     limits.cpu_period = args.cpu_period.or(limits.cpu_period);
     limits.cpuset_cpus = args.cpuset_cpus.clone().or(limits.cpuset_cpus);
     limits.pids = args.pids_limit.or(limits.pids);
+    limits.block_io.weight = args.blkio_weight.or(limits.block_io.weight);
     runtime.cgroup(&args.id)?.update(&limits)?;
     Ok(0)
 }

@@ -786,3 +786,125 @@ fn podman_runs_containers_through_berth_runc() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The first whole disk of this machine, as `major:minor`.
+fn a_block_device() -> String {
+    let mut disks: Vec<_> = std::fs::read_dir("/sys/block")
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| {
+            !["loop", "ram", "zram", "nbd"]
+                .iter()
+                .any(|p| name.starts_with(p))
+        })
+        .collect();
+    disks.sort();
+    let disk = disks.first().expect("a block device");
+    std::fs::read_to_string(format!("/sys/block/{disk}/dev"))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn block_io_limits_domainname_and_runcs_exec_options() {
+    let runc = Runc::new();
+    let bundle = bundle_arg(&runc);
+    let device = a_block_device();
+    let (major, minor) = device.split_once(':').unwrap();
+    let (major, minor): (i64, i64) = (major.parse().unwrap(), minor.parse().unwrap());
+    runc.edit_spec(|spec| {
+        spec["domainname"] = "berth.test".into();
+        spec["linux"]["resources"]["blockIO"] = serde_json::json!({
+            "throttleReadBpsDevice": [{ "major": major, "minor": minor, "rate": 1048576 }],
+            "throttleWriteIOPSDevice": [{ "major": major, "minor": minor, "rate": 100 }],
+        });
+    });
+    runc.set_process(&["sleep", "30"], false);
+    runc.ok(&["run", "--detach", "--bundle", &bundle, "b1"]);
+    let exec = |args: &[&str]| {
+        let mut all = vec!["exec"];
+        all.extend_from_slice(args);
+        runc.ok(&all)
+    };
+    assert_eq!(
+        exec(&["b1", "cat", "/proc/sys/kernel/domainname"]),
+        "berth.test\n"
+    );
+
+    // The throttles, as the container sees its own cgroup.
+    let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let throttles = match v2 {
+        true => exec(&["b1", "cat", "/sys/fs/cgroup/io.max"]),
+        false => {
+            exec(&[
+                "b1",
+                "cat",
+                "/sys/fs/cgroup/blkio/blkio.throttle.read_bps_device",
+            ]) + &exec(&[
+                "b1",
+                "cat",
+                "/sys/fs/cgroup/blkio/blkio.throttle.write_iops_device",
+            ])
+        }
+    };
+    let expected = match v2 {
+        true => vec![format!(
+            "{device} rbps=1048576 wbps=max riops=max wiops=100"
+        )],
+        false => vec![format!("{device} 1048576"), format!("{device} 100")],
+    };
+    assert_eq!(throttles.lines().collect::<Vec<_>>(), expected);
+
+    // runc's exec options: a capability added, no_new_privs, more groups.
+    let effective = |out: String| {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with("CapEff:"))
+            .unwrap()
+            .to_owned();
+        u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
+    };
+    const SYS_ADMIN: u64 = 1 << 21;
+    assert_eq!(
+        effective(exec(&["b1", "cat", "/proc/self/status"])) & SYS_ADMIN,
+        0
+    );
+    assert_ne!(
+        effective(exec(&[
+            "--cap",
+            "CAP_SYS_ADMIN",
+            "b1",
+            "cat",
+            "/proc/self/status"
+        ])) & SYS_ADMIN,
+        0
+    );
+    let status = exec(&["--no-new-privs", "b1", "cat", "/proc/self/status"]);
+    assert!(status.contains("NoNewPrivs:\t1"), "{status}");
+    let groups = exec(&["-g", "1234", "-g", "5678", "b1", "id", "-G"]);
+    assert!(groups.split_whitespace().any(|g| g == "1234"), "{groups}");
+    assert!(groups.split_whitespace().any(|g| g == "5678"), "{groups}");
+
+    // --cgroup: only existing cgroups below the container's.
+    runc.fails(
+        &["exec", "--cgroup", "..", "b1", "true"],
+        "below the container's",
+    );
+    runc.fails(
+        &["exec", "--cgroup", "nowhere", "b1", "true"],
+        "no such sub-cgroup",
+    );
+    runc.fails(
+        &["exec", "--cgroup", "waaat:/", "b1", "true"],
+        "no such cgroup controller",
+    );
+    exec(&["--cgroup=/", "b1", "true"]);
+
+    // A paused container takes an exec only with --ignore-paused.
+    runc.ok(&["pause", "b1"]);
+    runc.fails(&["exec", "b1", "true"], "cannot exec in a paused container");
+    runc.ok(&["resume", "b1"]);
+    runc.ok(&["delete", "--force", "b1"]);
+}
