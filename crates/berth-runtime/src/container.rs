@@ -843,8 +843,8 @@ fn child_setup(
     let own_mounts = config.namespaces.has(libc::CLONE_NEWNS);
     if own_mounts {
         rootfs::make_private().map_err(rootfs_error)?;
-        rootfs::mount_root(&config.rootfs, config.overlay.as_ref()).map_err(rootfs_error)?;
     }
+    rootfs::mount_root(&config.rootfs, config.overlay.as_ref()).map_err(rootfs_error)?;
     let root = rootfs::open_root(&config.rootfs).map_err(rootfs_error)?;
     // Everything but the cgroup file systems is mounted while the parent moves this process
     // into its cgroup (the first such move costs the kernel a grace period).

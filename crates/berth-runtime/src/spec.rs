@@ -263,11 +263,6 @@ fn other_namespaces(spec: &Spec) -> Result<Namespaces, SpecError> {
                 "unable to restrict sys entries without a private MNT namespace".into(),
             ));
         }
-        if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
-            return Err(SpecError(
-                "a read-only root needs a mount namespace (linux.namespaces: mount)".into(),
-            ));
-        }
     }
     Ok(namespaces)
 }

@@ -440,8 +440,13 @@ fn exec_process(runtime: &OciRuntime, args: &ExecArgs) -> anyhow::Result<i32> {
         if let Some(cwd) = &args.cwd {
             process.set_cwd(cwd.into());
         }
+        // --env overrides the spec's variable of the same name.
         let mut env = process.env().clone().unwrap_or_default();
-        env.extend(args.env.iter().cloned());
+        for entry in &args.env {
+            let name = entry.split_once('=').map_or(entry.as_str(), |(n, _)| n);
+            env.retain(|e| e.split_once('=').map_or(e.as_str(), |(n, _)| n) != name);
+            env.push(entry.clone());
+        }
         process.set_env(Some(env));
         if let Some(user) = &args.user {
             let (uid, gid) = user.split_once(':').unwrap_or((user, "0"));
