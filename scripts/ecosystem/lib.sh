@@ -18,7 +18,7 @@ setup() {
   cargo build --release --locked -q -p berth-testkit
   WORK=$(mktemp -d /tmp/berth-ecosystem.XXXXXX)
   RUNC="$WORK/berth-runc"
-  ln -s "$PWD/$bin" "$RUNC"
+  ln "$PWD/$bin" "$RUNC" 2>/dev/null || cp "$PWD/$bin" "$RUNC"
   start_registry
 }
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// A state root, a `berth-runc` link to the berth binary and a busybox bundle.
+/// A state root, berth as `berth-runc` and a busybox bundle.
 struct Runc {
     dir: tempfile::TempDir,
 }
@@ -19,11 +19,14 @@ impl Runc {
             .prefix("berth-runc-")
             .tempdir()
             .unwrap();
-        std::os::unix::fs::symlink(
+        // A hard link (or a copy): the name is what makes berth speak runc's command line.
+        let (binary, link) = (
             assert_cmd::cargo::cargo_bin("berth"),
             dir.path().join("berth-runc"),
-        )
-        .unwrap();
+        );
+        std::fs::hard_link(&binary, &link)
+            .or_else(|_| std::fs::copy(&binary, &link).map(|_| ()))
+            .unwrap();
         let rootfs = dir.path().join("bundle/rootfs");
         std::fs::create_dir_all(&rootfs).unwrap();
         let tar = berth_testkit::busybox::layer().unwrap().tar();
@@ -822,28 +825,28 @@ fn block_io_limits_domainname_and_runcs_exec_options() {
         });
     });
     runc.set_process(&["sleep", "30"], false);
-    runc.ok(&["run", "--detach", "--bundle", &bundle, "b1"]);
+    runc.ok(&["run", "--detach", "--bundle", &bundle, "blk"]);
     let exec = |args: &[&str]| {
         let mut all = vec!["exec"];
         all.extend_from_slice(args);
         runc.ok(&all)
     };
     assert_eq!(
-        exec(&["b1", "cat", "/proc/sys/kernel/domainname"]),
+        exec(&["blk", "cat", "/proc/sys/kernel/domainname"]),
         "berth.test\n"
     );
 
     // The throttles, as the container sees its own cgroup.
     let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
     let throttles = match v2 {
-        true => exec(&["b1", "cat", "/sys/fs/cgroup/io.max"]),
+        true => exec(&["blk", "cat", "/sys/fs/cgroup/io.max"]),
         false => {
             exec(&[
-                "b1",
+                "blk",
                 "cat",
                 "/sys/fs/cgroup/blkio/blkio.throttle.read_bps_device",
             ]) + &exec(&[
-                "b1",
+                "blk",
                 "cat",
                 "/sys/fs/cgroup/blkio/blkio.throttle.write_iops_device",
             ])
@@ -868,43 +871,43 @@ fn block_io_limits_domainname_and_runcs_exec_options() {
     };
     const SYS_ADMIN: u64 = 1 << 21;
     assert_eq!(
-        effective(exec(&["b1", "cat", "/proc/self/status"])) & SYS_ADMIN,
+        effective(exec(&["blk", "cat", "/proc/self/status"])) & SYS_ADMIN,
         0
     );
     assert_ne!(
         effective(exec(&[
             "--cap",
             "CAP_SYS_ADMIN",
-            "b1",
+            "blk",
             "cat",
             "/proc/self/status"
         ])) & SYS_ADMIN,
         0
     );
-    let status = exec(&["--no-new-privs", "b1", "cat", "/proc/self/status"]);
+    let status = exec(&["--no-new-privs", "blk", "cat", "/proc/self/status"]);
     assert!(status.contains("NoNewPrivs:\t1"), "{status}");
-    let groups = exec(&["-g", "1234", "-g", "5678", "b1", "id", "-G"]);
+    let groups = exec(&["-g", "1234", "-g", "5678", "blk", "id", "-G"]);
     assert!(groups.split_whitespace().any(|g| g == "1234"), "{groups}");
     assert!(groups.split_whitespace().any(|g| g == "5678"), "{groups}");
 
     // --cgroup: only existing cgroups below the container's.
     runc.fails(
-        &["exec", "--cgroup", "..", "b1", "true"],
+        &["exec", "--cgroup", "..", "blk", "true"],
         "below the container's",
     );
     runc.fails(
-        &["exec", "--cgroup", "nowhere", "b1", "true"],
+        &["exec", "--cgroup", "nowhere", "blk", "true"],
         "no such sub-cgroup",
     );
     runc.fails(
-        &["exec", "--cgroup", "waaat:/", "b1", "true"],
+        &["exec", "--cgroup", "waaat:/", "blk", "true"],
         "no such cgroup controller",
     );
-    exec(&["--cgroup=/", "b1", "true"]);
+    exec(&["--cgroup=/", "blk", "true"]);
 
     // A paused container takes an exec only with --ignore-paused.
-    runc.ok(&["pause", "b1"]);
-    runc.fails(&["exec", "b1", "true"], "cannot exec in a paused container");
-    runc.ok(&["resume", "b1"]);
-    runc.ok(&["delete", "--force", "b1"]);
+    runc.ok(&["pause", "blk"]);
+    runc.fails(&["exec", "blk", "true"], "cannot exec in a paused container");
+    runc.ok(&["resume", "blk"]);
+    runc.ok(&["delete", "--force", "blk"]);
 }
