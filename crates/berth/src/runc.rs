@@ -83,6 +83,19 @@ enum RuncCommand {
     Features,
     /// Create a new specification file
     Spec(SpecArgs),
+    /// Checkpoint a running container (CRIU): not supported by berth-runc
+    #[command(disable_help_flag = true)]
+    Checkpoint(UnsupportedArgs),
+    /// Restore a container from a checkpoint (CRIU): not supported by berth-runc
+    #[command(disable_help_flag = true)]
+    Restore(UnsupportedArgs),
+}
+
+/// Whatever a command that berth-runc does not implement was given.
+#[derive(Args, Debug)]
+struct UnsupportedArgs {
+    #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
+    args: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -374,6 +387,9 @@ fn dispatch(runc: &Runc) -> anyhow::Result<i32> {
         RuncCommand::Features => {
             println!("{}", serde_json::to_string_pretty(&features())?);
             Ok(0)
+        }
+        RuncCommand::Checkpoint(_) | RuncCommand::Restore(_) => {
+            bail!("checkpoint and restore (CRIU) are not supported by berth-runc")
         }
         RuncCommand::Spec(args) => {
             let path = args.bundle.join("config.json");
