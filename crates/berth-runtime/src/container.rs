@@ -50,6 +50,8 @@ pub struct ContainerConfig {
     pub gid: u32,
     /// Supplementary groups.
     pub groups: Vec<u32>,
+    /// The process's umask (the runtime's own, 022 as a rule, when unset).
+    pub umask: Option<u32>,
     /// Capability sets.
     pub capabilities: CapabilitySets,
     /// Resource limits.
@@ -929,6 +931,9 @@ pub(crate) fn become_process(config: &ContainerConfig) -> Result<(), StartError>
         }
     }
     process::switch_user(config.uid, config.gid, &config.groups)?;
+    if let Some(umask) = config.umask {
+        rustix::process::umask(rustix::fs::Mode::from_raw_mode(umask & 0o777));
+    }
     rustix::process::chdir(config.cwd.as_str()).map_err(|e| StartError {
         code: 125,
         message: format!("cannot chdir to {}: {e}", config.cwd),

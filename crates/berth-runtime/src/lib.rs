@@ -10,6 +10,7 @@ pub mod fdpass;
 pub mod hooks;
 pub mod host;
 pub mod init;
+pub mod mountattr;
 pub mod oci;
 pub mod process;
 pub mod rootfs;

@@ -257,13 +257,15 @@ impl OciRuntime {
             0,
         )
         .map_err(|e| io_err("make the start gate")(e.into()))?;
-        // The process opens it as the container's root, which a user namespace maps elsewhere.
+        // The process opens it as the container's user, after the switch from its root (which a
+        // user namespace maps elsewhere): owned by that root, writable by anyone, as runc's.
         let (uid, gid) = config.namespaces.host_root();
         rustix::fs::chown(
             &gate,
             Some(rustix::process::Uid::from_raw(uid)),
             Some(rustix::process::Gid::from_raw(gid)),
         )
+        .and_then(|()| rustix::fs::chmod(&gate, rustix::fs::Mode::from_raw_mode(0o622)))
         .map_err(|e| io_err("make the start gate")(e.into()))?;
         let (pid, master) = container::create_gated(&config, &layout, &gate)?;
         let saved = Saved {

@@ -5,6 +5,7 @@
 //! Mount targets are opened with `openat2(RESOLVE_IN_ROOT)` and mounted through
 //! `/proc/self/fd/N`, so a symlink in the image cannot send a mount outside the rootfs.
 
+use crate::mountattr::RecursiveAttrs;
 use rustix::fd::OwnedFd;
 use rustix::fs::{self, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
@@ -215,40 +216,103 @@ fn remount_bind(path: &str, flags: MountFlags) -> Result<(), Errno> {
     }
 }
 
-/// Splits runtime-spec options into mount flags, propagation, and file system data.
-fn parse_options(options: &[String]) -> (MountFlags, bool, Option<MountPropagationFlags>, String) {
-    let mut flags = MountFlags::empty();
-    let mut recursive = false;
-    let mut propagation = None;
+/// A spec mount's options, sorted out.
+struct Options {
+    /// Flags for mount(2) (or, for a bind mount, its remount).
+    flags: MountFlags,
+    /// `rbind`: bind the mounts below the source too.
+    recursive_bind: bool,
+    /// Propagation to set afterwards.
+    propagation: Option<MountPropagationFlags>,
+    /// Attributes for the mount and every mount below it (`rro`, ...).
+    attrs: RecursiveAttrs,
+    /// The rest, for the file system (`mode=755`, `size=64m`).
+    data: String,
+}
+
+/// Sorts out runtime-spec mount options. Words that only undo a flag (`rw`, `dev`, `exec`,
+/// `atime`, ...) set nothing: every flag starts cleared.
+fn parse_options(options: &[String]) -> Options {
+    let mut parsed = Options {
+        flags: MountFlags::empty(),
+        recursive_bind: false,
+        propagation: None,
+        attrs: RecursiveAttrs::default(),
+        data: String::new(),
+    };
     let mut data = Vec::new();
     for option in options {
-        match option.as_str() {
-            "ro" => flags |= MountFlags::RDONLY,
-            "rw" | "defaults" => {}
-            "nosuid" => flags |= MountFlags::NOSUID,
-            "nodev" => flags |= MountFlags::NODEV,
-            "noexec" => flags |= MountFlags::NOEXEC,
-            "relatime" => flags |= MountFlags::RELATIME,
-            "noatime" => flags |= MountFlags::NOATIME,
-            "strictatime" => flags |= MountFlags::STRICTATIME,
-            "sync" => flags |= MountFlags::SYNCHRONOUS,
-            "bind" => flags |= MountFlags::BIND,
+        let flag = match option.as_str() {
+            "ro" => MountFlags::RDONLY,
+            "nosuid" => MountFlags::NOSUID,
+            "nodev" => MountFlags::NODEV,
+            "noexec" => MountFlags::NOEXEC,
+            "relatime" => MountFlags::RELATIME,
+            "noatime" => MountFlags::NOATIME,
+            "nodiratime" => MountFlags::NODIRATIME,
+            "strictatime" => MountFlags::STRICTATIME,
+            "nosymfollow" => MountFlags::NOSYMFOLLOW,
+            "sync" => MountFlags::SYNCHRONOUS,
+            "dirsync" => MountFlags::DIRSYNC,
+            "bind" => MountFlags::BIND,
             "rbind" => {
-                flags |= MountFlags::BIND;
-                recursive = true;
+                parsed.recursive_bind = true;
+                MountFlags::BIND
             }
-            "private" | "rprivate" => propagation = Some(MountPropagationFlags::PRIVATE),
-            "shared" | "rshared" => propagation = Some(MountPropagationFlags::SHARED),
-            "slave" | "rslave" => propagation = Some(MountPropagationFlags::DOWNSTREAM),
-            other => data.push(other.to_owned()),
-        }
+            "rw" | "defaults" | "dev" | "suid" | "exec" | "atime" | "diratime" | "norelatime"
+            | "nostrictatime" | "symfollow" | "async" => MountFlags::empty(),
+            "private" | "rprivate" => {
+                parsed.propagation = Some(MountPropagationFlags::PRIVATE);
+                MountFlags::empty()
+            }
+            "shared" | "rshared" => {
+                parsed.propagation = Some(MountPropagationFlags::SHARED);
+                MountFlags::empty()
+            }
+            "slave" | "rslave" => {
+                parsed.propagation = Some(MountPropagationFlags::DOWNSTREAM);
+                MountFlags::empty()
+            }
+            other if parsed.attrs.take(other) => MountFlags::empty(),
+            other => {
+                data.push(other.to_owned());
+                MountFlags::empty()
+            }
+        };
+        parsed.flags |= flag;
     }
-    (flags, recursive, propagation, data.join(","))
+    parsed.data = data.join(",");
+    parsed
+}
+
+/// Applies a mount's recursive attributes, if it has any, to the mount at `destination`.
+fn apply_attrs(
+    root: &OwnedFd,
+    m: &MountSpec,
+    attrs: &RecursiveAttrs,
+    file: bool,
+) -> Result<(), RootfsError> {
+    if attrs.is_empty() {
+        return Ok(());
+    }
+    let target = open_target(root, &m.destination, file)?;
+    attrs
+        .apply(rustix::fd::AsFd::as_fd(&target))
+        .map_err(|source| RootfsError {
+            what: format!("set the recursive attributes of {}", m.destination),
+            source,
+        })
 }
 
 /// Mounts one spec mount below `rootfs`.
 fn mount_one(root: &OwnedFd, m: &MountSpec) -> Result<(), RootfsError> {
-    let (flags, recursive, propagation, data) = parse_options(&m.options);
+    let Options {
+        flags,
+        recursive_bind: recursive,
+        propagation,
+        attrs,
+        data,
+    } = parse_options(&m.options);
     let what = format!(
         "mount {} on {}",
         if m.kind == "bind" || flags.contains(MountFlags::BIND) {
@@ -284,7 +348,11 @@ fn mount_one(root: &OwnedFd, m: &MountSpec) -> Result<(), RootfsError> {
             let target = open_target(root, &m.destination, source_is_file)?;
             mount::mount_change(proc_path(&target).as_str(), p).map_err(fail(&what))?;
         }
-        return Ok(());
+        return apply_attrs(root, m, &attrs, source_is_file);
+    }
+    // proc and sysfs go on a directory of the image, never through a symbolic link in it.
+    if matches!(m.kind.as_str(), "proc" | "sysfs") {
+        refuse_symlink(root, &m.destination)?;
     }
     let target = open_target(root, &m.destination, false)?;
     let data = CString::new(data).unwrap_or_default();
@@ -305,6 +373,7 @@ fn mount_one(root: &OwnedFd, m: &MountSpec) -> Result<(), RootfsError> {
         Err(Errno::PERM) if HOST_BOUND_KINDS.contains(&m.kind.as_str()) => {
             let mut options = m.options.clone();
             options.push("rbind".into());
+            // The bind takes the options, recursive attributes included.
             mount_one(
                 root,
                 &MountSpec {
@@ -315,7 +384,24 @@ fn mount_one(root: &OwnedFd, m: &MountSpec) -> Result<(), RootfsError> {
                 },
             )
         }
-        done => done.map_err(fail(&what)),
+        done => {
+            done.map_err(fail(&what))?;
+            apply_attrs(root, m, &attrs, false)
+        }
+    }
+}
+
+/// Fails when `destination` below `root` is a symbolic link.
+fn refuse_symlink(root: &OwnedFd, destination: &str) -> Result<(), RootfsError> {
+    let relative = destination.trim_matches('/');
+    match fs::statat(root, relative, fs::AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(stat) if fs::FileType::from_raw_mode(stat.st_mode) == fs::FileType::Symlink => {
+            Err(RootfsError {
+                what: format!("{destination} must be mounted on ordinary directory"),
+                source: Errno::NOTDIR.into(),
+            })
+        }
+        _ => Ok(()),
     }
 }
 
@@ -381,7 +467,7 @@ pub fn mount_all(
         }
     }
     for m in deferred {
-        let (flags, ..) = parse_options(&m.options);
+        let flags = parse_options(&m.options).flags;
         let target = open_target(root, &m.destination, false)?;
         mount::mount_remount(proc_path(&target).as_str(), flags | MountFlags::RDONLY, "")
             .map_err(fail(format!("make {} read-only", m.destination)))?;

@@ -367,6 +367,7 @@ pub fn container_config(
         uid: user.uid(),
         gid: user.gid(),
         groups: user.additional_gids().clone().unwrap_or_default(),
+        umask: user.umask(),
         capabilities: caps_sets,
         rlimits,
         no_new_privileges: process.no_new_privileges().unwrap_or(false),
@@ -404,7 +405,17 @@ pub fn container_config(
         hooks: crate::container::HookSet {
             create_runtime: hooks::of(spec, hooks::Point::CreateRuntime),
             create_container: hooks::of(spec, hooks::Point::CreateContainer),
-            start_container: hooks::of(spec, hooks::Point::StartContainer),
+            // A startContainer hook runs as part of the container's process: without an env of
+            // its own it gets the process's.
+            start_container: hooks::of(spec, hooks::Point::StartContainer)
+                .into_iter()
+                .map(|mut hook| {
+                    if hook.env().is_none() {
+                        hook.set_env(process.env().clone());
+                    }
+                    hook
+                })
+                .collect(),
             state: serde_json::json!({ "ociVersion": "1.2.0", "id": id, "annotations": annotations }),
         },
     })

@@ -907,7 +907,86 @@ fn block_io_limits_domainname_and_runcs_exec_options() {
 
     // A paused container takes an exec only with --ignore-paused.
     runc.ok(&["pause", "blk"]);
-    runc.fails(&["exec", "blk", "true"], "cannot exec in a paused container");
+    runc.fails(
+        &["exec", "blk", "true"],
+        "cannot exec in a paused container",
+    );
     runc.ok(&["resume", "blk"]);
     runc.ok(&["delete", "--force", "blk"]);
+}
+
+#[test]
+fn recursive_mount_attributes_umask_hook_env_and_a_symlinked_proc() {
+    let runc = Runc::new();
+    let bundle = bundle_arg(&runc);
+    // A host directory with a mount below it, bound recursively and read-only all the way.
+    let source = runc.dir.path().join("source");
+    std::fs::create_dir_all(source.join("sub")).unwrap();
+    let sub = source.join("sub");
+    assert!(
+        Command::new("mount")
+            .args(["-t", "tmpfs", "tmpfs"])
+            .arg(&sub)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let unmount = || {
+        let _ = Command::new("umount").arg("-l").arg(&sub).status();
+    };
+    runc.edit_spec(|spec| {
+        spec["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({
+                "destination": "/mnt", "type": "bind", "source": source,
+                "options": ["rbind", "rro"],
+            }));
+        spec["process"]["user"]["umask"] = 0o077.into();
+        spec["process"]["env"]
+            .as_array_mut()
+            .unwrap()
+            .push("FOO=bar".into());
+        // A startContainer hook without an env of its own gets the process's.
+        spec["hooks"] = serde_json::json!({ "startContainer": [{
+            "path": "/bin/sh", "args": ["sh", "-c", "test \"$FOO\" = bar"],
+        }]});
+    });
+    runc.set_process(
+        &[
+            "sh",
+            "-c",
+            "touch /tmp/made; touch /mnt/top 2>/dev/null && echo top; \
+             touch /mnt/sub/below 2>/dev/null && echo below; echo done",
+        ],
+        false,
+    );
+    let out = runc.output(&["run", "--bundle", &bundle, "r1"]);
+    unmount();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "done\n");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(runc.rootfs_file("tmp/made"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+
+    // proc and sysfs never go through a symbolic link of the image.
+    runc.edit_spec(|spec| {
+        spec.as_object_mut().unwrap().remove("hooks");
+        spec["mounts"].as_array_mut().unwrap().pop();
+    });
+    let proc_dir = runc.rootfs_file("proc");
+    let _ = std::fs::remove_dir_all(&proc_dir);
+    std::os::unix::fs::symlink("/tmp", &proc_dir).unwrap();
+    runc.fails(
+        &["create", "--bundle", &bundle, "r2"],
+        "/proc must be mounted on ordinary directory",
+    );
+    assert!(std::fs::read_dir(runc.rootfs_file("tmp")).is_ok());
 }
