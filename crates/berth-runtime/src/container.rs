@@ -60,6 +60,9 @@ pub struct ContainerConfig {
     pub no_new_privileges: bool,
     /// The seccomp filters, loaded in order (none: unconfined).
     pub seccomp: Vec<seccompiler::BpfProgram>,
+    /// Where a filter with `SCMP_ACT_NOTIFY` rules sends its listener (`linux.seccomp`'s
+    /// `listenerPath` and `listenerMetadata`).
+    pub seccomp_listener: Option<SeccompListener>,
     /// The cgroup, relative to the hierarchy roots (`berth/<id>`).
     pub cgroup_path: String,
     /// Its limits.
@@ -111,6 +114,21 @@ impl HookSet {
         }
         state.to_string()
     }
+}
+
+/// The unix socket of a seccomp supervisor (an agent) and what to tell it.
+#[derive(Debug, Clone, Default)]
+pub struct SeccompListener {
+    /// The socket's path.
+    pub path: PathBuf,
+    /// Opaque text for the agent.
+    pub metadata: String,
+}
+
+/// A connection to a seccomp agent and the message that goes with the listener.
+pub(crate) struct Notify<'a> {
+    socket: BorrowedFd<'a>,
+    message: String,
 }
 
 /// A container's namespaces besides the network's.
@@ -356,6 +374,20 @@ fn launch(
         ),
         None => None,
     };
+    // A filter that notifies sends its listener to the agent, connected to from here.
+    let agent = match &config.seccomp_listener {
+        Some(listener) if config.seccomp.iter().any(crate::seccomp::notifies) => {
+            Some(OwnedFd::from(
+                std::os::unix::net::UnixStream::connect(&listener.path).map_err(|source| {
+                    RuntimeError::Host {
+                        what: "connect to the seccomp listener",
+                        source,
+                    }
+                })?,
+            ))
+        }
+        _ => None,
+    };
     let signals = block_signals()?;
 
     // The cgroup namespace is made (or joined) by the child once it is in its cgroup.
@@ -394,6 +426,7 @@ fn launch(
             joins: &joins,
             mapped,
             joined_user: joined_user.is_some(),
+            agent: agent.as_ref(),
         };
         child_main(config, io, go_read, err_write);
     }
@@ -675,6 +708,8 @@ struct ChildIo<'a> {
     mapped: Option<OwnedFd>,
     /// Cloned into a user namespace joined by path.
     joined_user: bool,
+    /// The seccomp agent to send a notifying filter's listener to.
+    agent: Option<&'a OwnedFd>,
 }
 
 fn child_main(config: &ContainerConfig, mut io: ChildIo<'_>, go: OwnedFd, err: OwnedFd) -> ! {
@@ -914,20 +949,52 @@ fn child_setup(
         rootfs::readonly_root().map_err(rootfs_error)?;
     }
 
-    become_process(config)?;
+    let notify = match (io.agent, &config.seccomp_listener) {
+        (Some(socket), Some(listener)) => {
+            let state: serde_json::Value =
+                serde_json::from_str(&config.hooks.state_with(host_pid, "creating"))
+                    .unwrap_or_default();
+            Some(Notify {
+                socket: socket.as_fd(),
+                message: serde_json::json!({
+                    "ociVersion": "1.0.2",
+                    "fds": ["seccompFd"],
+                    "pid": host_pid,
+                    "metadata": listener.metadata,
+                    "state": state,
+                })
+                .to_string(),
+            })
+        }
+        _ => None,
+    };
+    become_process(config, notify)?;
     Ok(host_pid)
 }
 
 /// The last steps before exec, shared by `run` and `exec`: rlimits, bounding set, seccomp,
 /// user, working directory, capabilities, no_new_privs, the parent-death signal, and every
 /// descriptor but the standard three marked close-on-exec.
-pub(crate) fn become_process(config: &ContainerConfig) -> Result<(), StartError> {
+pub(crate) fn become_process(
+    config: &ContainerConfig,
+    notify: Option<Notify<'_>>,
+) -> Result<(), StartError> {
+    // A filter with SCMP_ACT_NOTIFY rules: its listener goes to the agent (state JSON with
+    // it, as runc sends), else its calls fail with ENOSYS.
+    let load = |filter: &seccompiler::BpfProgram| match &notify {
+        Some(agent) if crate::seccomp::notifies(filter) => {
+            let listener = process::load_seccomp_with_listener(filter)?;
+            crate::fdpass::send_fd(agent.socket, listener.as_fd(), agent.message.as_bytes())
+                .map_err(|e| StartError::setup(format!("send the seccomp listener: {e}")))
+        }
+        _ => process::load_seccomp(filter),
+    };
     process::set_rlimits(&config.rlimits)?;
     process::limit_bounding_set(&config.capabilities.bounding)?;
     if !config.no_new_privileges {
         // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load them while root.
         for filter in &config.seccomp {
-            process::load_seccomp(filter)?;
+            load(filter)?;
         }
     }
     process::switch_user(config.uid, config.gid, &config.groups)?;
@@ -942,7 +1009,7 @@ pub(crate) fn become_process(config: &ContainerConfig) -> Result<(), StartError>
     if config.no_new_privileges {
         process::set_no_new_privs()?;
         for filter in &config.seccomp {
-            process::load_seccomp(filter)?;
+            load(filter)?;
         }
     }
     // Credential changes clear the parent-death signal: set it again.

@@ -232,5 +232,5 @@ fn child(
         }
         None => {}
     }
-    become_process(config)
+    become_process(config, None)
 }

@@ -175,6 +175,21 @@ pub fn set_no_new_privs() -> Result<(), StartError> {
 /// Loads a seccomp filter. Unlike `seccompiler::apply_filter`, this does not set
 /// no_new_privs: without it the kernel asks for CAP_SYS_ADMIN, which the caller still has.
 pub fn load_seccomp(program: &seccompiler::BpfProgram) -> Result<(), StartError> {
+    load_filter(program, 0).map(|_| ())
+}
+
+/// Loads a filter that hands calls to a supervisor (`SCMP_ACT_NOTIFY`) and returns the
+/// descriptor on which that supervisor receives them.
+pub fn load_seccomp_with_listener(
+    program: &seccompiler::BpfProgram,
+) -> Result<rustix::fd::OwnedFd, StartError> {
+    let fd = load_filter(program, libc::SECCOMP_FILTER_FLAG_NEW_LISTENER)?;
+    // SAFETY: with SECCOMP_FILTER_FLAG_NEW_LISTENER the kernel returns a new descriptor that
+    // this process alone owns.
+    Ok(unsafe { <rustix::fd::OwnedFd as rustix::fd::FromRawFd>::from_raw_fd(fd as i32) })
+}
+
+fn load_filter(program: &seccompiler::BpfProgram, flags: libc::c_ulong) -> Result<i64, StartError> {
     let fprog = libc::sock_fprog {
         len: program.len() as u16,
         filter: program.as_ptr() as *mut libc::sock_filter,
@@ -185,18 +200,18 @@ pub fn load_seccomp(program: &seccompiler::BpfProgram) -> Result<(), StartError>
         libc::syscall(
             libc::SYS_seccomp,
             libc::SECCOMP_SET_MODE_FILTER,
-            0,
+            flags,
             &fprog as *const libc::sock_fprog,
         )
     };
-    if r != 0 {
+    if r < 0 {
         let error = std::io::Error::last_os_error();
         return Err(StartError::setup(format!(
             "cannot load the seccomp filter: {}",
             os_error_text(&error)
         )));
     }
-    Ok(())
+    Ok(r)
 }
 
 /// An OS error as Docker words it: `permission denied`, without the errno number.

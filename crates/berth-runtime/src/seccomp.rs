@@ -671,9 +671,15 @@ pub fn profile_filters(
         }
         let filter = SeccompFilter::new(converted, mismatch, matched, arch)
             .map_err(|e| SeccompError(e.to_string()))?;
-        filter
+        let mut program: BpfProgram = filter
             .try_into()
-            .map_err(|e: seccompiler::BackendError| SeccompError(e.to_string()))
+            .map_err(|e: seccompiler::BackendError| SeccompError(e.to_string()))?;
+        for instruction in &mut program {
+            if instruction.code == BPF_RET_K && instruction.k == RET_TRACE | NOTIFY_MARK {
+                instruction.k = RET_USER_NOTIF;
+            }
+        }
+        Ok(program)
     };
     let mut filters = Vec::new();
     if default != SeccompAction::Allow {
@@ -685,6 +691,23 @@ pub fn profile_filters(
         }
     }
     Ok(filters)
+}
+
+/// `BPF_RET | BPF_K`: return a constant.
+const BPF_RET_K: u16 = 0x06;
+/// `SECCOMP_RET_TRACE`.
+const RET_TRACE: u32 = 0x7ff0_0000;
+/// `SECCOMP_RET_USER_NOTIF`: the call waits for the supervisor holding the listener.
+const RET_USER_NOTIF: u32 = 0x7fc0_0000;
+/// The data of the trace action that stands for `SCMP_ACT_NOTIFY` until compiled.
+const NOTIFY_MARK: u32 = 0xb17e;
+
+/// Whether `program` hands calls to a supervisor (it was built with `SCMP_ACT_NOTIFY`
+/// rules): it must be loaded with a listener.
+pub fn notifies(program: &BpfProgram) -> bool {
+    program
+        .iter()
+        .any(|i| i.code == BPF_RET_K && i.k == RET_USER_NOTIF)
 }
 
 /// `major * 1000 + minor` of a kernel release such as `6.18.44-fc` or a profile's `4.8`.
@@ -732,6 +755,8 @@ fn action(name: &str, errno: Option<u32>) -> Result<SeccompAction, SeccompError>
         "SCMP_ACT_KILL_PROCESS" => SeccompAction::KillProcess,
         "SCMP_ACT_TRAP" => SeccompAction::Trap,
         "SCMP_ACT_LOG" => SeccompAction::Log,
+        // seccompiler has no user notification: a trace with a mark, rewritten once compiled.
+        "SCMP_ACT_NOTIFY" => SeccompAction::Trace(NOTIFY_MARK),
         other => return Err(SeccompError(format!("unsupported action {other}"))),
     })
 }

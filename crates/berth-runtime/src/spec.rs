@@ -372,6 +372,14 @@ pub fn container_config(
         rlimits,
         no_new_privileges: process.no_new_privileges().unwrap_or(false),
         seccomp,
+        seccomp_listener: oci_seccomp
+            .and_then(|s| s.listener_path().as_ref())
+            .map(|path| crate::container::SeccompListener {
+                path: path.clone(),
+                metadata: oci_seccomp
+                    .and_then(|s| s.listener_metadata().clone())
+                    .unwrap_or_default(),
+            }),
         cgroup_path: linux
             .and_then(|l| l.cgroups_path().as_ref())
             .map(|p| p.display().to_string())

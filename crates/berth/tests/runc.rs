@@ -990,3 +990,72 @@ fn recursive_mount_attributes_umask_hook_env_and_a_symlinked_proc() {
     );
     assert!(std::fs::read_dir(runc.rootfs_file("tmp")).is_ok());
 }
+
+#[test]
+fn a_notifying_seccomp_filter_sends_its_listener_to_the_agent() {
+    let runc = Runc::new();
+    let bundle = bundle_arg(&runc);
+    let socket = runc.dir.path().join("agent.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    runc.edit_spec(|spec| {
+        spec["linux"]["seccomp"] = serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": socket,
+            "listenerMetadata": "from-the-test",
+            "syscalls": [{ "names": ["getcwd"], "action": "SCMP_ACT_NOTIFY" }],
+        });
+    });
+    runc.set_process(
+        &[
+            "sh",
+            "-c",
+            "while [ ! -e /tmp/agent-gone ]; do sleep 0.05; done; /bin/pwd || echo failed",
+        ],
+        false,
+    );
+    // The agent: takes the listener and the state, then goes away.
+    let marker = runc.rootfs_file("tmp/agent-gone");
+    let agent = std::thread::spawn(move || {
+        let (connection, _) = listener.accept().unwrap();
+        let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let mut control = rustix::net::RecvAncillaryBuffer::new(&mut space);
+        let mut message = vec![0u8; 8192];
+        let received = rustix::net::recvmsg(
+            &connection,
+            &mut [std::io::IoSliceMut::new(&mut message)],
+            &mut control,
+            rustix::net::RecvFlags::CMSG_CLOEXEC,
+        )
+        .unwrap();
+        let fds: Vec<_> = control
+            .drain()
+            .flat_map(|m| match m {
+                rustix::net::RecvAncillaryMessage::ScmRights(fds) => fds.collect::<Vec<_>>(),
+                _ => Vec::new(),
+            })
+            .collect();
+        let state: Value = serde_json::from_slice(&message[..received.bytes]).unwrap();
+        drop(fds);
+        std::fs::write(&marker, "").unwrap();
+        state
+    });
+    let out = runc.output(&["run", "--bundle", &bundle, "sn1"]);
+    let state = agent.join().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(state["fds"], serde_json::json!(["seccompFd"]));
+    assert_eq!(state["metadata"], "from-the-test");
+    assert_eq!(state["state"]["id"], "sn1");
+    assert!(state["pid"].as_i64().unwrap() > 0, "{state}");
+    // With the agent gone, the notified call fails (ENOSYS) instead of running.
+    assert!(
+        String::from_utf8_lossy(&out.stdout).ends_with("failed\n"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not implemented"), "{stderr}");
+}
