@@ -23,3 +23,17 @@ impl From<anyhow::Error> for Failure {
 
 /// What a command returns: its exit code, or a failure.
 pub type Outcome = Result<i32, Failure>;
+
+/// An error and its causes in one line, each cause added only when the text so far does not
+/// already say it (many errors print their source themselves).
+pub fn message(error: &anyhow::Error) -> String {
+    let mut text = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
+}

@@ -42,7 +42,7 @@ fn main() {
     match result {
         Ok(code) => std::process::exit(code),
         Err(failure) => {
-            eprintln!("berth: {}", message(&failure.error));
+            eprintln!("berth: {}", exit::message(&failure.error));
             std::process::exit(failure.code);
         }
     }
@@ -50,18 +50,6 @@ fn main() {
 
 /// The error and its causes, each cause added only when the text so far does not already say
 /// it (berth's error types put their cause in their own message).
-fn message(error: &anyhow::Error) -> String {
-    let mut text = error.to_string();
-    for cause in error.chain().skip(1) {
-        let cause = cause.to_string();
-        if !text.contains(&cause) {
-            text.push_str(": ");
-            text.push_str(&cause);
-        }
-    }
-    text
-}
-
 fn context(cli: &Cli) -> Result<Context, Failure> {
     let roots = berth_engine::paths::Roots::resolve(cli.root.clone(), cli.run_root.clone());
     let config_path = cli

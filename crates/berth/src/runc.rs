@@ -314,7 +314,7 @@ pub fn main() -> ! {
         Err(error) => {
             // As runc: the error as a log line on stderr, or, with --log, the plain message on
             // stderr and the log line in the file (which conmon and the containerd shim read).
-            let message = format!("{error:#}");
+            let message = crate::exit::message(&error);
             match &runc.log {
                 None => eprintln!("{}", log_line("text", &message)),
                 Some(path) => {

@@ -53,7 +53,7 @@ fn for_each(names: &[String], mut each: impl FnMut(&str) -> Result<(), Failure>)
     let mut failed = false;
     for name in names {
         if let Err(f) = each(name) {
-            eprintln!("berth: {:#}", f.error);
+            eprintln!("berth: {}", crate::exit::message(&f.error));
             failed = true;
         }
     }
