@@ -556,7 +556,8 @@ fn twenty_runs_and_a_kill_9_leave_no_veth_rule_or_lease() {
         &bb.image,
         "sh",
         "-c",
-        "hostname; sleep 100",
+        // A duration no other process on the machine is likely to sleep: pgrep finds it.
+        "hostname; sleep 7731",
     ]);
     let rules = std::process::Command::new("nft")
         .args(["list", "table", "ip", &bb.env.table])
@@ -570,7 +571,7 @@ fn twenty_runs_and_a_kill_9_leave_no_veth_rule_or_lease() {
     child.wait().unwrap();
     until("the container to die with berth", || {
         !std::process::Command::new("pgrep")
-            .args(["-f", "sleep 100"])
+            .args(["-f", "sleep 7731"])
             .status()
             .is_ok_and(|s| s.success())
     });
