@@ -465,7 +465,7 @@ fn kill_9_of_berth_is_reclaimed_by_the_next_command() {
     let bb = Busybox::pulled();
     let (mut child, short_id) =
         bb.env
-            .spawn_until_line(&["run", "--rm", &bb.image, "sh", "-c", "hostname; sleep 100"]);
+            .spawn_until_line(&["run", "--rm", &bb.image, "sh", "-c", "hostname; sleep 7732"]);
     assert!(
         !cgroup_dirs_of(&short_id).is_empty(),
         "no cgroup while running"
@@ -476,7 +476,7 @@ fn kill_9_of_berth_is_reclaimed_by_the_next_command() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while std::time::Instant::now() < deadline
         && std::process::Command::new("pgrep")
-            .args(["-f", "sleep 100"])
+            .args(["-f", "sleep 7732"])
             .status()
             .is_ok_and(|s| s.success())
     {
