@@ -24,7 +24,13 @@ start_registry() {
   export BUSYBOX BIG
 }
 
-stop_registry() { exec {REGISTRY[1]}>&- 2>/dev/null || true; wait "${REGISTRY_PID:-}" 2>/dev/null || true; }
+# stop_registry: closes the registry's input (it then exits) and waits for it. A registry that
+# already ended has no input left to close (bash unsets REGISTRY; `exec` on it would end the
+# script).
+stop_registry() {
+  if [ -n "${REGISTRY[1]:-}" ]; then exec {REGISTRY[1]}>&-; fi
+  wait "${REGISTRY_PID:-}" 2>/dev/null || true
+}
 
 # unmount_under DIR: lazily unmounts everything mounted below DIR (what a peer engine left).
-unmount_under() { grep -o " $1[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done; }
+unmount_under() { { grep -o " $1[^ ]*" /proc/mounts || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done; }
