@@ -169,14 +169,16 @@ fn block_io(spec: &oci_spec::runtime::LinuxBlockIo) -> BlockIo {
             .map(|d| (d.major(), d.minor(), d.rate()))
             .collect()
     };
+    // A weight of 0 means none (Docker's specs carry it), as runc reads it.
+    let set = |weight: Option<u16>| weight.filter(|w| *w != 0);
     BlockIo {
-        weight: spec.weight(),
-        leaf_weight: spec.leaf_weight(),
+        weight: set(spec.weight()),
+        leaf_weight: set(spec.leaf_weight()),
         weight_devices: spec
             .weight_device()
             .iter()
             .flatten()
-            .filter_map(|d| d.weight().map(|w| (d.major(), d.minor(), w)))
+            .filter_map(|d| set(d.weight()).map(|w| (d.major(), d.minor(), w)))
             .collect(),
         throttles: [
             throttles(spec.throttle_read_bps_device()),
@@ -427,4 +429,24 @@ pub fn container_config(
             state: serde_json::json!({ "ociVersion": "1.2.0", "id": id, "annotations": annotations }),
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_io_weights_of_zero_are_unset() {
+        // Docker's specs carry `"weight": 0`; written, the kernel refuses it.
+        let spec: oci_spec::runtime::LinuxBlockIo = serde_json::from_value(serde_json::json!({
+            "weight": 0,
+            "weightDevice": [{ "major": 8, "minor": 0, "weight": 0 }, { "major": 8, "minor": 16, "weight": 300 }],
+            "throttleReadBpsDevice": [{ "major": 8, "minor": 0, "rate": 1024 }],
+        }))
+        .unwrap();
+        let limits = block_io(&spec);
+        assert_eq!(limits.weight, None);
+        assert_eq!(limits.weight_devices, vec![(8, 16, 300)]);
+        assert_eq!(limits.throttles[0], vec![(8, 0, 1024)]);
+    }
 }
