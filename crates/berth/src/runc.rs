@@ -243,7 +243,7 @@ struct EventsArgs {
     /// Print one sample of the container's resource use and exit
     #[arg(long)]
     stats: bool,
-    /// Seconds between samples (accepted; berth prints one sample)
+    /// Time between samples (`5s`, `500ms`)
     #[arg(long, default_value = "5s")]
     interval: String,
     /// The container id
@@ -602,24 +602,56 @@ fn list(runtime: &OciRuntime, args: &ListArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// `events`: the container's resource use as runc prints it, one JSON line per sample: one
+/// sample with `--stats`, else one every `--interval`, with an `oom` event when the OOM killer
+/// strikes, until the container stops.
 fn events(runtime: &OciRuntime, args: &EventsArgs) -> anyhow::Result<i32> {
-    if !args.stats {
-        bail!("berth-runc prints resource samples only: use events --stats");
-    }
+    let interval = crate::units::go_duration(&args.interval)
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| anyhow!("invalid --interval {:?}", args.interval))?;
     runtime.state(&args.id)?;
     let cgroup = runtime.cgroup(&args.id)?;
-    let (usage, limit) = cgroup.memory().unwrap_or((0, None));
-    let event = serde_json::json!({
-        "type": "stats",
-        "id": args.id,
-        "data": {
-            "cpu": { "usage": { "total": cgroup.cpu_usage_ns().unwrap_or(0) } },
-            "memory": { "usage": { "usage": usage, "limit": limit.unwrap_or(0) } },
-            "pids": { "current": cgroup.pids_current().unwrap_or(0) },
-        },
-    });
-    println!("{event}");
-    Ok(0)
+    let sample = || {
+        let (usage, limit) = cgroup.memory().unwrap_or((0, None));
+        serde_json::json!({
+            "type": "stats",
+            "id": args.id,
+            "data": {
+                "cpu": { "usage": { "total": cgroup.cpu_usage_ns().unwrap_or(0) } },
+                "memory": { "usage": { "usage": usage, "limit": limit.unwrap_or(0) } },
+                "pids": { "current": cgroup.pids_current().unwrap_or(0) },
+            },
+        })
+    };
+    let mut out = std::io::stdout();
+    if args.stats {
+        writeln!(out, "{}", sample())?;
+        return Ok(0);
+    }
+    // OOM kills are looked for often; samples come every interval.
+    let tick = interval.min(std::time::Duration::from_millis(100));
+    let mut oom_reported = cgroup.oom_killed();
+    let mut next_sample = std::time::Instant::now();
+    loop {
+        match runtime.state(&args.id) {
+            Ok(state) if state.status != Status::Stopped => {}
+            _ => return Ok(0),
+        }
+        if !oom_reported && cgroup.oom_killed() {
+            oom_reported = true;
+            writeln!(
+                out,
+                "{}",
+                serde_json::json!({ "type": "oom", "id": args.id })
+            )?;
+        }
+        if std::time::Instant::now() >= next_sample {
+            writeln!(out, "{}", sample())?;
+            out.flush()?;
+            next_sample += interval;
+        }
+        std::thread::sleep(tick);
+    }
 }
 
 /// `update`: new limits for a running container's cgroup, from `--resources` and the flags.

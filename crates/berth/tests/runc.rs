@@ -1059,3 +1059,45 @@ fn a_notifying_seccomp_filter_sends_its_listener_to_the_agent() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("not implemented"), "{stderr}");
 }
+
+#[test]
+fn events_stream_samples_until_the_container_stops() {
+    let runc = Runc::new();
+    let bundle = bundle_arg(&runc);
+    runc.set_process(&["sleep", "30"], false);
+    runc.ok(&["run", "--detach", "--bundle", &bundle, "ev1"]);
+    let mut events = runc
+        .command()
+        .args(["events", "--interval", "100ms", "ev1"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(events.stdout.take().unwrap()));
+    for _ in 0..2 {
+        let event: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+        assert_eq!(
+            (event["type"].as_str(), event["id"].as_str()),
+            (Some("stats"), Some("ev1"))
+        );
+        assert!(
+            event["data"]["pids"]["current"].as_u64().unwrap() >= 1,
+            "{event}"
+        );
+    }
+    // The stream ends with the container.
+    runc.ok(&["kill", "ev1", "KILL"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while events.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "events went on after the container stopped"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(events.wait().unwrap().success());
+    runc.fails(
+        &["events", "--interval", "soon", "ev1"],
+        "invalid --interval",
+    );
+    runc.ok(&["delete", "ev1"]);
+}

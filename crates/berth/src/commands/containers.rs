@@ -300,22 +300,14 @@ pub fn ps(ctx: &Context, args: &PsArgs) -> Outcome {
     Ok(0)
 }
 
-/// `--since`: an RFC 3339 time or a duration back from now (`42s`, `10m`, `1h`).
+/// `--since`: an RFC 3339 time or a duration back from now (`42s`, `10m`, `1h30m`).
 fn since(text: &str) -> Result<i64, Failure> {
     if let Some(t) = time::parse(text) {
         return Ok(t);
     }
-    let (number, unit) = text.split_at(text.len().saturating_sub(1));
-    let seconds = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        _ => return Err(anyhow!("invalid value for --since: {text}").into()),
-    };
-    let n: i64 = number
-        .parse()
-        .map_err(|_| anyhow!("invalid value for --since: {text}"))?;
-    Ok(time::unix_now() - n * seconds)
+    let back = crate::units::go_duration(text)
+        .ok_or_else(|| anyhow!("invalid value for --since: {text}"))?;
+    Ok(time::unix_now() - back.as_secs() as i64)
 }
 
 /// `berth logs`
