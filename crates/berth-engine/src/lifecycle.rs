@@ -252,11 +252,11 @@ pub fn stats(
     })
 }
 
-/// The container's processes: (uid, pid, ppid, command line), pids as the host sees them.
+/// The container's processes, pids as the host sees them.
 pub fn top(
     containers: &Containers,
     name: &str,
-) -> Result<Vec<(u32, i32, i32, String)>, LifecycleError> {
+) -> Result<Vec<berth_runtime::host::ProcessInfo>, LifecycleError> {
     let record = containers.find(name)?;
     if !record.is_running() {
         return Err(LifecycleError::NotRunningFor(
@@ -264,30 +264,11 @@ pub fn top(
             record.id,
         ));
     }
-    let mut out = Vec::new();
-    for pid in cgroup_of(&record)?.pids() {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        let field = |name: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|v| v.split_whitespace().next())
-                .and_then(|v| v.parse().ok())
-        };
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let command = String::from_utf8_lossy(&cmdline)
-            .split('\0')
-            .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>()
-            .join(" ");
-        out.push((
-            field("Uid:").unwrap_or(0) as u32,
-            pid,
-            field("PPid:").unwrap_or(0),
-            command,
-        ));
-    }
-    Ok(out)
+    Ok(cgroup_of(&record)?
+        .pids()
+        .into_iter()
+        .map(berth_runtime::host::process_info)
+        .collect())
 }
 
 /// Blocks until the container has exited; returns its exit code.

@@ -32,6 +32,43 @@ pub fn process_start_time(pid: i32) -> Option<u64> {
     after.split(' ').nth(19)?.parse().ok()
 }
 
+/// What `top` and `ps` show of a process: its user, parent and command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessInfo {
+    /// Its real uid as the host sees it.
+    pub uid: u32,
+    /// Its pid.
+    pub pid: i32,
+    /// Its parent's pid.
+    pub ppid: i32,
+    /// Its arguments, joined by spaces.
+    pub command: String,
+}
+
+/// `ProcessInfo` of process `pid` from /proc (zeros and an empty command for one that is gone).
+pub fn process_info(pid: i32) -> ProcessInfo {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(0)
+    };
+    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    ProcessInfo {
+        uid: field("Uid:") as u32,
+        pid,
+        ppid: field("PPid:") as i32,
+        command: String::from_utf8_lossy(&cmdline)
+            .split('\0')
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" "),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -42,5 +79,16 @@ mod tests {
         assert!(filesystems_include(text, "overlay"));
         assert!(filesystems_include(text, "ext4"));
         assert!(!filesystems_include(text, "btrfs"));
+    }
+
+    #[test]
+    fn reads_its_own_process() {
+        let me = process_info(std::process::id() as i32);
+        assert_eq!(me.uid, rustix::process::getuid().as_raw());
+        assert_eq!(
+            me.ppid,
+            rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get())
+        );
+        assert!(!me.command.is_empty());
     }
 }

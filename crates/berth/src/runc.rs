@@ -554,25 +554,19 @@ fn add_exec_options(
     Ok(())
 }
 
+/// `ps`: the container's pids (`--format json`), or a table of its processes as `berth top`
+/// prints it (UID, PID, PPID, CMD) read from /proc, where runc runs `ps -ef`.
 fn ps(runtime: &OciRuntime, args: &PsArgs) -> anyhow::Result<i32> {
     let pids = runtime.pids(&args.id)?;
     if args.format == "json" {
         println!("{}", serde_json::to_string(&pids)?);
         return Ok(0);
     }
-    println!("{:>8}  CMD", "PID");
-    for pid in pids {
-        let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
-            .map(|b| {
-                String::from_utf8_lossy(&b)
-                    .split('\0')
-                    .filter(|s| !s.is_empty())
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .unwrap_or_default();
-        println!("{pid:>8}  {cmd}");
-    }
+    let processes: Vec<_> = pids
+        .into_iter()
+        .map(berth_runtime::host::process_info)
+        .collect();
+    print!("{}", crate::commands::containers::process_table(&processes));
     Ok(0)
 }
 

@@ -193,6 +193,15 @@ fn create_start_state_kill_and_delete() {
     );
     let pids: Vec<i64> = serde_json::from_str(&runc.ok(&["ps", "--format", "json", "c1"])).unwrap();
     assert!(pids.contains(&pid), "{pids:?}");
+    // The table: the process's host pid and its command line.
+    let table = runc.ok(&["ps", "c1"]);
+    assert!(table.starts_with("UID"), "{table}");
+    assert!(
+        table.lines().any(
+            |l| l.split_whitespace().nth(1) == Some(&pid.to_string()) && l.contains("sleep 30")
+        ),
+        "{table}"
+    );
     let list: Value = serde_json::from_str(&runc.ok(&["list", "--format", "json"])).unwrap();
     assert_eq!(list[0]["id"], "c1");
     assert_eq!(list[0]["status"], "running");

@@ -629,11 +629,20 @@ pub fn pause(ctx: &Context, args: &NamesArgs, paused: bool) -> Outcome {
 /// `berth top`
 pub fn top(ctx: &Context, args: &TopArgs) -> Outcome {
     let processes = lifecycle::top(&containers(ctx), &args.container).map_err(one)?;
-    println!("{:<8}{:<10}{:<10}CMD", "UID", "PID", "PPID");
-    for (uid, pid, ppid, command) in processes {
-        println!("{uid:<8}{pid:<10}{ppid:<10}{command}");
-    }
+    print!("{}", process_table(&processes));
     Ok(0)
+}
+
+/// `top`'s table (and berth-runc `ps`'s): UID, PID, PPID and CMD columns.
+pub fn process_table(processes: &[berth_runtime::host::ProcessInfo]) -> String {
+    let mut table = format!("{:<8}{:<10}{:<10}CMD\n", "UID", "PID", "PPID");
+    for p in processes {
+        table.push_str(&format!(
+            "{:<8}{:<10}{:<10}{}\n",
+            p.uid, p.pid, p.ppid, p.command
+        ));
+    }
+    table
 }
 
 /// `berth stats`: one table with `--no-stream`, else a table every second until interrupted or
