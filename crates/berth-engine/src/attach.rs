@@ -8,7 +8,7 @@
 //! `docker attach` does. `berth attach` connects, puts the terminal in raw mode, and relays
 //! until the container ends or the user types the detach keys (ctrl-p ctrl-q).
 
-use berth_runtime::container::{OutputSink, Stream};
+use berth_runtime::container::{DetachedIo, OutputSink, Pipes, Stream};
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::fd::{AsFd, OwnedFd};
 use std::fs::File;
@@ -24,29 +24,13 @@ pub fn socket_path(run_root: &Path, id: &str) -> PathBuf {
     run_root.join(format!("{id}.attach"))
 }
 
-/// The streams the relay serves.
-pub enum Streams {
-    /// A terminal's master: its output goes to clients as it is, their input comes back.
-    Terminal(OwnedFd),
-    /// Pipes of a container with an open stdin (`-d -i`): stdout and stderr go to clients in
-    /// frames (Docker's: a stream byte, three zeros, a big-endian length), their input to
-    /// stdin.
-    Pipes {
-        /// The read end of the container's stdout.
-        stdout: OwnedFd,
-        /// The read end of its stderr.
-        stderr: OwnedFd,
-        /// The write end of its stdin.
-        stdin: OwnedFd,
-    },
-}
-
 /// The relay side: until the container (`pid`, a child of this process) ends, copies its
-/// output to `sink` and to attached clients, and clients' input to the container. Returns its
-/// exit code.
+/// output to `sink` and to attached clients (a terminal's as it is, pipes' in Docker's
+/// multiplexed frames: a stream byte, three zeros, a big-endian length), and clients' input to
+/// the container. Returns its exit code.
 pub fn serve(
     pid: i32,
-    streams: Streams,
+    streams: DetachedIo,
     socket: &Path,
     sink: &mut OutputSink<'_>,
 ) -> std::io::Result<i32> {
@@ -56,31 +40,32 @@ pub fn serve(
     let _ = std::fs::remove_file(socket);
     let listener = UnixListener::bind(socket)?;
     listener.set_nonblocking(true)?;
-    // The container's outputs (open ones), where clients' input goes, and a master to hand out.
-    let (mut outputs, mut input, master): (Vec<(File, Stream)>, File, Option<File>) = match streams
-    {
-        Streams::Terminal(master) => {
-            let master = File::from(master);
-            (
-                vec![(master.try_clone()?, Stream::Stdout)],
-                master.try_clone()?,
-                Some(master),
-            )
-        }
-        Streams::Pipes {
-            stdout,
-            stderr,
-            stdin,
-        } => (
-            vec![
-                (File::from(stdout), Stream::Stdout),
-                (File::from(stderr), Stream::Stderr),
-            ],
-            File::from(stdin),
-            None,
-        ),
-    };
-    let framed = master.is_none();
+    // The container's outputs (open ones) and where clients' input goes: a terminal's master
+    // both ways (also handed to clients for resizes), or the pipes, stdin only if kept open.
+    let (mut outputs, mut input, terminal): (Vec<(File, Stream)>, Option<File>, bool) =
+        match streams {
+            DetachedIo::Terminal(master) => {
+                let master = File::from(master);
+                (
+                    vec![(master.try_clone()?, Stream::Stdout)],
+                    Some(master),
+                    true,
+                )
+            }
+            DetachedIo::Pipes(Pipes {
+                stdout,
+                stderr,
+                stdin,
+            }) => (
+                vec![
+                    (File::from(stdout), Stream::Stdout),
+                    (File::from(stderr), Stream::Stderr),
+                ],
+                stdin.map(File::from),
+                false,
+            ),
+        };
+    let framed = !terminal;
     let mut clients: Vec<UnixStream> = Vec::new();
     let mut buf = [0u8; 4096];
     let mut exit = None;
@@ -128,7 +113,9 @@ pub fn serve(
             match client.read(&mut buf) {
                 Ok(n) if n > 0 => {
                     // A container that closed its stdin loses what comes after.
-                    let _ = input.write_all(&buf[..n]);
+                    if let Some(input) = input.as_mut() {
+                        let _ = input.write_all(&buf[..n]);
+                    }
                 }
                 _ => gone.push(i),
             }
@@ -143,7 +130,7 @@ pub fn serve(
             && let Ok((client, _)) = listener.accept()
         {
             // The master for the client's resizes, before any output.
-            if let Some(master) = &master {
+            if let (true, Some(master)) = (terminal, &input) {
                 let _ = berth_runtime::fdpass::send_fd(client.as_fd(), master.as_fd(), b"pty");
             }
             clients.push(client);

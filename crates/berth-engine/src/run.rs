@@ -1,7 +1,6 @@
 //! `berth run`: find (or pull) the image, write the container's record and files, generate
 //! its spec, run it, record how it ended, clean up.
 
-use crate::attach::Streams;
 use crate::config::EngineConfig;
 use crate::connect::{self, HeldPorts, on_bridges};
 use crate::containers::{Containers, Endpoint, Record, process_start_time};
@@ -383,19 +382,7 @@ pub fn finish_detached(
         )
         .map_err(RunError::from),
         // A terminal or an open stdin: clients attach through the relay's socket.
-        other => {
-            let streams = match other {
-                DetachedIo::Terminal(master) => Streams::Terminal(master),
-                DetachedIo::Pipes(runtime::Pipes {
-                    stdout,
-                    stderr,
-                    stdin,
-                }) => Streams::Pipes {
-                    stdout,
-                    stderr,
-                    stdin: stdin.expect("pipes without stdin are waited for above"),
-                },
-            };
+        streams => {
             let socket = crate::attach::socket_path(&roots.run_root, id);
             crate::attach::serve(detached.pid, streams, &socket, sink)
                 .map(|code| runtime::Exit {

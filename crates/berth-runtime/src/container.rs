@@ -477,7 +477,7 @@ fn launch(
 }
 
 /// `clone` with namespace flags and no new stack: a fork. Returns 0 in the child.
-fn clone(flags: libc::c_int) -> Result<i32, RuntimeError> {
+pub(crate) fn clone(flags: libc::c_int) -> Result<i32, RuntimeError> {
     // SAFETY: clone without a new stack is fork with namespace flags. The process is
     // single-threaded (no thread is started before this point), so the child's copy of memory
     // is consistent; the caller's child never returns from `child_main`.

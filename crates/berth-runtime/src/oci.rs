@@ -102,6 +102,33 @@ struct Saved {
     host_mounts: bool,
 }
 
+impl Saved {
+    /// The record of container `id` made from `config` and `spec`, before it has a process.
+    fn new(
+        id: &str,
+        config: &container::ContainerConfig,
+        spec: &Spec,
+        bundle: PathBuf,
+        rootfs: PathBuf,
+    ) -> Saved {
+        Saved {
+            id: id.to_owned(),
+            pid: 0,
+            start_time: 0,
+            bundle,
+            rootfs,
+            created: crate::time::now(),
+            cgroup_path: config.cgroup_path.clone(),
+            host_mounts: !config.namespaces.has(libc::CLONE_NEWNS),
+            annotations: spec
+                .annotations()
+                .clone()
+                .map(|a| a.into_iter().collect())
+                .unwrap_or_default(),
+        }
+    }
+}
+
 /// A container's state in the runtime spec's shape (plus runc's `rootfs` and `created`).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -202,13 +229,8 @@ impl OciRuntime {
         }
     }
 
-    /// Sets container `id` up from the bundle at `bundle`, its process waiting before the exec.
-    pub fn create(
-        &self,
-        id: &str,
-        bundle: &Path,
-        options: &CreateOptions,
-    ) -> Result<i32, OciError> {
+    /// Makes the state directory of a new container `id`: a valid id, not in use.
+    fn claim(&self, id: &str) -> Result<PathBuf, OciError> {
         if !valid_id(id) {
             return Err(OciError::BadId(id.to_owned()));
         }
@@ -216,12 +238,22 @@ impl OciRuntime {
             .map_err(io_err(format!("create {}", self.root.display())))?;
         let dir = self.dir(id);
         match fs::create_dir(&dir) {
-            Ok(()) => {}
+            Ok(()) => Ok(dir),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                return Err(OciError::Exists(id.to_owned()));
+                Err(OciError::Exists(id.to_owned()))
             }
-            Err(e) => return Err(io_err(format!("create {}", dir.display()))(e)),
+            Err(e) => Err(io_err(format!("create {}", dir.display()))(e)),
         }
+    }
+
+    /// Sets container `id` up from the bundle at `bundle`, its process waiting before the exec.
+    pub fn create(
+        &self,
+        id: &str,
+        bundle: &Path,
+        options: &CreateOptions,
+    ) -> Result<i32, OciError> {
+        let dir = self.claim(id)?;
         let made = self.create_in(id, bundle, options, &dir);
         if made.is_err() {
             let _ = fs::remove_dir_all(&dir);
@@ -269,19 +301,9 @@ impl OciRuntime {
         .map_err(|e| io_err("make the start gate")(e.into()))?;
         let (pid, master) = container::create_gated(&config, &layout, &gate)?;
         let saved = Saved {
-            id: id.to_owned(),
             pid,
             start_time: crate::host::process_start_time(pid).unwrap_or(0),
-            bundle: bundle.clone(),
-            rootfs,
-            created: crate::time::now(),
-            cgroup_path: config.cgroup_path.clone(),
-            host_mounts: !config.namespaces.has(libc::CLONE_NEWNS),
-            annotations: spec
-                .annotations()
-                .clone()
-                .map(|a| a.into_iter().collect())
-                .unwrap_or_default(),
+            ..Saved::new(id, &config, &spec, bundle.clone(), rootfs)
         };
         let recorded = (|| {
             if let (Some(socket), Some(master)) = (&console, &master) {
@@ -318,38 +340,12 @@ impl OciRuntime {
         options: &CreateOptions,
         keep: bool,
     ) -> Result<i32, OciError> {
-        if !valid_id(id) {
-            return Err(OciError::BadId(id.to_owned()));
-        }
-        fs::create_dir_all(&self.root)
-            .map_err(io_err(format!("create {}", self.root.display())))?;
-        let dir = self.dir(id);
-        match fs::create_dir(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                return Err(OciError::Exists(id.to_owned()));
-            }
-            Err(e) => return Err(io_err(format!("create {}", dir.display()))(e)),
-        }
+        let dir = self.claim(id)?;
         let ran = (|| {
             let (mut config, spec, bundle, rootfs) = prepare(id, bundle, options)?;
             config.outlive_parent = false;
             let layout = cgroups::detect().map_err(io_err("read the cgroup layout"))?;
-            let mut saved = Saved {
-                id: id.to_owned(),
-                pid: 0,
-                start_time: 0,
-                bundle,
-                rootfs,
-                created: crate::time::now(),
-                cgroup_path: config.cgroup_path.clone(),
-                host_mounts: !config.namespaces.has(libc::CLONE_NEWNS),
-                annotations: spec
-                    .annotations()
-                    .clone()
-                    .map(|a| a.into_iter().collect())
-                    .unwrap_or_default(),
-            };
+            let mut saved = Saved::new(id, &config, &spec, bundle, rootfs);
             let state_file = dir.join("state.json");
             let exit = container::run(
                 &config,

@@ -86,41 +86,25 @@ pub(crate) fn become_root() -> Result<(), StartError> {
 pub(crate) fn clone_in(userns: &OwnedFd, flags: libc::c_int) -> Result<i32, RuntimeError> {
     let (read, write) =
         rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(host("pipe"))?;
-    // SAFETY: fork in a single-threaded process; the intermediate only makes system calls and
-    // ends with _exit, or returns 0 as the container's child.
-    let intermediate = unsafe { libc::fork() };
-    if intermediate < 0 {
-        return Err(RuntimeError::Host {
-            what: "fork",
-            source: std::io::Error::last_os_error(),
-        });
-    }
+    // The intermediate only makes system calls and ends with _exit, or returns 0 as the
+    // container's child.
+    let intermediate = crate::container::clone(0)?;
     if intermediate == 0 {
         drop(read);
         // SAFETY: setns with a user namespace descriptor we hold.
         let joined = unsafe { libc::setns(userns.as_raw_fd(), libc::CLONE_NEWUSER) } == 0;
-        let pid = match joined {
-            // SAFETY: clone without a new stack is fork with namespace flags; CLONE_PARENT
-            // makes berth the child's parent. The child continues as the container.
-            true => unsafe {
-                libc::syscall(
-                    libc::SYS_clone,
-                    (flags | libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong,
-                    0usize,
-                    0usize,
-                    0usize,
-                    0usize,
-                )
-            },
-            false => -1,
+        // CLONE_PARENT makes berth the child's parent; the child continues as the container.
+        let cloned = match joined {
+            true => crate::container::clone(flags | libc::CLONE_PARENT).map_err(|e| e.to_string()),
+            false => Err(std::io::Error::last_os_error().to_string()),
         };
-        if pid == 0 {
-            drop(write);
-            return Ok(0);
-        }
-        let report = match pid {
-            -1 => format!("-{}", std::io::Error::last_os_error()),
-            pid => pid.to_string(),
+        let report = match cloned {
+            Ok(0) => {
+                drop(write);
+                return Ok(0);
+            }
+            Ok(pid) => pid.to_string(),
+            Err(e) => format!("-{e}"),
         };
         let _ = std::fs::File::from(write).write_all(report.as_bytes());
         // SAFETY: the intermediate ends here without running any of the parent's clean-up.

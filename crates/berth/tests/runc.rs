@@ -148,6 +148,12 @@ impl Drop for Runc {
                 let _ = self.command().args(["delete", "--force", id]).output();
             }
         }
+        // Podman's storage keeps its overlay directory mounted: nothing stays below the dir.
+        let mut mounts = mounts_below(self.dir.path());
+        mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for mount in mounts {
+            let _ = rustix::mount::unmount(mount.as_str(), rustix::mount::UnmountFlags::DETACH);
+        }
     }
 }
 
