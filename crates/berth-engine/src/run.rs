@@ -329,6 +329,8 @@ pub struct Detached {
     pub io: DetachedIo,
     /// The reservations of its published ports, held until it ends.
     pub held: HeldPorts,
+    /// Whether its output is kept in a json-file log (`--log-driver none`: not).
+    pub logged: bool,
 }
 
 /// Starts container `id` with its output on pipes and returns once it runs; this process must
@@ -344,6 +346,7 @@ pub fn launch_detached(roots: &Roots, id: &str) -> Result<Detached, RunError> {
                 pid,
                 io,
                 held: prepared.held,
+                logged: prepared.record.log_driver != "none",
             })
         }
         Err(e) => {
@@ -355,44 +358,46 @@ pub fn launch_detached(roots: &Roots, id: &str) -> Result<Detached, RunError> {
 }
 
 /// Waits for a detached container to end, its output going to `sink`; records the exit (or
-/// removes an `--rm` container) and returns its exit code.
+/// removes an `--rm` container) and returns its exit code. The record and the cgroup layout are
+/// read after the wait, so that the relay waits with as little memory touched as it can.
 pub fn finish_detached(
     roots: &Roots,
     id: &str,
     detached: Detached,
     sink: &mut OutputSink<'_>,
 ) -> Result<i32, RunError> {
+    let code = match detached.io {
+        DetachedIo::Pipes(runtime::Pipes {
+            stdout,
+            stderr,
+            stdin: None,
+        }) => runtime::wait_detached(detached.pid, stdout, stderr, sink).map_err(RunError::from),
+        // A terminal or an open stdin: clients attach through the relay's socket.
+        streams => {
+            let socket = crate::attach::socket_path(&roots.run_root, id);
+            crate::attach::serve(detached.pid, streams, &socket, sink)
+                .map_err(io("relay the container's streams"))
+        }
+    };
+    drop(detached.held);
+    conclude_detached(roots, id, code)
+}
+
+/// After a detached container's end (`code`, or why the wait failed): its cgroup removed, its
+/// exit recorded. Not inlined: its frame is not on the relay's stack while the relay waits.
+#[inline(never)]
+fn conclude_detached(
+    roots: &Roots,
+    id: &str,
+    code: Result<i32, RunError>,
+) -> Result<i32, RunError> {
     let containers = Containers::new(&roots.root);
     let record = containers
         .get(id)
         .map_err(io("read the container record"))?;
     let layout = cgroups::detect().map_err(io("read the cgroup layout"))?;
-    let result = match detached.io {
-        DetachedIo::Pipes(runtime::Pipes {
-            stdout,
-            stderr,
-            stdin: None,
-        }) => runtime::wait_detached(
-            detached.pid,
-            stdout,
-            stderr,
-            &layout,
-            &record.cgroup_path,
-            sink,
-        )
-        .map_err(RunError::from),
-        // A terminal or an open stdin: clients attach through the relay's socket.
-        streams => {
-            let socket = crate::attach::socket_path(&roots.run_root, id);
-            crate::attach::serve(detached.pid, streams, &socket, sink)
-                .map(|code| runtime::Exit {
-                    code,
-                    oom_killed: runtime::finish_cgroup(&layout, &record.cgroup_path),
-                })
-                .map_err(io("relay the container's streams"))
-        }
-    };
-    drop(detached.held);
+    let oom_killed = runtime::finish_cgroup(&layout, &record.cgroup_path);
+    let result = code.map(|code| runtime::Exit { code, oom_killed });
     conclude(roots, &containers, &record, result)
 }
 

@@ -106,7 +106,8 @@ pub fn supervise(roots: &Roots, id: &str, report_ready: bool) -> i32 {
 /// Replaces this process with `berth __relay ...`: a fresh stack and heap holding only what
 /// waiting needs. Returns only on failure.
 fn exec_relay(roots: &Roots, id: &str, detached: &Detached) -> std::io::Error {
-    // The descriptors go on as arguments after their kind: "tty" and the terminal's master,
+    // Whether there is a log, "json-file" or "none"; then the descriptors, after their kind:
+    // "tty" and the terminal's master,
     // "pipes" and stdout's and stderr's, or "pipes+stdin" and those and stdin's; then the
     // sockets that hold the published ports.
     let (mut fds, kind): (Vec<&OwnedFd>, &str) = match &detached.io {
@@ -138,6 +139,7 @@ fn exec_relay(roots: &Roots, id: &str, detached: &Detached) -> std::io::Error {
         .arg(&roots.run_root)
         .arg(id)
         .arg(detached.pid.to_string())
+        .arg(if detached.logged { "json-file" } else { "none" })
         .arg(kind)
         .args(fds.iter().map(|fd| fd.as_raw_fd().to_string()))
         .exec()
@@ -147,14 +149,19 @@ fn exec_relay(roots: &Roots, id: &str, detached: &Detached) -> std::io::Error {
 /// restart as its policy says (by re-executing the supervisor). Returns the exit code.
 pub fn relay(roots: &Roots, id: &str, detached: Detached) -> i32 {
     let containers = Containers::new(&roots.root);
-    let Ok(record) = containers.get(id) else {
-        return 125;
-    };
-    let mut log = LogFile::open(&containers.dir(id), &record);
+    let mut log = LogFile::new(log_path(&containers, id), detached.logged);
     let mut sink = |stream: Stream, bytes: &[u8]| log.write(stream, bytes);
     let code =
         run::finish_detached(roots, id, detached, &mut sink).unwrap_or_else(|e| e.exit_code());
     log.flush();
+    restart_if_due(roots, &containers, id, code)
+}
+
+/// After an exit with `code`: restarts the container if its policy says so (by re-executing
+/// the supervisor), else returns `code`. Not inlined: its frame is not on the relay's stack
+/// while the relay waits.
+#[inline(never)]
+fn restart_if_due(roots: &Roots, containers: &Containers, id: &str, code: i32) -> i32 {
     let Ok(record) = containers.get(id) else {
         return code;
     };
@@ -190,12 +197,17 @@ pub fn relay(roots: &Roots, id: &str, detached: Detached) -> i32 {
     supervise(roots, id, false)
 }
 
-/// `berth __relay ROOT RUN_ROOT ID PID (tty MASTER_FD | pipes STDOUT_FD STDERR_FD |
-/// pipes+stdin STDOUT_FD STDERR_FD STDIN_FD) [PORT_FD...]`: parsed by hand, before the CLI's
-/// parser and logging are set up, to keep the relay small.
+/// `berth __relay ROOT RUN_ROOT ID PID (json-file | none) (tty MASTER_FD | pipes STDOUT_FD
+/// STDERR_FD | pipes+stdin STDOUT_FD STDERR_FD STDIN_FD) [PORT_FD...]`: parsed by hand,
+/// before the CLI's parser and logging are set up, to keep the relay small.
 pub fn relay_main(args: &[String]) -> i32 {
-    let [root, run_root, id, pid, kind, fds @ ..] = args else {
+    let [root, run_root, id, pid, log, kind, fds @ ..] = args else {
         return 125;
+    };
+    let logged = match log.as_str() {
+        "json-file" => true,
+        "none" => false,
+        _ => return 125,
     };
     let fd = |text: &str| text.parse::<i32>().ok().filter(|fd| *fd > 2);
     let Ok(pid) = pid.parse::<i32>() else {
@@ -237,7 +249,16 @@ pub fn relay_main(args: &[String]) -> i32 {
     let Some(held) = ports.iter().map(|p| fd(p).map(own)).collect() else {
         return 125;
     };
-    relay(&roots, id, Detached { pid, io, held })
+    relay(
+        &roots,
+        id,
+        Detached {
+            pid,
+            io,
+            held,
+            logged,
+        },
+    )
 }
 
 /// What the restart policy says after an exit with `code`.
@@ -265,30 +286,32 @@ pub fn log_path(containers: &Containers, id: &str) -> PathBuf {
     containers.dir(id).join(format!("{id}-json.log"))
 }
 
-/// Docker's json-file log: one `{"log","stream","time"}` object per line of output.
+/// Docker's json-file log: one `{"log","stream","time"}` object per line of output. The file
+/// is opened at the first line (a relay that waits on a quiet container holds nothing of it).
 struct LogFile {
     file: Option<File>,
     path: PathBuf,
+    enabled: bool,
     partial: [Vec<u8>; 2],
 }
 
 impl LogFile {
-    fn open(dir: &std::path::Path, record: &Record) -> LogFile {
-        let path = dir.join(format!("{}-json.log", record.id));
-        let file = (record.log_driver != "none")
-            .then(|| {
-                OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&path)
-                    .ok()
-            })
-            .flatten();
+    /// The log at `path`; with `enabled` false (`--log-driver none`) output is dropped.
+    fn new(path: PathBuf, enabled: bool) -> LogFile {
         LogFile {
-            file,
+            file: None,
             path,
+            enabled,
             partial: [Vec::new(), Vec::new()],
         }
+    }
+
+    fn open(&self) -> Option<File> {
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .ok()
     }
 
     fn write(&mut self, stream: Stream, bytes: &[u8]) {
@@ -315,6 +338,12 @@ impl LogFile {
     }
 
     fn entry(&mut self, index: usize, line: &[u8]) {
+        if !self.enabled {
+            return;
+        }
+        if self.file.is_none() {
+            self.file = self.open();
+        }
         let Some(file) = self.file.as_mut() else {
             return;
         };
@@ -326,11 +355,7 @@ impl LogFile {
         let _ = writeln!(file, "{entry}");
         if file.metadata().map(|m| m.len()).unwrap_or(0) > MAX_LOG_BYTES {
             let _ = fs::rename(&self.path, self.path.with_extension("log.1"));
-            self.file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)
-                .ok();
+            self.file = self.open();
         }
     }
 }

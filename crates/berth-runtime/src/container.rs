@@ -8,7 +8,7 @@
 //! a silent exit; end of file on that pipe means the exec succeeded. Nothing here starts a
 //! thread: `clone` without a new stack is a fork, which is sound in a single-threaded process.
 
-use crate::cgroup::{Cgroup, CgroupError, Limits};
+use crate::cgroup::{Cgroup, CgroupError, Limits, SelfJoin};
 use crate::cgroups::CgroupLayout;
 use crate::process::{self, CapabilitySets, Rlimit, StartError};
 use crate::rootfs::{self, MountSpec, Overlay};
@@ -389,6 +389,7 @@ fn launch(
         _ => None,
     };
     let signals = block_signals()?;
+    let (entry, self_join) = CgroupEntry::choose(cgroup)?;
 
     // The cgroup namespace is made (or joined) by the child once it is in its cgroup.
     let mut flags = config.namespaces.new & !libc::CLONE_NEWCGROUP;
@@ -427,6 +428,7 @@ fn launch(
             mapped,
             joined_user: joined_user.is_some(),
             agent: agent.as_ref(),
+            cgroup: self_join.as_ref(),
         };
         child_main(config, io, go_read, err_write);
     }
@@ -458,7 +460,8 @@ fn launch(
         stdin: input.map(|(_, write)| write),
     });
     let hooks = &config.hooks;
-    release_child(pid, cgroup, go_write, err_read, 125, &mut || {
+    drop(self_join);
+    release_child(pid, entry, go_write, err_read, 125, &mut || {
         crate::hooks::run(&hooks.create_runtime, &hooks.state_with(pid, "creating")).map_err(|e| {
             StartError {
                 code: 125,
@@ -617,53 +620,102 @@ pub fn finish_cgroup(layout: &CgroupLayout, cgroup_path: &str) -> bool {
 }
 
 /// Waits for a container started by `launch_detached` (this process being its parent), its
-/// output going to `sink`; removes its cgroup; returns how it ended.
+/// output going to `sink`; returns its exit code. Its cgroup is left to `finish_cgroup`: what
+/// this touches before the wait stays touched for as long as the container runs.
 pub fn wait_detached(
     pid: i32,
     out: OwnedFd,
     err: OwnedFd,
-    layout: &CgroupLayout,
-    cgroup_path: &str,
     sink: &mut OutputSink<'_>,
-) -> Result<Exit, RuntimeError> {
+) -> Result<i32, RuntimeError> {
     let signals = block_signals()?;
-    let code = wait_capturing(pid, &signals, out, err, sink)?;
-    Ok(Exit {
-        code,
-        oom_killed: finish_cgroup(layout, cgroup_path),
-    })
+    wait_capturing(pid, &signals, out, err, sink)
 }
 
-/// The parent's half of the handshake: puts `pid` in the cgroup, lets it go on, and reads its
-/// verdict from the error pipe (end of file: it exec'd). A child that failed before reading the
-/// go-ahead still says why on that pipe, which matters more than the broken pipe here. On
-/// failure the child is killed and reaped; a message without a code gets `default_code`.
+/// How a new process gets into its cgroup.
+pub(crate) enum CgroupEntry<'a> {
+    /// This process moves it (v2).
+    ByParent(&'a Cgroup),
+    /// It moves itself first thing, then says `+` on the verdict pipe (v1: see `SelfJoin`).
+    BySelf,
+}
+
+impl CgroupEntry<'_> {
+    /// How a process made now gets into `cgroup`, with the files it needs for moving itself.
+    pub(crate) fn choose(
+        cgroup: &Cgroup,
+    ) -> Result<(CgroupEntry<'_>, Option<SelfJoin>), RuntimeError> {
+        Ok(match cgroup.open_self_join()? {
+            Some(join) => (CgroupEntry::BySelf, Some(join)),
+            None => (CgroupEntry::ByParent(cgroup), None),
+        })
+    }
+}
+
+/// The child's first step: into its cgroup by itself when it has the files for that, saying so
+/// on the verdict pipe (`+`).
+pub(crate) fn join_cgroup_self(
+    join: Option<&SelfJoin>,
+    verdict: &OwnedFd,
+) -> Result<(), StartError> {
+    let Some(join) = join else {
+        return Ok(());
+    };
+    join.join().map_err(setup_err("join the cgroup"))?;
+    let _ = rustix::io::write(verdict, b"+");
+    Ok(())
+}
+
+/// The parent's half of the handshake: `pid` into its cgroup (or word that it moved itself),
+/// then the go-ahead, then its verdict from the error pipe (end of file: it exec'd). A child
+/// that failed before reading the go-ahead still says why on that pipe, which matters more than
+/// the broken pipe here. On failure the child is killed and reaped; a message without a code
+/// gets `default_code`.
 pub(crate) fn release_child(
     pid: i32,
-    cgroup: &Cgroup,
+    entry: CgroupEntry<'_>,
     go: OwnedFd,
     verdict: OwnedFd,
     default_code: i32,
     before_go: &mut dyn FnMut() -> Result<(), RuntimeError>,
 ) -> Result<(), RuntimeError> {
-    let started = cgroup.add(pid).map_err(RuntimeError::from).and_then(|()| {
-        before_go()?;
-        // The go-ahead carries the child's pid as the host sees it (for its hooks' state).
-        let sent = std::fs::File::from(go).write_all(pid.to_string().as_bytes());
-        // The verdict: end of file (it exec'd), `=` (it waits at its start gate) or
-        // `code:message`.
-        let mut verdict = std::fs::File::from(verdict);
-        let mut message = String::new();
+    let mut verdict = std::fs::File::from(verdict);
+    let read_failed = |e| RuntimeError::Host {
+        what: "read the process's setup result",
+        source: e,
+    };
+    // The verdict: end of file (it exec'd), `=` (it waits at its start gate) or
+    // `code:message`; after a `+` when it moved itself into its cgroup.
+    let mut message = String::new();
+    let joined = match entry {
+        CgroupEntry::ByParent(cgroup) => cgroup.add(pid).map(|()| true).map_err(RuntimeError::from),
+        CgroupEntry::BySelf => {
+            let mut first = [0u8; 1];
+            match verdict.read(&mut first) {
+                Ok(1) if first[0] == b'+' => Ok(true),
+                Ok(n) => {
+                    message.push_str(&String::from_utf8_lossy(&first[..n]));
+                    Ok(false)
+                }
+                Err(e) => Err(read_failed(e)),
+            }
+        }
+    };
+    let started = joined.and_then(|joined| {
+        let sent = if joined {
+            before_go()?;
+            // The go-ahead carries the child's pid as the host sees it (for its hooks' state).
+            std::fs::File::from(go).write_all(pid.to_string().as_bytes())
+        } else {
+            Ok(())
+        };
         let mut chunk = [0u8; 4096];
-        loop {
-            let n = verdict.read(&mut chunk).map_err(|e| RuntimeError::Host {
-                what: "read the process's setup result",
-                source: e,
-            })?;
-            message.push_str(&String::from_utf8_lossy(&chunk[..n]));
-            if n == 0 || message == "=" {
+        while message != "=" {
+            let n = verdict.read(&mut chunk).map_err(read_failed)?;
+            if n == 0 {
                 break;
             }
+            message.push_str(&String::from_utf8_lossy(&chunk[..n]));
         }
         let message = message.trim_start_matches('=');
         match (message.split_once(':'), sent) {
@@ -676,6 +728,9 @@ pub(crate) fn release_child(
                 what: "start the process",
                 source: e,
             }),
+            (None, Ok(())) if !joined => {
+                Err(StartError::setup("the process ended before it joined its cgroup").into())
+            }
             (None, Ok(())) => Ok(()),
         }
     });
@@ -710,9 +765,14 @@ struct ChildIo<'a> {
     joined_user: bool,
     /// The seccomp agent to send a notifying filter's listener to.
     agent: Option<&'a OwnedFd>,
+    /// The cgroup's files for moving itself in, when it does that (v1).
+    cgroup: Option<&'a SelfJoin>,
 }
 
 fn child_main(config: &ContainerConfig, mut io: ChildIo<'_>, go: OwnedFd, err: OwnedFd) -> ! {
+    if let Err(e) = join_cgroup_self(io.cgroup, &err) {
+        report_and_exit(Some(err), &e);
+    }
     let host_pid = match child_setup(config, &mut io, go) {
         Ok(pid) => pid,
         Err(e) => report_and_exit(Some(err), &e),
@@ -883,8 +943,8 @@ fn child_setup(
     }
     rootfs::mount_root(&config.rootfs, config.overlay.as_ref()).map_err(rootfs_error)?;
     let root = rootfs::open_root(&config.rootfs).map_err(rootfs_error)?;
-    // Everything but the cgroup file systems is mounted while the parent moves this process
-    // into its cgroup (the first such move costs the kernel a grace period).
+    // Everything but the cgroup file systems is mounted before the go-ahead: on v2 the parent
+    // moves this process into its cgroup meanwhile (on v1 it moved itself, first thing).
     let (cgroup_mounts, other_mounts): (Vec<MountSpec>, Vec<MountSpec>) = config
         .mounts
         .iter()
@@ -1147,7 +1207,15 @@ pub(crate) fn wait_forwarding(pid: i32, signals: &OwnedFd) -> Result<i32, Runtim
     }
 }
 
-/// Waits for `pid` while its output pipes drain into `sink`; relays signals.
+/// How long a detached container's relay waits without anything happening before it gives
+/// back its code pages (`idle::release_code_pages`): rarely for a busy container, at rest soon.
+const IDLE_AFTER: rustix::event::Timespec = rustix::event::Timespec {
+    tv_sec: 1,
+    tv_nsec: 0,
+};
+
+/// Waits for `pid` while its output pipes drain into `sink`; relays signals. After a second
+/// without output or signals it gives back its code pages and waits on without a timeout.
 fn wait_capturing(
     pid: i32,
     signals: &OwnedFd,
@@ -1156,8 +1224,9 @@ fn wait_capturing(
     sink: &mut OutputSink<'_>,
 ) -> Result<i32, RuntimeError> {
     let mut open = [Some(out), Some(err)];
-    // Small: a detached container's relay keeps this stack for as long as the container runs.
-    let mut buf = [0u8; 4096];
+    // On the heap, and only once there is output: a detached container's relay waits here for
+    // as long as the container runs, and keeps whatever stack it touched.
+    let mut buf = Vec::new();
     let mut exit = None;
     loop {
         if exit.is_some() && open.iter().all(Option::is_none) {
@@ -1174,7 +1243,12 @@ fn wait_capturing(
                 rustix::event::PollFlags::IN,
             ));
         }
-        match rustix::event::poll(&mut fds, None) {
+        let mut polled = rustix::event::poll(&mut fds, Some(&IDLE_AFTER));
+        if let Ok(0) = polled {
+            crate::idle::release_code_pages();
+            polled = rustix::event::poll(&mut fds, None);
+        }
+        match polled {
             Ok(_) | Err(rustix::io::Errno::INTR) => {}
             Err(e) => return Err(host("poll")(e)),
         }
@@ -1191,6 +1265,7 @@ fn wait_capturing(
                 continue;
             }
             let fd = open[*i].as_ref().expect("open");
+            buf.resize(4096, 0);
             match rustix::io::read(fd, &mut buf) {
                 Ok(0) | Err(_) => open[*i] = None,
                 Ok(n) => sink(

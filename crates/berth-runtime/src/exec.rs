@@ -122,6 +122,7 @@ fn spawn(
     let (err_read, err_write) =
         rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(host("pipe"))?;
     let signals = container::block_signals()?;
+    let (entry, self_join) = container::CgroupEntry::choose(cgroup)?;
     // Joining a PID namespace moves only the children made afterwards.
     setns(&pid_ns, libc::CLONE_NEWPID).map_err(|e| RuntimeError::Host {
         what: "join the container's PID namespace",
@@ -139,6 +140,9 @@ fn spawn(
         drop(go_write);
         drop(err_read);
         let terminal = terminal.as_ref().map(|(_, child_end)| child_end);
+        if let Err(e) = container::join_cgroup_self(self_join.as_ref(), &err_write) {
+            container::report_and_exit(Some(err_write), &e);
+        }
         let error = match child(
             config,
             user_ns.as_ref(),
@@ -155,7 +159,8 @@ fn spawn(
     drop(go_read);
     drop(err_write);
     let terminal = terminal.map(|(parent_end, _)| parent_end);
-    container::release_child(pid, cgroup, go_write, err_read, 126, &mut || Ok(()))?;
+    drop(self_join);
+    container::release_child(pid, entry, go_write, err_read, 126, &mut || Ok(()))?;
     let pty = terminal
         .map(|socket| {
             crate::fdpass::recv_fd(rustix::fd::AsFd::as_fd(&socket))

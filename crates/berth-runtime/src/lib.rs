@@ -9,6 +9,7 @@ pub mod exec;
 pub mod fdpass;
 pub mod hooks;
 pub mod host;
+pub mod idle;
 pub mod init;
 pub mod mountattr;
 pub mod oci;

@@ -12,16 +12,32 @@ use cli::{Cli, Command, ImageCommand};
 use commands::{Context, containers, images, login};
 use exit::{Failure, Outcome};
 
+/// Picks one of berth's three faces by its name and first argument. Kept small: the relay of a
+/// detached container runs on this frame for as long as the container, and the CLI's frames
+/// are many kilobytes of stack it would otherwise touch.
 fn main() {
     if runc::invoked_as_runc() {
         runc::main();
     }
-    // A detached container's relay stays small: no parser, no logging.
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("__relay") {
-        std::process::exit(berth_engine::supervisor::relay_main(&args[1..]));
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|arg| arg == "__relay")
+    {
+        relay_main();
     }
-    drop(args);
+    cli_main();
+}
+
+/// A detached container's relay: no parser, no logging.
+#[inline(never)]
+fn relay_main() -> ! {
+    let args: Vec<String> = std::env::args().skip(2).collect();
+    std::process::exit(berth_engine::supervisor::relay_main(&args));
+}
+
+/// The Docker-like command line.
+#[inline(never)]
+fn cli_main() {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -294,6 +294,7 @@ struct SpecArgs {
 }
 
 /// Runs the runc command line and exits.
+#[inline(never)]
 pub fn main() -> ! {
     let runc = match Runc::try_parse() {
         Ok(runc) => runc,
