@@ -39,6 +39,17 @@ pub struct SelfJoin {
 }
 
 impl SelfJoin {
+    /// The `tasks` files received from the process that opened them.
+    pub fn from_files(tasks: Vec<std::os::fd::OwnedFd>) -> SelfJoin {
+        SelfJoin { tasks }
+    }
+
+    /// The files, to hand to another process.
+    pub fn files(&self) -> Vec<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        self.tasks.iter().map(|f| f.as_fd()).collect()
+    }
+
     /// Moves the calling thread, which must be its process's only one, into the cgroup.
     pub fn join(&self) -> Result<(), rustix::io::Errno> {
         for file in &self.tasks {

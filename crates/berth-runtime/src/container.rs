@@ -9,7 +9,7 @@
 //! thread: `clone` without a new stack is a fork, which is sound in a single-threaded process.
 
 use crate::cgroup::{Cgroup, CgroupError, Limits, SelfJoin};
-use crate::cgroups::CgroupLayout;
+use crate::cgroups::{CgroupLayout, CgroupMode};
 use crate::process::{self, CapabilitySets, Rlimit, StartError};
 use crate::rootfs::{self, MountSpec, Overlay};
 use crate::userns::IdMap;
@@ -254,22 +254,21 @@ pub fn run(
     stdio: StdioMode,
     on_started: &mut dyn FnMut(i32),
 ) -> Result<Exit, RuntimeError> {
-    let cgroup = Cgroup::create(layout, &config.cgroup_path, &config.limits)?;
-    tracing::debug!(path = config.cgroup_path, "cgroup created with its limits");
-    let result = run_in(config, &cgroup, stdio, on_started);
+    let result = launch(config, layout, stdio.stdin, Capture::Nothing, None).and_then(|launched| {
+        let exit = wait_launched(&launched, stdio, on_started);
+        launched.cgroup.remove();
+        tracing::debug!("cgroup removed");
+        exit
+    });
     undo_host_mounts(config);
-    cgroup.remove();
-    tracing::debug!("cgroup removed");
     result
 }
 
-fn run_in(
-    config: &ContainerConfig,
-    cgroup: &Cgroup,
+fn wait_launched(
+    launched: &Launched,
     stdio: StdioMode,
     on_started: &mut dyn FnMut(i32),
 ) -> Result<Exit, RuntimeError> {
-    let launched = launch(config, cgroup, stdio.stdin, Capture::Nothing, None)?;
     let pid = launched.pid;
     on_started(pid);
     let code = match &launched.pty {
@@ -278,7 +277,7 @@ fn run_in(
     };
     Ok(Exit {
         code,
-        oom_killed: cgroup.oom_killed(),
+        oom_killed: launched.cgroup.oom_killed(),
     })
 }
 
@@ -289,13 +288,15 @@ struct Launched {
     output: Option<Pipes>,
     pty: Option<Pty>,
     signals: OwnedFd,
+    /// Its cgroup, made with its limits.
+    cgroup: Cgroup,
 }
 
 /// Everything up to the command's exec: pty or pipes, the handshake pipes, the blocked signals,
 /// `clone`, the child's setup, and the parent's half of the handshake.
 fn launch(
     config: &ContainerConfig,
-    cgroup: &Cgroup,
+    layout: &CgroupLayout,
     stdin: bool,
     capture: Capture,
     gate: Option<&OwnedFd>,
@@ -389,7 +390,20 @@ fn launch(
         _ => None,
     };
     let signals = block_signals()?;
-    let (entry, self_join) = CgroupEntry::choose(cgroup)?;
+    // The cgroup is made while the child sets up its file system. On v1 hierarchies its
+    // `tasks` files then come to the child over this socket and it moves itself in.
+    let cgroup_files = match layout.mode {
+        CgroupMode::V2 => None,
+        CgroupMode::V1 | CgroupMode::Hybrid => Some(
+            rustix::net::socketpair(
+                rustix::net::AddressFamily::UNIX,
+                rustix::net::SocketType::SEQPACKET,
+                rustix::net::SocketFlags::CLOEXEC,
+                None,
+            )
+            .map_err(host("socketpair"))?,
+        ),
+    };
 
     // The cgroup namespace is made (or joined) by the child once it is in its cgroup.
     let mut flags = config.namespaces.new & !libc::CLONE_NEWCGROUP;
@@ -428,7 +442,7 @@ fn launch(
             mapped,
             joined_user: joined_user.is_some(),
             agent: agent.as_ref(),
-            cgroup: self_join.as_ref(),
+            cgroup_files: cgroup_files.as_ref().map(|(_, child_end)| child_end),
         };
         child_main(config, io, go_read, err_write);
     }
@@ -436,6 +450,13 @@ fn launch(
     drop(go_read);
     drop(err_write);
     drop(slave);
+    let cgroup_files = cgroup_files.map(|(parent_end, _)| parent_end);
+    let abandon = |e: RuntimeError| {
+        // SAFETY: kill our own child, then reap it.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        let _ = wait_for(pid);
+        e
+    };
     if let Some((read, write)) = mapped {
         drop(read);
         let ns = &config.namespaces;
@@ -447,21 +468,31 @@ fn launch(
                     source,
                 })
         });
-        if let Err(e) = written {
-            // SAFETY: kill our own child, then reap it.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            let _ = wait_for(pid);
-            return Err(e);
-        }
+        written.map_err(abandon)?;
     }
+    let cgroup = Cgroup::create(layout, &config.cgroup_path, &config.limits)
+        .map_err(|e| abandon(e.into()))?;
+    tracing::debug!(path = config.cgroup_path, "cgroup created with its limits");
+    let entry = match &cgroup_files {
+        Some(socket) => {
+            if let Err(e) = hand_over_tasks(&cgroup, socket) {
+                // The child failed first (its verdict says why) or cannot move itself: it
+                // ends here either way.
+                tracing::debug!(%e, "the cgroup's files did not reach the process");
+                // SAFETY: kill our own child; release_child reaps it.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+            CgroupEntry::BySelf
+        }
+        None => CgroupEntry::ByParent(&cgroup),
+    };
     let output = captured.map(|((stdout, _), (stderr, _), input)| Pipes {
         stdout,
         stderr,
         stdin: input.map(|(_, write)| write),
     });
     let hooks = &config.hooks;
-    drop(self_join);
-    release_child(pid, entry, go_write, err_read, 125, &mut || {
+    let released = release_child(pid, entry, go_write, err_read, 125, &mut || {
         crate::hooks::run(&hooks.create_runtime, &hooks.state_with(pid, "creating")).map_err(|e| {
             StartError {
                 code: 125,
@@ -469,13 +500,31 @@ fn launch(
             }
             .into()
         })
-    })?;
+    });
+    if let Err(e) = released {
+        cgroup.remove();
+        return Err(e);
+    }
     tracing::debug!(pid, "the container's process runs its command");
     Ok(Launched {
         pid,
         output,
         pty,
         signals,
+        cgroup,
+    })
+}
+
+/// Sends the v1 cgroup's `tasks` files to the child, which moves itself in (see `SelfJoin`).
+fn hand_over_tasks(cgroup: &Cgroup, socket: &OwnedFd) -> Result<(), RuntimeError> {
+    let join = cgroup.open_self_join()?.ok_or_else(|| {
+        RuntimeError::from(StartError::setup("the cgroup has no v1 hierarchy to join"))
+    })?;
+    crate::fdpass::send_fds(socket.as_fd(), &join.files(), b"cgroup").map_err(|source| {
+        RuntimeError::Host {
+            what: "hand the cgroup's files to the process",
+            source,
+        }
     })
 }
 
@@ -541,13 +590,12 @@ pub fn launch_detached(
     layout: &CgroupLayout,
     open_stdin: bool,
 ) -> Result<(i32, DetachedIo), RuntimeError> {
-    let cgroup = Cgroup::create(layout, &config.cgroup_path, &config.limits)?;
     let capture = match (config.terminal, open_stdin) {
         (true, _) => Capture::Nothing,
         (false, false) => Capture::Output,
         (false, true) => Capture::OutputAndInput,
     };
-    match launch(config, &cgroup, config.terminal, capture, None) {
+    match launch(config, layout, config.terminal, capture, None) {
         Ok(Launched {
             pid,
             output: Some(pipes),
@@ -561,7 +609,6 @@ pub fn launch_detached(
         Ok(_) => unreachable!("launched with pipes or a pty"),
         Err(e) => {
             undo_host_mounts(config);
-            cgroup.remove();
             Err(e)
         }
     }
@@ -582,15 +629,13 @@ pub fn create_gated(
         rustix::fs::Mode::empty(),
     )
     .map_err(host("open the start gate"))?;
-    let cgroup = Cgroup::create(layout, &config.cgroup_path, &config.limits)?;
-    match launch(config, &cgroup, true, Capture::Nothing, Some(&gate)) {
+    match launch(config, layout, true, Capture::Nothing, Some(&gate)) {
         Ok(launched) => {
             unblock_signals();
             Ok((launched.pid, launched.pty.map(|pty| pty.master)))
         }
         Err(e) => {
             undo_host_mounts(config);
-            cgroup.remove();
             Err(e)
         }
     }
@@ -765,15 +810,12 @@ struct ChildIo<'a> {
     joined_user: bool,
     /// The seccomp agent to send a notifying filter's listener to.
     agent: Option<&'a OwnedFd>,
-    /// The cgroup's files for moving itself in, when it does that (v1).
-    cgroup: Option<&'a SelfJoin>,
+    /// Where its cgroup's `tasks` files arrive, when it moves itself in (v1).
+    cgroup_files: Option<&'a OwnedFd>,
 }
 
 fn child_main(config: &ContainerConfig, mut io: ChildIo<'_>, go: OwnedFd, err: OwnedFd) -> ! {
-    if let Err(e) = join_cgroup_self(io.cgroup, &err) {
-        report_and_exit(Some(err), &e);
-    }
-    let host_pid = match child_setup(config, &mut io, go) {
+    let host_pid = match child_setup(config, &mut io, go, &err) {
         Ok(pid) => pid,
         Err(e) => report_and_exit(Some(err), &e),
     };
@@ -864,6 +906,7 @@ fn child_setup(
     config: &ContainerConfig,
     io: &mut ChildIo<'_>,
     go: OwnedFd,
+    verdict: &OwnedFd,
 ) -> Result<i32, StartError> {
     let (stdin, outputs, input, pty, network) =
         (io.stdin, io.outputs, io.input, io.pty, io.network);
@@ -943,8 +986,8 @@ fn child_setup(
     }
     rootfs::mount_root(&config.rootfs, config.overlay.as_ref()).map_err(rootfs_error)?;
     let root = rootfs::open_root(&config.rootfs).map_err(rootfs_error)?;
-    // Everything but the cgroup file systems is mounted before the go-ahead: on v2 the parent
-    // moves this process into its cgroup meanwhile (on v1 it moved itself, first thing).
+    // Everything but the cgroup file systems is mounted before the go-ahead, while the parent
+    // makes the cgroup.
     let (cgroup_mounts, other_mounts): (Vec<MountSpec>, Vec<MountSpec>) = config
         .mounts
         .iter()
@@ -957,6 +1000,13 @@ fn child_setup(
     )
     .map_err(rootfs_error)?;
     rootfs::create_devices(&root, &config.devices).map_err(rootfs_error)?;
+    // Meanwhile the parent made the cgroup: on v1 its files arrive now and this process moves
+    // itself in (on v2 the parent moves it).
+    if let Some(socket) = io.cgroup_files {
+        let files = crate::fdpass::recv_fds(socket.as_fd())
+            .map_err(|e| StartError::setup(format!("berth went away during setup: {e}")))?;
+        join_cgroup_self(Some(&SelfJoin::from_files(files)), verdict)?;
+    }
     let mut go_ahead = String::new();
     std::fs::File::from(go)
         .read_to_string(&mut go_ahead)
