@@ -138,26 +138,28 @@ fn open_target(root: &OwnedFd, destination: &str, file: bool) -> Result<OwnedFd,
     }
     // Create each missing component, every step resolved inside the root.
     let parts: Vec<&str> = relative.split('/').filter(|p| !p.is_empty()).collect();
-    let mut dir = fs::openat2(
-        root,
-        ".",
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-        resolve,
-    )
-    .map_err(fail("open /"))?;
-    for (i, part) in parts.iter().enumerate() {
+    let open_dir = |path: &str| {
+        fs::openat2(
+            root,
+            path,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+            resolve,
+        )
+    };
+    // Makes component `i` in `dir` (its parent) and opens it.
+    let make = |dir: &OwnedFd, i: usize| -> Result<OwnedFd, RootfsError> {
         let last = i + 1 == parts.len();
         let made = if last && file {
             fs::openat(
-                &dir,
-                *part,
+                dir,
+                parts[i],
                 OFlags::CREATE | OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
                 Mode::from_raw_mode(0o644),
             )
             .map(drop)
         } else {
-            fs::mkdirat(&dir, *part, Mode::from_raw_mode(0o755))
+            fs::mkdirat(dir, parts[i], Mode::from_raw_mode(0o755))
         };
         match made {
             Ok(()) | Err(Errno::EXIST) => {}
@@ -169,8 +171,20 @@ fn open_target(root: &OwnedFd, destination: &str, file: bool) -> Result<OwnedFd,
         } else {
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC
         };
-        dir = fs::openat2(root, prefix.as_str(), flags, Mode::empty(), resolve)
-            .map_err(fail(format!("open {destination}")))?;
+        fs::openat2(root, prefix.as_str(), flags, Mode::empty(), resolve)
+            .map_err(fail(format!("open {destination}")))
+    };
+    // Most often only the last component is missing.
+    if parts.len() > 1 {
+        match open_dir(&parts[..parts.len() - 1].join("/")) {
+            Ok(parent) => return make(&parent, parts.len() - 1),
+            Err(Errno::NOENT) => {}
+            Err(e) => return Err(fail(format!("open {destination}"))(e)),
+        }
+    }
+    let mut dir = open_dir(".").map_err(fail("open /"))?;
+    for i in 0..parts.len() {
+        dir = make(&dir, i)?;
     }
     Ok(dir)
 }
