@@ -8,7 +8,7 @@
 //! `docker attach` does. `berth attach` connects, puts the terminal in raw mode, and relays
 //! until the container ends or the user types the detach keys (ctrl-p ctrl-q).
 
-use berth_runtime::container::{DetachedIo, OutputSink, Pipes, Stream};
+use berth_runtime::container::{self, DetachedIo, OutputSink, Pipes, Stream};
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::fd::{AsFd, OwnedFd};
 use std::fs::File;
@@ -69,7 +69,11 @@ pub fn serve(
     let mut clients: Vec<UnixStream> = Vec::new();
     let mut buf = [0u8; 4096];
     let mut exit = None;
-    let tick = Timespec {
+    // The container's end arrives as SIGCHLD; relayed signals go on to it.
+    let signals = container::block_signals().map_err(std::io::Error::other)?;
+    // Once it has ended, a quiet spell this long ends the relay (a process it left behind may
+    // hold the terminal open).
+    let settle = Timespec {
         tv_sec: 0,
         tv_nsec: 100_000_000,
     };
@@ -80,9 +84,20 @@ pub fn serve(
             .collect();
         fds.push(PollFd::new(&listener, PollFlags::IN));
         fds.extend(clients.iter().map(|c| PollFd::new(c, PollFlags::IN)));
-        let ready = poll(&mut fds, Some(&tick)).unwrap_or(0);
+        fds.push(PollFd::new(&signals, PollFlags::IN));
+        let ready = match exit {
+            Some(_) => poll(&mut fds, Some(&settle)),
+            None => berth_runtime::idle::poll_resting(&mut fds),
+        }
+        .unwrap_or(0);
         let events: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
         drop(fds);
+        if events.last().copied().unwrap_or(false) {
+            match container::read_signal(&signals) {
+                Some(libc::SIGCHLD) | Some(libc::SIGWINCH) | None => {}
+                Some(signal) => container::forward(pid, signal),
+            }
+        }
         let (output_events, rest) = events.split_at(outputs.len());
         let mut closed = Vec::new();
         for (i, (output, stream)) in outputs.iter_mut().enumerate() {
@@ -136,11 +151,10 @@ pub fn serve(
             clients.push(client);
         }
         if exit.is_none() {
-            exit = berth_runtime::container::reap(pid).map_err(std::io::Error::other)?;
-            if exit.is_some() && ready == 0 {
-                // Exited and nothing more to read: done.
-                outputs.clear();
-            }
+            exit = container::reap(pid).map_err(std::io::Error::other)?;
+        } else if ready == 0 {
+            // Ended, and nothing more to read for a while: done.
+            outputs.clear();
         }
     }
     let _ = std::fs::remove_file(socket);

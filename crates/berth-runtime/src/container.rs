@@ -1184,7 +1184,7 @@ fn bring_up_loopback() -> Result<(), StartError> {
 }
 
 /// Blocks the forwarded signals, SIGCHLD and SIGWINCH, and returns a signalfd for them.
-pub(crate) fn block_signals() -> Result<OwnedFd, RuntimeError> {
+pub fn block_signals() -> Result<OwnedFd, RuntimeError> {
     let signals: Vec<libc::c_int> = FORWARDED
         .iter()
         .chain(&[libc::SIGCHLD, libc::SIGWINCH])
@@ -1227,8 +1227,7 @@ pub(crate) fn unblock_signals() {
     }
 }
 
-/// Reads one signal from a signalfd.
-/// The next signal from a signalfd made by `signal_fd`.
+/// The next signal from a signalfd made by `block_signals`.
 pub fn read_signal(fd: &OwnedFd) -> Option<i32> {
     // SAFETY: signalfd_siginfo is plain data; read fills at most its size.
     let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
@@ -1257,15 +1256,8 @@ pub(crate) fn wait_forwarding(pid: i32, signals: &OwnedFd) -> Result<i32, Runtim
     }
 }
 
-/// How long a detached container's relay waits without anything happening before it gives
-/// back its code pages (`idle::release_code_pages`): rarely for a busy container, at rest soon.
-const IDLE_AFTER: rustix::event::Timespec = rustix::event::Timespec {
-    tv_sec: 1,
-    tv_nsec: 0,
-};
-
-/// Waits for `pid` while its output pipes drain into `sink`; relays signals. After a second
-/// without output or signals it gives back its code pages and waits on without a timeout.
+/// Waits for `pid` while its output pipes drain into `sink`; relays signals. At rest it gives
+/// back its code pages (`idle::poll_resting`).
 fn wait_capturing(
     pid: i32,
     signals: &OwnedFd,
@@ -1293,12 +1285,7 @@ fn wait_capturing(
                 rustix::event::PollFlags::IN,
             ));
         }
-        let mut polled = rustix::event::poll(&mut fds, Some(&IDLE_AFTER));
-        if let Ok(0) = polled {
-            crate::idle::release_code_pages();
-            polled = rustix::event::poll(&mut fds, None);
-        }
-        match polled {
+        match crate::idle::poll_resting(&mut fds) {
             Ok(_) | Err(rustix::io::Errno::INTR) => {}
             Err(e) => return Err(host("poll")(e)),
         }
@@ -1335,7 +1322,8 @@ fn wait_capturing(
     Ok(exit.expect("the loop ends after the exit"))
 }
 
-fn forward(pid: i32, signal: i32) {
+/// Sends `signal` to process `pid` (a relayed signal: a failure has nobody to tell).
+pub fn forward(pid: i32, signal: i32) {
     // SAFETY: kill with a valid pid and signal number.
     unsafe { libc::kill(pid, signal) };
 }

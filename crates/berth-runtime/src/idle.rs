@@ -4,7 +4,27 @@
 //! process that runs them, and need not stay mapped in each relay: the kernel maps back
 //! whichever one the relay touches when it wakes.
 
+use rustix::event::{PollFd, Timespec};
 use std::ffi::c_void;
+
+/// How long a wait goes without anything happening before the code pages go back.
+const QUIET: Timespec = Timespec {
+    tv_sec: 1,
+    tv_nsec: 0,
+};
+
+/// `poll` for a process that may wait long: after a quiet second it gives back its code pages
+/// (`release_code_pages`) and waits on without a timeout. A busy process never gets there;
+/// an idle one pays one `madvise` per quiet spell.
+pub fn poll_resting(fds: &mut [PollFd<'_>]) -> rustix::io::Result<usize> {
+    match rustix::event::poll(fds, Some(&QUIET)) {
+        Ok(0) => {
+            release_code_pages();
+            rustix::event::poll(fds, None)
+        }
+        other => other,
+    }
+}
 
 /// Drops this process's mappings of the read-only segments (code, constants) of its
 /// executable and libraries. Nothing is lost: those pages are never written, and the next
