@@ -9,9 +9,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The v1 controllers berth puts a container in.
-const V1_CONTROLLERS: [&str; 8] = [
-    "cpu", "cpuacct", "cpuset", "memory", "pids", "devices", "freezer", "blkio",
+/// The v1 controllers berth puts a container in (those the host mounts).
+const V1_CONTROLLERS: [&str; 9] = [
+    "cpu", "cpuacct", "cpuset", "memory", "pids", "devices", "freezer", "blkio", "hugetlb",
 ];
 
 /// The device nodes a container may use (Docker's default list): `type major minor access`.
@@ -103,6 +103,8 @@ pub struct Limits {
     pub device_rules: Vec<String>,
     /// Block I/O weights and throttles.
     pub block_io: BlockIo,
+    /// Hugepage limits in bytes, by page size as the kernel names it (`2MB`, `1GB`).
+    pub hugepages: Vec<(String, u64)>,
 }
 
 /// Block I/O limits (`linux.resources.blockIO`): v1's blkio controller, v2's io.
@@ -248,11 +250,17 @@ impl Cgroup {
         let dirs = match layout.mode {
             CgroupMode::V2 => vec![("", layout.root.join(relative))],
             CgroupMode::V1 | CgroupMode::Hybrid => {
-                let dirs: Vec<(&'static str, PathBuf)> = V1_CONTROLLERS
+                let mut dirs: Vec<(&'static str, PathBuf)> = V1_CONTROLLERS
                     .iter()
                     .filter(|c| layout.root.join(c).is_dir())
                     .map(|c| (*c, layout.root.join(c).join(relative)))
                     .collect();
+                // A hybrid host's cgroup2 holds a container's cgroup only for what its v1
+                // hierarchies lack (hugetlb), when the container asked for that.
+                let unified = layout.root.join("unified").join(relative);
+                if layout.mode == CgroupMode::Hybrid && !relative.is_empty() && unified.is_dir() {
+                    dirs.push(("", unified));
+                }
                 dirs
             }
         };
@@ -275,8 +283,11 @@ impl Cgroup {
         loop {
             let result = match cgroup.mode {
                 CgroupMode::V2 => cgroup.create_v2(layout, relative, limits),
-                _ => cgroup.create_v1(limits),
+                _ => cgroup.create_v1(layout, relative, limits),
             };
+            // (Again: a hybrid host's cgroup2 part may have been made just now.)
+            let cgroup = Cgroup::at(layout, relative);
+            let result = result.and_then(|()| cgroup.write_hugepages(&limits.hugepages));
             match result {
                 Ok(()) => return Ok(cgroup),
                 Err(e) if e.source.kind() == io::ErrorKind::NotFound && attempts < 3 => {
@@ -290,14 +301,79 @@ impl Cgroup {
         }
     }
 
-    fn create_v1(&self, limits: &Limits) -> Result<(), CgroupError> {
+    fn create_v1(
+        &self,
+        layout: &CgroupLayout,
+        relative: &str,
+        limits: &Limits,
+    ) -> Result<(), CgroupError> {
         for (controller, dir) in &self.dirs {
             if *controller == "cpuset" {
                 self.prepare_v1_cpuset(dir)?;
             }
             fs::create_dir_all(dir).map_err(at(dir))?;
         }
+        if !limits.hugepages.is_empty() && !self.dirs.iter().any(|(c, _)| *c == "hugetlb") {
+            self.create_hybrid_hugetlb(layout, relative)?;
+        }
         self.write_v1(limits, true)
+    }
+
+    /// Hugepage limits without a v1 hugetlb hierarchy: on a hybrid host whose cgroup2 has the
+    /// controller, the container also gets a cgroup there (hugetlb delegated down to it).
+    fn create_hybrid_hugetlb(
+        &self,
+        layout: &CgroupLayout,
+        relative: &str,
+    ) -> Result<(), CgroupError> {
+        let root = layout.root.join("unified");
+        let available = fs::read_to_string(root.join("cgroup.controllers")).unwrap_or_default();
+        if layout.mode != CgroupMode::Hybrid
+            || !available.split_whitespace().any(|c| c == "hugetlb")
+        {
+            return Err(CgroupError {
+                path: layout.root.join("hugetlb"),
+                source: io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "hugepage limits are not supported on this host (no hugetlb controller)",
+                ),
+            });
+        }
+        let mut level = root;
+        for part in Path::new(relative.trim_start_matches('/')).components() {
+            write(&level.join("cgroup.subtree_control"), "+hugetlb")?;
+            level = level.join(part);
+            match fs::create_dir(&level) {
+                Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(at(&level)(e)),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The hugepage limits: v1's `hugetlb.<size>.limit_in_bytes`, cgroup2's
+    /// `hugetlb.<size>.max`. A size the host does not have is refused by name.
+    fn write_hugepages(&self, hugepages: &[(String, u64)]) -> Result<(), CgroupError> {
+        for (size, limit) in hugepages {
+            for (controller, dir) in &self.dirs {
+                let file = match *controller {
+                    "hugetlb" => dir.join(format!("hugetlb.{size}.limit_in_bytes")),
+                    "" => dir.join(format!("hugetlb.{size}.max")),
+                    _ => continue,
+                };
+                if !file.exists() {
+                    return Err(CgroupError {
+                        path: file,
+                        source: io::Error::new(
+                            io::ErrorKind::InvalidInput,
+                            format!("invalid hugepage size {size}: this host has no such pages"),
+                        ),
+                    });
+                }
+                write(&file, &limit.to_string())?;
+            }
+        }
+        Ok(())
     }
 
     /// Writes `limits` to the v1 controllers; the device rules and an unset pids limit only
@@ -459,7 +535,20 @@ impl Cgroup {
         match self.mode {
             CgroupMode::V2 => self.write_v2(limits, false),
             _ => self.write_v1(limits, false),
+        }?;
+        self.write_hugepages(&limits.hugepages)
+    }
+
+    /// Moves process `pid` into this cgroup's cgroup2 part on a hybrid host (v1 hierarchies
+    /// are joined by the process itself: see `SelfJoin`).
+    pub fn add_to_unified(&self, pid: i32) -> Result<(), CgroupError> {
+        if self.mode != CgroupMode::Hybrid {
+            return Ok(());
         }
+        for (_, dir) in self.dirs.iter().filter(|(c, _)| c.is_empty()) {
+            write(&dir.join("cgroup.procs"), &pid.to_string())?;
+        }
+        Ok(())
     }
 
     /// A cgroup below this one that already exists, as runc's `exec --cgroup` names it: each
@@ -539,6 +628,7 @@ impl Cgroup {
         let tasks = self
             .dirs
             .iter()
+            .filter(|(controller, _)| !controller.is_empty())
             .map(|(_, dir)| {
                 let path = dir.join("tasks");
                 fs::OpenOptions::new()

@@ -482,7 +482,7 @@ fn launch(
                 // SAFETY: kill our own child; release_child reaps it.
                 unsafe { libc::kill(pid, libc::SIGKILL) };
             }
-            CgroupEntry::BySelf
+            CgroupEntry::BySelf(&cgroup)
         }
         None => CgroupEntry::ByParent(&cgroup),
     };
@@ -681,8 +681,9 @@ pub fn wait_detached(
 pub(crate) enum CgroupEntry<'a> {
     /// This process moves it (v2).
     ByParent(&'a Cgroup),
-    /// It moves itself first thing, then says `+` on the verdict pipe (v1: see `SelfJoin`).
-    BySelf,
+    /// It moves itself into the v1 hierarchies, then says `+` on the verdict pipe (see
+    /// `SelfJoin`); this process adds it to the cgroup's cgroup2 part on a hybrid host.
+    BySelf(&'a Cgroup),
 }
 
 impl CgroupEntry<'_> {
@@ -691,7 +692,7 @@ impl CgroupEntry<'_> {
         cgroup: &Cgroup,
     ) -> Result<(CgroupEntry<'_>, Option<SelfJoin>), RuntimeError> {
         Ok(match cgroup.open_self_join()? {
-            Some(join) => (CgroupEntry::BySelf, Some(join)),
+            Some(join) => (CgroupEntry::BySelf(cgroup), Some(join)),
             None => (CgroupEntry::ByParent(cgroup), None),
         })
     }
@@ -734,10 +735,13 @@ pub(crate) fn release_child(
     let mut message = String::new();
     let joined = match entry {
         CgroupEntry::ByParent(cgroup) => cgroup.add(pid).map(|()| true).map_err(RuntimeError::from),
-        CgroupEntry::BySelf => {
+        CgroupEntry::BySelf(cgroup) => {
             let mut first = [0u8; 1];
             match verdict.read(&mut first) {
-                Ok(1) if first[0] == b'+' => Ok(true),
+                Ok(1) if first[0] == b'+' => cgroup
+                    .add_to_unified(pid)
+                    .map(|()| true)
+                    .map_err(RuntimeError::from),
                 Ok(n) => {
                     message.push_str(&String::from_utf8_lossy(&first[..n]));
                     Ok(false)

@@ -157,6 +157,15 @@ pub fn limits_of(resources: Option<&oci_spec::runtime::LinuxResources>) -> Limit
             .and_then(|r| r.block_io().as_ref())
             .map(block_io)
             .unwrap_or_default(),
+        hugepages: resources
+            .and_then(|r| r.hugepage_limits().as_ref())
+            .map(|limits| {
+                limits
+                    .iter()
+                    .map(|l| (l.page_size().clone(), l.limit().max(0) as u64))
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }
 

@@ -1116,3 +1116,78 @@ fn events_stream_samples_until_the_container_stops() {
     );
     runc.ok(&["delete", "ev1"]);
 }
+
+/// The file of a hugetlb limit for process `pid`, found the way a user would: from the cgroup
+/// /proc names for it, in a v1 hugetlb hierarchy or in a cgroup2 with the controller.
+fn hugetlb_limit_file(pid: i64, size: &str) -> Option<PathBuf> {
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    for line in cgroups.lines() {
+        let mut fields = line.splitn(3, ':');
+        let (_, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
+        let path = path.trim_start_matches('/');
+        if controllers.split(',').any(|c| c == "hugetlb") {
+            return Some(
+                Path::new("/sys/fs/cgroup/hugetlb")
+                    .join(path)
+                    .join(format!("hugetlb.{size}.limit_in_bytes")),
+            );
+        }
+        if controllers.is_empty() {
+            for root in ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"] {
+                let file = Path::new(root)
+                    .join(path)
+                    .join(format!("hugetlb.{size}.max"));
+                if file.exists() {
+                    return Some(file);
+                }
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn hugepage_limits_reach_the_hugetlb_controller_and_bad_sizes_are_refused() {
+    let has_hugetlb = Path::new("/sys/fs/cgroup/hugetlb").is_dir()
+        || ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+            .iter()
+            .any(|root| {
+                std::fs::read_to_string(Path::new(root).join("cgroup.controllers"))
+                    .is_ok_and(|c| c.split_whitespace().any(|c| c == "hugetlb"))
+            });
+    if !has_hugetlb || !Path::new("/sys/kernel/mm/hugepages/hugepages-2048kB").exists() {
+        eprintln!("skipped: this host has no hugetlb controller or no 2 MB pages");
+        return;
+    }
+    let runc = Runc::new();
+    let bundle = bundle_arg(&runc);
+    runc.edit_spec(|spec| {
+        spec["linux"]["resources"]["hugepageLimits"] =
+            serde_json::json!([{ "pageSize": "2MB", "limit": 4194304 }]);
+    });
+    runc.set_process(&["sleep", "30"], false);
+    runc.ok(&["run", "--detach", "--bundle", &bundle, "huge"]);
+    let pid = runc.state("huge")["pid"].as_i64().unwrap();
+    let file = hugetlb_limit_file(pid, "2MB").expect("the container is in a hugetlb cgroup");
+    assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), "4194304");
+    runc.ok(&["delete", "--force", "huge"]);
+    assert!(!file.exists(), "{} outlived the container", file.display());
+
+    // A page size the host does not have: refused, and nothing is left of the container.
+    runc.edit_spec(|spec| {
+        spec["linux"]["resources"]["hugepageLimits"] =
+            serde_json::json!([{ "pageSize": "3MB", "limit": 4194304 }]);
+    });
+    runc.fails(
+        &["run", "--detach", "--bundle", &bundle, "huge3"],
+        "invalid hugepage size 3MB",
+    );
+    assert_eq!(runc.ok(&["list", "-q"]).trim(), "");
+    for root in [
+        "/sys/fs/cgroup/unified",
+        "/sys/fs/cgroup/hugetlb",
+        "/sys/fs/cgroup/memory",
+    ] {
+        assert!(!Path::new(root).join("berth-runc/huge3").exists());
+    }
+}
