@@ -106,10 +106,9 @@ pub fn supervise(roots: &Roots, id: &str, report_ready: bool) -> i32 {
 /// Replaces this process with `berth __relay ...`: a fresh stack and heap holding only what
 /// waiting needs. Returns only on failure.
 fn exec_relay(roots: &Roots, id: &str, detached: &Detached) -> std::io::Error {
-    // Whether there is a log, "json-file" or "none"; then the descriptors, after their kind:
-    // "tty" and the terminal's master,
-    // "pipes" and stdout's and stderr's, or "pipes+stdin" and those and stdin's; then the
-    // sockets that hold the published ports.
+    // The log driver ("json-file" or "none"); then the descriptors, after their kind: "tty"
+    // and the terminal's master, "pipes" and stdout's and stderr's, or "pipes+stdin" and those
+    // and stdin's; then the sockets that hold the published ports.
     let (mut fds, kind): (Vec<&OwnedFd>, &str) = match &detached.io {
         DetachedIo::Pipes(Pipes {
             stdout,
@@ -315,6 +314,9 @@ impl LogFile {
     }
 
     fn write(&mut self, stream: Stream, bytes: &[u8]) {
+        if !self.enabled {
+            return;
+        }
         let index = if stream == Stream::Stdout { 0 } else { 1 };
         self.partial[index].extend_from_slice(bytes);
         while let Some(end) = self.partial[index].iter().position(|b| *b == b'\n') {
@@ -338,9 +340,6 @@ impl LogFile {
     }
 
     fn entry(&mut self, index: usize, line: &[u8]) {
-        if !self.enabled {
-            return;
-        }
         if self.file.is_none() {
             self.file = self.open();
         }

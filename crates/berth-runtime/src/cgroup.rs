@@ -59,6 +59,17 @@ impl SelfJoin {
     }
 }
 
+/// Hugepage limits asked of a host without the hugetlb controller.
+fn no_hugetlb(root: &Path) -> CgroupError {
+    CgroupError {
+        path: root.join("hugetlb"),
+        source: io::Error::new(
+            io::ErrorKind::Unsupported,
+            "hugepage limits are not supported on this host (no hugetlb controller)",
+        ),
+    }
+}
+
 /// A cgroup operation failed.
 #[derive(Debug, thiserror::Error)]
 #[error("cgroup {path}: {source}")]
@@ -278,16 +289,13 @@ impl Cgroup {
         relative: &str,
         limits: &Limits,
     ) -> Result<Cgroup, CgroupError> {
-        let cgroup = Cgroup::at(layout, relative);
+        let mut cgroup = Cgroup::at(layout, relative);
         let mut attempts = 0;
         loop {
             let result = match cgroup.mode {
                 CgroupMode::V2 => cgroup.create_v2(layout, relative, limits),
-                _ => cgroup.create_v1(layout, relative, limits),
+                _ => cgroup.create_v1(layout, limits),
             };
-            // (Again: a hybrid host's cgroup2 part may have been made just now.)
-            let cgroup = Cgroup::at(layout, relative);
-            let result = result.and_then(|()| cgroup.write_hugepages(&limits.hugepages));
             match result {
                 Ok(()) => return Ok(cgroup),
                 Err(e) if e.source.kind() == io::ErrorKind::NotFound && attempts < 3 => {
@@ -301,46 +309,35 @@ impl Cgroup {
         }
     }
 
-    fn create_v1(
-        &self,
-        layout: &CgroupLayout,
-        relative: &str,
-        limits: &Limits,
-    ) -> Result<(), CgroupError> {
+    fn create_v1(&mut self, layout: &CgroupLayout, limits: &Limits) -> Result<(), CgroupError> {
         for (controller, dir) in &self.dirs {
             if *controller == "cpuset" {
                 self.prepare_v1_cpuset(dir)?;
             }
             fs::create_dir_all(dir).map_err(at(dir))?;
         }
-        if !limits.hugepages.is_empty() && !self.dirs.iter().any(|(c, _)| *c == "hugetlb") {
-            self.create_hybrid_hugetlb(layout, relative)?;
+        let hugetlb = self.dirs.iter().any(|(c, _)| matches!(*c, "hugetlb" | ""));
+        if !limits.hugepages.is_empty() && !hugetlb {
+            let dir = self.create_hybrid_hugetlb(layout)?;
+            self.dirs.push(("", dir));
         }
-        self.write_v1(limits, true)
+        self.write_v1(limits, true)?;
+        self.write_hugepages(&limits.hugepages)
     }
 
     /// Hugepage limits without a v1 hugetlb hierarchy: on a hybrid host whose cgroup2 has the
-    /// controller, the container also gets a cgroup there (hugetlb delegated down to it).
-    fn create_hybrid_hugetlb(
-        &self,
-        layout: &CgroupLayout,
-        relative: &str,
-    ) -> Result<(), CgroupError> {
+    /// controller, the container also gets a cgroup there (hugetlb delegated down to it), whose
+    /// directory this returns.
+    fn create_hybrid_hugetlb(&self, layout: &CgroupLayout) -> Result<PathBuf, CgroupError> {
         let root = layout.root.join("unified");
         let available = fs::read_to_string(root.join("cgroup.controllers")).unwrap_or_default();
         if layout.mode != CgroupMode::Hybrid
             || !available.split_whitespace().any(|c| c == "hugetlb")
         {
-            return Err(CgroupError {
-                path: layout.root.join("hugetlb"),
-                source: io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    "hugepage limits are not supported on this host (no hugetlb controller)",
-                ),
-            });
+            return Err(no_hugetlb(&layout.root));
         }
         let mut level = root;
-        for part in Path::new(relative.trim_start_matches('/')).components() {
+        for part in self.relative.components() {
             write(&level.join("cgroup.subtree_control"), "+hugetlb")?;
             level = level.join(part);
             match fs::create_dir(&level) {
@@ -348,7 +345,7 @@ impl Cgroup {
                 _ => {}
             }
         }
-        Ok(())
+        Ok(level)
     }
 
     /// The hugepage limits: v1's `hugetlb.<size>.limit_in_bytes`, cgroup2's
@@ -470,7 +467,7 @@ impl Cgroup {
         // Each level above the container's must delegate the controllers to its children.
         let mut level = layout.root.clone();
         for part in Path::new(relative.trim_start_matches('/')).components() {
-            let wanted: Vec<String> = ["cpu", "cpuset", "memory", "pids", "io"]
+            let wanted: Vec<String> = ["cpu", "cpuset", "memory", "pids", "io", "hugetlb"]
                 .iter()
                 .filter(|c| layout.controllers.iter().any(|have| have == *c))
                 .map(|c| format!("+{c}"))
@@ -486,7 +483,11 @@ impl Cgroup {
                 _ => {}
             }
         }
-        self.write_v2(limits, true)
+        if !limits.hugepages.is_empty() && !layout.controllers.iter().any(|c| c == "hugetlb") {
+            return Err(no_hugetlb(&layout.root));
+        }
+        self.write_v2(limits, true)?;
+        self.write_hugepages(&limits.hugepages)
     }
 
     /// Writes `limits` to the v2 cgroup; the device filter and an unset pids limit only when

@@ -473,19 +473,24 @@ fn launch(
     let cgroup = Cgroup::create(layout, &config.cgroup_path, &config.limits)
         .map_err(|e| abandon(e.into()))?;
     tracing::debug!(path = config.cgroup_path, "cgroup created with its limits");
-    let entry = match &cgroup_files {
-        Some(socket) => {
-            if let Err(e) = hand_over_tasks(&cgroup, socket) {
-                // The child failed first (its verdict says why) or cannot move itself: it
-                // ends here either way.
-                tracing::debug!(%e, "the cgroup's files did not reach the process");
-                // SAFETY: kill our own child; release_child reaps it.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-            CgroupEntry::BySelf(&cgroup)
+    let (entry, join) = match CgroupEntry::choose(&cgroup) {
+        Ok(chosen) => chosen,
+        Err(e) => {
+            cgroup.remove();
+            return Err(abandon(e));
         }
-        None => CgroupEntry::ByParent(&cgroup),
     };
+    // On v1 the child moves itself in with the `tasks` files sent here.
+    if let (Some(join), Some(socket)) = (&join, &cgroup_files)
+        && let Err(e) = crate::fdpass::send_fds(socket.as_fd(), &join.files(), b"cgroup")
+    {
+        // The child failed first (its verdict says why) or cannot be reached: it ends here
+        // either way, and release_child reaps it.
+        tracing::debug!(%e, "the cgroup's files did not reach the process");
+        // SAFETY: kill our own child.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    drop(join);
     let output = captured.map(|((stdout, _), (stderr, _), input)| Pipes {
         stdout,
         stderr,
@@ -512,19 +517,6 @@ fn launch(
         pty,
         signals,
         cgroup,
-    })
-}
-
-/// Sends the v1 cgroup's `tasks` files to the child, which moves itself in (see `SelfJoin`).
-fn hand_over_tasks(cgroup: &Cgroup, socket: &OwnedFd) -> Result<(), RuntimeError> {
-    let join = cgroup.open_self_join()?.ok_or_else(|| {
-        RuntimeError::from(StartError::setup("the cgroup has no v1 hierarchy to join"))
-    })?;
-    crate::fdpass::send_fds(socket.as_fd(), &join.files(), b"cgroup").map_err(|source| {
-        RuntimeError::Host {
-            what: "hand the cgroup's files to the process",
-            source,
-        }
     })
 }
 
@@ -698,15 +690,9 @@ impl CgroupEntry<'_> {
     }
 }
 
-/// The child's first step: into its cgroup by itself when it has the files for that, saying so
-/// on the verdict pipe (`+`).
-pub(crate) fn join_cgroup_self(
-    join: Option<&SelfJoin>,
-    verdict: &OwnedFd,
-) -> Result<(), StartError> {
-    let Some(join) = join else {
-        return Ok(());
-    };
+/// The child moves itself into its cgroup with the `tasks` files it was given and says so on
+/// the verdict pipe (`+`).
+pub(crate) fn join_cgroup_self(join: &SelfJoin, verdict: &OwnedFd) -> Result<(), StartError> {
     join.join().map_err(setup_err("join the cgroup"))?;
     let _ = rustix::io::write(verdict, b"+");
     Ok(())
@@ -1009,7 +995,7 @@ fn child_setup(
     if let Some(socket) = io.cgroup_files {
         let files = crate::fdpass::recv_fds(socket.as_fd())
             .map_err(|e| StartError::setup(format!("berth went away during setup: {e}")))?;
-        join_cgroup_self(Some(&SelfJoin::from_files(files)), verdict)?;
+        join_cgroup_self(&SelfJoin::from_files(files), verdict)?;
     }
     let mut go_ahead = String::new();
     std::fs::File::from(go)

@@ -140,7 +140,9 @@ fn spawn(
         drop(go_write);
         drop(err_read);
         let terminal = terminal.as_ref().map(|(_, child_end)| child_end);
-        if let Err(e) = container::join_cgroup_self(self_join.as_ref(), &err_write) {
+        if let Some(join) = &self_join
+            && let Err(e) = container::join_cgroup_self(join, &err_write)
+        {
             container::report_and_exit(Some(err_write), &e);
         }
         let error = match child(

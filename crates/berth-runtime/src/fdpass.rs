@@ -11,7 +11,7 @@ use std::io::{self, IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
 
 /// The most descriptors one message carries.
-pub const MAX_FDS: usize = 16;
+const MAX_FDS: usize = 16;
 
 /// Sends `fd` over `socket`, with `name` as the message's bytes (runc sends the terminal's
 /// path; receivers may ignore it).

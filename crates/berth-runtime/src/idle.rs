@@ -29,7 +29,7 @@ pub fn poll_resting(fds: &mut [PollFd<'_>]) -> rustix::io::Result<usize> {
 /// Drops this process's mappings of the read-only segments (code, constants) of its
 /// executable and libraries. Nothing is lost: those pages are never written, and the next
 /// touch maps them again from the page cache.
-pub fn release_code_pages() {
+fn release_code_pages() {
     // SAFETY: dl_iterate_phdr calls `release_object` once per loaded object with a valid
     // `dl_phdr_info`, and nothing else; the data pointer is unused.
     unsafe { libc::dl_iterate_phdr(Some(release_object), std::ptr::null_mut()) };

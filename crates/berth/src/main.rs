@@ -64,8 +64,7 @@ fn cli_main() {
     }
 }
 
-/// The error and its causes, each cause added only when the text so far does not already say
-/// it (berth's error types put their cause in their own message).
+/// The data roots and the engine's configuration, as the global flags and the config file say.
 fn context(cli: &Cli) -> Result<Context, Failure> {
     let roots = berth_engine::paths::Roots::resolve(cli.root.clone(), cli.run_root.clone());
     let config_path = cli
