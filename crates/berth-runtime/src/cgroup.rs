@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The v1 controllers berth puts a container in (those the host mounts).
-const V1_CONTROLLERS: [&str; 9] = [
+const V1_CONTROLLERS: [&str; 11] = [
     "cpu", "cpuacct", "cpuset", "memory", "pids", "devices", "freezer", "blkio", "hugetlb",
+    "net_cls", "net_prio",
 ];
 
 /// The device nodes a container may use (Docker's default list): `type major minor access`.
@@ -70,6 +71,18 @@ fn no_hugetlb(root: &Path) -> CgroupError {
     }
 }
 
+/// Network limits asked of a host without the controller that keeps them (v1's `net_cls` or
+/// `net_prio`; cgroup v2 has neither).
+fn no_network_controller(root: &Path, controller: &str, what: &str) -> CgroupError {
+    CgroupError {
+        path: root.join(controller),
+        source: io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("{what} is not supported on this host (no {controller} controller)"),
+        ),
+    }
+}
+
 /// A cgroup operation failed.
 #[derive(Debug, thiserror::Error)]
 #[error("cgroup {path}: {source}")]
@@ -116,6 +129,57 @@ pub struct Limits {
     pub block_io: BlockIo,
     /// Hugepage limits in bytes, by page size as the kernel names it (`2MB`, `1GB`).
     pub hugepages: Vec<(String, u64)>,
+    /// Traffic class and priorities of the container's sockets.
+    pub network: NetworkLimits,
+}
+
+/// Network limits (`linux.resources.network`): v1's net_cls and net_prio controllers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetworkLimits {
+    /// The class id tagged on the container's packets (`net_cls.classid`), for tc and
+    /// firewall rules to match.
+    pub class_id: Option<u32>,
+    /// Per-interface priorities of the container's traffic (`net_prio.ifpriomap`).
+    pub priorities: Vec<(String, u32)>,
+}
+
+impl NetworkLimits {
+    /// Refuses the limits that no directory of `dirs` can keep.
+    fn check(&self, root: &Path, dirs: &[(&'static str, PathBuf)]) -> Result<(), CgroupError> {
+        let has = |controller: &str| dirs.iter().any(|(c, _)| *c == controller);
+        if self.class_id.is_some() && !has("net_cls") {
+            return Err(no_network_controller(root, "net_cls", "a network class id"));
+        }
+        if !self.priorities.is_empty() && !has("net_prio") {
+            return Err(no_network_controller(
+                root,
+                "net_prio",
+                "network priorities",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Writes the limits to a v1 `controller`'s directory.
+    fn write_v1(&self, controller: &str, dir: &Path) -> Result<(), CgroupError> {
+        match controller {
+            "net_cls" => {
+                if let Some(class_id) = self.class_id {
+                    write(&dir.join("net_cls.classid"), &class_id.to_string())?;
+                }
+            }
+            "net_prio" => {
+                for (interface, priority) in &self.priorities {
+                    write(
+                        &dir.join("net_prio.ifpriomap"),
+                        &format!("{interface} {priority}"),
+                    )?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
 }
 
 /// Block I/O limits (`linux.resources.blockIO`): v1's blkio controller, v2's io.
@@ -310,6 +374,7 @@ impl Cgroup {
     }
 
     fn create_v1(&mut self, layout: &CgroupLayout, limits: &Limits) -> Result<(), CgroupError> {
+        limits.network.check(&layout.root, &self.dirs)?;
         for (controller, dir) in &self.dirs {
             if *controller == "cpuset" {
                 self.prepare_v1_cpuset(dir)?;
@@ -419,6 +484,7 @@ impl Cgroup {
                     write_pids_max(dir, limits.pids)?;
                 }
                 "blkio" => limits.block_io.write_v1(dir)?,
+                "net_cls" | "net_prio" => limits.network.write_v1(controller, dir)?,
                 "devices" if creating => {
                     write(&dir.join("devices.deny"), "a")?;
                     for rule in limits.device_rules() {
@@ -486,6 +552,7 @@ impl Cgroup {
         if !limits.hugepages.is_empty() && !layout.controllers.iter().any(|c| c == "hugetlb") {
             return Err(no_hugetlb(&layout.root));
         }
+        limits.network.check(&layout.root, &self.dirs)?;
         self.write_v2(limits, true)?;
         self.write_hugepages(&limits.hugepages)
     }
@@ -533,11 +600,27 @@ impl Cgroup {
 
     /// Changes the limits of a cgroup that exists (OCI `update`): only those `limits` sets.
     pub fn update(&self, limits: &Limits) -> Result<(), CgroupError> {
+        limits.network.check(&self.hierarchy_root(), &self.dirs)?;
         match self.mode {
             CgroupMode::V2 => self.write_v2(limits, false),
             _ => self.write_v1(limits, false),
         }?;
         self.write_hugepages(&limits.hugepages)
+    }
+
+    /// Where the host's cgroups are mounted (`/sys/fs/cgroup`), as this cgroup's directories
+    /// show it.
+    fn hierarchy_root(&self) -> PathBuf {
+        let depth = self.relative.components().count();
+        let levels = if self.mode == CgroupMode::V2 {
+            depth
+        } else {
+            depth + 1
+        };
+        self.dirs
+            .first()
+            .and_then(|(_, dir)| dir.ancestors().nth(levels))
+            .map_or_else(|| PathBuf::from("/sys/fs/cgroup"), Path::to_path_buf)
     }
 
     /// Moves process `pid` into this cgroup's cgroup2 part on a hybrid host (v1 hierarchies

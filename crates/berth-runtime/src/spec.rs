@@ -4,7 +4,7 @@
 //! Annotations berth reads: `berth.seccomp` = `default` (Docker's default filter for the
 //! process's capabilities) or a path to a Docker-format profile; `berth.init` = `true`.
 
-use crate::cgroup::{BlockIo, Limits};
+use crate::cgroup::{BlockIo, Limits, NetworkLimits};
 use crate::container::{ContainerConfig, Namespaces, NetworkNamespace};
 use crate::hooks;
 use crate::process::{CapabilitySets, Rlimit, rlimit_resource};
@@ -164,6 +164,18 @@ pub fn limits_of(resources: Option<&oci_spec::runtime::LinuxResources>) -> Limit
                     .iter()
                     .map(|l| (l.page_size().clone(), l.limit().max(0) as u64))
                     .collect()
+            })
+            .unwrap_or_default(),
+        network: resources
+            .and_then(|r| r.network().as_ref())
+            .map(|network| NetworkLimits {
+                class_id: network.class_id(),
+                priorities: network
+                    .priorities()
+                    .iter()
+                    .flatten()
+                    .map(|p| (p.name().clone(), p.priority()))
+                    .collect(),
             })
             .unwrap_or_default(),
     }

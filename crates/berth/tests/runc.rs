@@ -127,6 +127,25 @@ impl Runc {
         assert!(message.contains(needle), "{needle:?} not in: {message}");
     }
 
+    /// Asserts that `run` of `bundle` as `id` fails with `needle` and that nothing is left of
+    /// the container: no state, no cgroup in any hierarchy.
+    fn refuses_run(&self, bundle: &str, id: &str, needle: &str) {
+        self.fails(&["run", "--detach", "--bundle", bundle, id], needle);
+        assert_eq!(self.ok(&["list", "-q"]).trim(), "");
+        let hierarchies = std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten();
+        for root in hierarchies
+            .map(|e| e.path())
+            .chain([PathBuf::from("/sys/fs/cgroup")])
+        {
+            let cgroup = root.join("berth-runc").join(id);
+            assert!(
+                !cgroup.exists(),
+                "{} outlived the refusal",
+                cgroup.display()
+            );
+        }
+    }
+
     fn state(&self, id: &str) -> Value {
         serde_json::from_str(&self.ok(&["state", id])).unwrap()
     }
@@ -1178,16 +1197,136 @@ fn hugepage_limits_reach_the_hugetlb_controller_and_bad_sizes_are_refused() {
         spec["linux"]["resources"]["hugepageLimits"] =
             serde_json::json!([{ "pageSize": "3MB", "limit": 4194304 }]);
     });
-    runc.fails(
-        &["run", "--detach", "--bundle", &bundle, "huge3"],
-        "invalid hugepage size 3MB",
-    );
-    assert_eq!(runc.ok(&["list", "-q"]).trim(), "");
-    for root in [
-        "/sys/fs/cgroup/unified",
-        "/sys/fs/cgroup/hugetlb",
-        "/sys/fs/cgroup/memory",
-    ] {
-        assert!(!Path::new(root).join("berth-runc/huge3").exists());
+    runc.refuses_run(&bundle, "huge3", "invalid hugepage size 3MB");
+}
+
+/// The v1 hierarchy `controller` is bound to by the kernel (`/proc/cgroups`; 0: none of its
+/// own), when the kernel has that controller.
+fn v1_hierarchy_of(controller: &str) -> Option<u32> {
+    std::fs::read_to_string("/proc/cgroups")
+        .unwrap()
+        .lines()
+        .find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            (fields.first() == Some(&controller) && fields.get(3) == Some(&"1"))
+                .then(|| fields[1].parse().ok())
+                .flatten()
+        })
+}
+
+/// Shell steps that give a private mount namespace a v1 `net_cls,net_prio` hierarchy under
+/// /sys/fs/cgroup beside the host's, laid out as v1 hosts do (a directory for the pair and a
+/// symlink for each): a tmpfs over /sys/fs/cgroup holding the host's hierarchies again.
+const MOUNT_NET_CLS: &str = r#"
+host="$DIR/host-cgroup"
+mkdir "$host"
+mount --rbind /sys/fs/cgroup "$host"
+mount -t tmpfs -o mode=755 cgroup /sys/fs/cgroup
+for entry in "$host"/*; do
+    if [ -L "$entry" ]; then
+        cp -P "$entry" /sys/fs/cgroup/
+    else
+        mkdir "/sys/fs/cgroup/${entry##*/}"
+        mount --rbind "$entry" "/sys/fs/cgroup/${entry##*/}"
+    fi
+done
+mkdir /sys/fs/cgroup/net_cls,net_prio
+mount -t cgroup -o net_cls,net_prio cgroup /sys/fs/cgroup/net_cls,net_prio
+ln -s net_cls,net_prio /sys/fs/cgroup/net_cls
+ln -s net_cls,net_prio /sys/fs/cgroup/net_prio
+"#;
+
+/// Runs a container with a network class id and a priority for `lo`, reports what its
+/// net_cls and net_prio cgroups hold, deletes it and reports whether its cgroup went too.
+const RUN_WITH_NETWORK_LIMITS: &str = r#"
+"$RUNC" --root "$ROOT" run --detach --bundle "$BUNDLE" --pid-file "$DIR/net.pid" net \
+    </dev/null >"$DIR/run.out" 2>&1 || { cat "$DIR/run.out"; exit 1; }
+pid=$(cat "$DIR/net.pid")
+path=$(grep -E '^[0-9]+:([^:]*,)?net_cls(,[^:]*)?:' "/proc/$pid/cgroup" | cut -d: -f3)
+dir="/sys/fs/cgroup/net_cls$path"
+echo "cgroup=$path"
+echo "classid=$(cat "$dir/net_cls.classid")"
+echo "lo=$(grep '^lo ' "$dir/net_prio.ifpriomap" | cut -d' ' -f2)"
+"$RUNC" --root "$ROOT" delete --force net
+[ -e "$dir" ] && echo "left=$dir"
+true
+"#;
+
+#[test]
+fn network_class_and_priorities_reach_net_cls_and_net_prio_or_are_refused() {
+    let runc = Runc::new();
+    let bundle = bundle_arg(&runc);
+    runc.edit_spec(|spec| {
+        spec["linux"]["resources"]["network"] = serde_json::json!({
+            "classID": 1048577,
+            "priorities": [{ "name": "lo", "priority": 5 }],
+        });
+    });
+    runc.set_process(&["sleep", "30"], false);
+    let host_has_net_cls = Path::new("/sys/fs/cgroup/net_cls/net_cls.classid").exists();
+    let mut steps = RUN_WITH_NETWORK_LIMITS.to_owned();
+    if !host_has_net_cls {
+        // Refused by name, as on every cgroup v2 host, and nothing is left of the container.
+        runc.refuses_run(
+            &bundle,
+            "net",
+            "a network class id is not supported on this host (no net_cls controller)",
+        );
+        // A v1 or hybrid host whose kernel has the controllers unmounted: mount them, only in
+        // a mount namespace of the test's, and run there.
+        let v1_layout = !Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+        if !v1_layout || v1_hierarchy_of("net_cls") != Some(0) {
+            eprintln!("skipped the limits themselves: no v1 net_cls hierarchy can be mounted");
+            return;
+        }
+        steps = format!("{MOUNT_NET_CLS}{steps}");
     }
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-euc", &steps])
+        .env("RUNC", runc.dir.path().join("berth-runc"))
+        .env("ROOT", runc.dir.path().join("state"))
+        .env("BUNDLE", &bundle)
+        .env("DIR", runc.dir.path())
+        .output()
+        .unwrap();
+    if !host_has_net_cls {
+        release_net_cls_hierarchy();
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: std::collections::HashMap<&str, &str> =
+        stdout.lines().filter_map(|l| l.split_once('=')).collect();
+    assert!(report["cgroup"].len() > 1, "{stdout}");
+    assert_eq!(report["classid"], "1048577", "{stdout}");
+    assert_eq!(report["lo"], "5", "{stdout}");
+    assert_eq!(report.get("left"), None, "{stdout}");
+}
+
+/// A v1 hierarchy unmounted while a removed cgroup in it is still dying stays bound to its
+/// controllers; mounted and unmounted again once empty, it goes, leaving the host as it was.
+fn release_net_cls_hierarchy() {
+    let released = || {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            if v1_hierarchy_of("net_cls") == Some(0) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    };
+    for _ in 0..5 {
+        if released() {
+            return;
+        }
+        let _ = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c"])
+            .arg("mount -t cgroup -o net_cls,net_prio cgroup /mnt && umount /mnt")
+            .status();
+    }
+    panic!("the test's net_cls hierarchy stayed");
 }
