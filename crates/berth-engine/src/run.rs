@@ -15,7 +15,7 @@ use berth_image::local::{self, LocalError};
 use berth_image::manifest::Platform;
 use berth_image::pull::{self, Progress, PullError};
 use berth_image::reference::Reference;
-use berth_image::store::{ImageRecord, Store};
+use berth_image::store::{ImageRecord, Placeholder, Store};
 use berth_net::ports::{PortRequest, Protocol};
 use berth_runtime::cgroups::{self, CgroupMode};
 use berth_runtime::container::{self as runtime, DetachedIo, OutputSink, RuntimeError, StdioMode};
@@ -220,7 +220,11 @@ pub fn create(
             serde_json::to_vec(&spec).expect("a spec serialises"),
         )
         .map_err(io("write config.json"))?;
-        let mut lower: Vec<String> = layers.iter().map(|l| l.display().to_string()).collect();
+        let mut lower: Vec<String> = init_layer(&store, &image, &layers)
+            .into_iter()
+            .chain(layers.iter().cloned())
+            .map(|l| l.display().to_string())
+            .collect();
         if lower.is_empty() {
             let empty = dir.join("empty");
             fs::create_dir_all(&empty).map_err(io("create an empty layer"))?;
@@ -566,6 +570,27 @@ fn find_or_pull(
 }
 
 /// The file at `path` in the topmost layer that has it, or "".
+/// The mount targets of every container (berth's spec mounts /proc, /sys, /dev and the three
+/// files of /etc it writes), as an image's init layer holds them where the image lacks them.
+const MOUNT_TARGETS: [Placeholder; 6] = [
+    Placeholder::Dir("proc"),
+    Placeholder::Dir("sys"),
+    Placeholder::Dir("dev"),
+    Placeholder::File("etc/hostname"),
+    Placeholder::File("etc/hosts"),
+    Placeholder::File("etc/resolv.conf"),
+];
+
+/// The image's init layer (see `Store::init_layer`), when it has layers. Without one (a full
+/// disk, say) the container still runs: its mount targets are then made in its own layer.
+fn init_layer(store: &Store, image: &ImageRecord, layers_top_first: &[PathBuf]) -> Option<PathBuf> {
+    let top = image.layers.last()?;
+    store
+        .init_layer(top, layers_top_first, &MOUNT_TARGETS)
+        .map_err(|e| tracing::warn!(%e, "no init layer: mount targets go to the container's layer"))
+        .ok()
+}
+
 fn read_image_file(layers_top_first: &[PathBuf], path: &str) -> String {
     layers_top_first
         .iter()

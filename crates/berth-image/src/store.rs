@@ -4,6 +4,8 @@
 //! <root>/blobs/sha256/<hex>         manifests, indexes and configs, by digest
 //! <root>/layers/<chain-hex>/diff/   an unpacked layer, shared by every image that has it
 //! <root>/layers/<chain-hex>/layer.json
+//! <root>/layers/<chain-hex>/init/   placeholders the chain up to this layer lacks (see
+//!                                   `init_layer`), made at its first container
 //! <root>/images.json                tags and images
 //! <root>/tmp/                       downloads and unpacks in progress
 //! ```
@@ -17,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// A store operation failed; the message names the path.
@@ -48,6 +51,42 @@ pub struct ImageRecord {
     pub layers: Vec<Digest>,
     /// Total unpacked size in bytes.
     pub size: u64,
+}
+
+/// A path that `Store::init_layer` makes when an image lacks it: relative to the root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placeholder {
+    /// An empty directory.
+    Dir(&'static str),
+    /// An empty file.
+    File(&'static str),
+}
+
+impl Placeholder {
+    fn path(&self) -> &'static str {
+        match self {
+            Placeholder::Dir(path) | Placeholder::File(path) => path,
+        }
+    }
+}
+
+/// Whether no layer has anything at `path` while every parent of it that a layer has is a
+/// directory: a placeholder there changes nothing but the path's existence.
+fn lacks(layers: &[PathBuf], path: &str) -> bool {
+    layers.iter().all(|layer| {
+        let mut at = layer.clone();
+        let parts: Vec<&str> = path.split('/').collect();
+        for (i, part) in parts.iter().enumerate() {
+            at.push(part);
+            match fs::symlink_metadata(&at) {
+                Err(_) => return true,
+                Ok(_) if i + 1 == parts.len() => return false,
+                Ok(meta) if !meta.is_dir() => return false,
+                Ok(_) => {}
+            }
+        }
+        true
+    })
 }
 
 /// The contents of `images.json`.
@@ -235,6 +274,79 @@ impl Store {
         }
     }
 
+    /// The `init/` directory of the top layer `chain_id` of a chain whose layers are
+    /// `layers_top_first`: an overlay lower directory, stacked above the image's, that holds
+    /// the `placeholders` no layer has (as Docker's init layer does). A container's mount
+    /// targets (`/etc/hosts`, `/proc`) then exist before it starts, so none is made in its
+    /// writable layer: that layer stays empty until the container writes, and each start
+    /// saves a copy-up. A placeholder goes in only where no layer has anything at its path
+    /// and every parent that a layer has is a directory, so that it never hides the image's
+    /// own file, whiteout or symlink. Made once, atomically, and removed with the layer.
+    pub fn init_layer(
+        &self,
+        chain_id: &Digest,
+        layers_top_first: &[PathBuf],
+        placeholders: &[Placeholder],
+    ) -> Result<PathBuf, StoreError> {
+        let init = self.layer_dir(chain_id).join("init");
+        if init.is_dir() {
+            return Ok(init);
+        }
+        let work = self
+            .tmp_dir()
+            .join(format!("{}.init.{}", chain_id.hex(), std::process::id()));
+        let made = (|| {
+            fs::create_dir_all(&work)?;
+            for placeholder in placeholders {
+                let path = placeholder.path();
+                if !lacks(layers_top_first, path) {
+                    continue;
+                }
+                let mut relative = PathBuf::new();
+                for part in path.split('/') {
+                    relative.push(part);
+                    let at = work.join(&relative);
+                    let is_dir =
+                        relative != Path::new(path) || matches!(placeholder, Placeholder::Dir(_));
+                    match is_dir {
+                        true if at.is_dir() => continue,
+                        true => fs::create_dir(&at)?,
+                        false => drop(File::create(&at)?),
+                    }
+                    // A parent the image has keeps its mode and owner (the merged directory
+                    // shows the topmost layer's); a new one gets an image's usual modes,
+                    // whatever this process's umask.
+                    let image = layers_top_first
+                        .iter()
+                        .find_map(|layer| fs::symlink_metadata(layer.join(&relative)).ok());
+                    let mode = match &image {
+                        Some(meta) => meta.mode() & 0o7777,
+                        None if is_dir => 0o755,
+                        None => 0o644,
+                    };
+                    fs::set_permissions(&at, fs::Permissions::from_mode(mode))?;
+                    if let Some(meta) = image {
+                        std::os::unix::fs::lchown(&at, Some(meta.uid()), Some(meta.gid()))?;
+                    }
+                }
+            }
+            fs::set_permissions(&work, fs::Permissions::from_mode(0o755))?;
+            fs::rename(&work, &init)
+        })();
+        match made {
+            Ok(()) => Ok(init),
+            // Another container of the chain made it first.
+            Err(_) if init.is_dir() => {
+                crate::unpack::remove_dir_all(&work).map_err(at(&work))?;
+                Ok(init)
+            }
+            Err(e) => {
+                let _ = crate::unpack::remove_dir_all(&work);
+                Err(at(&init)(e))
+            }
+        }
+    }
+
     /// The chain ids of every stored layer.
     pub fn layer_ids(&self) -> Result<Vec<Digest>, StoreError> {
         let dir = self.layers_dir();
@@ -279,5 +391,53 @@ impl Store {
     pub fn with_images_lock<R>(&self, work: impl FnOnce() -> R) -> Result<R, StoreError> {
         let _lock = FileLock::acquire(&self.root.join("images.lock"))?;
         Ok(work())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TARGETS: [Placeholder; 4] = [
+        Placeholder::Dir("proc"),
+        Placeholder::File("etc/hosts"),
+        Placeholder::File("etc/hostname"),
+        Placeholder::File("run/resolv.conf"),
+    ];
+
+    #[test]
+    fn an_init_layer_holds_only_what_no_layer_has_and_hides_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let chain = Digest::parse(&format!("sha256:{}", "ab".repeat(32))).unwrap();
+        fs::create_dir_all(store.layer_dir(&chain)).unwrap();
+        let (top, bottom) = (dir.path().join("top"), dir.path().join("bottom"));
+        // The image: /etc (mode 0750, uid 7) with hostname in the lower layer, /run a symlink
+        // in the upper one, no /proc and no /etc/hosts anywhere.
+        fs::create_dir_all(bottom.join("etc")).unwrap();
+        fs::set_permissions(bottom.join("etc"), fs::Permissions::from_mode(0o750)).unwrap();
+        std::os::unix::fs::lchown(bottom.join("etc"), Some(7), Some(7)).unwrap();
+        fs::write(bottom.join("etc/hostname"), "image").unwrap();
+        fs::create_dir_all(&top).unwrap();
+        std::os::unix::fs::symlink("var/run", top.join("run")).unwrap();
+
+        let init = store
+            .init_layer(&chain, &[top.clone(), bottom.clone()], &TARGETS)
+            .unwrap();
+        assert_eq!(init, store.layer_dir(&chain).join("init"));
+        let mode = |p: &str| fs::symlink_metadata(init.join(p)).unwrap().mode() & 0o7777;
+        assert_eq!(mode("proc"), 0o755);
+        assert_eq!(mode("etc"), 0o750, "the image's /etc keeps its mode");
+        assert_eq!(fs::metadata(init.join("etc")).unwrap().uid(), 7);
+        assert_eq!(mode("etc/hosts"), 0o644);
+        assert_eq!(fs::read(init.join("etc/hosts")).unwrap(), b"");
+        // The image's own file and symlink are not shadowed.
+        assert!(!init.join("etc/hostname").exists());
+        assert!(!init.join("run").exists());
+        // Made once: a second call finds it, and nothing is left in tmp/.
+        fs::remove_file(bottom.join("etc/hostname")).unwrap();
+        store.init_layer(&chain, &[top, bottom], &TARGETS).unwrap();
+        assert!(!init.join("etc/hostname").exists());
+        assert_eq!(fs::read_dir(store.tmp_dir()).unwrap().count(), 0);
     }
 }

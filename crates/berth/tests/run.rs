@@ -198,6 +198,65 @@ fn a_memory_hog_is_oom_killed_with_137() {
 }
 
 #[test]
+fn a_containers_layer_holds_only_what_it_writes() {
+    // The test image has no /etc/hosts, /etc/hostname nor /etc/resolv.conf: berth mounts its
+    // own there, on placeholders of the image's init layer, not on files made in the
+    // container's writable layer.
+    let bb = Busybox::pulled();
+    for name in ["first", "second"] {
+        let out = bb
+            .env
+            .berth(&[
+                "run",
+                "--name",
+                name,
+                "--network",
+                "none",
+                &bb.image,
+                "sh",
+                "-c",
+                "cat /etc/hostname; grep -c localhost /etc/hosts; head -1 /etc/passwd; echo x > /written",
+            ])
+            .ok();
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!(lines[0].len(), 12, "{}", out.stdout);
+        assert_eq!(lines[1], "2");
+        assert_eq!(lines[2], "root:x:0:0:root:/root:/bin/sh");
+    }
+    for entry in std::fs::read_dir(bb.env.root().join("containers")).unwrap() {
+        let upper = entry.unwrap().path().join("upper");
+        let written: Vec<String> = walk(&upper)
+            .iter()
+            .map(|p| p.strip_prefix(&upper).unwrap().display().to_string())
+            .collect();
+        assert_eq!(written, ["written"], "{}", upper.display());
+    }
+    // Both share one init layer, which goes with the image.
+    let inits: Vec<_> = std::fs::read_dir(bb.env.root().join("layers"))
+        .unwrap()
+        .flatten()
+        .filter(|l| l.path().join("init/etc/hosts").is_file())
+        .collect();
+    assert_eq!(inits.len(), 1);
+    bb.env.berth(&["rm", "first", "second"]).ok();
+    bb.env.berth(&["rmi", &bb.image]).ok();
+    assert!(!inits[0].path().exists());
+    assert_nothing_leaked(&bb.env);
+}
+
+/// Every file and directory below `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        found.push(entry.path());
+        if entry.file_type().unwrap().is_dir() {
+            found.extend(walk(&entry.path()));
+        }
+    }
+    found
+}
+
+#[test]
 fn a_cpu_burner_under_cpus_0_1_gets_about_a_tenth_of_a_core() {
     let bb = Busybox::pulled();
     // Burn for 3 s of wall time, then compare the cgroup's CPU time with the wall time.
