@@ -2,9 +2,12 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 /// `CGROUP2_SUPER_MAGIC` from linux/magic.h.
 const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+/// `CGROUP_SUPER_MAGIC` (a v1 hierarchy) from linux/magic.h.
+const CGROUP_SUPER_MAGIC: i64 = 0x0027_e0eb;
 
 /// How the host mounts its cgroup hierarchies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,9 +42,15 @@ pub struct CgroupLayout {
     pub controllers: Vec<String>,
 }
 
-/// Finds the layout of the cgroup file system mounted at `/sys/fs/cgroup`.
+/// Finds the layout of the cgroup file system mounted at `/sys/fs/cgroup`, once per process:
+/// a host does not change it under a running berth.
 pub fn detect() -> std::io::Result<CgroupLayout> {
-    detect_at(Path::new("/sys/fs/cgroup"))
+    static DETECTED: OnceLock<CgroupLayout> = OnceLock::new();
+    if let Some(layout) = DETECTED.get() {
+        return Ok(layout.clone());
+    }
+    let layout = detect_at(Path::new("/sys/fs/cgroup"))?;
+    Ok(DETECTED.get_or_init(|| layout).clone())
 }
 
 /// Finds the layout of the cgroup file system mounted at `root`.
@@ -68,28 +77,29 @@ pub fn detect_at(root: &Path) -> std::io::Result<CgroupLayout> {
     })
 }
 
-/// The v1 hierarchies mounted right below `root`, by directory name (`memory`,
-/// `cpu,cpuacct`): a container gets the same names at its /sys/fs/cgroup. Named hierarchies
-/// (`name=systemd`) are left out.
-pub fn v1_hierarchies(root: &Path) -> Vec<String> {
-    let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mut names: Vec<String> = mountinfo
-        .lines()
-        .filter_map(|line| {
-            let (left, right) = line.split_once(" - ")?;
-            let mount_point = Path::new(left.split(' ').nth(4)?);
-            let mut fields = right.split(' ');
-            let is_v1 = fields.next() == Some("cgroup");
-            let named = fields
-                .nth(1)
-                .is_some_and(|options| options.contains("name="));
-            (is_v1 && !named && mount_point.parent() == Some(root))
-                .then(|| mount_point.file_name()?.to_str().map(str::to_owned))?
-        })
-        .collect();
-    names.sort();
-    names.dedup();
-    names
+impl CgroupLayout {
+    /// The v1 hierarchies mounted right below the root, by directory name (`memory`,
+    /// `cpu,cpuacct`): a container gets the same names at its /sys/fs/cgroup. Named
+    /// hierarchies (`systemd`) and the symlinks of co-mounted controllers are left out.
+    #[allow(clippy::unnecessary_cast)] // f_type's width differs between targets.
+    pub fn v1_hierarchies(&self) -> Vec<String> {
+        let Ok(entries) = fs::read_dir(&self.root) else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = entries
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|name| {
+                name.split(',')
+                    .all(|part| self.controllers.iter().any(|c| c == part))
+                    && rustix::fs::statfs(self.root.join(name))
+                        .is_ok_and(|st| st.f_type as i64 == CGROUP_SUPER_MAGIC)
+            })
+            .collect();
+        names.sort();
+        names
+    }
 }
 
 fn is_cgroup2(path: &Path) -> std::io::Result<bool> {
@@ -141,5 +151,30 @@ memory\t4\t70\t1
 hugetlb\t0\t1\t1
 rdma\t9\t1\t0";
         assert_eq!(v1_controllers(text), ["cpu", "cpuset", "memory"]);
+    }
+
+    #[test]
+    fn v1_hierarchies_are_the_hosts_unnamed_v1_mounts() {
+        let layout = detect().unwrap();
+        // What /proc/self/mountinfo says: v1 mounts right below the root, without `name=`.
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let mut expected: Vec<String> = mountinfo
+            .lines()
+            .filter_map(|line| {
+                let (left, right) = line.split_once(" - ")?;
+                let mount_point = Path::new(left.split(' ').nth(4)?);
+                let fields: Vec<&str> = right.split(' ').collect();
+                (fields[0] == "cgroup"
+                    && !fields[2].contains("name=")
+                    && mount_point.parent() == Some(layout.root.as_path()))
+                .then(|| mount_point.file_name()?.to_str().map(str::to_owned))?
+            })
+            .collect();
+        expected.sort();
+        expected.dedup();
+        assert_eq!(layout.v1_hierarchies(), expected);
+        if layout.mode != CgroupMode::V2 {
+            assert!(layout.v1_hierarchies().iter().any(|h| h.contains("memory")));
+        }
     }
 }

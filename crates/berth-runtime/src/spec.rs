@@ -81,7 +81,7 @@ fn expand_cgroup_mount(m: MountSpec) -> Vec<MountSpec> {
         options,
         ..m.clone()
     }];
-    for controller in crate::cgroups::v1_hierarchies(&layout.root) {
+    for controller in layout.v1_hierarchies() {
         let mut options = m.options.clone();
         options.push(controller.clone());
         out.push(MountSpec {
