@@ -77,11 +77,11 @@ pub fn run(
     options: &RunOptions,
     progress: &dyn Progress,
 ) -> Result<i32, RunError> {
-    let (record, spec) = create(roots, config, options, progress)?;
+    let (record, spec) = make(roots, config, options, progress, true)?;
     execute(
         roots,
-        &record.id,
-        Some(spec),
+        &record.id.clone(),
+        Some((record, spec)),
         StdioMode {
             stdin: options.interactive,
         },
@@ -96,6 +96,18 @@ pub fn create(
     config: &EngineConfig,
     options: &RunOptions,
     progress: &dyn Progress,
+) -> Result<(Record, Spec), RunError> {
+    make(roots, config, options, progress, false)
+}
+
+/// Creates a container; one that this process runs next (`claimed`) is recorded as running
+/// here from the start, which saves claiming it with a second write of its record.
+fn make(
+    roots: &Roots,
+    config: &EngineConfig,
+    options: &RunOptions,
+    progress: &dyn Progress,
+    claimed: bool,
 ) -> Result<(Record, Spec), RunError> {
     let plan = options.plan().map_err(RunError::Options)?;
     let layout = cgroups::detect().map_err(io("read the cgroup layout"))?;
@@ -290,7 +302,10 @@ pub fn create(
             }
             None => generated_name(&id, &existing),
         };
-        let record = Record { name, ..record };
+        let record = match claimed {
+            true => claim(Record { name, ..record }),
+            false => Record { name, ..record },
+        };
         containers
             .save(&record)
             .map_err(io("write the container record"))?;
@@ -306,16 +321,17 @@ pub fn create(
 }
 
 /// Runs a created (or exited) container to its end in this process, recording its start and
-/// exit; removes it afterwards when it was made with `--rm`. `spec` saves reading config.json.
+/// exit; removes it afterwards when it was made with `--rm`. `created`, the record and spec of
+/// a container this process has just made and claimed, saves reading and claiming it again.
 pub fn execute(
     roots: &Roots,
     id: &str,
-    spec: Option<Spec>,
+    created: Option<(Record, Spec)>,
     stdio: StdioMode,
     on_started: &mut dyn FnMut(),
 ) -> Result<i32, RunError> {
     let containers = Containers::new(&roots.root);
-    let prepared = prepare(roots, &containers, id, spec)?;
+    let prepared = prepare(roots, &containers, id, created)?;
     let result = runtime::run(&prepared.config, &prepared.layout, stdio, &mut |pid| {
         let _ = containers.update(id, |r| r.pid = Some(pid));
         on_started();
@@ -419,33 +435,30 @@ fn prepare(
     roots: &Roots,
     containers: &Containers,
     id: &str,
-    spec: Option<Spec>,
+    created: Option<(Record, Spec)>,
 ) -> Result<Prepared, RunError> {
     let dir = containers.dir(id);
-    let spec = match spec {
-        Some(spec) => spec,
-        None => serde_json::from_slice(
-            &fs::read(dir.join("config.json")).map_err(io("read config.json"))?,
-        )
-        .map_err(|e| RunError::Options(format!("config.json of {id}: {e}")))?,
-    };
     let layout = cgroups::detect().map_err(io("read the cgroup layout"))?;
-    let me = std::process::id() as i32;
-    let record = containers
-        .update(id, |r| {
-            if r.is_running() {
-                return None;
-            }
-            r.status = "running".into();
-            r.owner = process_start_time(me).map(|start| (me, start));
-            r.started_at = Some(crate::time::now());
-            r.exit_code = None;
-            r.oom_killed = false;
-            r.stopped_by_user = false;
-            Some(r.clone())
-        })
-        .map_err(io("write the container record"))?
-        .ok_or_else(|| RunError::Options(format!("container {id} is already running")))?;
+    let (record, spec) = match created {
+        Some(created) => created,
+        None => {
+            let spec = serde_json::from_slice(
+                &fs::read(dir.join("config.json")).map_err(io("read config.json"))?,
+            )
+            .map_err(|e| RunError::Options(format!("config.json of {id}: {e}")))?;
+            let record = containers
+                .update(id, |r| {
+                    if r.is_running() {
+                        return None;
+                    }
+                    *r = claim(r.clone());
+                    Some(r.clone())
+                })
+                .map_err(io("write the container record"))?
+                .ok_or_else(|| RunError::Options(format!("container {id} is already running")))?;
+            (record, spec)
+        }
+    };
     let overlay = Overlay {
         lower: record.layers.iter().map(PathBuf::from).collect(),
         upper: dir.join("upper"),
@@ -471,6 +484,21 @@ fn prepare(
             record_exit(roots, containers, &record, Err(e.exit_code()))?;
             Err(e)
         }
+    }
+}
+
+/// `record` as this process runs it: running, owned by this process, started now, with no
+/// outcome of an earlier run.
+fn claim(record: Record) -> Record {
+    let me = std::process::id() as i32;
+    Record {
+        status: "running".into(),
+        owner: process_start_time(me).map(|start| (me, start)),
+        started_at: Some(crate::time::now()),
+        exit_code: None,
+        oom_killed: false,
+        stopped_by_user: false,
+        ..record
     }
 }
 
