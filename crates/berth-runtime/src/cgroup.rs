@@ -60,20 +60,8 @@ impl SelfJoin {
     }
 }
 
-/// Hugepage limits asked of a host without the hugetlb controller.
-fn no_hugetlb(root: &Path) -> CgroupError {
-    CgroupError {
-        path: root.join("hugetlb"),
-        source: io::Error::new(
-            io::ErrorKind::Unsupported,
-            "hugepage limits are not supported on this host (no hugetlb controller)",
-        ),
-    }
-}
-
-/// Network limits asked of a host without the controller that keeps them (v1's `net_cls` or
-/// `net_prio`; cgroup v2 has neither).
-fn no_network_controller(root: &Path, controller: &str, what: &str) -> CgroupError {
+/// Limits (`what`) asked of a host without the controller that keeps them.
+fn no_controller(root: &Path, controller: &str, what: &str) -> CgroupError {
     CgroupError {
         path: root.join(controller),
         source: io::Error::new(
@@ -148,14 +136,10 @@ impl NetworkLimits {
     fn check(&self, root: &Path, dirs: &[(&'static str, PathBuf)]) -> Result<(), CgroupError> {
         let has = |controller: &str| dirs.iter().any(|(c, _)| *c == controller);
         if self.class_id.is_some() && !has("net_cls") {
-            return Err(no_network_controller(root, "net_cls", "a network class id"));
+            return Err(no_controller(root, "net_cls", "a network class id"));
         }
         if !self.priorities.is_empty() && !has("net_prio") {
-            return Err(no_network_controller(
-                root,
-                "net_prio",
-                "network priorities",
-            ));
+            return Err(no_controller(root, "net_prio", "network priorities"));
         }
         Ok(())
     }
@@ -374,6 +358,7 @@ impl Cgroup {
     }
 
     fn create_v1(&mut self, layout: &CgroupLayout, limits: &Limits) -> Result<(), CgroupError> {
+        self.check_controllers(limits)?;
         limits.network.check(&layout.root, &self.dirs)?;
         for (controller, dir) in &self.dirs {
             if *controller == "cpuset" {
@@ -399,7 +384,7 @@ impl Cgroup {
         if layout.mode != CgroupMode::Hybrid
             || !available.split_whitespace().any(|c| c == "hugetlb")
         {
-            return Err(no_hugetlb(&layout.root));
+            return Err(no_controller(&layout.root, "hugetlb", "hugepage limits"));
         }
         let mut level = root;
         for part in self.relative.components() {
@@ -550,8 +535,9 @@ impl Cgroup {
             }
         }
         if !limits.hugepages.is_empty() && !layout.controllers.iter().any(|c| c == "hugetlb") {
-            return Err(no_hugetlb(&layout.root));
+            return Err(no_controller(&layout.root, "hugetlb", "hugepage limits"));
         }
+        self.check_controllers(limits)?;
         limits.network.check(&layout.root, &self.dirs)?;
         self.write_v2(limits, true)?;
         self.write_hugepages(&limits.hugepages)
@@ -600,12 +586,39 @@ impl Cgroup {
 
     /// Changes the limits of a cgroup that exists (OCI `update`): only those `limits` sets.
     pub fn update(&self, limits: &Limits) -> Result<(), CgroupError> {
+        self.check_controllers(limits)?;
         limits.network.check(&self.hierarchy_root(), &self.dirs)?;
         match self.mode {
             CgroupMode::V2 => self.write_v2(limits, false),
             _ => self.write_v1(limits, false),
         }?;
         self.write_hugepages(&limits.hugepages)
+    }
+
+    /// Refuses limits whose controller this cgroup lacks (a v1 hierarchy the host does not
+    /// mount, a v2 controller not delegated down to it): they would otherwise go unset, or
+    /// fail with the kernel's "permission denied" on a file that is not there.
+    fn check_controllers(&self, limits: &Limits) -> Result<(), CgroupError> {
+        let needed = limits.controllers_needed();
+        if needed.is_empty() {
+            return Ok(());
+        }
+        let v2 = self.mode == CgroupMode::V2;
+        let available: Vec<String> = match v2 {
+            true => fs::read_to_string(self.dirs[0].1.join("cgroup.controllers"))
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
+            false => self.dirs.iter().map(|(c, _)| (*c).to_owned()).collect(),
+        };
+        for (v1_name, v2_name, what) in needed {
+            let controller = if v2 { v2_name } else { v1_name };
+            if !available.iter().any(|c| c == controller) {
+                return Err(no_controller(&self.hierarchy_root(), controller, what));
+            }
+        }
+        Ok(())
     }
 
     /// Where the host's cgroups are mounted (`/sys/fs/cgroup`), as this cgroup's directories
@@ -898,6 +911,38 @@ impl Cgroup {
 }
 
 impl Limits {
+    /// The controllers these limits need (v1 name, v2 name, what they keep), besides hugetlb
+    /// and the network's, which are checked where they are written.
+    fn controllers_needed(&self) -> Vec<(&'static str, &'static str, &'static str)> {
+        let memory = self.memory.is_some()
+            || self.memory_swap.is_some()
+            || self.memory_reservation.is_some()
+            || self.memory_swappiness.is_some()
+            || self.oom_kill_disable;
+        [
+            (
+                self.cpu_quota.is_some() || self.cpu_shares.is_some(),
+                ("cpu", "cpu", "a CPU limit"),
+            ),
+            (
+                self.cpuset_cpus.is_some(),
+                ("cpuset", "cpuset", "a CPU set"),
+            ),
+            (memory, ("memory", "memory", "a memory limit")),
+            (
+                self.pids.is_some_and(|n| n > 0),
+                ("pids", "pids", "a process limit"),
+            ),
+            (
+                self.block_io != BlockIo::default(),
+                ("blkio", "io", "block I/O limits"),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(wanted, controller)| wanted.then_some(controller))
+        .collect()
+    }
+
     /// The device rules in v1's text form: the container's, or Docker's defaults.
     pub fn device_rules(&self) -> Vec<String> {
         if self.device_rules.is_empty() {
@@ -925,6 +970,8 @@ fn attach_device_filter(dir: &Path, limits: &Limits) -> Result<(), CgroupError> 
 fn write_pids_max(dir: &Path, pids: Option<i64>) -> Result<(), CgroupError> {
     match pids {
         Some(n) if n > 0 => write(&dir.join("pids.max"), &n.to_string()),
+        // No limit needs no controller: nothing to lift where there is none.
+        Some(_) if !dir.join("pids.max").exists() => Ok(()),
         Some(_) => write(&dir.join("pids.max"), "max"),
         None => Ok(()),
     }
@@ -932,4 +979,40 @@ fn write_pids_max(dir: &Path, pids: Option<i64>) -> Result<(), CgroupError> {
 
 fn write(path: &Path, value: &str) -> Result<(), CgroupError> {
     fs::write(path, value).map_err(at(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_name_the_controllers_they_need() {
+        let names = |limits: &Limits| -> Vec<&str> {
+            limits
+                .controllers_needed()
+                .iter()
+                .map(|(v1, _, _)| *v1)
+                .collect()
+        };
+        assert!(names(&Limits::default()).is_empty());
+        // No process limit (0 or -1) needs no pids controller.
+        let unlimited = Limits {
+            pids: Some(-1),
+            ..Limits::default()
+        };
+        assert!(names(&unlimited).is_empty());
+        let limits = Limits {
+            memory: Some(64 << 20),
+            cpu_shares: Some(512),
+            pids: Some(10),
+            block_io: BlockIo {
+                weight: Some(300),
+                ..BlockIo::default()
+            },
+            ..Limits::default()
+        };
+        assert_eq!(names(&limits), ["cpu", "memory", "pids", "blkio"]);
+        let v2: Vec<&str> = limits.controllers_needed().iter().map(|c| c.1).collect();
+        assert_eq!(v2, ["cpu", "memory", "pids", "io"]);
+    }
 }

@@ -119,9 +119,10 @@ pub fn limits_of(resources: Option<&oci_spec::runtime::LinuxResources>) -> Limit
     let memory = resources.and_then(|r| r.memory().as_ref());
     let cpu = resources.and_then(|r| r.cpu().as_ref());
     Limits {
-        cpu_quota: cpu.and_then(|c| c.quota()),
-        cpu_period: cpu.and_then(|c| c.period()),
-        cpu_shares: cpu.and_then(|c| c.shares()),
+        // 0 means unset, as runc reads these (Docker's specs carry zeros).
+        cpu_quota: cpu.and_then(|c| c.quota()).filter(|q| *q != 0),
+        cpu_period: cpu.and_then(|c| c.period()).filter(|p| *p != 0),
+        cpu_shares: cpu.and_then(|c| c.shares()).filter(|s| *s != 0),
         cpuset_cpus: cpu.and_then(|c| c.cpus().clone()),
         memory: memory.and_then(|m| m.limit()),
         memory_swap: memory.and_then(|m| m.swap()),

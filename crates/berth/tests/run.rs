@@ -4,6 +4,7 @@
 mod common;
 
 use common::{Busybox, assert_nothing_leaked, cgroup_dirs_of};
+use std::path::Path;
 
 /// Docker's default capability mask.
 const DOCKER_CAPS: &str = "00000000a80425fb";
@@ -242,6 +243,98 @@ fn a_containers_layer_holds_only_what_it_writes() {
     bb.env.berth(&["rmi", &bb.image]).ok();
     assert!(!inits[0].path().exists());
     assert_nothing_leaked(&bb.env);
+}
+
+/// Makes this hybrid host's cgroup2 the whole of /sys/fs/cgroup, in the mount namespace of the
+/// script that follows: berth there sees a pure cgroup v2 host.
+const AS_V2_HOST: &str = "if [ ! -e /sys/fs/cgroup/cgroup.controllers ]; then \
+     mount --bind /sys/fs/cgroup/unified /sys/fs/cgroup; fi\n";
+
+/// Reports, on a cgroup v2 host, what a detached container gets: berth's view of the host, its
+/// cgroup and the processes in it, what its device filter lets through (a block device of the
+/// host's, `$DEVICE`: only a privileged container may open it, whatever its capabilities);
+/// then whether its cgroup went with it and how a memory limit is answered.
+const CGROUP_V2_CHECKS: &str = r#"
+berth info | grep 'Cgroup Version'
+berth run -d --name v2 --network none "$IMAGE" sleep 30 >/dev/null
+for dir in /sys/fs/cgroup/berth/*/; do echo "cgroup=$dir procs=$(wc -l < "$dir/cgroup.procs")"; done
+dev="mknod /tmp/dev b $DEVICE && (exec 3< /tmp/dev) 2>/dev/null && echo dev=opened || echo dev=denied"
+berth exec v2 sh -c "$dev"
+berth run --rm --cap-add ALL --network none "$IMAGE" sh -c "$dev" | sed s/dev=/all-caps-dev=/
+berth run --rm --privileged --network none "$IMAGE" sh -c "$dev" | sed s/dev=/privileged-dev=/
+berth exec v2 sh -c 'echo zero=$(head -c 4 /dev/zero | wc -c)'
+berth rm -f v2 >/dev/null
+[ -e /sys/fs/cgroup/berth ] && echo left=$(ls /sys/fs/cgroup/berth)
+berth run --rm -m 64m --network none "$IMAGE" true 2>&1 && echo memory=set || echo "memory=refused $?"
+"#;
+
+#[test]
+fn on_cgroup_v2_a_container_gets_a_cgroup_a_device_filter_and_clear_refusals() {
+    let hybrid = Path::new("/sys/fs/cgroup/unified/cgroup.controllers").exists();
+    if !hybrid && !Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        eprintln!("skipped: no cgroup2 on this host");
+        return;
+    }
+    let bb = Busybox::pulled();
+    let berth = bb.env.command();
+    let bin = berth.get_program().to_owned();
+    let dir = bin.to_string_lossy().rsplit_once('/').unwrap().0.to_owned();
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "sh", "-euc"])
+        .arg(format!("{AS_V2_HOST}{CGROUP_V2_CHECKS}"))
+        .env("PATH", format!("{dir}:/usr/sbin:/usr/bin:/sbin:/bin"))
+        .env("IMAGE", &bb.image)
+        .env("DEVICE", a_block_device())
+        .stdin(std::process::Stdio::null());
+    for (key, value) in berth.get_envs() {
+        match value {
+            Some(value) => cmd.env(key, value),
+            None => cmd.env_remove(key),
+        };
+    }
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0].trim(), "Cgroup Version: v2", "{stdout}");
+    let cgroups: Vec<&&str> = lines.iter().filter(|l| l.starts_with("cgroup=")).collect();
+    assert_eq!(cgroups.len(), 1, "{stdout}");
+    assert!(cgroups[0].ends_with("procs=1"), "{stdout}");
+    assert!(lines.contains(&"dev=denied"), "{stdout}");
+    assert!(lines.contains(&"all-caps-dev=denied"), "{stdout}");
+    assert!(lines.contains(&"privileged-dev=opened"), "{stdout}");
+    assert!(lines.contains(&"zero=4"), "{stdout}");
+    assert!(!stdout.contains("left="), "{stdout}");
+    // A memory limit where no memory controller is: refused by name, with Docker's 125.
+    let v2_root = if hybrid {
+        "/sys/fs/cgroup/unified"
+    } else {
+        "/sys/fs/cgroup"
+    };
+    let controllers =
+        std::fs::read_to_string(Path::new(v2_root).join("cgroup.controllers")).unwrap_or_default();
+    if !controllers.split_whitespace().any(|c| c == "memory") {
+        assert!(
+            stdout.contains("a memory limit is not supported on this host (no memory controller)"),
+            "{stdout}"
+        );
+        assert!(stdout.contains("memory=refused 125"), "{stdout}");
+    }
+    assert!(!Path::new(v2_root).join("berth").exists());
+    assert_nothing_leaked(&bb.env);
+}
+
+/// `major minor` of a block device of this host (the first in /sys/dev/block).
+fn a_block_device() -> String {
+    std::fs::read_dir("/sys/dev/block")
+        .unwrap()
+        .flatten()
+        .find_map(|e| e.file_name().to_str().map(|n| n.replace(':', " ")))
+        .expect("a block device")
 }
 
 /// Every file and directory below `dir`.
