@@ -330,19 +330,31 @@ impl Cgroup {
         }
     }
 
-    /// Creates the cgroup and writes its limits. A parent removed by a container that ended at
-    /// the same moment (see `remove`) is made again.
+    /// Creates the cgroup and writes its limits.
     pub fn create(
         layout: &CgroupLayout,
         relative: &str,
         limits: &Limits,
     ) -> Result<Cgroup, CgroupError> {
-        let mut cgroup = Cgroup::at(layout, relative);
+        let mut cgroup = Cgroup::make(layout, relative)?;
+        match cgroup.apply_limits(layout, limits) {
+            Ok(()) => Ok(cgroup),
+            Err(e) => {
+                cgroup.remove();
+                Err(e)
+            }
+        }
+    }
+
+    /// Creates the cgroup's directories, without limits yet (see `apply_limits`). A parent
+    /// removed by a container that ended at the same moment (see `remove`) is made again.
+    pub fn make(layout: &CgroupLayout, relative: &str) -> Result<Cgroup, CgroupError> {
+        let cgroup = Cgroup::at(layout, relative);
         let mut attempts = 0;
         loop {
             let result = match cgroup.mode {
-                CgroupMode::V2 => cgroup.create_v2(layout, relative, limits),
-                _ => cgroup.create_v1(layout, limits),
+                CgroupMode::V2 => cgroup.make_v2(layout),
+                _ => cgroup.make_v1(),
             };
             match result {
                 Ok(()) => return Ok(cgroup),
@@ -357,22 +369,42 @@ impl Cgroup {
         }
     }
 
-    fn create_v1(&mut self, layout: &CgroupLayout, limits: &Limits) -> Result<(), CgroupError> {
+    /// Writes the limits of a cgroup just made, and on v2 attaches its device filter; on a
+    /// hybrid host adds the cgroup2 part that hugepage limits need. Refuses limits whose
+    /// controller is missing. The caller removes the cgroup when this fails.
+    pub fn apply_limits(
+        &mut self,
+        layout: &CgroupLayout,
+        limits: &Limits,
+    ) -> Result<(), CgroupError> {
+        let v2 = self.mode == CgroupMode::V2;
+        if v2 && !limits.hugepages.is_empty() && !layout.controllers.iter().any(|c| c == "hugetlb")
+        {
+            return Err(no_controller(&layout.root, "hugetlb", "hugepage limits"));
+        }
         self.check_controllers(limits)?;
         limits.network.check(&layout.root, &self.dirs)?;
+        if v2 {
+            self.write_v2(limits, true)?;
+        } else {
+            let hugetlb = self.dirs.iter().any(|(c, _)| matches!(*c, "hugetlb" | ""));
+            if !limits.hugepages.is_empty() && !hugetlb {
+                let dir = self.create_hybrid_hugetlb(layout)?;
+                self.dirs.push(("", dir));
+            }
+            self.write_v1(limits, true)?;
+        }
+        self.write_hugepages(&limits.hugepages)
+    }
+
+    fn make_v1(&self) -> Result<(), CgroupError> {
         for (controller, dir) in &self.dirs {
             if *controller == "cpuset" {
                 self.prepare_v1_cpuset(dir)?;
             }
             fs::create_dir_all(dir).map_err(at(dir))?;
         }
-        let hugetlb = self.dirs.iter().any(|(c, _)| matches!(*c, "hugetlb" | ""));
-        if !limits.hugepages.is_empty() && !hugetlb {
-            let dir = self.create_hybrid_hugetlb(layout)?;
-            self.dirs.push(("", dir));
-        }
-        self.write_v1(limits, true)?;
-        self.write_hugepages(&limits.hugepages)
+        Ok(())
     }
 
     /// Hugepage limits without a v1 hugetlb hierarchy: on a hybrid host whose cgroup2 has the
@@ -509,15 +541,11 @@ impl Cgroup {
         Ok(())
     }
 
-    fn create_v2(
-        &self,
-        layout: &CgroupLayout,
-        relative: &str,
-        limits: &Limits,
-    ) -> Result<(), CgroupError> {
-        // Each level above the container's must delegate the controllers to its children.
+    /// Makes each level of the v2 cgroup, each level above it delegating the controllers to
+    /// its children.
+    fn make_v2(&self, layout: &CgroupLayout) -> Result<(), CgroupError> {
         let mut level = layout.root.clone();
-        for part in Path::new(relative.trim_start_matches('/')).components() {
+        for part in self.relative.components() {
             let wanted: Vec<String> = ["cpu", "cpuset", "memory", "pids", "io", "hugetlb"]
                 .iter()
                 .filter(|c| layout.controllers.iter().any(|have| have == *c))
@@ -525,7 +553,7 @@ impl Cgroup {
                 .collect();
             if !wanted.is_empty() {
                 // Already enabled is fine; a level with processes of its own refuses, and then
-                // the limit writes below say what is missing.
+                // the limit writes say what is missing.
                 let _ = fs::write(level.join("cgroup.subtree_control"), wanted.join(" "));
             }
             level = level.join(part);
@@ -534,13 +562,7 @@ impl Cgroup {
                 _ => {}
             }
         }
-        if !limits.hugepages.is_empty() && !layout.controllers.iter().any(|c| c == "hugetlb") {
-            return Err(no_controller(&layout.root, "hugetlb", "hugepage limits"));
-        }
-        self.check_controllers(limits)?;
-        limits.network.check(&layout.root, &self.dirs)?;
-        self.write_v2(limits, true)?;
-        self.write_hugepages(&limits.hugepages)
+        Ok(())
     }
 
     /// Writes `limits` to the v2 cgroup; the device filter and an unset pids limit only when
@@ -634,6 +656,19 @@ impl Cgroup {
             .first()
             .and_then(|(_, dir)| dir.ancestors().nth(levels))
             .map_or_else(|| PathBuf::from("/sys/fs/cgroup"), Path::to_path_buf)
+    }
+
+    /// The directory of a v2 cgroup, opened for `CLONE_INTO_CGROUP`.
+    pub fn open_v2_dir(&self) -> Result<std::os::fd::OwnedFd, CgroupError> {
+        let dir = &self.dirs[0].1;
+        rustix::fs::open(
+            dir,
+            rustix::fs::OFlags::RDONLY
+                | rustix::fs::OFlags::DIRECTORY
+                | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(|e| at(dir)(e.into()))
     }
 
     /// Moves process `pid` into this cgroup's cgroup2 part on a hybrid host (v1 hierarchies

@@ -413,9 +413,30 @@ fn launch(
     let joined_user = joins
         .iter()
         .find(|(fd, kind)| *kind == libc::CLONE_NEWUSER && !crate::exec::is_current(fd, "user"));
-    let pid = match joined_user {
-        Some((userns, _)) => crate::userns::clone_in(userns, flags)?,
-        None => clone(flags)?,
+    // On v2 the cgroup's directory is made first and the child born in it
+    // (`CLONE_INTO_CGROUP`): nothing to migrate, so no wait on the kernel's cgroup lock (an RCU
+    // grace period after a quiet spell); where clone3 cannot do that, the child is moved in
+    // after all. Its limits are written while the child sets up, before it may run.
+    let born_in = match (layout.mode, joined_user) {
+        (CgroupMode::V2, None) => Some(Cgroup::make(layout, &config.cgroup_path)?),
+        _ => None,
+    };
+    let (pid, born) = match (joined_user, &born_in) {
+        (Some((userns, _)), _) => (crate::userns::clone_in(userns, flags)?, false),
+        (None, Some(cgroup)) => match clone_into(flags, cgroup) {
+            Ok(pid) => (pid, true),
+            Err(e) => {
+                tracing::debug!(%e, "clone3 into the cgroup: moving the process in instead");
+                match clone(flags) {
+                    Ok(pid) => (pid, false),
+                    Err(e) => {
+                        cgroup.remove();
+                        return Err(e);
+                    }
+                }
+            }
+        },
+        (None, None) => (clone(flags)?, false),
     };
     if pid == 0 {
         drop(go_write);
@@ -446,7 +467,7 @@ fn launch(
         };
         child_main(config, io, go_read, err_write);
     }
-    tracing::debug!(pid, "cloned into new namespaces");
+    tracing::debug!(pid, born_in_cgroup = born, "cloned into new namespaces");
     drop(go_read);
     drop(err_write);
     drop(slave);
@@ -468,12 +489,32 @@ fn launch(
                     source,
                 })
         });
-        written.map_err(abandon)?;
+        if let Err(e) = written {
+            let e = abandon(e);
+            if let Some(cgroup) = &born_in {
+                cgroup.remove();
+            }
+            return Err(e);
+        }
     }
-    let cgroup = Cgroup::create(layout, &config.cgroup_path, &config.limits)
-        .map_err(|e| abandon(e.into()))?;
+    let cgroup = match born_in {
+        Some(mut cgroup) => match cgroup.apply_limits(layout, &config.limits) {
+            Ok(()) => cgroup,
+            Err(e) => {
+                let e = abandon(e.into());
+                cgroup.remove();
+                return Err(e);
+            }
+        },
+        None => Cgroup::create(layout, &config.cgroup_path, &config.limits)
+            .map_err(|e| abandon(e.into()))?,
+    };
     tracing::debug!(path = config.cgroup_path, "cgroup created with its limits");
-    let (entry, join) = match CgroupEntry::choose(&cgroup) {
+    let chosen = match born {
+        true => Ok((CgroupEntry::Born, None)),
+        false => CgroupEntry::choose(&cgroup),
+    };
+    let (entry, join) = match chosen {
         Ok(chosen) => chosen,
         Err(e) => {
             cgroup.remove();
@@ -518,6 +559,55 @@ fn launch(
         signals,
         cgroup,
     })
+}
+
+/// `clone_args` of `clone3(2)`, up to `cgroup` (the kernel's `CLONE_ARGS_SIZE_VER2`).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// `CLONE_INTO_CGROUP` (Linux 5.7): the child starts in the cgroup2 directory `cgroup`.
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// `clone` as `clone`, with the child born in the v2 `cgroup`. Fails where the kernel (before
+/// 5.7) or a seccomp filter around berth refuses clone3, and the caller falls back.
+fn clone_into(flags: libc::c_int, cgroup: &Cgroup) -> Result<i32, RuntimeError> {
+    let dir = cgroup.open_v2_dir()?;
+    let args = CloneArgs {
+        flags: flags as u64 | CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: dir.as_raw_fd() as u64,
+        ..CloneArgs::default()
+    };
+    // SAFETY: as in `clone`: no new stack (stack and stack_size 0: the child runs on a copy of
+    // this one, as after fork) in a single-threaded process; `args` outlives the call and its
+    // size is passed with it.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    if pid < 0 {
+        return Err(RuntimeError::Host {
+            what: "clone3",
+            source: std::io::Error::last_os_error(),
+        });
+    }
+    Ok(pid as i32)
 }
 
 /// `clone` with namespace flags and no new stack: a fork. Returns 0 in the child.
@@ -671,6 +761,8 @@ pub fn wait_detached(
 
 /// How a new process gets into its cgroup.
 pub(crate) enum CgroupEntry<'a> {
+    /// It was born in its cgroup (v2, `CLONE_INTO_CGROUP`).
+    Born,
     /// This process moves it (v2).
     ByParent(&'a Cgroup),
     /// It moves itself into the v1 hierarchies, then says `+` on the verdict pipe (see
@@ -720,6 +812,7 @@ pub(crate) fn release_child(
     // `code:message`; after a `+` when it moved itself into its cgroup.
     let mut message = String::new();
     let joined = match entry {
+        CgroupEntry::Born => Ok(true),
         CgroupEntry::ByParent(cgroup) => cgroup.add(pid).map(|()| true).map_err(RuntimeError::from),
         CgroupEntry::BySelf(cgroup) => {
             let mut first = [0u8; 1];

@@ -250,12 +250,14 @@ fn a_containers_layer_holds_only_what_it_writes() {
 const AS_V2_HOST: &str = "if [ ! -e /sys/fs/cgroup/cgroup.controllers ]; then \
      mount --bind /sys/fs/cgroup/unified /sys/fs/cgroup; fi\n";
 
-/// Reports, on a cgroup v2 host, what a detached container gets: berth's view of the host, its
+/// Reports, on a cgroup v2 host, what a container gets: berth's view of the host, whether its
+/// process was born in its cgroup; for a detached one its
 /// cgroup and the processes in it, what its device filter lets through (a block device of the
 /// host's, `$DEVICE`: only a privileged container may open it, whatever its capabilities);
 /// then whether its cgroup went with it and how a memory limit is answered.
 const CGROUP_V2_CHECKS: &str = r#"
 berth info | grep 'Cgroup Version'
+BERTH_LOG=debug NO_COLOR=1 berth run --rm --network none "$IMAGE" true 2>&1 | grep -o 'born_in_cgroup=[a-z]*'
 berth run -d --name v2 --network none "$IMAGE" sleep 30 >/dev/null
 for dir in /sys/fs/cgroup/berth/*/; do echo "cgroup=$dir procs=$(wc -l < "$dir/cgroup.procs")"; done
 dev="mknod /tmp/dev b $DEVICE && (exec 3< /tmp/dev) 2>/dev/null && echo dev=opened || echo dev=denied"
@@ -301,6 +303,8 @@ fn on_cgroup_v2_a_container_gets_a_cgroup_a_device_filter_and_clear_refusals() {
     );
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines[0].trim(), "Cgroup Version: v2", "{stdout}");
+    // Born in its cgroup (clone3's CLONE_INTO_CGROUP), not moved there after the clone.
+    assert_eq!(lines[1], "born_in_cgroup=true", "{stdout}");
     let cgroups: Vec<&&str> = lines.iter().filter(|l| l.starts_with("cgroup=")).collect();
     assert_eq!(cgroups.len(), 1, "{stdout}");
     assert!(cgroups[0].ends_with("procs=1"), "{stdout}");
