@@ -581,12 +581,13 @@ struct CloneArgs {
 /// `CLONE_INTO_CGROUP` (Linux 5.7): the child starts in the cgroup2 directory `cgroup`.
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
-/// `clone` as `clone`, with the child born in the v2 `cgroup`. Fails where the kernel (before
-/// 5.7) or a seccomp filter around berth refuses clone3, and the caller falls back.
+/// A fork with namespace `flags`, as `clone`, whose child is born in the v2 `cgroup`. Fails
+/// where the kernel (before 5.7) or a seccomp filter around berth refuses clone3, and the
+/// caller falls back.
 fn clone_into(flags: libc::c_int, cgroup: &Cgroup) -> Result<i32, RuntimeError> {
     let dir = cgroup.open_v2_dir()?;
     let args = CloneArgs {
-        flags: flags as u64 | CLONE_INTO_CGROUP,
+        flags: u64::from(flags as u32) | CLONE_INTO_CGROUP,
         exit_signal: libc::SIGCHLD as u64,
         cgroup: dir.as_raw_fd() as u64,
         ..CloneArgs::default()
