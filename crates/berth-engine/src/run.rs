@@ -78,9 +78,10 @@ pub fn run(
     progress: &dyn Progress,
 ) -> Result<i32, RunError> {
     let (record, spec) = make(roots, config, options, progress, true)?;
+    let id = record.id.clone();
     execute(
         roots,
-        &record.id.clone(),
+        &id,
         Some((record, spec)),
         StdioMode {
             stdin: options.interactive,
@@ -451,7 +452,7 @@ fn prepare(
                     if r.is_running() {
                         return None;
                     }
-                    *r = claim(r.clone());
+                    *r = claim(std::mem::take(r));
                     Some(r.clone())
                 })
                 .map_err(io("write the container record"))?
@@ -597,7 +598,6 @@ fn find_or_pull(
     Ok((id, record))
 }
 
-/// The file at `path` in the topmost layer that has it, or "".
 /// The mount targets of every container (berth's spec mounts /proc, /sys, /dev and the three
 /// files of /etc it writes), as an image's init layer holds them where the image lacks them.
 const MOUNT_TARGETS: [Placeholder; 6] = [
@@ -619,6 +619,7 @@ fn init_layer(store: &Store, image: &ImageRecord, layers_top_first: &[PathBuf]) 
         .ok()
 }
 
+/// The file at `path` in the topmost layer that has it, or "".
 fn read_image_file(layers_top_first: &[PathBuf], path: &str) -> String {
     layers_top_first
         .iter()

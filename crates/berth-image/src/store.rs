@@ -281,7 +281,8 @@ impl Store {
     /// writable layer: that layer stays empty until the container writes, and each start
     /// saves a copy-up. A placeholder goes in only where no layer has anything at its path
     /// and every parent that a layer has is a directory, so that it never hides the image's
-    /// own file, whiteout or symlink. Made once, atomically, and removed with the layer.
+    /// own file, whiteout or symlink. Made once, under the layer's lock, in `tmp/` first (a
+    /// leftover of a killed berth is removed there), and removed with the layer.
     pub fn init_layer(
         &self,
         chain_id: &Digest,
@@ -292,9 +293,12 @@ impl Store {
         if init.is_dir() {
             return Ok(init);
         }
-        let work = self
-            .tmp_dir()
-            .join(format!("{}.init.{}", chain_id.hex(), std::process::id()));
+        let _lock = self.lock_layer(chain_id)?;
+        if init.is_dir() {
+            return Ok(init);
+        }
+        let work = self.tmp_dir().join(format!("{}.init", chain_id.hex()));
+        crate::unpack::remove_dir_all(&work).map_err(at(&work))?;
         let made = (|| {
             fs::create_dir_all(&work)?;
             for placeholder in placeholders {
@@ -333,18 +337,10 @@ impl Store {
             fs::set_permissions(&work, fs::Permissions::from_mode(0o755))?;
             fs::rename(&work, &init)
         })();
-        match made {
-            Ok(()) => Ok(init),
-            // Another container of the chain made it first.
-            Err(_) if init.is_dir() => {
-                crate::unpack::remove_dir_all(&work).map_err(at(&work))?;
-                Ok(init)
-            }
-            Err(e) => {
-                let _ = crate::unpack::remove_dir_all(&work);
-                Err(at(&init)(e))
-            }
-        }
+        made.map(|()| init.clone()).map_err(|e| {
+            let _ = crate::unpack::remove_dir_all(&work);
+            at(&init)(e)
+        })
     }
 
     /// The chain ids of every stored layer.
@@ -434,10 +430,24 @@ mod tests {
         // The image's own file and symlink are not shadowed.
         assert!(!init.join("etc/hostname").exists());
         assert!(!init.join("run").exists());
-        // Made once: a second call finds it, and nothing is left in tmp/.
+        // Made once: a second call finds it, and no work directory is left in tmp/.
         fs::remove_file(bottom.join("etc/hostname")).unwrap();
         store.init_layer(&chain, &[top, bottom], &TARGETS).unwrap();
         assert!(!init.join("etc/hostname").exists());
-        assert_eq!(fs::read_dir(store.tmp_dir()).unwrap().count(), 0);
+        let work: Vec<_> = fs::read_dir(store.tmp_dir())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".init"))
+            .collect();
+        assert!(work.is_empty(), "{work:?}");
+        // A leftover of a berth killed while making one is cleared by the next.
+        let layer2 = Digest::parse(&format!("sha256:{}", "cd".repeat(32))).unwrap();
+        fs::create_dir_all(store.layer_dir(&layer2)).unwrap();
+        let leftover = store.tmp_dir().join(format!("{}.init", layer2.hex()));
+        fs::create_dir_all(leftover.join("etc/half")).unwrap();
+        let init2 = store.init_layer(&layer2, &[], &TARGETS).unwrap();
+        assert!(!init2.join("etc/half").exists());
+        assert!(init2.join("etc/hosts").is_file());
+        assert!(!leftover.exists());
     }
 }

@@ -132,18 +132,6 @@ pub struct NetworkLimits {
 }
 
 impl NetworkLimits {
-    /// Refuses the limits that no directory of `dirs` can keep.
-    fn check(&self, root: &Path, dirs: &[(&'static str, PathBuf)]) -> Result<(), CgroupError> {
-        let has = |controller: &str| dirs.iter().any(|(c, _)| *c == controller);
-        if self.class_id.is_some() && !has("net_cls") {
-            return Err(no_controller(root, "net_cls", "a network class id"));
-        }
-        if !self.priorities.is_empty() && !has("net_prio") {
-            return Err(no_controller(root, "net_prio", "network priorities"));
-        }
-        Ok(())
-    }
-
     /// Writes the limits to a v1 `controller`'s directory.
     fn write_v1(&self, controller: &str, dir: &Path) -> Result<(), CgroupError> {
         match controller {
@@ -300,6 +288,8 @@ pub struct Cgroup {
     dirs: Vec<(&'static str, PathBuf)>,
     mode: CgroupMode,
     relative: PathBuf,
+    /// Where the host's cgroups are mounted (`/sys/fs/cgroup`).
+    root: PathBuf,
 }
 
 impl Cgroup {
@@ -327,22 +317,7 @@ impl Cgroup {
             dirs,
             mode: layout.mode,
             relative: PathBuf::from(relative),
-        }
-    }
-
-    /// Creates the cgroup and writes its limits.
-    pub fn create(
-        layout: &CgroupLayout,
-        relative: &str,
-        limits: &Limits,
-    ) -> Result<Cgroup, CgroupError> {
-        let mut cgroup = Cgroup::make(layout, relative)?;
-        match cgroup.apply_limits(layout, limits) {
-            Ok(()) => Ok(cgroup),
-            Err(e) => {
-                cgroup.remove();
-                Err(e)
-            }
+            root: layout.root.clone(),
         }
     }
 
@@ -378,21 +353,14 @@ impl Cgroup {
         limits: &Limits,
     ) -> Result<(), CgroupError> {
         let v2 = self.mode == CgroupMode::V2;
-        if v2 && !limits.hugepages.is_empty() && !layout.controllers.iter().any(|c| c == "hugetlb")
-        {
-            return Err(no_controller(&layout.root, "hugetlb", "hugepage limits"));
+        if !v2 && !limits.hugepages.is_empty() && !self.has("hugetlb") {
+            let dir = self.create_hybrid_hugetlb(layout)?;
+            self.dirs.push(("", dir));
         }
         self.check_controllers(limits)?;
-        limits.network.check(&layout.root, &self.dirs)?;
-        if v2 {
-            self.write_v2(limits, true)?;
-        } else {
-            let hugetlb = self.dirs.iter().any(|(c, _)| matches!(*c, "hugetlb" | ""));
-            if !limits.hugepages.is_empty() && !hugetlb {
-                let dir = self.create_hybrid_hugetlb(layout)?;
-                self.dirs.push(("", dir));
-            }
-            self.write_v1(limits, true)?;
+        match v2 {
+            true => self.write_v2(limits, true)?,
+            false => self.write_v1(limits, true)?,
         }
         self.write_hugepages(&limits.hugepages)
     }
@@ -609,7 +577,6 @@ impl Cgroup {
     /// Changes the limits of a cgroup that exists (OCI `update`): only those `limits` sets.
     pub fn update(&self, limits: &Limits) -> Result<(), CgroupError> {
         self.check_controllers(limits)?;
-        limits.network.check(&self.hierarchy_root(), &self.dirs)?;
         match self.mode {
             CgroupMode::V2 => self.write_v2(limits, false),
             _ => self.write_v1(limits, false),
@@ -626,36 +593,31 @@ impl Cgroup {
             return Ok(());
         }
         let v2 = self.mode == CgroupMode::V2;
-        let available: Vec<String> = match v2 {
-            true => fs::read_to_string(self.dirs[0].1.join("cgroup.controllers"))
-                .unwrap_or_default()
-                .split_whitespace()
-                .map(str::to_owned)
-                .collect(),
-            false => self.dirs.iter().map(|(c, _)| (*c).to_owned()).collect(),
+        let delegated = match v2 {
+            true => {
+                fs::read_to_string(self.dirs[0].1.join("cgroup.controllers")).unwrap_or_default()
+            }
+            false => String::new(),
         };
         for (v1_name, v2_name, what) in needed {
-            let controller = if v2 { v2_name } else { v1_name };
-            if !available.iter().any(|c| c == controller) {
-                return Err(no_controller(&self.hierarchy_root(), controller, what));
+            let present = match v2 {
+                true => delegated.split_whitespace().any(|c| c == v2_name),
+                false => self.has(v1_name),
+            };
+            if !present {
+                let controller = if v2 { v2_name } else { v1_name };
+                return Err(no_controller(&self.root, controller, what));
             }
         }
         Ok(())
     }
 
-    /// Where the host's cgroups are mounted (`/sys/fs/cgroup`), as this cgroup's directories
-    /// show it.
-    fn hierarchy_root(&self) -> PathBuf {
-        let depth = self.relative.components().count();
-        let levels = if self.mode == CgroupMode::V2 {
-            depth
-        } else {
-            depth + 1
-        };
+    /// Whether a v1 cgroup has a part for `controller` (hugetlb: also the cgroup2 part of a
+    /// hybrid host).
+    fn has(&self, controller: &str) -> bool {
         self.dirs
-            .first()
-            .and_then(|(_, dir)| dir.ancestors().nth(levels))
-            .map_or_else(|| PathBuf::from("/sys/fs/cgroup"), Path::to_path_buf)
+            .iter()
+            .any(|(c, _)| *c == controller || (controller == "hugetlb" && c.is_empty()))
     }
 
     /// The directory of a v2 cgroup, opened for `CLONE_INTO_CGROUP`.
@@ -747,6 +709,7 @@ impl Cgroup {
             dirs,
             mode: self.mode,
             relative: self.relative.join(every.unwrap_or_default()),
+            root: self.root.clone(),
         })
     }
 
@@ -946,8 +909,8 @@ impl Cgroup {
 }
 
 impl Limits {
-    /// The controllers these limits need (v1 name, v2 name, what they keep), besides hugetlb
-    /// and the network's, which are checked where they are written.
+    /// The controllers these limits need: v1 name, v2 name (cgroup v2 has no net_cls or
+    /// net_prio: no v2 cgroup lists them), what they keep.
     fn controllers_needed(&self) -> Vec<(&'static str, &'static str, &'static str)> {
         let memory = self.memory.is_some()
             || self.memory_swap.is_some()
@@ -971,6 +934,18 @@ impl Limits {
             (
                 self.block_io != BlockIo::default(),
                 ("blkio", "io", "block I/O limits"),
+            ),
+            (
+                !self.hugepages.is_empty(),
+                ("hugetlb", "hugetlb", "hugepage limits"),
+            ),
+            (
+                self.network.class_id.is_some(),
+                ("net_cls", "net_cls", "a network class id"),
+            ),
+            (
+                !self.network.priorities.is_empty(),
+                ("net_prio", "net_prio", "network priorities"),
             ),
         ]
         .into_iter()
@@ -1049,5 +1024,14 @@ mod tests {
         assert_eq!(names(&limits), ["cpu", "memory", "pids", "blkio"]);
         let v2: Vec<&str> = limits.controllers_needed().iter().map(|c| c.1).collect();
         assert_eq!(v2, ["cpu", "memory", "pids", "io"]);
+        let others = Limits {
+            hugepages: vec![("2MB".into(), 4 << 20)],
+            network: NetworkLimits {
+                class_id: Some(0x10001),
+                priorities: vec![("lo".into(), 5)],
+            },
+            ..Limits::default()
+        };
+        assert_eq!(names(&others), ["hugetlb", "net_cls", "net_prio"]);
     }
 }

@@ -497,18 +497,15 @@ fn launch(
             return Err(e);
         }
     }
-    let cgroup = match born_in {
-        Some(mut cgroup) => match cgroup.apply_limits(layout, &config.limits) {
-            Ok(()) => cgroup,
-            Err(e) => {
-                let e = abandon(e.into());
-                cgroup.remove();
-                return Err(e);
-            }
-        },
-        None => Cgroup::create(layout, &config.cgroup_path, &config.limits)
-            .map_err(|e| abandon(e.into()))?,
+    let mut cgroup = match born_in {
+        Some(cgroup) => cgroup,
+        None => Cgroup::make(layout, &config.cgroup_path).map_err(|e| abandon(e.into()))?,
     };
+    if let Err(e) = cgroup.apply_limits(layout, &config.limits) {
+        let e = abandon(e.into());
+        cgroup.remove();
+        return Err(e);
+    }
     tracing::debug!(path = config.cgroup_path, "cgroup created with its limits");
     let chosen = match born {
         true => Ok((CgroupEntry::Born, None)),
