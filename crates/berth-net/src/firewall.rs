@@ -16,7 +16,9 @@
 //! Every rule names its network or container in its comment, which is how rules are found
 //! again to be removed. Where Docker's iptables rules are present (its FORWARD policy drops),
 //! a network also gets accept rules for its bridge in `ip filter`'s `DOCKER-USER` chain (or
-//! `FORWARD` when there is no such chain), named the same way.
+//! `FORWARD` when there is no such chain), whose comment also names berth's table. Removal
+//! looks only at berth's table and at those `ip filter` rules, so that berths with other
+//! tables (other roots, parallel tests) never touch each other's rules.
 
 use crate::ports::PortBinding;
 use crate::subnet::Subnet;
@@ -61,6 +63,12 @@ fn network_tag(name: &str) -> String {
     format!("berth network {name}")
 }
 
+/// The comment that names a network's rules in Docker's `ip filter` table, which berths with
+/// other tables share.
+fn filter_tag(table: &str, name: &str) -> String {
+    format!("berth network {name} table {table}")
+}
+
 impl Firewall {
     /// The table named `table` in the `ip` family.
     pub fn new(table: &str) -> Firewall {
@@ -100,11 +108,9 @@ impl Firewall {
         Self::nft(&["-f", "-"], Some(script)).map(drop)
     }
 
-    /// The rules of `what` (`ruleset`, or `table ip NAME`) that carry a comment.
-    fn rules(what: &[&str]) -> Result<Vec<ListedRule>, FirewallError> {
-        let mut args = vec!["-j", "-a", "list"];
-        args.extend_from_slice(what);
-        let text = match Self::nft(&args, None) {
+    /// The rules of table `ip <table>` that carry a comment.
+    fn rules(table: &str) -> Result<Vec<ListedRule>, FirewallError> {
+        let text = match Self::nft(&["-j", "-a", "list", "table", "ip", table], None) {
             Ok(text) => text,
             // A table that does not exist has no rules.
             Err(FirewallError::Refused(e)) if e.contains("No such file") => return Ok(Vec::new()),
@@ -165,8 +171,7 @@ impl Firewall {
     ) -> Result<(), FirewallError> {
         let t = &self.table;
         let tag = network_tag(name);
-        let existing = Self::rules(&["ruleset"])?;
-        let mut script = Self::delete_script(&existing, &tag);
+        let mut script = self.network_delete_script(name)?;
         script.push_str(&format!(
             "add table ip {t}\n\
              add chain ip {t} prerouting {{ type nat hook prerouting priority dstnat; policy accept; }}\n\
@@ -184,9 +189,10 @@ impl Firewall {
             .into_iter()
             .find(|c| chains.iter().any(|have| have == c));
         if let Some(chain) = docker_chain {
+            let filter_tag = filter_tag(t, name);
             for direction in ["iifname", "oifname"] {
                 script.push_str(&format!(
-                    "insert rule ip filter {chain} {direction} \"{bridge}\" accept comment \"{tag}\"\n"
+                    "insert rule ip filter {chain} {direction} \"{bridge}\" accept comment \"{filter_tag}\"\n"
                 ));
             }
         }
@@ -195,11 +201,20 @@ impl Firewall {
 
     /// Removes a network's rules.
     pub fn remove_network(&self, name: &str) -> Result<(), FirewallError> {
-        let script = Self::delete_script(&Self::rules(&["ruleset"])?, &network_tag(name));
+        let script = self.network_delete_script(name)?;
         if script.is_empty() {
             return Ok(());
         }
         Self::apply(&script)
+    }
+
+    /// The `nft` lines that delete network `name`'s rules: those in berth's table and those
+    /// it added to Docker's `ip filter`.
+    fn network_delete_script(&self, name: &str) -> Result<String, FirewallError> {
+        let own = Self::rules(&self.table)?;
+        let docker = Self::rules("filter")?;
+        Ok(Self::delete_script(&own, &network_tag(name))
+            + &Self::delete_script(&docker, &filter_tag(&self.table, name)))
     }
 
     /// Publishes a container's ports: DNAT from the host's addresses to `ip`, and masquerade
@@ -238,7 +253,7 @@ impl Firewall {
 
     /// Removes every rule of container `id`.
     pub fn remove_container(&self, id: &str) -> Result<(), FirewallError> {
-        let rules = Self::rules(&["table", "ip", &self.table])?;
+        let rules = Self::rules(&self.table)?;
         let script = Self::delete_script(&rules, &container_tag(id));
         if script.is_empty() {
             return Ok(());
@@ -248,7 +263,7 @@ impl Firewall {
 
     /// The ids of the containers that have rules in the table.
     pub fn containers(&self) -> Result<Vec<String>, FirewallError> {
-        let mut ids: Vec<String> = Self::rules(&["table", "ip", &self.table])?
+        let mut ids: Vec<String> = Self::rules(&self.table)?
             .into_iter()
             .filter_map(|r| {
                 r.comment
@@ -259,5 +274,64 @@ impl Firewall {
         ids.sort();
         ids.dedup();
         Ok(ids)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deletes the test's tables, whatever the test did.
+    struct Tables(Vec<String>);
+
+    impl Drop for Tables {
+        fn drop(&mut self) {
+            for table in &self.0 {
+                let _ = Firewall::new(table).remove_network("bridge");
+                let _ = Firewall::apply(&format!("delete table ip {table}\n"));
+            }
+        }
+    }
+
+    #[test]
+    fn removing_a_network_leaves_other_tables_rules_alone() {
+        let tables: Vec<String> = ["a", "b"]
+            .iter()
+            .map(|t| format!("berth_unit_{}_{t}", std::process::id()))
+            .collect();
+        let _guard = Tables(tables.clone());
+        let subnet: Subnet = "10.213.0.0/24".parse().unwrap();
+        let [a, b] = [&tables[0], &tables[1]].map(|t| Firewall::new(t));
+        a.add_network("bridge", "berthunita0", &subnet).unwrap();
+        b.add_network("bridge", "berthunitb0", &subnet).unwrap();
+        // Adding a network again (as each start does) replaces its rules in its own table only.
+        a.add_network("bridge", "berthunita0", &subnet).unwrap();
+        let masquerades = |t: &str| {
+            Firewall::rules(t)
+                .unwrap()
+                .iter()
+                .filter(|r| r.comment == network_tag("bridge"))
+                .count()
+        };
+        assert_eq!((masquerades(&tables[0]), masquerades(&tables[1])), (1, 1));
+        let docker_rules = |t: &str| {
+            Firewall::rules("filter")
+                .unwrap()
+                .iter()
+                .filter(|r| r.comment == filter_tag(t, "bridge"))
+                .count()
+        };
+        let docker_b = docker_rules(&tables[1]);
+        a.remove_network("bridge").unwrap();
+        assert_eq!(masquerades(&tables[0]), 0);
+        assert_eq!(docker_rules(&tables[0]), 0);
+        assert_eq!(
+            masquerades(&tables[1]),
+            1,
+            "another table's rule was removed"
+        );
+        assert_eq!(docker_rules(&tables[1]), docker_b);
+        b.remove_network("bridge").unwrap();
+        assert_eq!((masquerades(&tables[1]), docker_rules(&tables[1])), (0, 0));
     }
 }
