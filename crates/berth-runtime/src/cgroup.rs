@@ -321,25 +321,19 @@ impl Cgroup {
         }
     }
 
-    /// Creates the cgroup's directories, without limits yet (see `apply_limits`). A parent
-    /// removed by a container that ended at the same moment (see `remove`) is made again.
+    /// Creates the cgroup's directories, without limits yet (see `apply_limits`). The levels
+    /// above it (`berth/`) are made when missing and stay, as Docker's `docker/` does.
     pub fn make(layout: &CgroupLayout, relative: &str) -> Result<Cgroup, CgroupError> {
         let cgroup = Cgroup::at(layout, relative);
-        let mut attempts = 0;
-        loop {
-            let result = match cgroup.mode {
-                CgroupMode::V2 => cgroup.make_v2(layout),
-                _ => cgroup.make_v1(),
-            };
-            match result {
-                Ok(()) => return Ok(cgroup),
-                Err(e) if e.source.kind() == io::ErrorKind::NotFound && attempts < 3 => {
-                    attempts += 1;
-                }
-                Err(e) => {
-                    cgroup.remove();
-                    return Err(e);
-                }
+        let made = match cgroup.mode {
+            CgroupMode::V2 => cgroup.make_v2(layout),
+            _ => cgroup.make_v1(),
+        };
+        match made {
+            Ok(()) => Ok(cgroup),
+            Err(e) => {
+                cgroup.remove();
+                Err(e)
             }
         }
     }
@@ -490,10 +484,10 @@ impl Cgroup {
         for part in self.relative.components() {
             let parent = level.clone();
             level = level.join(part);
-            match fs::create_dir(&level) {
+            let made = match fs::create_dir(&level) {
                 Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(at(&level)(e)),
-                _ => {}
-            }
+                result => result.is_ok(),
+            };
             for file in ["cpuset.cpus", "cpuset.mems"] {
                 if fs::read_to_string(level.join(file))
                     .unwrap_or_default()
@@ -504,6 +498,11 @@ impl Cgroup {
                         fs::read_to_string(parent.join(file)).map_err(at(&parent.join(file)))?;
                     write(&level.join(file), value.trim())?;
                 }
+            }
+            // A level above the container's, just made, hands its CPUs and memory nodes to
+            // the cgroups made in it from now on: the next container's needs no copy.
+            if made && level != dir {
+                write(&level.join("cgroup.clone_children"), "1")?;
             }
         }
         Ok(())
@@ -883,28 +882,11 @@ impl Cgroup {
                 }
             }
             if !busy {
-                self.remove_empty_parents();
                 return;
             }
             std::thread::sleep(Duration::from_millis(10));
         }
         tracing::warn!(dirs = ?self.dirs, "cgroup still busy; the next berth command reclaims it");
-    }
-
-    /// Removes the levels above the container's cgroup (`berth/`) that no other container
-    /// uses, so that nothing of berth stays in the hierarchy; a busy one stays.
-    fn remove_empty_parents(&self) {
-        for (_, dir) in &self.dirs {
-            for parent in dir
-                .ancestors()
-                .skip(1)
-                .take(self.relative.components().count().saturating_sub(1))
-            {
-                if fs::remove_dir(parent).is_err() {
-                    break;
-                }
-            }
-        }
     }
 }
 
