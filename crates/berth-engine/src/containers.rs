@@ -169,9 +169,16 @@ impl Containers {
             .map_err(|e| e.source)
     }
 
-    /// Takes the container's lock.
+    /// Takes the container's lock (a `flock` on its directory).
     pub fn lock(&self, id: &str) -> io::Result<berth_image::store::FileLock> {
-        berth_image::store::FileLock::acquire(&self.dir(id).join("lock")).map_err(|e| e.source)
+        berth_image::store::FileLock::on_directory(&self.dir(id)).map_err(|e| e.source)
+    }
+
+    /// The empty directory every container's root file system is mounted on, each in a
+    /// mount namespace of its own (the container's, or a helper's), so that a container
+    /// needs no mount point of its own.
+    pub fn mount_point(&self) -> PathBuf {
+        self.dir.with_file_name("rootfs")
     }
 
     /// Writes a record atomically.

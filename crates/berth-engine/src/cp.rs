@@ -111,16 +111,18 @@ fn in_container(
     if pid == 0 {
         drop(err_read);
         let result =
-            enter(mount_ns.as_ref(), &dir.join("rootfs"), &overlay).and_then(|()| match &side {
-                Side::Send(src) => {
-                    drop(data_read);
-                    send(Path::new(src), &mut Pipe(File::from(data_write)))
-                }
-                Side::Receive(dest) => {
-                    drop(data_write);
-                    receive(&mut Pipe(File::from(data_read)), Path::new(dest), true)
-                }
-            });
+            enter(mount_ns.as_ref(), &containers.mount_point(), &overlay).and_then(
+                |()| match &side {
+                    Side::Send(src) => {
+                        drop(data_read);
+                        send(Path::new(src), &mut Pipe(File::from(data_write)))
+                    }
+                    Side::Receive(dest) => {
+                        drop(data_write);
+                        receive(&mut Pipe(File::from(data_read)), Path::new(dest), true)
+                    }
+                },
+            );
         let code = match result {
             Ok(()) => 0,
             Err(message) => {

@@ -96,7 +96,7 @@ pub fn exec(roots: &Roots, name: &str, options: &ExecOptions) -> Result<i32, Exe
         .and_then(|b| serde_json::from_slice(&b).ok())
         .ok_or_else(|| ExecError::Invalid(format!("cannot read the spec of {}", record.id)))?;
     let mut config =
-        berth_runtime::spec::container_config(&record.id, &spec, &dir.join("rootfs"), None)
+        berth_runtime::spec::container_config(&record.id, &spec, &containers.mount_point(), None)
             .map_err(|e| ExecError::Invalid(e.to_string()))?;
     config.args = options.command.clone();
     config.terminal = options.tty;

@@ -166,9 +166,12 @@ fn make(
         .to_string();
     let dir = containers.dir(&id);
     let result = (|| {
-        for sub in ["rootfs", "upper", "work"] {
-            fs::create_dir_all(dir.join(sub))
-                .map_err(io(format!("create {}", dir.join(sub).display())))?;
+        for sub in [
+            dir.join("upper"),
+            dir.join("work"),
+            containers.mount_point(),
+        ] {
+            fs::create_dir_all(&sub).map_err(io(format!("create {}", sub.display())))?;
         }
         for m in &plan.mounts {
             if let Mount::Bind { source, .. } = m {
@@ -466,7 +469,7 @@ fn prepare(
         work: dir.join("work"),
     };
     let configured =
-        berth_runtime::spec::container_config(id, &spec, &dir.join("rootfs"), Some(overlay))
+        berth_runtime::spec::container_config(id, &spec, &containers.mount_point(), Some(overlay))
             .map_err(|e| RunError::Options(e.to_string()))
             .and_then(|config| {
                 let (network, held) = connect::connect(roots, &record)?;

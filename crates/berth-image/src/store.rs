@@ -136,6 +136,15 @@ impl FileLock {
             .map_err(|e| at(path)(e.into()))?;
         Ok(FileLock { _file: file })
     }
+
+    /// Waits for and takes the lock on the directory `path`, which must exist: a lock that
+    /// needs no file of its own.
+    pub fn on_directory(path: &Path) -> Result<FileLock, StoreError> {
+        let file = File::open(path).map_err(at(path))?;
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|e| at(path)(e.into()))?;
+        Ok(FileLock { _file: file })
+    }
 }
 
 /// The store under one root directory.
