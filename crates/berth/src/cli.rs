@@ -1,6 +1,6 @@
 //! The command line, as clap derive types. Parsing does no I/O: commands get plain values.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgMatches, Args, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
 
 /// berth: a daemonless, Docker-compatible container engine.
@@ -46,64 +46,64 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Download an image from a registry
-    Pull(PullArgs),
+    Pull(Deferred<PullArgs>),
     /// List images
-    Images(ImagesArgs),
+    Images(Deferred<ImagesArgs>),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
-    Tag(TagArgs),
+    Tag(Deferred<TagArgs>),
     /// Remove one or more images
-    Rmi(RmiArgs),
+    Rmi(Deferred<RmiArgs>),
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
     /// Create and run a new container from an image
-    Run(Box<RunArgs>),
+    Run(Deferred<Box<RunArgs>>),
     /// Create a new container
-    Create(Box<RunArgs>),
+    Create(Deferred<Box<RunArgs>>),
     /// Start one or more stopped containers
-    Start(StartArgs),
+    Start(Deferred<StartArgs>),
     /// Stop one or more running containers
-    Stop(StopArgs),
+    Stop(Deferred<StopArgs>),
     /// Restart one or more containers
-    Restart(StopArgs),
+    Restart(Deferred<StopArgs>),
     /// Kill one or more running containers
-    Kill(KillArgs),
+    Kill(Deferred<KillArgs>),
     /// Remove one or more containers
-    Rm(RmArgs),
+    Rm(Deferred<RmArgs>),
     /// List containers
-    Ps(PsArgs),
+    Ps(Deferred<PsArgs>),
     /// Fetch the logs of a container
-    Logs(LogsArgs),
+    Logs(Deferred<LogsArgs>),
     /// Block until one or more containers stop, then print their exit codes
-    Wait(NamesArgs),
+    Wait(Deferred<NamesArgs>),
     /// Copy files/folders between a container and the local filesystem
-    Cp(CpArgs),
+    Cp(Deferred<CpArgs>),
     /// Attach local standard output and error streams to a running container
-    Attach(TopArgs),
+    Attach(Deferred<TopArgs>),
     /// Pause all processes within one or more containers
-    Pause(NamesArgs),
+    Pause(Deferred<NamesArgs>),
     /// Unpause all processes within one or more containers
-    Unpause(NamesArgs),
+    Unpause(Deferred<NamesArgs>),
     /// Display the running processes of a container
-    Top(TopArgs),
+    Top(Deferred<TopArgs>),
     /// Display a live stream of container(s) resource usage statistics
-    Stats(StatsArgs),
+    Stats(Deferred<StatsArgs>),
     /// Runs a detached container (berth's own supervisor; not for direct use)
     #[command(name = "__supervise", hide = true)]
-    Supervise(SuperviseArgs),
+    Supervise(Deferred<SuperviseArgs>),
     /// Execute a command in a running container
-    Exec(ExecArgs),
+    Exec(Deferred<ExecArgs>),
     /// Return low-level information on berth objects
-    Inspect(NamesArgs),
+    Inspect(Deferred<NamesArgs>),
     /// Manage networks
     #[command(subcommand)]
     Network(NetworkCommand),
     /// List port mappings or a specific mapping for the container
-    Port(PortArgs),
+    Port(Deferred<PortArgs>),
     /// Log in to a registry
-    Login(LoginArgs),
+    Login(Deferred<LoginArgs>),
     /// Log out from a registry
-    Logout(LogoutArgs),
+    Logout(Deferred<LogoutArgs>),
     /// Show the berth version information
     Version,
     /// Display system-wide information
@@ -114,19 +114,19 @@ pub enum Command {
 #[derive(Subcommand, Debug)]
 pub enum ImageCommand {
     /// Display detailed information on one or more images
-    Inspect(ImageInspectArgs),
+    Inspect(Deferred<ImageInspectArgs>),
     /// Remove unused images
-    Prune(PruneArgs),
+    Prune(Deferred<PruneArgs>),
     /// List images
     #[command(alias = "list")]
-    Ls(ImagesArgs),
+    Ls(Deferred<ImagesArgs>),
     /// Download an image from a registry
-    Pull(PullArgs),
+    Pull(Deferred<PullArgs>),
     /// Remove one or more images
     #[command(alias = "remove")]
-    Rm(RmiArgs),
+    Rm(Deferred<RmiArgs>),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
-    Tag(TagArgs),
+    Tag(Deferred<TagArgs>),
 }
 
 /// `berth run`
@@ -520,19 +520,19 @@ pub struct LogoutArgs {
 #[derive(Subcommand, Debug)]
 pub enum NetworkCommand {
     /// Create a network
-    Create(NetworkCreateArgs),
+    Create(Deferred<NetworkCreateArgs>),
     /// List networks
     #[command(alias = "list")]
-    Ls(NetworkLsArgs),
+    Ls(Deferred<NetworkLsArgs>),
     /// Display detailed information on one or more networks
-    Inspect(NetworkNamesArgs),
+    Inspect(Deferred<NetworkNamesArgs>),
     /// Remove one or more networks
     #[command(alias = "remove")]
-    Rm(NetworkNamesArgs),
+    Rm(Deferred<NetworkNamesArgs>),
     /// Connect a container to a network
-    Connect(NetworkConnectArgs),
+    Connect(Deferred<NetworkConnectArgs>),
     /// Disconnect a container from a network
-    Disconnect(NetworkDisconnectArgs),
+    Disconnect(Deferred<NetworkDisconnectArgs>),
 }
 
 /// `berth network create`
@@ -606,6 +606,54 @@ pub struct PortArgs {
     pub port: Option<String>,
 }
 
+/// A command's arguments, defined only when that command runs (clap's
+/// `Command::defer`): parsing then builds one command's arguments instead of every command's,
+/// which took a quarter of a millisecond and a hundred page faults of each berth process.
+#[derive(Debug)]
+pub struct Deferred<T>(T);
+
+impl<T> std::ops::Deref for Deferred<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: FromArgMatches> FromArgMatches for Deferred<T> {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches(matches).map(Deferred)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches(matches)
+    }
+}
+
+impl<T: Args> Args for Deferred<T> {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        cmd.defer(|cmd| keep_about(cmd, T::augment_args))
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        cmd.defer(|cmd| keep_about(cmd, T::augment_args_for_update))
+    }
+}
+
+/// `augment(cmd)` with `cmd`'s description as it was: the command's own (its variant's doc
+/// comment), not that of its arguments' type, which clap would otherwise apply last.
+fn keep_about(cmd: clap::Command, augment: fn(clap::Command) -> clap::Command) -> clap::Command {
+    let about = cmd.get_about().cloned();
+    let long_about = cmd.get_long_about().cloned();
+    let cmd = augment(cmd);
+    match (about, long_about) {
+        (Some(about), Some(long_about)) => cmd.about(about).long_about(long_about),
+        (Some(about), None) => cmd.about(about).long_about(None),
+        (None, Some(long_about)) => cmd.about(None).long_about(long_about),
+        (None, None) => cmd.about(None).long_about(None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -614,5 +662,25 @@ mod tests {
     #[test]
     fn the_command_line_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_deferred_command_parses_and_keeps_its_own_description() {
+        let help = Cli::try_parse_from(["berth", "run", "--help"]).unwrap_err();
+        assert_eq!(help.kind(), clap::error::ErrorKind::DisplayHelp);
+        let help = help.to_string();
+        assert!(
+            help.starts_with("Create and run a new container from an image"),
+            "{help}"
+        );
+        assert!(help.contains("--memory"), "{help}");
+        let cli = Cli::try_parse_from(["berth", "--root", "/r", "run", "--rm", "-m", "64m", "img"])
+            .unwrap();
+        let Command::Run(args) = &cli.command else {
+            panic!("{cli:?}")
+        };
+        assert!(args.rm);
+        assert_eq!(args.memory.as_deref(), Some("64m"));
+        assert_eq!(cli.root.as_deref(), Some(std::path::Path::new("/r")));
     }
 }
