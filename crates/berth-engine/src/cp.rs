@@ -99,6 +99,10 @@ fn in_container(
         upper: dir.join("upper"),
         work: dir.join("work"),
     };
+    if mount_ns.is_none() {
+        // A stopped container's root is mounted there (a data root older than it lacks it).
+        std::fs::create_dir_all(containers.mount_point()).map_err(fail)?;
+    }
     let (data_read, data_write) =
         rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| fail(e.into()))?;
     let (err_read, err_write) =

@@ -446,6 +446,10 @@ fn prepare(
     let (record, spec) = match created {
         Some(created) => created,
         None => {
+            // Made by every `run` and `create`; a container made before berth had it has none.
+            let mount_point = containers.mount_point();
+            fs::create_dir_all(&mount_point)
+                .map_err(io(format!("create {}", mount_point.display())))?;
             let spec = serde_json::from_slice(
                 &fs::read(dir.join("config.json")).map_err(io("read config.json"))?,
             )

@@ -687,8 +687,11 @@ fn cp_copies_both_ways_running_or_stopped_and_stays_inside() {
         !std::path::Path::new("/tmp/from-host").exists(),
         "a container symlink sent a write to the host"
     );
-    // A stopped container: its overlay is mounted privately for the copy.
+    // A stopped container: its overlay is mounted privately for the copy, on the data
+    // root's shared mount point, made again where missing (a root older than it), as is a
+    // start's.
     bb.env.berth(&["stop", "-t", "0", "files"]).ok();
+    std::fs::remove_dir(bb.env.root().join("rootfs")).unwrap();
     bb.env
         .berth(&[
             "cp",
@@ -709,6 +712,7 @@ fn cp_copies_both_ways_running_or_stopped_and_stays_inside() {
     bb.env
         .berth(&["cp", "a", "b"])
         .fails(1, "name one side as CONTAINER:PATH");
+    std::fs::remove_dir(bb.env.root().join("rootfs")).unwrap();
     bb.env.berth(&["start", "files"]).ok();
     until("it runs", || {
         bb.env
