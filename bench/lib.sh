@@ -32,5 +32,9 @@ stop_registry() {
   wait "${REGISTRY_PID:-}" 2>/dev/null || true
 }
 
+# remove_cgroup_parent NAME: removes the (empty) cgroup NAME a script's containers were made
+# in, from every hierarchy.
+remove_cgroup_parent() { for h in /sys/fs/cgroup/ /sys/fs/cgroup/*/; do rmdir "$h$1" 2>/dev/null || true; done; }
+
 # unmount_under DIR: lazily unmounts everything mounted below DIR (what a peer engine left).
 unmount_under() { { grep -o " $1[^ ]*" /proc/mounts || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done; }

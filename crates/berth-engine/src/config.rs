@@ -48,6 +48,9 @@ pub struct EngineConfig {
     pub bip: Option<String>,
     /// berth's nftables table (`berth`) for networks made from now on.
     pub firewall_table: Option<String>,
+    /// The cgroup, in each hierarchy, that containers' cgroups are made in (`berth`; Docker's
+    /// `cgroup-parent`). It stays when they go, as Docker's `docker` does.
+    pub cgroup_parent: Option<String>,
 }
 
 impl EngineConfig {
@@ -66,16 +69,35 @@ impl EngineConfig {
     /// Reads the file at `path`; missing means the defaults.
     pub fn load(path: &Path) -> Result<EngineConfig, ConfigError> {
         match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| ConfigError {
-                path: path.to_owned(),
-                why: e.to_string(),
-            }),
+            Ok(bytes) => {
+                let config: EngineConfig =
+                    serde_json::from_slice(&bytes).map_err(|e| ConfigError {
+                        path: path.to_owned(),
+                        why: e.to_string(),
+                    })?;
+                if config.cgroup_parent().split('/').any(|c| c == "..") {
+                    return Err(ConfigError {
+                        path: path.to_owned(),
+                        why: "cgroup-parent must stay below the cgroup hierarchies' roots".into(),
+                    });
+                }
+                Ok(config)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(EngineConfig::default()),
             Err(e) => Err(ConfigError {
                 path: path.to_owned(),
                 why: e.to_string(),
             }),
         }
+    }
+
+    /// The cgroup containers' cgroups are made in, relative to each hierarchy's root.
+    pub fn cgroup_parent(&self) -> &str {
+        self.cgroup_parent
+            .as_deref()
+            .map(|p| p.trim_matches('/'))
+            .filter(|p| !p.is_empty())
+            .unwrap_or("berth")
     }
 
     /// How networks are made.
@@ -144,6 +166,25 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("unknown field")
+        );
+    }
+
+    #[test]
+    fn the_cgroup_parent_defaults_to_berth_and_stays_below_the_roots() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        assert_eq!(EngineConfig::default().cgroup_parent(), "berth");
+        std::fs::write(&path, r#"{"cgroup-parent":"/ci/berth/"}"#).unwrap();
+        assert_eq!(
+            EngineConfig::load(&path).unwrap().cgroup_parent(),
+            "ci/berth"
+        );
+        std::fs::write(&path, r#"{"cgroup-parent":"a/../.."}"#).unwrap();
+        assert!(
+            EngineConfig::load(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("cgroup-parent")
         );
     }
 }

@@ -195,7 +195,7 @@ fn make(
         };
         fs::write(dir.join("hosts"), hosts).map_err(io("write hosts"))?;
         fs::write(dir.join("resolv.conf"), resolv).map_err(io("write resolv.conf"))?;
-        let cgroup_path = format!("berth/{id}");
+        let cgroup_path = format!("{}/{id}", config.cgroup_parent());
         let host_caps: Vec<String> = caps::read(None, caps::CapSet::Bounding)
             .map(|set| set.iter().map(|c| c.to_string()).collect())
             .unwrap_or_default();

@@ -642,7 +642,8 @@ pub fn load_spec(bundle: &Path) -> Result<Spec, SpecError> {
 }
 
 /// The cgroup of a container: the spec's `cgroupsPath` (systemd's `slice:prefix:name` as
-/// `slice/prefix-name.scope`), else `berth-runc/<id>`.
+/// `slice/prefix-name.scope`), else, as runc's, `<id>` at the hierarchy's root (no parent of
+/// berth's own that would stay behind).
 fn cgroup_path(spec: &Spec, id: &str, systemd: bool) -> String {
     let given = spec
         .linux()
@@ -665,7 +666,7 @@ fn cgroup_path(spec: &Spec, id: &str, systemd: bool) -> String {
             }
         }
         Some(path) if !path.is_empty() => path.trim_start_matches('/').to_owned(),
-        _ => format!("berth-runc/{id}"),
+        _ => id.to_owned(),
     }
 }
 
@@ -738,7 +739,7 @@ mod tests {
             }
             serde_json::from_value(json).unwrap()
         };
-        assert_eq!(cgroup_path(&spec(None), "c1", false), "berth-runc/c1");
+        assert_eq!(cgroup_path(&spec(None), "c1", false), "c1");
         assert_eq!(
             cgroup_path(&spec(Some("/libpod_parent/libpod-c1")), "c1", false),
             "libpod_parent/libpod-c1"

@@ -147,7 +147,7 @@ fn a_detached_server_is_listed_logged_followed_stopped_and_removed() {
     bb.env
         .berth(&["inspect", "web"])
         .fails(1, "No such object: web");
-    assert!(cgroup_dirs_of(&id[..12]).is_empty());
+    assert!(cgroup_dirs_of(&bb.env, &id[..12]).is_empty());
     assert_nothing_leaked(&bb.env);
 }
 
@@ -368,9 +368,9 @@ fn a_killed_supervisor_leaves_an_exited_container_and_no_cgroup() {
             .contains("Exited (137)")
     );
     assert!(
-        cgroup_dirs_of(&id[..12]).is_empty(),
+        cgroup_dirs_of(&bb.env, &id[..12]).is_empty(),
         "cgroup left: {:?}",
-        cgroup_dirs_of(&id[..12])
+        cgroup_dirs_of(&bb.env, &id[..12])
     );
     // It can be started again.
     bb.env.berth(&["start", "orphan"]).ok();

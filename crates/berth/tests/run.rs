@@ -44,9 +44,9 @@ fn the_command_is_pid_1_and_sees_no_host_pids_mounts_or_interfaces() {
     let interfaces: Vec<&str> = lines[4..].iter().map(|l| l.trim()).collect();
     assert_eq!(interfaces, ["eth0", "lo"], "interfaces: {interfaces:?}");
     assert!(
-        cgroup_dirs_of(hostname).is_empty(),
+        cgroup_dirs_of(&bb.env, hostname).is_empty(),
         "cgroup left: {:?}",
-        cgroup_dirs_of(hostname)
+        cgroup_dirs_of(&bb.env, hostname)
     );
     assert_nothing_leaked(&bb.env);
 }
@@ -259,14 +259,14 @@ const CGROUP_V2_CHECKS: &str = r#"
 berth info | grep 'Cgroup Version'
 BERTH_LOG=debug NO_COLOR=1 berth run --rm --network none "$IMAGE" true 2>&1 | grep -o 'born_in_cgroup=[a-z]*'
 id=$(berth run -d --name v2 --network none "$IMAGE" sleep 30)
-[ -d "/sys/fs/cgroup/berth/$id" ] && echo "cgroup procs=$(wc -l < "/sys/fs/cgroup/berth/$id/cgroup.procs")"
+[ -d "/sys/fs/cgroup/$PARENT/$id" ] && echo "cgroup procs=$(wc -l < "/sys/fs/cgroup/$PARENT/$id/cgroup.procs")"
 dev="mknod /tmp/dev b $DEVICE && (exec 3< /tmp/dev) 2>/dev/null && echo dev=opened || echo dev=denied"
 berth exec v2 sh -c "$dev"
 berth run --rm --cap-add ALL --network none "$IMAGE" sh -c "$dev" | sed s/dev=/all-caps-dev=/
 berth run --rm --privileged --network none "$IMAGE" sh -c "$dev" | sed s/dev=/privileged-dev=/
 berth exec v2 sh -c 'echo zero=$(head -c 4 /dev/zero | wc -c)'
 berth rm -f v2 >/dev/null
-[ -e "/sys/fs/cgroup/berth/$id" ] && echo "left=$id"
+[ -e "/sys/fs/cgroup/$PARENT/$id" ] && echo "left=$id"
 berth run --rm -m 64m --network none "$IMAGE" true 2>&1 && echo memory=set || echo "memory=refused $?"
 "#;
 
@@ -287,6 +287,7 @@ fn on_cgroup_v2_a_container_gets_a_cgroup_a_device_filter_and_clear_refusals() {
         .env("PATH", format!("{dir}:/usr/sbin:/usr/bin:/sbin:/bin"))
         .env("IMAGE", &bb.image)
         .env("DEVICE", a_block_device())
+        .env("PARENT", &bb.env.table)
         .stdin(std::process::Stdio::null());
     for (key, value) in berth.get_envs() {
         match value {
@@ -620,7 +621,7 @@ fn kill_9_of_berth_is_reclaimed_by_the_next_command() {
         bb.env
             .spawn_until_line(&["run", "--rm", &bb.image, "sh", "-c", "hostname; sleep 7732"]);
     assert!(
-        !cgroup_dirs_of(&short_id).is_empty(),
+        !cgroup_dirs_of(&bb.env, &short_id).is_empty(),
         "no cgroup while running"
     );
     child.kill().unwrap();
@@ -638,9 +639,9 @@ fn kill_9_of_berth_is_reclaimed_by_the_next_command() {
     // The next berth command reclaims the cgroup and the --rm container's directory.
     bb.sh(&[], "true").ok();
     assert!(
-        cgroup_dirs_of(&short_id).is_empty(),
+        cgroup_dirs_of(&bb.env, &short_id).is_empty(),
         "cgroup not reclaimed: {:?}",
-        cgroup_dirs_of(&short_id)
+        cgroup_dirs_of(&bb.env, &short_id)
     );
     assert_nothing_leaked(&bb.env);
 }

@@ -137,7 +137,7 @@ impl Runc {
             .map(|e| e.path())
             .chain([PathBuf::from("/sys/fs/cgroup")])
         {
-            let cgroup = root.join("berth-runc").join(id);
+            let cgroup = root.join(id);
             assert!(
                 !cgroup.exists(),
                 "{} outlived the refusal",
@@ -755,10 +755,9 @@ fn bad_input_gets_runcs_errors_and_leaves_nothing() {
     assert_eq!(runc.ok(&["list", "-q"]).trim(), "");
     for id in ["b1", "b2", "b3"] {
         assert!(
-            common::cgroup_dirs_of(id).is_empty()
-                && !Path::new("/sys/fs/cgroup/memory/berth-runc")
-                    .join(id)
-                    .exists(),
+            common::cgroup_hierarchies()
+                .iter()
+                .all(|root| !root.join(id).exists()),
             "cgroup of {id} left"
         );
     }
@@ -1236,13 +1235,6 @@ ln -s net_cls,net_prio /sys/fs/cgroup/net_cls
 ln -s net_cls,net_prio /sys/fs/cgroup/net_prio
 "#;
 
-/// Removes what is left in the test's own net_cls hierarchy: the levels above the container's
-/// cgroup, which berth keeps as it does in every hierarchy. Else the hierarchy outlives its
-/// mount namespace, bound to the controllers.
-const CLEAR_NET_CLS: &str = r#"
-find /sys/fs/cgroup/net_cls,net_prio -mindepth 1 -depth -type d -exec rmdir {} +
-"#;
-
 /// Runs a container with a network class id and a priority for `lo`, reports what its
 /// net_cls and net_prio cgroups hold, deletes it and reports whether its cgroup went too.
 const RUN_WITH_NETWORK_LIMITS: &str = r#"
@@ -1286,7 +1278,7 @@ fn network_class_and_priorities_reach_net_cls_and_net_prio_or_are_refused() {
             eprintln!("skipped the limits themselves: no v1 net_cls hierarchy can be mounted");
             return;
         }
-        steps = format!("{MOUNT_NET_CLS}{steps}{CLEAR_NET_CLS}");
+        steps = format!("{MOUNT_NET_CLS}{steps}");
     }
     let out = Command::new("unshare")
         .args(["--mount", "--propagation", "private", "sh", "-euc", &steps])

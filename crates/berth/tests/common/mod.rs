@@ -101,6 +101,7 @@ impl Env {
         let mut json = json.clone();
         json["bridge"] = self.bridge.clone().into();
         json["firewall-table"] = self.table.clone().into();
+        json["cgroup-parent"] = self.table.clone().into();
         std::fs::write(self.dir.path().join("config.json"), json.to_string())
             .expect("write config");
     }
@@ -230,7 +231,25 @@ impl Drop for Env {
             .args(["delete", "table", "ip", &self.table])
             .stderr(std::process::Stdio::null())
             .status();
+        // The cgroup parent (named as the table), in every hierarchy.
+        for hierarchy in cgroup_hierarchies() {
+            let _ = std::fs::remove_dir(hierarchy.join(&self.table));
+        }
     }
+}
+
+/// This host's cgroup hierarchy roots: /sys/fs/cgroup and every directory in it (a v1
+/// controller's, or the unified one of a hybrid host).
+pub fn cgroup_hierarchies() -> Vec<PathBuf> {
+    let base = Path::new("/sys/fs/cgroup");
+    std::fs::read_dir(base)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir() && !p.is_symlink())
+        .chain([base.to_path_buf()])
+        .collect()
 }
 
 /// Where the registry keeps a blob's bytes on disk.
@@ -301,17 +320,12 @@ pub fn assert_nothing_leaked(env: &Env) {
     );
 }
 
-/// The cgroup directories of container `short_id` (its first 12 hex digits) still on the host.
-pub fn cgroup_dirs_of(short_id: &str) -> Vec<PathBuf> {
+/// The cgroup directories of container `short_id` (its first 12 hex digits) still on the
+/// host, under environment `env`'s cgroup parent.
+pub fn cgroup_dirs_of(env: &Env, short_id: &str) -> Vec<PathBuf> {
     let mut found = Vec::new();
-    for base in [
-        "/sys/fs/cgroup",
-        "/sys/fs/cgroup/memory",
-        "/sys/fs/cgroup/pids",
-        "/sys/fs/cgroup/cpu",
-        "/sys/fs/cgroup/unified",
-    ] {
-        if let Ok(entries) = std::fs::read_dir(Path::new(base).join("berth")) {
+    for base in cgroup_hierarchies() {
+        if let Ok(entries) = std::fs::read_dir(base.join(&env.table)) {
             found.extend(entries.flatten().map(|e| e.path()).filter(|p| {
                 p.file_name()
                     .is_some_and(|n| n.to_string_lossy().starts_with(short_id))
