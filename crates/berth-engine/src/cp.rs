@@ -98,6 +98,8 @@ fn in_container(
         lower: record.layers.iter().map(PathBuf::from).collect(),
         upper: dir.join("upper"),
         work: dir.join("work"),
+        // Not volatile: the container may start later, and a volatile layer mounts only once.
+        volatile: false,
     };
     if mount_ns.is_none() {
         // A stopped container's root is mounted there (a data root older than it lacks it).

@@ -471,6 +471,8 @@ fn prepare(
         lower: record.layers.iter().map(PathBuf::from).collect(),
         upper: dir.join("upper"),
         work: dir.join("work"),
+        // An `--rm` container's layer goes with it: nothing to sync when it ends.
+        volatile: record.auto_remove,
     };
     let configured =
         berth_runtime::spec::container_config(id, &spec, &containers.mount_point(), Some(overlay))

@@ -22,6 +22,11 @@ pub struct Overlay {
     pub upper: PathBuf,
     /// overlayfs' work directory, on the same file system as `upper`.
     pub work: PathBuf,
+    /// Mount it `volatile`: the writable layer is never synced to disk (no `syncfs` of the
+    /// whole upper file system when the container ends), for a layer that is thrown away
+    /// with its container, as Podman does for `--rm`. A layer mounted so must not be mounted
+    /// again (overlayfs refuses, after a crash, until it is cleaned).
+    pub volatile: bool,
 }
 
 /// One mount of the spec, in its plain form.
@@ -92,17 +97,24 @@ pub fn mount_root(rootfs: &Path, overlay: Option<&Overlay>) -> Result<(), Rootfs
                 overlay.upper.display(),
                 overlay.work.display()
             );
-            let data = CString::new(data).map_err(|_| RootfsError {
-                what: "overlay options".into(),
-                source: std::io::Error::other("NUL in a path"),
-            })?;
-            mount::mount(
-                "overlay",
-                rootfs,
-                "overlay",
-                MountFlags::empty(),
-                Some(data.as_c_str()),
-            )
+            let mount_with = |data: String| {
+                let data = CString::new(data).map_err(|_| Errno::INVAL)?;
+                mount::mount(
+                    "overlay",
+                    rootfs,
+                    "overlay",
+                    MountFlags::empty(),
+                    Some(data.as_c_str()),
+                )
+            };
+            match overlay.volatile {
+                // Kernels before 5.10 know no `volatile` (EINVAL): mount the layer as usual.
+                true => mount_with(format!("{data},volatile")).or_else(|e| match e {
+                    Errno::INVAL => mount_with(data),
+                    e => Err(e),
+                }),
+                false => mount_with(data),
+            }
             .map_err(fail("mount overlay root"))
         }
         None => mount::mount_bind_recursive(rootfs, rootfs)

@@ -245,6 +245,55 @@ fn a_containers_layer_holds_only_what_it_writes() {
     assert_nothing_leaked(&bb.env);
 }
 
+#[test]
+fn an_rm_containers_layer_is_volatile_and_a_kept_ones_is_not() {
+    // The root's mount options, as the container sees them in its mountinfo.
+    let root_options = "awk '$5 == \"/\" { print $NF }' /proc/self/mountinfo";
+    let bb = Busybox::pulled();
+    let removed = bb.sh(&["--network", "none"], root_options).ok();
+    assert!(removed.stdout.contains("volatile"), "{}", removed.stdout);
+    let kept = bb
+        .env
+        .berth(&[
+            "run",
+            "--name",
+            "kept",
+            "--network",
+            "none",
+            &bb.image,
+            "sh",
+            "-c",
+            root_options,
+        ])
+        .ok();
+    assert!(!kept.stdout.contains("volatile"), "{}", kept.stdout);
+    bb.env.berth(&["rm", "kept"]).ok();
+    // A volatile layer mounts only once: a copy into a created `--rm` container mounts its
+    // layer without, so that its start still can.
+    bb.env
+        .berth(&[
+            "create",
+            "--rm",
+            "--name",
+            "later",
+            "--network",
+            "none",
+            &bb.image,
+            "cat",
+            "/copied",
+        ])
+        .ok();
+    let file = bb.env.path().join("copied");
+    std::fs::write(&file, "copied in\n").unwrap();
+    bb.env
+        .berth(&["cp", file.to_str().unwrap(), "later:/copied"])
+        .ok();
+    let started = bb.env.berth(&["start", "-a", "later"]).ok();
+    assert_eq!(started.stdout, "copied in\n");
+    bb.env.berth(&["rm", "later"]).fails(1, "No such container");
+    assert_nothing_leaked(&bb.env);
+}
+
 /// Makes this hybrid host's cgroup2 the whole of /sys/fs/cgroup, in the mount namespace of the
 /// script that follows: berth there sees a pure cgroup v2 host.
 const AS_V2_HOST: &str = "if [ ! -e /sys/fs/cgroup/cgroup.controllers ]; then \
