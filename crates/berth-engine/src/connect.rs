@@ -70,8 +70,7 @@ pub fn connect(
         let other = containers
             .get(other)
             .ok()
-            .filter(Record::is_running)
-            .and_then(|r| r.pid)
+            .and_then(|r| r.init_pid())
             .ok_or_else(|| {
                 NetworkError::Invalid(format!(
                     "cannot join network of a non running container: {other}"

@@ -69,9 +69,8 @@ pub struct Record {
     /// The signal that stops it (`--stop-signal`, else the image's StopSignal, else SIGTERM).
     pub stop_signal: String,
     /// The berth process that runs it, and that process's start time (clock ticks after boot).
+    /// The container's init is that process's child (see `Record::init_pid`).
     pub owner: Option<(i32, u64)>,
-    /// The container's init, as the host sees it.
-    pub pid: Option<i32>,
     /// `bridge` or a user network's name, `none`, `host`, or `container:<id>`.
     pub network_mode: String,
     /// The networks it is connected to, with its addresses while it runs.
@@ -215,7 +214,6 @@ impl Containers {
                     r.exit_code = Some(r.exit_code.unwrap_or(137));
                     r.finished_at = Some(crate::time::now());
                     r.owner = None;
-                    r.pid = None;
                 }
                 orphaned
             });
@@ -282,6 +280,16 @@ impl Record {
             && self
                 .owner
                 .is_some_and(|(pid, start)| process_start_time(pid) == Some(start))
+    }
+
+    /// The container's init as the host sees it, while the container runs: the child of the
+    /// berth process that runs it which is PID 1 of a namespace of its own (not a helper such
+    /// as `nft`). It is not recorded, which saves each start a rewrite of the record.
+    pub fn init_pid(&self) -> Option<i32> {
+        let (owner, _) = self.owner.filter(|_| self.is_running())?;
+        berth_runtime::host::children_of(owner)
+            .into_iter()
+            .find(|&child| berth_runtime::host::is_namespace_init(child))
     }
 }
 

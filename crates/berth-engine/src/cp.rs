@@ -82,8 +82,8 @@ fn in_container(
     host: impl FnOnce(&mut dyn ReadWrite) -> Result<(), String>,
 ) -> Result<(), CpError> {
     let fail = |e: std::io::Error| CpError::Copy(e.to_string());
-    let mount_ns = match (record.is_running(), record.pid) {
-        (true, Some(pid)) => Some(
+    let mount_ns = match record.init_pid() {
+        Some(pid) => Some(
             rustix::fs::open(
                 format!("/proc/{pid}/ns/mnt"),
                 rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,

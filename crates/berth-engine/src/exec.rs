@@ -86,9 +86,8 @@ pub fn exec(roots: &Roots, name: &str, options: &ExecOptions) -> Result<i32, Exe
     }
     let containers = Containers::new(&roots.root);
     let record = containers.find(name)?;
-    let pid = match (record.is_running(), record.pid) {
-        (true, Some(pid)) => pid,
-        _ => return Err(ExecError::NotRunning(record.id)),
+    let Some(pid) = record.init_pid() else {
+        return Err(ExecError::NotRunning(record.id));
     };
     let dir = containers.dir(&record.id);
     let spec: oci_spec::runtime::Spec = std::fs::read(dir.join("config.json"))

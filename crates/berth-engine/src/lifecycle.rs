@@ -83,8 +83,7 @@ pub fn parse_signal(text: &str) -> Result<i32, LifecycleError> {
 
 fn signal(record: &Record, sig: i32) -> Result<(), LifecycleError> {
     let pid = record
-        .pid
-        .filter(|_| record.is_running())
+        .init_pid()
         .ok_or_else(|| LifecycleError::NotRunning(record.name.clone(), record.id.clone()))?;
     // SAFETY: kill with the container's init pid, which its live supervisor owns.
     if unsafe { libc::kill(pid, sig) } != 0 {

@@ -336,9 +336,8 @@ pub fn execute(
 ) -> Result<i32, RunError> {
     let containers = Containers::new(&roots.root);
     let prepared = prepare(roots, &containers, id, created)?;
-    let result = runtime::run(&prepared.config, &prepared.layout, stdio, &mut |pid| {
-        let _ = containers.update(id, |r| r.pid = Some(pid));
-        on_started();
+    let result = runtime::run(&prepared.config, &prepared.layout, stdio, &mut |_| {
+        on_started()
     })
     .map_err(RunError::from);
     drop(prepared.held);
@@ -364,15 +363,12 @@ pub fn launch_detached(roots: &Roots, id: &str) -> Result<Detached, RunError> {
     let prepared = prepare(roots, &containers, id, None)?;
     let open_stdin = prepared.record.interactive;
     match runtime::launch_detached(&prepared.config, &prepared.layout, open_stdin) {
-        Ok((pid, io)) => {
-            let _ = containers.update(id, |r| r.pid = Some(pid));
-            Ok(Detached {
-                pid,
-                io,
-                held: prepared.held,
-                logged: prepared.record.log_driver != "none",
-            })
-        }
+        Ok((pid, io)) => Ok(Detached {
+            pid,
+            io,
+            held: prepared.held,
+            logged: prepared.record.log_driver != "none",
+        }),
         Err(e) => {
             let e = RunError::from(e);
             record_exit(roots, &containers, &prepared.record, Err(e.exit_code()))?;
@@ -557,7 +553,6 @@ fn record_exit(
             r.oom_killed = oom;
             r.finished_at = Some(crate::time::now());
             r.owner = None;
-            r.pid = None;
         })
         .map_err(io("write the container record"))
 }

@@ -519,7 +519,7 @@ fn container_json(ctx: &Context, all: &Containers, record: &Record) -> serde_jso
             "Restarting": false,
             "OOMKilled": record.oom_killed,
             "Dead": false,
-            "Pid": if running { record.pid.unwrap_or(0) } else { 0 },
+            "Pid": if running { record.init_pid().unwrap_or(0) } else { 0 },
             "ExitCode": record.exit_code.unwrap_or(0),
             "StartedAt": record.started_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
             "FinishedAt": record.finished_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
