@@ -1078,6 +1078,7 @@ fn child_setup(
         &root,
         &other_mounts,
         pty.map(|(p, _)| p.slave_path.as_str()),
+        own_mounts,
     )
     .map_err(rootfs_error)?;
     rootfs::create_devices(&root, &config.devices).map_err(rootfs_error)?;
@@ -1110,7 +1111,7 @@ fn child_setup(
         crate::exec::setns(fd, *kind)
             .map_err(|e| StartError::setup(format!("join the cgroup namespace: {e}")))?;
     }
-    rootfs::mount_all(&root, &cgroup_mounts, None).map_err(rootfs_error)?;
+    rootfs::mount_all(&root, &cgroup_mounts, None, own_mounts).map_err(rootfs_error)?;
     // Docker creates a missing working directory.
     rootfs::ensure_dir(&root, &config.cwd).map_err(rootfs_error)?;
     drop(root);

@@ -330,8 +330,10 @@ fn apply_attrs(
         })
 }
 
-/// Mounts one spec mount below `rootfs`.
-fn mount_one(root: &OwnedFd, m: &MountSpec) -> Result<(), RootfsError> {
+/// Mounts one spec mount below `rootfs`. In a `private_tree` (a mount namespace of the
+/// container's own, made private throughout) a new mount is private already, so a `private`
+/// or `rprivate` option needs no change of propagation.
+fn mount_one(root: &OwnedFd, m: &MountSpec, private_tree: bool) -> Result<(), RootfsError> {
     let Options {
         flags,
         recursive_bind: recursive,
@@ -370,7 +372,9 @@ fn mount_one(root: &OwnedFd, m: &MountSpec) -> Result<(), RootfsError> {
             remount_bind(proc_path(&target).as_str(), extra)
                 .map_err(fail(format!("{what} (remount)")))?;
         }
-        if let Some(p) = propagation {
+        if let Some(p) =
+            propagation.filter(|p| !(private_tree && *p == MountPropagationFlags::PRIVATE))
+        {
             let target = open_target(root, &m.destination, source_is_file)?;
             mount::mount_change(proc_path(&target).as_str(), p).map_err(fail(&what))?;
         }
@@ -408,6 +412,7 @@ fn mount_one(root: &OwnedFd, m: &MountSpec) -> Result<(), RootfsError> {
                     options,
                     destination: m.destination.clone(),
                 },
+                private_tree,
             )
         }
         done => {
@@ -465,11 +470,12 @@ fn make_node(
 
 /// Mounts the spec's mounts in order and fills /dev once it is mounted. A read-only mount with
 /// others below it (v1's /sys/fs/cgroup tmpfs) is mounted writable and made read-only last,
-/// so that the mount points below it can be made.
+/// so that the mount points below it can be made. `private_tree`: see `mount_one`.
 pub fn mount_all(
     root: &OwnedFd,
     mounts: &[MountSpec],
     console: Option<&str>,
+    private_tree: bool,
 ) -> Result<(), RootfsError> {
     let mut deferred = Vec::new();
     for (i, m) in mounts.iter().enumerate() {
@@ -483,10 +489,10 @@ pub fn mount_all(
                 options: m.options.iter().filter(|o| *o != "ro").cloned().collect(),
                 ..m.clone()
             };
-            mount_one(root, &writable)?;
+            mount_one(root, &writable, private_tree)?;
             deferred.push(m);
         } else {
-            mount_one(root, m)?;
+            mount_one(root, m, private_tree)?;
         }
         if m.destination == "/dev" {
             populate_dev(root, console)?;

@@ -460,13 +460,16 @@ fn user_workdir_env_volumes_and_read_only_behave() {
     std::fs::create_dir_all(&host_dir).unwrap();
     std::fs::write(host_dir.join("from-host"), "hi").unwrap();
     let volume = format!("{}:/data", host_dir.display());
+    // Field 7 of mountinfo is `-` when a mount has no peers: private, as Docker's rprivate
+    // binds are, though this host's / is shared.
     let out = bb
         .sh(
             &["-v", &volume],
-            "cat /data/from-host; echo back > /data/from-container",
+            "cat /data/from-host; echo back > /data/from-container; \
+             awk '$5 == \"/data\" || $5 == \"/etc/hosts\" { print \"\", $5, $7 }' /proc/self/mountinfo",
         )
         .ok();
-    assert_eq!(out.stdout, "hi");
+    assert_eq!(out.stdout, "hi /etc/hosts -\n /data -\n");
     assert_eq!(
         std::fs::read_to_string(host_dir.join("from-container")).unwrap(),
         "back\n"
