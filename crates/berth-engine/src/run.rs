@@ -166,13 +166,15 @@ fn make(
         .to_string();
     let dir = containers.dir(&id);
     let result = (|| {
-        for sub in [
-            dir.join("upper"),
-            dir.join("work"),
-            containers.mount_point(),
-        ] {
-            fs::create_dir_all(&sub).map_err(io(format!("create {}", sub.display())))?;
+        containers
+            .make_dir(&id)
+            .map_err(io(format!("create {}", dir.display())))?;
+        for sub in [dir.join("upper"), dir.join("work")] {
+            fs::create_dir(&sub).map_err(io(format!("create {}", sub.display())))?;
         }
+        let mount_point = containers.mount_point();
+        fs::create_dir_all(&mount_point)
+            .map_err(io(format!("create {}", mount_point.display())))?;
         for m in &plan.mounts {
             if let Mount::Bind { source, .. } = m {
                 // Docker creates a missing host directory of a -v bind.
