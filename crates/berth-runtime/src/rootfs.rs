@@ -24,8 +24,8 @@ pub struct Overlay {
     pub work: PathBuf,
     /// Mount it `volatile`: the writable layer is never synced to disk (no `syncfs` of the
     /// whole upper file system when the container ends), for a layer that is thrown away
-    /// with its container, as Podman does for `--rm`. A layer mounted so must not be mounted
-    /// again (overlayfs refuses, after a crash, until it is cleaned).
+    /// with its container, as Podman does for `--rm`. A layer mounted so cannot be mounted
+    /// again: overlayfs leaves an `incompat/volatile` entry in its work directory and refuses.
     pub volatile: bool,
 }
 
