@@ -121,17 +121,26 @@ impl Containers {
         self.dir.join(id)
     }
 
-    /// Makes container `id`'s (empty) directory. `containers/` is marked as the top of
-    /// directory trees of their own (`FS_TOPDIR_FL`, `chattr +T`), so that ext4 places each
-    /// container's directory in a block group of its own choosing, as it does top-level
-    /// directories, rather than all in the group of `containers/`: without a journal, ext4
-    /// will not reuse an inode freed in the last minutes and walks past every such inode of
-    /// the group at each new one, which a stream of short-lived containers makes thousands.
+    /// Makes container `id`'s directory with its empty writable layer (`upper/`, `work/`).
+    /// `containers/` is marked as the top of directory trees of their own (`FS_TOPDIR_FL`,
+    /// `chattr +T`), so that ext4 places each container's directory in a block group of its
+    /// own choosing, as it does top-level directories, rather than all in the group of
+    /// `containers/`: without a journal, ext4 will not reuse an inode freed in the last
+    /// minutes and walks past every such inode of the group at each new one, which a stream
+    /// of short-lived containers makes thousands.
     pub fn make_dir(&self, id: &str) -> io::Result<PathBuf> {
-        fs::create_dir_all(&self.dir)?;
-        mark_top_of_trees(&self.dir);
         let dir = self.dir(id);
-        fs::create_dir(&dir)?;
+        match fs::create_dir(&dir) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir_all(&self.dir)?;
+                fs::create_dir(&dir)?;
+            }
+            made => made?,
+        }
+        mark_top_of_trees(&self.dir);
+        for layer in ["upper", "work"] {
+            fs::create_dir(dir.join(layer))?;
+        }
         Ok(dir)
     }
 
@@ -177,7 +186,6 @@ impl Containers {
 
     /// Takes the lock that makes checking and taking a name one step.
     pub fn lock_names(&self) -> io::Result<berth_image::store::FileLock> {
-        fs::create_dir_all(&self.dir)?;
         berth_image::store::FileLock::acquire(&self.dir.with_file_name("containers.lock"))
             .map_err(|e| e.source)
     }
@@ -192,6 +200,13 @@ impl Containers {
     /// needs no mount point of its own.
     pub fn mount_point(&self) -> PathBuf {
         self.dir.with_file_name("rootfs")
+    }
+
+    /// `mount_point`, made where missing (a data root from before it has none).
+    pub fn make_mount_point(&self) -> io::Result<PathBuf> {
+        let path = self.mount_point();
+        fs::create_dir_all(&path)?;
+        Ok(path)
     }
 
     /// Writes a record atomically.
@@ -343,7 +358,7 @@ mod tests {
         let root = tempfile::tempdir_in(std::env::temp_dir()).unwrap();
         let containers = Containers::new(root.path());
         let dir = containers.make_dir("a").unwrap();
-        assert!(dir.is_dir());
+        assert!(dir.join("upper").is_dir() && dir.join("work").is_dir());
         let top = root.path().join("containers");
         if flags(root.path()).is_ok() {
             assert!(flags(&top).unwrap().contains(IFlags::TOPDIR));
@@ -354,7 +369,7 @@ mod tests {
         // A file system without such flags (tmpfs) still gets its directories.
         let shm = tempfile::tempdir_in("/dev/shm").unwrap();
         let on_tmpfs = Containers::new(shm.path());
-        assert!(on_tmpfs.make_dir("c").unwrap().is_dir());
+        assert!(on_tmpfs.make_dir("c").unwrap().join("upper").is_dir());
         assert!(on_tmpfs.make_dir("c").is_err(), "an id is made once");
     }
 }

@@ -101,10 +101,11 @@ fn in_container(
         // Not volatile: the container may start later, and a volatile layer mounts only once.
         volatile: false,
     };
-    if mount_ns.is_none() {
-        // A stopped container's root is mounted there (a data root older than it lacks it).
-        std::fs::create_dir_all(containers.mount_point()).map_err(fail)?;
-    }
+    // A stopped container's root is mounted there.
+    let mount_point = match mount_ns {
+        Some(_) => containers.mount_point(),
+        None => containers.make_mount_point().map_err(fail)?,
+    };
     let (data_read, data_write) =
         rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| fail(e.into()))?;
     let (err_read, err_write) =
@@ -116,19 +117,16 @@ fn in_container(
     }
     if pid == 0 {
         drop(err_read);
-        let result =
-            enter(mount_ns.as_ref(), &containers.mount_point(), &overlay).and_then(
-                |()| match &side {
-                    Side::Send(src) => {
-                        drop(data_read);
-                        send(Path::new(src), &mut Pipe(File::from(data_write)))
-                    }
-                    Side::Receive(dest) => {
-                        drop(data_write);
-                        receive(&mut Pipe(File::from(data_read)), Path::new(dest), true)
-                    }
-                },
-            );
+        let result = enter(mount_ns.as_ref(), &mount_point, &overlay).and_then(|()| match &side {
+            Side::Send(src) => {
+                drop(data_read);
+                send(Path::new(src), &mut Pipe(File::from(data_write)))
+            }
+            Side::Receive(dest) => {
+                drop(data_write);
+                receive(&mut Pipe(File::from(data_read)), Path::new(dest), true)
+            }
+        });
         let code = match result {
             Ok(()) => 0,
             Err(message) => {

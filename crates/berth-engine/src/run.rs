@@ -169,12 +169,6 @@ fn make(
         containers
             .make_dir(&id)
             .map_err(io(format!("create {}", dir.display())))?;
-        for sub in [dir.join("upper"), dir.join("work")] {
-            fs::create_dir(&sub).map_err(io(format!("create {}", sub.display())))?;
-        }
-        let mount_point = containers.mount_point();
-        fs::create_dir_all(&mount_point)
-            .map_err(io(format!("create {}", mount_point.display())))?;
         for m in &plan.mounts {
             if let Mount::Bind { source, .. } = m {
                 // Docker creates a missing host directory of a -v bind.
@@ -441,13 +435,12 @@ fn prepare(
 ) -> Result<Prepared, RunError> {
     let dir = containers.dir(id);
     let layout = cgroups::detect().map_err(io("read the cgroup layout"))?;
+    let mount_point = containers
+        .make_mount_point()
+        .map_err(io("create the containers' mount point"))?;
     let (record, spec) = match created {
         Some(created) => created,
         None => {
-            // Made by every `run` and `create`; a container made before berth had it has none.
-            let mount_point = containers.mount_point();
-            fs::create_dir_all(&mount_point)
-                .map_err(io(format!("create {}", mount_point.display())))?;
             let spec = serde_json::from_slice(
                 &fs::read(dir.join("config.json")).map_err(io("read config.json"))?,
             )
@@ -472,14 +465,13 @@ fn prepare(
         // An `--rm` container's layer goes with it: nothing to sync when it ends.
         volatile: record.auto_remove,
     };
-    let configured =
-        berth_runtime::spec::container_config(id, &spec, &containers.mount_point(), Some(overlay))
-            .map_err(|e| RunError::Options(e.to_string()))
-            .and_then(|config| {
-                let (network, held) = connect::connect(roots, &record)?;
-                tracing::debug!("network connected");
-                Ok((config, network, held))
-            });
+    let configured = berth_runtime::spec::container_config(id, &spec, &mount_point, Some(overlay))
+        .map_err(|e| RunError::Options(e.to_string()))
+        .and_then(|config| {
+            let (network, held) = connect::connect(roots, &record)?;
+            tracing::debug!("network connected");
+            Ok((config, network, held))
+        });
     match configured {
         Ok((config, network, held)) => Ok(Prepared {
             record,
