@@ -8,6 +8,7 @@
 //! a silent exit; end of file on that pipe means the exec succeeded. Nothing here starts a
 //! thread: `clone` without a new stack is a fork, which is sound in a single-threaded process.
 
+use crate::affinity::Affinity;
 use crate::cgroup::{Cgroup, CgroupError, Limits, SelfJoin};
 use crate::cgroups::{CgroupLayout, CgroupMode};
 use crate::process::{self, CapabilitySets, Rlimit, StartError};
@@ -421,6 +422,9 @@ fn launch(
         (CgroupMode::V2, None) => Some(Cgroup::make(layout, &config.cgroup_path)?),
         _ => None,
     };
+    // Read before the clone: the child gets these CPUs back once it has heard from this
+    // process, which first moves it off its own CPU (see `affinity`).
+    let affinity = Affinity::of_this_process();
     let (pid, born) = match (joined_user, &born_in) {
         (Some((userns, _)), _) => (crate::userns::clone_in(userns, flags)?, false),
         (None, Some(cgroup)) => match clone_into(flags, cgroup) {
@@ -464,8 +468,12 @@ fn launch(
             joined_user: joined_user.is_some(),
             agent: agent.as_ref(),
             cgroup_files: cgroup_files.as_ref().map(|(_, child_end)| child_end),
+            affinity: affinity.as_ref(),
         };
         child_main(config, io, go_read, err_write);
+    }
+    if let Some(affinity) = &affinity {
+        affinity.start_elsewhere(pid);
     }
     tracing::debug!(pid, born_in_cgroup = born, "cloned into new namespaces");
     drop(go_read);
@@ -893,6 +901,8 @@ struct ChildIo<'a> {
     agent: Option<&'a OwnedFd>,
     /// Where its cgroup's `tasks` files arrive, when it moves itself in (v1).
     cgroup_files: Option<&'a OwnedFd>,
+    /// berth's CPUs, which it gets back after the parent started it on others.
+    affinity: Option<&'a Affinity>,
 }
 
 fn child_main(config: &ContainerConfig, mut io: ChildIo<'_>, go: OwnedFd, err: OwnedFd) -> ! {
@@ -1096,6 +1106,11 @@ fn child_setup(
     let host_pid: i32 = go_ahead
         .parse()
         .map_err(|_| StartError::setup("berth went away during setup"))?;
+    // The parent moved this process before it sent anything: every CPU again, before the
+    // credentials and the seccomp filter (which may refuse sched_setaffinity) apply.
+    if let Some(affinity) = io.affinity {
+        affinity.restore();
+    }
     // In the cgroup now: a cgroup namespace rooted there (or the one to join), and cgroupfs
     // seen from it.
     if config.namespaces.new & libc::CLONE_NEWCGROUP != 0 {

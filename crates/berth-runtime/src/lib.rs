@@ -1,6 +1,7 @@
 //! berth's OCI runtime: it takes a runtime-spec bundle and turns it into a running, isolated
 //! process, for `berth run` and for the runc-compatible command line (`oci`).
 
+mod affinity;
 pub mod cgroup;
 pub mod cgroups;
 pub mod container;

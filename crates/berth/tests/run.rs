@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Busybox, assert_nothing_leaked, cgroup_dirs_of};
+use common::{Busybox, Run, assert_nothing_leaked, cgroup_dirs_of};
 use std::path::Path;
 
 /// Docker's default capability mask.
@@ -419,6 +419,42 @@ fn a_cpu_burner_under_cpus_0_1_gets_about_a_tenth_of_a_core() {
         (0.03..0.25).contains(&share),
         "CPU share {share:.3} ({cpu:.2} s in {wall:.2} s)"
     );
+    assert_nothing_leaked(&bb.env);
+}
+
+/// The container's process may run on the CPUs berth may (berth starts it on another CPU than
+/// its own during the setup, then gives them back), within its `--cpuset-cpus`.
+#[test]
+fn the_container_runs_on_berths_cpus_within_its_cpuset() {
+    let bb = Busybox::pulled();
+    let own = std::fs::read_to_string("/proc/self/status").unwrap();
+    let own = status_field(&own, "Cpus_allowed_list");
+    let script = "grep Cpus_allowed_list /proc/1/status | cut -f2";
+    assert_eq!(bb.sh(&[], script).ok().stdout.trim(), own);
+    assert_eq!(
+        bb.sh(&["--cpuset-cpus", "0"], script).ok().stdout.trim(),
+        "0"
+    );
+    // berth held to one CPU (its last): so is the container.
+    let last = rustix::thread::sched_getaffinity(None)
+        .map(|set| {
+            (0..rustix::thread::CpuSet::MAX_CPU)
+                .rfind(|&c| set.is_set(c))
+                .unwrap()
+        })
+        .unwrap();
+    let mut cmd = bb.env.command();
+    cmd.args(["run", "--rm", &bb.image, "sh", "-c", script]);
+    // SAFETY: between fork and exec the hook only makes one system call.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+            let mut one = rustix::thread::CpuSet::new();
+            one.set(last);
+            rustix::thread::sched_setaffinity(None, &one).map_err(std::io::Error::from)
+        })
+    };
+    let out = Run::from(cmd.output().unwrap()).ok();
+    assert_eq!(out.stdout.trim(), last.to_string());
     assert_nothing_leaked(&bb.env);
 }
 
