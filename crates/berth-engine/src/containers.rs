@@ -54,6 +54,9 @@ pub struct Record {
     pub restart_count: u32,
     /// A user stopped it: no restart.
     pub stopped_by_user: bool,
+    /// `restart` stopped it to start it again: an `--rm` container is not removed for that
+    /// stop (as with Docker); its next start clears this.
+    pub restarting: bool,
     /// `json-file` or `none`.
     pub log_driver: String,
     /// Overlay lower directories, topmost first.
@@ -229,10 +232,13 @@ impl Containers {
     }
 
     /// Cleans up after containers whose berth process died (`kill -9`): their network and
-    /// cgroups go, the `--rm` ones go entirely, the others are recorded as exited.
-    pub fn reclaim(&self, run_root: &Path, layout: &CgroupLayout) {
+    /// cgroups go, the `--rm` ones go entirely, the others are recorded as exited. Returns
+    /// the records as they are afterwards (from the same reading of the records).
+    pub fn reclaim(&self, run_root: &Path, layout: &CgroupLayout) -> Vec<Record> {
+        let mut remaining = Vec::new();
         for record in self.list() {
             if record.status != "running" || record.is_running() {
+                remaining.push(record);
                 continue;
             }
             // Checked again under the lock: a supervisor may have started it meanwhile.
@@ -263,7 +269,12 @@ impl Containers {
                     tracing::warn!(id = record.id, %e, "cannot remove a reclaimed container");
                 }
             }
+            // Read again: reclaimed (or not, when another process got there first), or gone.
+            if let Ok(now) = self.get(&record.id) {
+                remaining.push(now);
+            }
         }
+        remaining
     }
 }
 

@@ -171,9 +171,31 @@ pub fn stop(
     name: &str,
     timeout: Duration,
 ) -> Result<Record, LifecycleError> {
+    stop_marked(containers, name, timeout, false)
+}
+
+/// `stop` for `restart`: an `--rm` container is kept to be started again (Docker's
+/// `restart` does not remove it either).
+pub fn stop_to_restart(
+    containers: &Containers,
+    name: &str,
+    timeout: Duration,
+) -> Result<Record, LifecycleError> {
+    stop_marked(containers, name, timeout, true)
+}
+
+fn stop_marked(
+    containers: &Containers,
+    name: &str,
+    timeout: Duration,
+    restarting: bool,
+) -> Result<Record, LifecycleError> {
     let record = containers.find(name)?;
     // Marked even when nothing runs: a supervisor between two restarts reads it.
-    containers.update(&record.id, |r| r.stopped_by_user = true)?;
+    containers.update(&record.id, |r| {
+        r.stopped_by_user = true;
+        r.restarting = restarting;
+    })?;
     if !record.is_running() {
         return Ok(record);
     }

@@ -113,9 +113,8 @@ fn make(
     let plan = options.plan().map_err(RunError::Options)?;
     let layout = cgroups::detect().map_err(io("read the cgroup layout"))?;
     let containers = Containers::new(&roots.root);
-    containers.reclaim(&roots.run_root, &layout);
     let network = resolve_network(roots, config, &containers, &plan.network)?;
-    tracing::debug!("options checked, leftovers reclaimed");
+    tracing::debug!("options checked");
 
     let store = Store::open(&roots.root).map_err(|e| RunError::Io {
         what: "open the image store".into(),
@@ -285,11 +284,13 @@ fn make(
             extra_hosts: plan.network.extra_hosts.clone(),
             ..Record::default()
         };
-        // Names are unique: checked and taken under one lock.
+        // Names are unique: checked and taken under one lock. The one reading of every record
+        // that the check needs also reclaims what killed berth processes left (before this
+        // container connects to its networks), so that a run reads each record once.
         let _names = containers
             .lock_names()
             .map_err(io("lock container names"))?;
-        let existing = containers.list();
+        let existing = containers.reclaim(&roots.run_root, &layout);
         let name = match &options.name {
             Some(name) => {
                 if let Some(other) = existing.iter().find(|r| &r.name == name) {
@@ -455,6 +456,10 @@ fn prepare(
                 })
                 .map_err(io("write the container record"))?
                 .ok_or_else(|| RunError::Options(format!("container {id} is already running")))?;
+            if record.auto_remove {
+                clear_volatile_mark(&dir)
+                    .map_err(io("clear the writable layer's volatile mark"))?;
+            }
             (record, spec)
         }
     };
@@ -487,6 +492,18 @@ fn prepare(
     }
 }
 
+/// An `--rm` container started again (`restart`): its layer was mounted `volatile`, and
+/// overlayfs refuses to mount a work directory holding that mark (`work/incompat/volatile`)
+/// again, lest unsynced data after a crash go unnoticed. Here the layer was unmounted cleanly
+/// with the container's mount namespace (a crash ends an `--rm` container for good: the next
+/// berth command removes it), so the mark goes.
+fn clear_volatile_mark(container_dir: &Path) -> std::io::Result<()> {
+    match fs::remove_dir_all(container_dir.join("work/work/incompat")) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
 /// `record` as this process runs it: running, owned by this process, started now, with no
 /// outcome of an earlier run.
 fn claim(record: Record) -> Record {
@@ -498,6 +515,7 @@ fn claim(record: Record) -> Record {
         exit_code: None,
         oom_killed: false,
         stopped_by_user: false,
+        restarting: false,
         ..record
     }
 }
@@ -533,7 +551,8 @@ fn record_exit(
     tracing::debug!(?outcome, "container ended");
     connect::disconnect(roots, record);
     tracing::debug!("network disconnected");
-    if record.auto_remove {
+    // An `--rm` container goes, unless `restart` stopped it (the record on disk says so).
+    if record.auto_remove && !containers.get(id).is_ok_and(|r| r.restarting) {
         if let Err(e) = containers.remove(id) {
             tracing::warn!(id, %e, "cannot remove the container's directory");
         }

@@ -155,6 +155,56 @@ fn a_detached_server_is_listed_logged_followed_stopped_and_removed() {
     assert_nothing_leaked(&bb.env);
 }
 
+/// `restart` of an `--rm` container starts it again, as Docker's does (its stop alone would
+/// remove it); it keeps what it wrote, and it still goes once it ends otherwise.
+#[test]
+fn restart_of_an_rm_container_runs_it_again_and_stop_then_removes_it() {
+    let bb = Busybox::pulled();
+    bb.env
+        .berth(&[
+            "run",
+            "-d",
+            "--rm",
+            "--name",
+            "brief",
+            &bb.image,
+            "sh",
+            "-c",
+            "date +%s%N >> /runs; while true; do sleep 0.1; done",
+        ])
+        .ok();
+    let started = |env: &common::Env| -> String {
+        let out = env.berth(&["inspect", "brief"]).ok().stdout;
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v[0]["State"]["Running"], true, "not running: {out}");
+        v[0]["State"]["StartedAt"].as_str().unwrap().to_owned()
+    };
+    until("the container to write its first line", || {
+        bb.env
+            .berth(&["exec", "brief", "cat", "/runs"])
+            .stdout
+            .lines()
+            .count()
+            == 1
+    });
+    let first = started(&bb.env);
+    bb.env.berth(&["restart", "-t", "1", "brief"]).ok();
+    until("the restarted container to write its second line", || {
+        bb.env
+            .berth(&["exec", "brief", "cat", "/runs"])
+            .stdout
+            .lines()
+            .count()
+            == 2
+    });
+    assert_ne!(started(&bb.env), first, "not started again");
+    bb.env.berth(&["stop", "-t", "1", "brief"]).ok();
+    until("the container to go", || {
+        bb.env.berth(&["ps", "-aq"]).stdout.trim().is_empty()
+    });
+    assert_nothing_leaked(&bb.env);
+}
+
 #[test]
 fn create_start_wait_kill_restart_and_bad_input() {
     let bb = Busybox::pulled();

@@ -110,7 +110,8 @@ pub fn stop(ctx: &Context, args: &StopArgs) -> Outcome {
 pub fn restart(ctx: &Context, args: &StopArgs) -> Outcome {
     let all = containers(ctx);
     for_each(&args.containers, |name| {
-        let record = lifecycle::stop(&all, name, Duration::from_secs(args.time)).map_err(one)?;
+        let record =
+            lifecycle::stop_to_restart(&all, name, Duration::from_secs(args.time)).map_err(one)?;
         start_detached(ctx, &record.id)?;
         println!("{name}");
         Ok(())
