@@ -422,8 +422,8 @@ fn launch(
         (CgroupMode::V2, None) => Some(Cgroup::make(layout, &config.cgroup_path)?),
         _ => None,
     };
-    // Read before the clone: the child gets these CPUs back once it has heard from this
-    // process, which first moves it off its own CPU (see `affinity`).
+    // Read before the clone: this process moves the child off its own CPU while it makes the
+    // cgroup, then gives it these CPUs back (see `affinity`).
     let affinity = Affinity::of_this_process();
     let (pid, born) = match (joined_user, &born_in) {
         (Some((userns, _)), _) => (crate::userns::clone_in(userns, flags)?, false),
@@ -468,7 +468,6 @@ fn launch(
             joined_user: joined_user.is_some(),
             agent: agent.as_ref(),
             cgroup_files: cgroup_files.as_ref().map(|(_, child_end)| child_end),
-            affinity: affinity.as_ref(),
         };
         child_main(config, io, go_read, err_write);
     }
@@ -526,6 +525,11 @@ fn launch(
             return Err(abandon(e));
         }
     };
+    // The cgroup work that the child's setup overlapped is done, and this process waits from
+    // here on: the child may run on any of berth's CPUs again, this one too.
+    if let Some(affinity) = &affinity {
+        affinity.give_back(pid);
+    }
     // On v1 the child moves itself in with the `tasks` files sent here.
     if let (Some(join), Some(socket)) = (&join, &cgroup_files)
         && let Err(e) = crate::fdpass::send_fds(socket.as_fd(), &join.files(), b"cgroup")
@@ -901,8 +905,6 @@ struct ChildIo<'a> {
     agent: Option<&'a OwnedFd>,
     /// Where its cgroup's `tasks` files arrive, when it moves itself in (v1).
     cgroup_files: Option<&'a OwnedFd>,
-    /// berth's CPUs, which it gets back after the parent started it on others.
-    affinity: Option<&'a Affinity>,
 }
 
 fn child_main(config: &ContainerConfig, mut io: ChildIo<'_>, go: OwnedFd, err: OwnedFd) -> ! {
@@ -1106,11 +1108,6 @@ fn child_setup(
     let host_pid: i32 = go_ahead
         .parse()
         .map_err(|_| StartError::setup("berth went away during setup"))?;
-    // The parent moved this process before it sent anything: every CPU again, before the
-    // credentials and the seccomp filter (which may refuse sched_setaffinity) apply.
-    if let Some(affinity) = io.affinity {
-        affinity.restore();
-    }
     // In the cgroup now: a cgroup namespace rooted there (or the one to join), and cgroupfs
     // seen from it.
     if config.namespaces.new & libc::CLONE_NEWCGROUP != 0 {
