@@ -147,17 +147,32 @@ impl Containers {
         Ok(dir)
     }
 
-    /// Every record (unreadable ones are skipped with a warning).
+    /// Every record (unreadable ones are skipped with a warning). Each is opened relative to
+    /// `containers/` and read without asking its size first: a run reads them all, and with
+    /// many containers the system calls per record are what it costs.
     pub fn list(&self) -> Vec<Record> {
+        use rustix::fs::{Mode, OFlags};
+        let Ok(dir) = rustix::fs::open(
+            &self.dir,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) else {
+            return Vec::new();
+        };
         let Ok(entries) = fs::read_dir(&self.dir) else {
             return Vec::new();
         };
         entries
             .flatten()
             .filter_map(|e| {
-                let path = e.path().join("container.json");
-                let bytes = fs::read(&path).ok()?;
-                serde_json::from_slice(&bytes).map_err(|err| tracing::warn!(path = %path.display(), %err, "unreadable container record")).ok()
+                let name = Path::new(&e.file_name()).join("container.json");
+                let bytes = read_at(&dir, &name).ok()?;
+                serde_json::from_slice(&bytes)
+                    .map_err(|err| {
+                        let path = self.dir.join(&name);
+                        tracing::warn!(path = %path.display(), %err, "unreadable container record")
+                    })
+                    .ok()
             })
             .collect()
     }
@@ -276,6 +291,25 @@ impl Containers {
         }
         remaining
     }
+}
+
+/// The whole of file `path` below directory `dir`: open, reads until end of file, close.
+fn read_at(dir: &rustix::fd::OwnedFd, path: &Path) -> io::Result<Vec<u8>> {
+    use rustix::fs::{Mode, OFlags};
+    let file = rustix::fs::openat(dir, path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
+    let mut bytes = vec![0; 4096];
+    let mut len = 0;
+    loop {
+        if len == bytes.len() {
+            bytes.resize(2 * len, 0);
+        }
+        match rustix::io::read(&file, &mut bytes[len..])? {
+            0 => break,
+            n => len += n,
+        }
+    }
+    bytes.truncate(len);
+    Ok(bytes)
 }
 
 /// Sets `FS_TOPDIR_FL` on directory `dir` where it is missing; a file system without the flag
