@@ -17,10 +17,17 @@ use std::time::Duration;
 
 /// The containers, after reclaiming what killed berth processes left.
 pub(super) fn containers(ctx: &Context) -> Containers {
+    reclaimed(ctx).0
+}
+
+/// The containers, after reclaiming what killed berth processes left, and their records as
+/// the reclaim read them (a second reading of every record saved).
+fn reclaimed(ctx: &Context) -> (Containers, Vec<Record>) {
     let containers = Containers::new(&ctx.roots.root);
-    if let Ok(layout) = berth_runtime::cgroups::detect() {
-        containers.reclaim(&ctx.roots.run_root, &layout);
-    }
+    let records = match berth_runtime::cgroups::detect() {
+        Ok(layout) => containers.reclaim(&ctx.roots.run_root, &layout),
+        Err(_) => containers.list(),
+    };
     // Attach sockets whose relay is gone (a killed relay cannot remove its own).
     if let Ok(entries) = std::fs::read_dir(&ctx.roots.run_root) {
         for entry in entries.flatten() {
@@ -32,7 +39,7 @@ pub(super) fn containers(ctx: &Context) -> Containers {
             }
         }
     }
-    containers
+    (containers, records)
 }
 
 /// The first 12 digits of an id, as Docker shows ids (a damaged record's id as it is).
@@ -194,7 +201,7 @@ pub fn ps(ctx: &Context, args: &PsArgs) -> Outcome {
             );
         }
     };
-    let mut records = containers(ctx).list();
+    let (_, mut records) = reclaimed(ctx);
     records.sort_by(|a, b| b.created.cmp(&a.created));
     for filter in &args.filter {
         let (key, value) = filter
