@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use std::fs;
 use std::io;
 use std::net::Ipv4Addr;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 /// What berth knows about a container.
@@ -151,35 +152,43 @@ impl Containers {
     /// `containers/` and read without asking its size first: a run reads them all, and with
     /// many containers the system calls per record are what it costs.
     pub fn list(&self) -> Vec<Record> {
-        use rustix::fs::{Mode, OFlags};
-        let Ok(dir) = rustix::fs::open(
+        use rustix::fs::{Dir, Mode, OFlags};
+        let opened = rustix::fs::open(
             &self.dir,
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
-        ) else {
+        );
+        let Ok(mut dir) = opened.and_then(Dir::new) else {
             return Vec::new();
         };
-        let Ok(entries) = fs::read_dir(&self.dir) else {
-            return Vec::new();
-        };
-        entries
-            .flatten()
-            .filter_map(|e| {
-                let name = Path::new(&e.file_name()).join("container.json");
-                let bytes = read_at(&dir, &name).ok()?;
-                serde_json::from_slice(&bytes)
-                    .map_err(|err| {
-                        let path = self.dir.join(&name);
-                        tracing::warn!(path = %path.display(), %err, "unreadable container record")
-                    })
-                    .ok()
-            })
-            .collect()
+        let mut records = Vec::new();
+        while let Some(Ok(entry)) = dir.read() {
+            let name = entry.file_name().to_bytes();
+            if name == b"." || name == b".." {
+                continue;
+            }
+            let path = Path::new(std::ffi::OsStr::from_bytes(name)).join("container.json");
+            let Ok(bytes) = dir
+                .fd()
+                .map_err(io::Error::from)
+                .and_then(|fd| read_at(fd, &path))
+            else {
+                continue;
+            };
+            match serde_json::from_slice(&bytes) {
+                Ok(record) => records.push(record),
+                Err(err) => {
+                    let path = self.dir.join(&path);
+                    tracing::warn!(path = %path.display(), %err, "unreadable container record");
+                }
+            }
+        }
+        records
     }
 
     /// Reads one record.
     pub fn get(&self, id: &str) -> io::Result<Record> {
-        let bytes = fs::read(self.dir(id).join("container.json"))?;
+        let bytes = read_at(rustix::fs::CWD, &self.dir(id).join("container.json"))?;
         serde_json::from_slice(&bytes).map_err(io::Error::other)
     }
 
@@ -293,8 +302,9 @@ impl Containers {
     }
 }
 
-/// The whole of file `path` below directory `dir`: open, reads until end of file, close.
-fn read_at(dir: &rustix::fd::OwnedFd, path: &Path) -> io::Result<Vec<u8>> {
+/// The whole of file `path` below directory `dir` (or `CWD`): open, reads until end of file,
+/// close; no `statx` for its size first, as `fs::read` makes.
+fn read_at(dir: impl rustix::fd::AsFd, path: &Path) -> io::Result<Vec<u8>> {
     use rustix::fs::{Mode, OFlags};
     let file = rustix::fs::openat(dir, path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
     let mut bytes = vec![0; 4096];

@@ -439,6 +439,7 @@ fn prepare(
     let mount_point = containers
         .make_mount_point()
         .map_err(io("create the containers' mount point"))?;
+    let started_again = created.is_none();
     let (record, spec) = match created {
         Some(created) => created,
         None => {
@@ -456,10 +457,6 @@ fn prepare(
                 })
                 .map_err(io("write the container record"))?
                 .ok_or_else(|| RunError::Options(format!("container {id} is already running")))?;
-            if record.auto_remove {
-                clear_volatile_mark(&dir)
-                    .map_err(io("clear the writable layer's volatile mark"))?;
-            }
             (record, spec)
         }
     };
@@ -470,8 +467,20 @@ fn prepare(
         // An `--rm` container's layer goes with it: nothing to sync when it ends.
         volatile: record.auto_remove,
     };
-    let configured = berth_runtime::spec::container_config(id, &spec, &mount_point, Some(overlay))
-        .map_err(|e| RunError::Options(e.to_string()))
+    // An `--rm` container started again (`restart`): its layer was mounted volatile before,
+    // and unmounted cleanly with the container (after a crash the next berth command removes
+    // an `--rm` container).
+    let cleared = match started_again && overlay.volatile {
+        true => overlay
+            .clear_volatile_mark()
+            .map_err(io("clear the writable layer's volatile mark")),
+        false => Ok(()),
+    };
+    let configured = cleared
+        .and_then(|()| {
+            berth_runtime::spec::container_config(id, &spec, &mount_point, Some(overlay))
+                .map_err(|e| RunError::Options(e.to_string()))
+        })
         .and_then(|config| {
             let (network, held) = connect::connect(roots, &record)?;
             tracing::debug!("network connected");
@@ -489,18 +498,6 @@ fn prepare(
             record_exit(roots, containers, &record, Err(e.exit_code()))?;
             Err(e)
         }
-    }
-}
-
-/// An `--rm` container started again (`restart`): its layer was mounted `volatile`, and
-/// overlayfs refuses to mount a work directory holding that mark (`work/incompat/volatile`)
-/// again, lest unsynced data after a crash go unnoticed. Here the layer was unmounted cleanly
-/// with the container's mount namespace (a crash ends an `--rm` container for good: the next
-/// berth command removes it), so the mark goes.
-fn clear_volatile_mark(container_dir: &Path) -> std::io::Result<()> {
-    match fs::remove_dir_all(container_dir.join("work/work/incompat")) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
     }
 }
 

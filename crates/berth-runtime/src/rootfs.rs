@@ -29,6 +29,19 @@ pub struct Overlay {
     pub volatile: bool,
 }
 
+impl Overlay {
+    /// Lets a layer mounted `volatile` be mounted again: removes the mark overlayfs left in
+    /// its work directory (`work/incompat/volatile`), which makes it refuse the mount lest
+    /// unsynced data after a crash go unnoticed. Only for a layer unmounted cleanly (with its
+    /// container's mount namespace, not by a crash); nothing to do where there is no mark.
+    pub fn clear_volatile_mark(&self) -> std::io::Result<()> {
+        match std::fs::remove_dir_all(self.work.join("work/incompat")) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// One mount of the spec, in its plain form.
 #[derive(Debug, Clone)]
 pub struct MountSpec {

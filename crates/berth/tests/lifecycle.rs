@@ -179,23 +179,19 @@ fn restart_of_an_rm_container_runs_it_again_and_stop_then_removes_it() {
         assert_eq!(v[0]["State"]["Running"], true, "not running: {out}");
         v[0]["State"]["StartedAt"].as_str().unwrap().to_owned()
     };
-    until("the container to write its first line", || {
+    // One line per start, in its writable layer.
+    let starts = || {
         bb.env
             .berth(&["exec", "brief", "cat", "/runs"])
             .stdout
             .lines()
             .count()
-            == 1
-    });
+    };
+    until("the container to write its first line", || starts() == 1);
     let first = started(&bb.env);
     bb.env.berth(&["restart", "-t", "1", "brief"]).ok();
     until("the restarted container to write its second line", || {
-        bb.env
-            .berth(&["exec", "brief", "cat", "/runs"])
-            .stdout
-            .lines()
-            .count()
-            == 2
+        starts() == 2
     });
     assert_ne!(started(&bb.env), first, "not started again");
     bb.env.berth(&["stop", "-t", "1", "brief"]).ok();
