@@ -250,6 +250,15 @@ pub fn exec(args: &[String], env: &[String]) -> StartError {
         let Ok(path) = CString::new(candidate.as_bytes()) else {
             continue;
         };
+        // A `PATH` directory without the command is passed over at the cost of a lookup: an
+        // execve that fails still sets up (and tears down) a new address space first.
+        let missing = matches!(
+            rustix::fs::access(path.as_c_str(), rustix::fs::Access::EXISTS),
+            Err(rustix::io::Errno::NOENT | rustix::io::Errno::NOTDIR)
+        );
+        if missing && !command.contains('/') {
+            continue;
+        }
         let (argv_ptrs, envp_ptrs) = (to_ptrs(&argv), to_ptrs(&envp));
         // SAFETY: `path` is a valid C string; both arrays are NULL-terminated and point at C
         // strings that outlive the call. execve returns only on failure.
