@@ -36,5 +36,10 @@ stop_registry() {
 # in, from every hierarchy.
 remove_cgroup_parent() { for h in /sys/fs/cgroup/ /sys/fs/cgroup/*/; do rmdir "$h$1" 2>/dev/null || true; done; }
 
+# await_removals DIR: waits for the processes that remove ended --rm containers (their cgroups and
+# directories) of the data roots in DIR (each holds its directory's lock until it is done), so
+# that DIR and the cgroup parent can go.
+await_removals() { for d in "$1"/*/removing/*/; do [ -d "$d" ] && flock "$d" true 2>/dev/null; done; true; }
+
 # unmount_under DIR: lazily unmounts everything mounted below DIR (what a peer engine left).
 unmount_under() { { grep -o " $1[^ ]*" /proc/mounts || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done; }

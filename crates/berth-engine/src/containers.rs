@@ -4,8 +4,10 @@
 //! <root>/containers/<id>/container.json   the record: the truth about the container
 //! <root>/containers/<id>/config.json      its runtime spec
 //! <root>/containers/<id>/{upper,work}/    its writable overlay layer
-//! <root>/containers/<id>/rootfs/          the mount point (mounted only inside the container)
 //! <root>/containers/<id>/{hostname,hosts,resolv.conf}
+//! <root>/rootfs/                          every container's mount point (each mounts its root
+//!                                         there inside a mount namespace of its own)
+//! <root>/removing/<id>/                   an ended `--rm` container's directory, being deleted
 //! ```
 //!
 //! A record names the berth process that runs the container, with that process's start time, so
@@ -14,6 +16,7 @@
 use berth_net::ports::{PortBinding, PortRequest};
 use berth_runtime::cgroup::Cgroup;
 use berth_runtime::cgroups::CgroupLayout;
+use rustix::fd::AsFd;
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::io;
@@ -255,10 +258,88 @@ impl Containers {
         }
     }
 
+    /// Removes an ended `--rm` container, and `cgroup`, its (empty) cgroup when it is still
+    /// there, without making the container's end wait for them: each directory freed on ext4
+    /// mounted `discard` waits for the trim of its block, and a cgroup's removal in each of
+    /// the v1 hierarchies takes its own time. The container's directory leaves `containers/`
+    /// at once, renamed into `removing/`: from then on no berth command sees the container and
+    /// its name is free. A child process that outlives this one removes the cgroup, then the
+    /// directory, holding the directory's lock until it is done; what a killed one leaves, the
+    /// next `reclaim` removes (the record in the directory names the cgroup). containerd's
+    /// snapshotters defer removals in the same way. Where no child can be made, the work is
+    /// done here.
+    pub fn remove_soon(&self, id: &str, cgroup: Option<Cgroup>) -> io::Result<()> {
+        let removing = self.removing_dir().join(id);
+        let moved = self.lock(id).and_then(|lock| {
+            match fs::rename(self.dir(id), &removing) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    fs::create_dir_all(self.removing_dir())?;
+                    fs::rename(self.dir(id), &removing)?;
+                }
+                renamed => renamed?,
+            }
+            Ok(lock)
+        });
+        let remove = || {
+            if let Some(cgroup) = &cgroup {
+                cgroup.remove();
+            }
+            if moved.is_ok() {
+                remove_tree(&removing);
+            }
+        };
+        match &moved {
+            Ok(lock) => {
+                if let Err(e) = berth_runtime::background::in_background(lock.as_fd(), remove) {
+                    tracing::debug!(%e, "no process to remove the container: removed here");
+                    remove();
+                }
+                Ok(())
+            }
+            // Gone already (its cgroup is still removed).
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                remove();
+                Ok(())
+            }
+            Err(_) => {
+                remove();
+                moved.map(drop)
+            }
+        }
+    }
+
+    /// Where ended `--rm` containers' directories are removed (see `remove_soon`).
+    fn removing_dir(&self) -> PathBuf {
+        self.dir.with_file_name("removing")
+    }
+
+    /// Removes what the processes that `remove_soon` made and that were killed left in
+    /// `removing/` (directories whose lock nobody holds), their cgroups first.
+    fn reclaim_removals(&self, layout: &CgroupLayout) {
+        let Ok(entries) = fs::read_dir(self.removing_dir()) else {
+            return;
+        };
+        for path in entries.flatten().map(|entry| entry.path()) {
+            let Ok(Some(_lock)) = berth_image::store::FileLock::try_on_directory(&path) else {
+                continue;
+            };
+            tracing::info!(dir = %path.display(), "removing what a killed removal left");
+            let record = read_at(rustix::fs::CWD, &path.join("container.json"))
+                .ok()
+                .and_then(|bytes| serde_json::from_slice::<Record>(&bytes).ok());
+            if let Some(record) = record {
+                Cgroup::at(layout, &record.cgroup_path).remove();
+            }
+            remove_tree(&path);
+        }
+    }
+
     /// Cleans up after containers whose berth process died (`kill -9`): their network and
-    /// cgroups go, the `--rm` ones go entirely, the others are recorded as exited. Returns
-    /// the records as they are afterwards (from the same reading of the records).
+    /// cgroups go, the `--rm` ones go entirely, the others are recorded as exited; and
+    /// removes what a killed removal left in `removing/`. Returns the records as they are
+    /// afterwards (from the same reading of the records).
     pub fn reclaim(&self, run_root: &Path, layout: &CgroupLayout) -> Vec<Record> {
+        self.reclaim_removals(layout);
         let mut remaining = Vec::new();
         for record in self.list() {
             if record.status != "running" || record.is_running() {
@@ -299,6 +380,13 @@ impl Containers {
             }
         }
         remaining
+    }
+}
+
+/// Removes directory `dir` and everything in it, warning when it cannot.
+fn remove_tree(dir: &Path) {
+    if let Err(e) = fs::remove_dir_all(dir) {
+        tracing::warn!(dir = %dir.display(), %e, "cannot remove a container's directory");
     }
 }
 
@@ -405,6 +493,52 @@ mod tests {
 
     fn flags(dir: &Path) -> rustix::io::Result<IFlags> {
         ioctl_getflags(fs::File::open(dir).unwrap())
+    }
+
+    #[test]
+    fn an_ended_rm_container_leaves_at_once_and_a_child_removes_its_directory() {
+        let root = tempfile::tempdir().unwrap();
+        let containers = Containers::new(root.path());
+        let dir = containers.make_dir("a").unwrap();
+        containers
+            .save(&Record {
+                id: "a".into(),
+                ..Record::default()
+            })
+            .unwrap();
+        fs::write(dir.join("upper/written"), "x").unwrap();
+        containers.remove_soon("a", None).unwrap();
+        assert!(!dir.exists() && containers.list().is_empty());
+        let removing = root.path().join("removing/a");
+        // The remover holds the directory's lock until it is done.
+        let _done = fs::File::open(&removing)
+            .map(|f| rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive).map(|()| f));
+        assert!(
+            !removing.exists(),
+            "the remover left {}",
+            removing.display()
+        );
+        // A container already gone is no error.
+        containers.remove_soon("a", None).unwrap();
+    }
+
+    #[test]
+    fn reclaim_removes_what_a_killed_removal_left_and_leaves_a_live_ones_work() {
+        let root = tempfile::tempdir().unwrap();
+        let containers = Containers::new(root.path());
+        for id in ["left", "being-deleted"] {
+            fs::create_dir_all(root.path().join("removing").join(id).join("upper")).unwrap();
+        }
+        let remover =
+            berth_image::store::FileLock::on_directory(&root.path().join("removing/being-deleted"))
+                .unwrap();
+        let layout = berth_runtime::cgroups::detect().unwrap();
+        containers.reclaim_removals(&layout);
+        assert!(!root.path().join("removing/left").exists());
+        assert!(root.path().join("removing/being-deleted/upper").exists());
+        drop(remover);
+        containers.reclaim_removals(&layout);
+        assert!(!root.path().join("removing/being-deleted").exists());
     }
 
     #[test]

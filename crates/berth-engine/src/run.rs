@@ -17,6 +17,7 @@ use berth_image::pull::{self, Progress, PullError};
 use berth_image::reference::Reference;
 use berth_image::store::{ImageRecord, Placeholder, Store};
 use berth_net::ports::{PortRequest, Protocol};
+use berth_runtime::cgroup::Cgroup;
 use berth_runtime::cgroups::{self, CgroupMode};
 use berth_runtime::container::{self as runtime, DetachedIo, OutputSink, RuntimeError, StdioMode};
 use berth_runtime::rootfs::Overlay;
@@ -333,12 +334,15 @@ pub fn execute(
 ) -> Result<i32, RunError> {
     let containers = Containers::new(&roots.root);
     let prepared = prepare(roots, &containers, id, created)?;
-    let result = runtime::run(&prepared.config, &prepared.layout, stdio, &mut |_| {
+    let ended = runtime::run(&prepared.config, &prepared.layout, stdio, &mut |_| {
         on_started()
-    })
-    .map_err(RunError::from);
+    });
     drop(prepared.held);
-    conclude(roots, &containers, &prepared.record, result)
+    let (result, cgroup) = match ended {
+        Ok(ended) => (Ok(ended.exit), Some(ended.cgroup)),
+        Err(e) => (Err(RunError::from(e)), None),
+    };
+    conclude(roots, &containers, &prepared.record, result, cgroup)
 }
 
 /// A detached container that runs: its pid and what berth holds of its output.
@@ -368,7 +372,13 @@ pub fn launch_detached(roots: &Roots, id: &str) -> Result<Detached, RunError> {
         }),
         Err(e) => {
             let e = RunError::from(e);
-            record_exit(roots, &containers, &prepared.record, Err(e.exit_code()))?;
+            record_exit(
+                roots,
+                &containers,
+                &prepared.record,
+                Err(e.exit_code()),
+                None,
+            )?;
             Err(e)
         }
     }
@@ -415,7 +425,7 @@ fn conclude_detached(
     let layout = cgroups::detect().map_err(io("read the cgroup layout"))?;
     let oom_killed = runtime::finish_cgroup(&layout, &record.cgroup_path);
     let result = code.map(|code| runtime::Exit { code, oom_killed });
-    conclude(roots, &containers, &record, result)
+    conclude(roots, &containers, &record, result, None)
 }
 
 /// A claimed container, ready for the runtime.
@@ -495,7 +505,7 @@ fn prepare(
         }),
         Err(e) => {
             // Claimed but never started: end it like any other failed start.
-            record_exit(roots, containers, &record, Err(e.exit_code()))?;
+            record_exit(roots, containers, &record, Err(e.exit_code()), None)?;
             Err(e)
         }
     }
@@ -518,11 +528,13 @@ fn claim(record: Record) -> Record {
 }
 
 /// Records how the container ended and returns its exit code, or why it could not run.
+/// `cgroup`: the container's cgroup, when it is still to be removed.
 fn conclude(
     roots: &Roots,
     containers: &Containers,
     record: &Record,
     result: Result<runtime::Exit, RunError>,
+    cgroup: Option<Cgroup>,
 ) -> Result<i32, RunError> {
     record_exit(
         roots,
@@ -532,17 +544,21 @@ fn conclude(
             .as_ref()
             .map(|e| (e.code, e.oom_killed))
             .map_err(RunError::exit_code),
+        cgroup,
     )?;
     result.map(|exit| exit.code)
 }
 
 /// Disconnects the container from its networks and records how it ended (exit code and OOM
-/// kill, or the code of a failed start), or removes it when it was made with `--rm`.
+/// kill, or the code of a failed start), or removes it when it was made with `--rm`; removes
+/// `cgroup`, the container's cgroup when it is still there (an `--rm` container's after this
+/// process has exited, see `Containers::remove_soon`).
 fn record_exit(
     roots: &Roots,
     containers: &Containers,
     record: &Record,
     outcome: Result<(i32, bool), i32>,
+    cgroup: Option<Cgroup>,
 ) -> Result<(), RunError> {
     let id = &record.id;
     tracing::debug!(?outcome, "container ended");
@@ -550,10 +566,13 @@ fn record_exit(
     tracing::debug!("network disconnected");
     // An `--rm` container goes, unless `restart` stopped it (the record on disk says so).
     if record.auto_remove && !containers.get(id).is_ok_and(|r| r.restarting) {
-        if let Err(e) = containers.remove(id) {
+        if let Err(e) = containers.remove_soon(id, cgroup) {
             tracing::warn!(id, %e, "cannot remove the container's directory");
         }
         return Ok(());
+    }
+    if let Some(cgroup) = cgroup {
+        cgroup.remove();
     }
     let (code, oom) = outcome.unwrap_or_else(|code| (code, false));
     containers

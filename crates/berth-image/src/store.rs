@@ -145,6 +145,22 @@ impl FileLock {
             .map_err(|e| at(path)(e.into()))?;
         Ok(FileLock { _file: file })
     }
+
+    /// Takes the lock on the directory `path` if nobody holds it; `Ok(None)` when somebody does.
+    pub fn try_on_directory(path: &Path) -> Result<Option<FileLock>, StoreError> {
+        let file = File::open(path).map_err(at(path))?;
+        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => Ok(Some(FileLock { _file: file })),
+            Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
+            Err(e) => Err(at(path)(e.into())),
+        }
+    }
+}
+
+impl rustix::fd::AsFd for FileLock {
+    fn as_fd(&self) -> rustix::fd::BorrowedFd<'_> {
+        self._file.as_fd()
+    }
 }
 
 /// The store under one root directory.

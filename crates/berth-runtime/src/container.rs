@@ -247,19 +247,34 @@ const FORWARDED: [libc::c_int; 6] = [
     libc::SIGUSR2,
 ];
 
-/// Runs the container to its end: returns its exit code, or why it could not start.
-/// `on_started` is called with the container's host pid once it runs.
+/// A container that ran to its end.
+pub struct Ended {
+    /// How it ended.
+    pub exit: Exit,
+    /// Its cgroup, empty now: the caller's to remove (`Cgroup::remove`), which it may do
+    /// after it has reported the exit.
+    pub cgroup: Cgroup,
+}
+
+/// Runs the container to its end: returns how it ended, or why it could not start (its cgroup
+/// then removed). `on_started` is called with the container's host pid once it runs.
 pub fn run(
     config: &ContainerConfig,
     layout: &CgroupLayout,
     stdio: StdioMode,
     on_started: &mut dyn FnMut(i32),
-) -> Result<Exit, RuntimeError> {
+) -> Result<Ended, RuntimeError> {
     let result = launch(config, layout, stdio.stdin, Capture::Nothing, None).and_then(|launched| {
-        let exit = wait_launched(&launched, stdio, on_started);
-        launched.cgroup.remove();
-        tracing::debug!("cgroup removed");
-        exit
+        match wait_launched(&launched, stdio, on_started) {
+            Ok(exit) => Ok(Ended {
+                exit,
+                cgroup: launched.cgroup,
+            }),
+            Err(e) => {
+                launched.cgroup.remove();
+                Err(e)
+            }
+        }
     });
     undo_host_mounts(config);
     result

@@ -2,6 +2,7 @@
 //! process, for `berth run` and for the runc-compatible command line (`oci`).
 
 mod affinity;
+pub mod background;
 pub mod cgroup;
 pub mod cgroups;
 pub mod container;

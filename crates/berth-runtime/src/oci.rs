@@ -347,7 +347,7 @@ impl OciRuntime {
             let layout = cgroups::detect().map_err(io_err("read the cgroup layout"))?;
             let mut saved = Saved::new(id, &config, &spec, bundle, rootfs);
             let state_file = dir.join("state.json");
-            let exit = container::run(
+            let ended = container::run(
                 &config,
                 &layout,
                 container::StdioMode { stdin: true },
@@ -364,8 +364,9 @@ impl OciRuntime {
                     self.warn_hooks(&saved, crate::hooks::Point::Poststart, "running");
                 },
             )?;
+            ended.cgroup.remove();
             saved.start_time = 0;
-            Ok::<_, OciError>((exit.code, saved))
+            Ok::<_, OciError>((ended.exit.code, saved))
         })();
         match ran {
             Ok((code, saved)) if !keep => {

@@ -384,6 +384,48 @@ fn a_quiet_container_keeps_a_small_relay_and_its_later_output() {
 }
 
 #[test]
+fn what_a_killed_removal_of_an_rm_container_left_goes_with_the_next_command() {
+    // An `--rm` container's end moves its directory into removing/ and leaves its cgroup and
+    // directory to a process of their own: here that process was killed before it began.
+    let bb = Busybox::pulled();
+    let id = bb
+        .env
+        .berth(&["run", "--name", "ended", &bb.image, "true"])
+        .ok();
+    assert!(id.stdout.is_empty(), "{}", id.stdout);
+    let dir = std::fs::read_dir(bb.env.root().join("containers"))
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let id = dir.file_name().unwrap().to_string_lossy().into_owned();
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("container.json")).unwrap()).unwrap();
+    let cgroup = record["cgroup_path"].as_str().unwrap().to_owned();
+    assert!(cgroup.starts_with(&bb.env.table), "{cgroup}");
+    let made: Vec<_> = common::cgroup_hierarchies()
+        .into_iter()
+        .filter(|h| h.join(&bb.env.table).is_dir())
+        .map(|h| h.join(&cgroup))
+        .collect();
+    for cgroup_dir in &made {
+        std::fs::create_dir(cgroup_dir).unwrap();
+    }
+    assert!(!cgroup_dirs_of(&bb.env, &id[..12]).is_empty());
+    let removing = bb.env.root().join("removing");
+    std::fs::create_dir_all(&removing).unwrap();
+    std::fs::rename(&dir, removing.join(&id)).unwrap();
+    assert_eq!(bb.env.berth(&["ps", "-a", "-q"]).ok().stdout, "");
+    assert!(
+        made.iter().all(|d| !d.exists()),
+        "cgroup left: {:?}",
+        cgroup_dirs_of(&bb.env, &id[..12])
+    );
+    assert_nothing_leaked(&bb.env);
+}
+
+#[test]
 fn a_killed_supervisor_leaves_an_exited_container_and_no_cgroup() {
     let bb = Busybox::pulled();
     let id = bb

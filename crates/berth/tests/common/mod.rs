@@ -318,11 +318,37 @@ pub fn assert_nothing_leaked(env: &Env) {
         containers.is_empty(),
         "container directories left: {containers:?}"
     );
+    let removals = removals_left(env);
+    assert!(
+        removals.is_empty(),
+        "ended --rm containers' directories left: {removals:?}"
+    );
+}
+
+/// What is left in `removing/` once the processes that remove ended `--rm` containers (their
+/// cgroups, then their directories there) are done: each holds its directory's lock until it
+/// is.
+pub fn removals_left(env: &Env) -> Vec<PathBuf> {
+    let removing = env.root().join("removing");
+    let entries = || -> Vec<PathBuf> {
+        std::fs::read_dir(&removing)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default()
+    };
+    for dir in entries() {
+        // Gone meanwhile, or locked until its remover is done.
+        if let Ok(opened) = std::fs::File::open(&dir) {
+            rustix::fs::flock(&opened, rustix::fs::FlockOperation::LockExclusive).unwrap();
+        }
+    }
+    entries()
 }
 
 /// The cgroup directories of container `short_id` (its first 12 hex digits) still on the
-/// host, under environment `env`'s cgroup parent.
+/// host, under environment `env`'s cgroup parent, once the removals of ended `--rm`
+/// containers are done.
 pub fn cgroup_dirs_of(env: &Env, short_id: &str) -> Vec<PathBuf> {
+    removals_left(env);
     let mut found = Vec::new();
     for base in cgroup_hierarchies() {
         if let Ok(entries) = std::fs::read_dir(base.join(&env.table)) {
