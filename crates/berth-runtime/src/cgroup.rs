@@ -361,10 +361,11 @@ impl Cgroup {
 
     fn make_v1(&self) -> Result<(), CgroupError> {
         for (controller, dir) in &self.dirs {
-            if *controller == "cpuset" {
-                self.prepare_v1_cpuset(dir)?;
+            match *controller {
+                // Makes each level, with CPUs and memory nodes.
+                "cpuset" => self.prepare_v1_cpuset(dir)?,
+                _ => fs::create_dir_all(dir).map_err(at(dir))?,
             }
-            fs::create_dir_all(dir).map_err(at(dir))?;
         }
         Ok(())
     }
@@ -466,8 +467,15 @@ impl Cgroup {
                 "net_cls" | "net_prio" => limits.network.write_v1(controller, dir)?,
                 "devices" if creating => {
                     write(&dir.join("devices.deny"), "a")?;
+                    // One rule per write(2), all through one open file.
+                    let allow = dir.join("devices.allow");
+                    let mut file = fs::OpenOptions::new()
+                        .write(true)
+                        .open(&allow)
+                        .map_err(at(&allow))?;
                     for rule in limits.device_rules() {
-                        write(&dir.join("devices.allow"), &rule)?;
+                        std::io::Write::write_all(&mut file, rule.as_bytes())
+                            .map_err(at(&allow))?;
                     }
                 }
                 _ => {}

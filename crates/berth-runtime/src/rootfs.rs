@@ -491,12 +491,27 @@ pub fn mount_all(
     private_tree: bool,
 ) -> Result<(), RootfsError> {
     let mut deferred = Vec::new();
+    // The tmpfs mounted here that later mounts go directly below (v1's /sys/fs/cgroup, /dev),
+    // opened once: their mount points are made there without a lookup from the root that
+    // can only fail first.
+    let mut fresh: Vec<(&str, OwnedFd)> = Vec::new();
     for (i, m) in mounts.iter().enumerate() {
-        let prefix = format!("{}/", m.destination.trim_end_matches('/'));
+        let destination = m.destination.trim_end_matches('/');
+        let prefix = format!("{destination}/");
         let has_children = mounts[i + 1..]
             .iter()
             .any(|later| later.destination.starts_with(&prefix));
         let is_bind = m.kind == "bind" || m.options.iter().any(|o| o == "bind" || o == "rbind");
+        let in_fresh = destination.rsplit_once('/').and_then(|(parent, name)| {
+            let (_, dir) = fresh.iter().find(|(tmpfs, _)| *tmpfs == parent)?;
+            Some((dir, name))
+        });
+        if let Some((dir, name)) = in_fresh.filter(|_| !is_bind) {
+            match fs::mkdirat(dir, name, Mode::from_raw_mode(0o755)) {
+                Ok(()) | Err(Errno::EXIST) => {}
+                Err(e) => return Err(fail(format!("create {}", m.destination))(e)),
+            }
+        }
         if has_children && !is_bind && m.options.iter().any(|o| o == "ro") {
             let writable = MountSpec {
                 options: m.options.iter().filter(|o| *o != "ro").cloned().collect(),
@@ -509,6 +524,9 @@ pub fn mount_all(
         }
         if m.destination == "/dev" {
             populate_dev(root, console)?;
+        }
+        if has_children && !is_bind && m.kind == "tmpfs" {
+            fresh.push((destination, open_target(root, destination, false)?));
         }
     }
     for m in deferred {
