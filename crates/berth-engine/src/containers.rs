@@ -16,7 +16,8 @@
 use berth_net::ports::{PortBinding, PortRequest};
 use berth_runtime::cgroup::Cgroup;
 use berth_runtime::cgroups::CgroupLayout;
-use rustix::fd::AsFd;
+use berth_runtime::container::Remains;
+use rustix::fd::{AsFd, AsRawFd};
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::io;
@@ -258,17 +259,18 @@ impl Containers {
         }
     }
 
-    /// Removes an ended `--rm` container, and `cgroup`, its (empty) cgroup when it is still
-    /// there, without making the container's end wait for them: each directory freed on ext4
-    /// mounted `discard` waits for the trim of its block, and a cgroup's removal in each of
-    /// the v1 hierarchies takes its own time. The container's directory leaves `containers/`
-    /// at once, renamed into `removing/`: from then on no berth command sees the container and
-    /// its name is free. A child process that outlives this one removes the cgroup, then the
-    /// directory, holding the directory's lock until it is done; what a killed one leaves, the
-    /// next `reclaim` removes (the record in the directory names the cgroup). containerd's
-    /// snapshotters defer removals in the same way. Where no child can be made, the work is
-    /// done here.
-    pub fn remove_soon(&self, id: &str, cgroup: Option<Cgroup>) -> io::Result<()> {
+    /// Removes an ended `--rm` container, and `remains`, what is left of it in the kernel
+    /// (its mount namespace, held open, and its empty cgroup), without making the container's
+    /// end wait for them: each directory freed on ext4 mounted `discard` waits for the trim of
+    /// its block, the namespace's thirty mounts go one by one, and the cgroup from each of the
+    /// v1 hierarchies. The container's directory leaves `containers/` at once, renamed into
+    /// `removing/`: from then on no berth command sees the container and its name is free. A
+    /// child process that outlives this one removes the remains, then the directory, holding
+    /// the directory's lock until it is done; what a killed one leaves, the next `reclaim`
+    /// removes (the record in the directory names the cgroup; the namespace goes with the
+    /// process). containerd's snapshotters defer removals in the same way. Where no child can
+    /// be made, the work is done here.
+    pub fn remove_soon(&self, id: &str, remains: Option<Remains>) -> io::Result<()> {
         let removing = self.removing_dir().join(id);
         let moved = self.lock(id).and_then(|lock| {
             match fs::rename(self.dir(id), &removing) {
@@ -280,32 +282,27 @@ impl Containers {
             }
             Ok(lock)
         });
-        let remove = || {
-            if let Some(cgroup) = &cgroup {
-                cgroup.remove();
-            }
-            if moved.is_ok() {
-                remove_tree(&removing);
-            }
-        };
-        match &moved {
+        match moved {
             Ok(lock) => {
-                if let Err(e) = berth_runtime::background::in_background(lock.as_fd(), remove) {
-                    tracing::debug!(%e, "no process to remove the container: removed here");
-                    remove();
+                let namespace = remains.as_ref().and_then(|r| r.mount_namespace.as_ref());
+                let keep: Vec<_> = [lock.as_fd().as_raw_fd()]
+                    .into_iter()
+                    .chain(namespace.map(|fd| fd.as_raw_fd()))
+                    .collect();
+                berth_runtime::background::in_background(&keep, || {
+                    remains.into_iter().for_each(Remains::remove);
+                    remove_tree(&removing);
+                })
+            }
+            Err(e) => {
+                remains.into_iter().for_each(Remains::remove);
+                // Gone already is no error.
+                if e.kind() != io::ErrorKind::NotFound {
+                    return Err(e);
                 }
-                Ok(())
-            }
-            // Gone already (its cgroup is still removed).
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                remove();
-                Ok(())
-            }
-            Err(_) => {
-                remove();
-                moved.map(drop)
             }
         }
+        Ok(())
     }
 
     /// Where ended `--rm` containers' directories are removed (see `remove_soon`).

@@ -17,9 +17,10 @@ use berth_image::pull::{self, Progress, PullError};
 use berth_image::reference::Reference;
 use berth_image::store::{ImageRecord, Placeholder, Store};
 use berth_net::ports::{PortRequest, Protocol};
-use berth_runtime::cgroup::Cgroup;
 use berth_runtime::cgroups::{self, CgroupMode};
-use berth_runtime::container::{self as runtime, DetachedIo, OutputSink, RuntimeError, StdioMode};
+use berth_runtime::container::{
+    self as runtime, DetachedIo, OutputSink, Remains, RuntimeError, StdioMode,
+};
 use berth_runtime::rootfs::Overlay;
 use oci_spec::runtime::Spec;
 use std::fs;
@@ -338,11 +339,11 @@ pub fn execute(
         on_started()
     });
     drop(prepared.held);
-    let (result, cgroup) = match ended {
-        Ok(ended) => (Ok(ended.exit), Some(ended.cgroup)),
+    let (result, remains) = match ended {
+        Ok(ended) => (Ok(ended.exit), Some(ended.remains)),
         Err(e) => (Err(RunError::from(e)), None),
     };
-    conclude(roots, &containers, &prepared.record, result, cgroup)
+    conclude(roots, &containers, &prepared.record, result, remains)
 }
 
 /// A detached container that runs: its pid and what berth holds of its output.
@@ -528,13 +529,13 @@ fn claim(record: Record) -> Record {
 }
 
 /// Records how the container ended and returns its exit code, or why it could not run.
-/// `cgroup`: the container's cgroup, when it is still to be removed.
+/// `remains`: what is left of the container to remove, if anything.
 fn conclude(
     roots: &Roots,
     containers: &Containers,
     record: &Record,
     result: Result<runtime::Exit, RunError>,
-    cgroup: Option<Cgroup>,
+    remains: Option<Remains>,
 ) -> Result<i32, RunError> {
     record_exit(
         roots,
@@ -544,21 +545,21 @@ fn conclude(
             .as_ref()
             .map(|e| (e.code, e.oom_killed))
             .map_err(RunError::exit_code),
-        cgroup,
+        remains,
     )?;
     result.map(|exit| exit.code)
 }
 
 /// Disconnects the container from its networks and records how it ended (exit code and OOM
 /// kill, or the code of a failed start), or removes it when it was made with `--rm`; removes
-/// `cgroup`, the container's cgroup when it is still there (an `--rm` container's after this
-/// process has exited, see `Containers::remove_soon`).
+/// `remains`, what is left of the container when anything is (an `--rm` container's after
+/// this process has exited, see `Containers::remove_soon`).
 fn record_exit(
     roots: &Roots,
     containers: &Containers,
     record: &Record,
     outcome: Result<(i32, bool), i32>,
-    cgroup: Option<Cgroup>,
+    remains: Option<Remains>,
 ) -> Result<(), RunError> {
     let id = &record.id;
     tracing::debug!(?outcome, "container ended");
@@ -566,13 +567,13 @@ fn record_exit(
     tracing::debug!("network disconnected");
     // An `--rm` container goes, unless `restart` stopped it (the record on disk says so).
     if record.auto_remove && !containers.get(id).is_ok_and(|r| r.restarting) {
-        if let Err(e) = containers.remove_soon(id, cgroup) {
+        if let Err(e) = containers.remove_soon(id, remains) {
             tracing::warn!(id, %e, "cannot remove the container's directory");
         }
         return Ok(());
     }
-    if let Some(cgroup) = cgroup {
-        cgroup.remove();
+    if let Some(remains) = remains {
+        remains.remove();
     }
     let (code, oom) = outcome.unwrap_or_else(|code| (code, false));
     containers

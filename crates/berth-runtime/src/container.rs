@@ -251,9 +251,30 @@ const FORWARDED: [libc::c_int; 6] = [
 pub struct Ended {
     /// How it ended.
     pub exit: Exit,
-    /// Its cgroup, empty now: the caller's to remove (`Cgroup::remove`), which it may do
-    /// after it has reported the exit.
+    /// What is left of it for the caller to remove, which it may do after it has reported the
+    /// exit.
+    pub remains: Remains,
+}
+
+/// What a container that ended leaves: its cgroup, empty, and its mount namespace, held open
+/// by this process. Without the hold, the kernel unmounts everything in the namespace (the
+/// overlay, /proc, /dev, /sys, the cgroup file systems, the masked paths: some thirty mounts,
+/// and a wait for an RCU grace period) as part of the container's exit, before its parent
+/// learns the exit code.
+pub struct Remains {
+    /// The cgroup.
     pub cgroup: Cgroup,
+    /// The mount namespace, where it could be opened.
+    pub mount_namespace: Option<OwnedFd>,
+}
+
+impl Remains {
+    /// Unmounts everything in the mount namespace (closing the last hold of it) and removes
+    /// the cgroup.
+    pub fn remove(self) {
+        drop(self.mount_namespace);
+        self.cgroup.remove();
+    }
 }
 
 /// Runs the container to its end: returns how it ended, or why it could not start (its cgroup
@@ -265,13 +286,15 @@ pub fn run(
     on_started: &mut dyn FnMut(i32),
 ) -> Result<Ended, RuntimeError> {
     let result = launch(config, layout, stdio.stdin, Capture::Nothing, None).and_then(|launched| {
-        match wait_launched(&launched, stdio, on_started) {
-            Ok(exit) => Ok(Ended {
-                exit,
-                cgroup: launched.cgroup,
-            }),
+        let exit = wait_launched(&launched, stdio, on_started);
+        let remains = Remains {
+            cgroup: launched.cgroup,
+            mount_namespace: launched.mount_namespace,
+        };
+        match exit {
+            Ok(exit) => Ok(Ended { exit, remains }),
             Err(e) => {
-                launched.cgroup.remove();
+                remains.remove();
                 Err(e)
             }
         }
@@ -306,6 +329,8 @@ struct Launched {
     signals: OwnedFd,
     /// Its cgroup, made with its limits.
     cgroup: Cgroup,
+    /// Its mount namespace (see `Remains`).
+    mount_namespace: Option<OwnedFd>,
 }
 
 /// Everything up to the command's exec: pty or pipes, the handshake pipes, the blocked signals,
@@ -561,6 +586,13 @@ fn launch(
         stderr,
         stdin: input.map(|(_, write)| write),
     });
+    // Opened while the process waits for the go-ahead: it cannot have exited yet.
+    let mount_namespace = rustix::fs::open(
+        format!("/proc/{pid}/ns/mnt").as_str(),
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .ok();
     let hooks = &config.hooks;
     let released = release_child(pid, entry, go_write, err_read, 125, &mut || {
         crate::hooks::run(&hooks.create_runtime, &hooks.state_with(pid, "creating")).map_err(|e| {
@@ -582,6 +614,7 @@ fn launch(
         pty,
         signals,
         cgroup,
+        mount_namespace,
     })
 }
 

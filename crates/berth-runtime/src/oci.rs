@@ -364,7 +364,7 @@ impl OciRuntime {
                     self.warn_hooks(&saved, crate::hooks::Point::Poststart, "running");
                 },
             )?;
-            ended.cgroup.remove();
+            ended.remains.remove();
             saved.start_time = 0;
             Ok::<_, OciError>((ended.exit.code, saved))
         })();
