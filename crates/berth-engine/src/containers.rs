@@ -7,7 +7,8 @@
 //! <root>/containers/<id>/{hostname,hosts,resolv.conf}
 //! <root>/rootfs/                          every container's mount point (each mounts its root
 //!                                         there inside a mount namespace of its own)
-//! <root>/removing/<id>/                   an ended `--rm` container's directory, being deleted
+//! <root>/containers/.spare/{upper,work}/  a directory made ahead for the next container
+//! <root>/removing/<id>/                   an ended `--rm` container's directory, being removed
 //! ```
 //!
 //! A record names the berth process that runs the container, with that process's start time, so
@@ -111,6 +112,9 @@ pub struct Endpoint {
     pub host_interface: Option<String>,
 }
 
+/// The name in `containers/` of the spare directory (see `Containers::make_dir`).
+const SPARE: &str = ".spare";
+
 /// The containers under a data root.
 pub struct Containers {
     dir: PathBuf,
@@ -136,8 +140,22 @@ impl Containers {
     /// `containers/`: without a journal, ext4 will not reuse an inode freed in the last
     /// minutes and walks past every such inode of the group at each new one, which a stream
     /// of short-lived containers makes thousands.
+    ///
+    /// The spare directory that the removal of an `--rm` container makes ahead (`make_spare`)
+    /// is taken where there is one: one rename instead of three `mkdir`s (on this ext4 with
+    /// +T, ~0.3 ms of a run, the Orlov walk included).
     pub fn make_dir(&self, id: &str) -> io::Result<PathBuf> {
         let dir = self.dir(id);
+        if fs::rename(self.dir.join(SPARE), &dir).is_ok() {
+            // Its maker may still be making these.
+            for layer in ["upper", "work"] {
+                match fs::create_dir(dir.join(layer)) {
+                    Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+                    _ => {}
+                }
+            }
+            return Ok(dir);
+        }
         match fs::create_dir(&dir) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 fs::create_dir_all(&self.dir)?;
@@ -150,6 +168,19 @@ impl Containers {
             fs::create_dir(dir.join(layer))?;
         }
         Ok(dir)
+    }
+
+    /// Makes the spare directory (with its empty `upper/` and `work/`) that the next
+    /// `make_dir` takes, unless there is one: done by the removal of an `--rm` container, off
+    /// the next container's start.
+    fn make_spare(&self) {
+        let spare = self.dir.join(SPARE);
+        if fs::create_dir(&spare).is_ok() {
+            for layer in ["upper", "work"] {
+                // Taken meanwhile: its taker makes what is missing.
+                let _ = fs::create_dir(spare.join(layer));
+            }
+        }
     }
 
     /// Every record (unreadable ones are skipped with a warning). Each is opened relative to
@@ -168,7 +199,7 @@ impl Containers {
         let mut records = Vec::new();
         while let Some(Ok(entry)) = dir.read() {
             let name = entry.file_name().to_bytes();
-            if name == b"." || name == b".." {
+            if name.starts_with(b".") {
                 continue;
             }
             let path = Path::new(std::ffi::OsStr::from_bytes(name)).join("container.json");
@@ -290,6 +321,7 @@ impl Containers {
                     .chain(namespace.map(|fd| fd.as_raw_fd()))
                     .collect();
                 berth_runtime::background::in_background(&keep, || {
+                    self.make_spare();
                     remains.into_iter().for_each(Remains::remove);
                     remove_tree(&removing);
                 })
@@ -517,6 +549,36 @@ mod tests {
         );
         // A container already gone is no error.
         containers.remove_soon("a", None).unwrap();
+    }
+
+    #[test]
+    fn a_new_container_takes_the_spare_directory_a_removal_made() {
+        let root = tempfile::tempdir().unwrap();
+        let containers = Containers::new(root.path());
+        containers.make_dir("a").unwrap();
+        containers.remove_soon("a", None).unwrap();
+        let spare = root.path().join("containers/.spare");
+        // The remover makes the spare first, then removes; its lock says when it is done.
+        let removing = root.path().join("removing/a");
+        let _done = fs::File::open(&removing)
+            .map(|f| rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive).map(|()| f));
+        assert!(spare.join("upper").is_dir() && spare.join("work").is_dir());
+        assert!(containers.list().is_empty(), "the spare is no container");
+        let spare_inode = fs::metadata(&spare).map(|m| std::os::unix::fs::MetadataExt::ino(&m));
+        let dir = containers.make_dir("b").unwrap();
+        assert_eq!(
+            fs::metadata(&dir)
+                .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+                .ok(),
+            spare_inode.ok()
+        );
+        assert!(dir.join("upper").is_dir() && dir.join("work").is_dir() && !spare.exists());
+        // Taken half made (its maker not done): what is missing is made.
+        fs::create_dir(&spare).unwrap();
+        let dir = containers.make_dir("c").unwrap();
+        assert!(dir.join("upper").is_dir() && dir.join("work").is_dir());
+        // None left: made as before.
+        assert!(containers.make_dir("d").unwrap().join("work").is_dir());
     }
 
     #[test]

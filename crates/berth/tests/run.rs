@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Busybox, Run, assert_nothing_leaked, cgroup_dirs_of};
+use common::{Busybox, Run, assert_nothing_leaked, cgroup_dirs_of, walk};
 use std::path::Path;
 
 /// Docker's default capability mask.
@@ -386,18 +386,6 @@ fn a_block_device() -> String {
         .flatten()
         .find_map(|e| e.file_name().to_str().map(|n| n.replace(':', " ")))
         .expect("a block device")
-}
-
-/// Every file and directory below `dir`.
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        found.push(entry.path());
-        if entry.file_type().unwrap().is_dir() {
-            found.extend(walk(&entry.path()));
-        }
-    }
-    found
 }
 
 #[test]
