@@ -524,6 +524,13 @@ mod tests {
         ioctl_getflags(fs::File::open(dir).unwrap())
     }
 
+    /// Waits until the process removing `dir` is done (it holds the directory's lock).
+    fn await_removal(dir: &Path) {
+        if let Ok(opened) = fs::File::open(dir) {
+            rustix::fs::flock(&opened, rustix::fs::FlockOperation::LockExclusive).unwrap();
+        }
+    }
+
     #[test]
     fn an_ended_rm_container_leaves_at_once_and_a_child_removes_its_directory() {
         let root = tempfile::tempdir().unwrap();
@@ -539,9 +546,7 @@ mod tests {
         containers.remove_soon("a", None).unwrap();
         assert!(!dir.exists() && containers.list().is_empty());
         let removing = root.path().join("removing/a");
-        // The remover holds the directory's lock until it is done.
-        let _done = fs::File::open(&removing)
-            .map(|f| rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive).map(|()| f));
+        await_removal(&removing);
         assert!(
             !removing.exists(),
             "the remover left {}",
@@ -558,10 +563,8 @@ mod tests {
         containers.make_dir("a").unwrap();
         containers.remove_soon("a", None).unwrap();
         let spare = root.path().join("containers/.spare");
-        // The remover makes the spare first, then removes; its lock says when it is done.
-        let removing = root.path().join("removing/a");
-        let _done = fs::File::open(&removing)
-            .map(|f| rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive).map(|()| f));
+        // The remover makes the spare first, then removes.
+        await_removal(&root.path().join("removing/a"));
         assert!(spare.join("upper").is_dir() && spare.join("work").is_dir());
         assert!(containers.list().is_empty(), "the spare is no container");
         let spare_inode = fs::metadata(&spare).map(|m| std::os::unix::fs::MetadataExt::ino(&m));
