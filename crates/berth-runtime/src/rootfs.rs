@@ -522,11 +522,15 @@ pub fn mount_all(
         } else {
             mount_one(root, m, private_tree)?;
         }
-        if m.destination == "/dev" {
-            populate_dev(root, console)?;
-        }
-        if has_children && !is_bind && m.kind == "tmpfs" {
-            fresh.push((destination, open_target(root, destination, false)?));
+        let is_fresh = has_children && !is_bind && m.kind == "tmpfs";
+        if is_fresh || m.destination == "/dev" {
+            let dir = open_target(root, destination, false)?;
+            if m.destination == "/dev" {
+                populate_dev(root, &dir, console)?;
+            }
+            if is_fresh {
+                fresh.push((destination, dir));
+            }
         }
     }
     for m in deferred {
@@ -620,12 +624,11 @@ const DEVICES: [(&str, u32, u32); 6] = [
     ("tty", 5, 0),
 ];
 
-/// Fills the container's /dev (a tmpfs already mounted there): device nodes, the standard
-/// symlinks, and `console` bound to the pty when there is one.
-fn populate_dev(root: &OwnedFd, console: Option<&str>) -> Result<(), RootfsError> {
-    let dev = open_target(root, "/dev", false)?;
+/// Fills the container's /dev (a tmpfs already mounted there, opened as `dev`): device nodes, the
+/// standard symlinks, and `console` bound to the pty when there is one.
+fn populate_dev(root: &OwnedFd, dev: &OwnedFd, console: Option<&str>) -> Result<(), RootfsError> {
     let dev_dir = fs::openat(
-        &dev,
+        dev,
         ".",
         OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
         Mode::empty(),
