@@ -43,3 +43,28 @@ await_removals() { for d in "$1"/*/removing/*/; do [ -d "$d" ] && flock "$d" tru
 
 # unmount_under DIR: lazily unmounts everything mounted below DIR (what a peer engine left).
 unmount_under() { { grep -o " $1[^ ]*" /proc/mounts || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done; }
+
+# results_begin NAME ARGS: starts bench/results/NAME.tsv anew (the current results of one
+# benchmark, which bench/report turns into docs/benchmarks.md's table and plot): a header with
+# the command, the date, the commit and the machine, then the column names.
+results_begin() {
+  RESULTS="bench/results/$1.tsv"
+  mkdir -p bench/results
+  {
+    printf '# bench/%s %s | %s | %s | %s cores, %s, kernel %s\n' "$1" "$2" "$(date -u +%F)" \
+      "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" "$(nproc)" "$(cgroup_mode)" "$(uname -r | cut -d- -f1)"
+    printf 'metric\tengine\tvalue\tunit\tgoal\n'
+  } >"$RESULTS"
+}
+
+# result METRIC ENGINE VALUE UNIT [GOAL]: one row of the current results. The first row of a
+# metric is berth's; GOAL, on a peer's row, is the goal for berth's value over the peer's
+# ("<= 0.7").
+result() { printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "${5:-}" >>"$RESULTS"; }
+
+# cgroup_mode: v1, v2 or hybrid, as this host mounts cgroups.
+cgroup_mode() {
+  if [ "$(stat -f -c %T /sys/fs/cgroup)" = cgroup2fs ]; then echo "cgroup v2"
+  elif [ -d /sys/fs/cgroup/unified ]; then echo "hybrid cgroups"
+  else echo "cgroup v1"; fi
+}
