@@ -315,8 +315,9 @@ fn a_name_or_alias_with_a_newline_injects_nothing_into_other_containers_hosts() 
     refused(&["--network-alias", injected], "Invalid network alias");
     refused(&["--hostname", injected], "invalid hostname format");
     refused(&["--name=-dash"], "Invalid container name (-dash)");
+    // Docker takes a leading slash for none.
     bb.env
-        .berth(&["run", "-d", "--name", "other", &bb.image, "sleep", "60"])
+        .berth(&["run", "-d", "--name", "/other", &bb.image, "sleep", "60"])
         .ok();
     bb.env
         .berth(&[

@@ -15,7 +15,11 @@ fn options(args: &RunArgs) -> RunOptions {
         image: args.image().to_owned(),
         command: args.command().to_vec(),
         entrypoint: args.entrypoint.clone(),
-        name: args.name.clone(),
+        // Docker takes `/web` for `web`.
+        name: args
+            .name
+            .as_deref()
+            .map(|n| n.strip_prefix('/').unwrap_or(n).to_owned()),
         hostname: args.hostname.clone(),
         env: args.env.clone(),
         env_files: args.env_file.clone(),
