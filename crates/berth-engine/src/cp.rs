@@ -43,9 +43,32 @@ pub fn copy(roots: &Roots, from: &str, to: &str) -> Result<(), CpError> {
         (Some((name, src)), None) => {
             let record = containers.find(name)?;
             let src = src.to_owned();
+            if to == "-" {
+                // Docker writes the tar archive itself to standard output.
+                return in_container(&containers, &record, Side::Send(src), |archive| {
+                    let out = &mut std::io::stdout().lock();
+                    std::io::copy(archive, out)
+                        .and_then(|_| out.flush())
+                        .map(drop)
+                        .map_err(|e| format!("write the archive to standard output: {e}"))
+                });
+            }
             let dest = PathBuf::from(to);
             in_container(&containers, &record, Side::Send(src), |archive| {
                 receive(archive, &dest, false)
+            })
+        }
+        (None, Some((name, dest))) if from == "-" => {
+            // Docker reads a tar archive from standard input and unpacks it into a directory.
+            let record = containers.find(name)?;
+            let side = Side::Receive {
+                dest: dest.to_owned(),
+                into_dir: true,
+            };
+            in_container(&containers, &record, side, |pipe| {
+                std::io::copy(&mut std::io::stdin().lock(), pipe)
+                    .map(drop)
+                    .map_err(|e| format!("read the archive from standard input: {e}"))
             })
         }
         (None, Some((name, dest))) => {
@@ -56,10 +79,11 @@ pub fn copy(roots: &Roots, from: &str, to: &str) -> Result<(), CpError> {
                     "could not find the file {from} on the host"
                 )));
             }
-            let dest = dest.to_owned();
-            in_container(&containers, &record, Side::Receive(dest), |pipe| {
-                send(&src, pipe)
-            })
+            let side = Side::Receive {
+                dest: dest.to_owned(),
+                into_dir: false,
+            };
+            in_container(&containers, &record, side, |pipe| send(&src, pipe))
         }
         _ => Err(CpError::Sides),
     }
@@ -69,8 +93,13 @@ pub fn copy(roots: &Roots, from: &str, to: &str) -> Result<(), CpError> {
 enum Side {
     /// Tar this container path into the pipe.
     Send(String),
-    /// Unpack the pipe at this container path.
-    Receive(String),
+    /// Unpack the pipe at this container path; `into_dir`: only into it, a directory.
+    Receive {
+        /// The container path.
+        dest: String,
+        /// The path must be a directory (an archive from standard input).
+        into_dir: bool,
+    },
 }
 
 /// Runs `side` in a child with the container's view, and `host` here on the other end of the
@@ -122,9 +151,16 @@ fn in_container(
                 drop(data_read);
                 send(Path::new(src), &mut Pipe(File::from(data_write)))
             }
-            Side::Receive(dest) => {
+            Side::Receive { dest, into_dir } => {
                 drop(data_write);
-                receive(&mut Pipe(File::from(data_read)), Path::new(dest), true)
+                let dest = Path::new(dest);
+                if *into_dir && !dest.is_dir() {
+                    return Err(format!(
+                        "destination \"{}\" must be a directory",
+                        dest.display()
+                    ));
+                }
+                receive(&mut Pipe(File::from(data_read)), dest, true)
             }
         });
         let code = match result {
@@ -143,10 +179,16 @@ fn in_container(
             drop(data_write);
             host(&mut Pipe(File::from(data_read)))
         }
-        Side::Receive(_) => {
+        Side::Receive { .. } => {
             drop(data_read);
             let mut pipe = Pipe(File::from(data_write));
+            // A child that fails stops reading: the write must fail with EPIPE, not kill berth
+            // with SIGPIPE before the child's reason is told.
+            // SAFETY: sets and restores the disposition of one signal; no handler is involved.
+            let previous = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
             let result = host(&mut pipe);
+            // SAFETY: as above.
+            unsafe { libc::signal(libc::SIGPIPE, previous) };
             drop(pipe);
             result
         }

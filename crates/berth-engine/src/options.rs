@@ -271,6 +271,62 @@ impl RunOptions {
     }
 }
 
+/// Docker's rule for the characters of a container name or a network alias.
+pub const NAME_CHARS: &str = "[a-zA-Z0-9][a-zA-Z0-9_.-]";
+
+/// Whether `name` is a valid container name or network alias: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
+/// Nothing else reaches the /etc/hosts of other containers (a newline would add entries).
+pub fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+/// Docker's refusal of a container name.
+pub fn check_name(name: &str) -> Result<(), String> {
+    match valid_name(name) {
+        true => Ok(()),
+        false => Err(format!(
+            "Invalid container name ({name}), only {NAME_CHARS} are allowed"
+        )),
+    }
+}
+
+/// A network alias, by the rule of container names.
+pub fn check_alias(alias: &str) -> Result<(), String> {
+    match valid_name(alias) {
+        true => Ok(()),
+        false => Err(format!(
+            "Invalid network alias ({alias}), only {NAME_CHARS} are allowed"
+        )),
+    }
+}
+
+/// A `--hostname`: RFC 1123 labels of letters, digits and inner hyphens, dot-separated, 63
+/// bytes at most, as Docker checks it.
+fn check_hostname(hostname: &str) -> Result<(), String> {
+    let label = |l: &str| {
+        !l.is_empty()
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    match hostname.len() <= 63 && hostname.split('.').all(label) {
+        true => Ok(()),
+        false => Err(format!("invalid hostname format: {hostname}")),
+    }
+}
+
+/// A `--cpus` count: from 0.01 to the CPUs this host has, as Docker allows.
+fn check_cpus(cpus: f64, available: usize) -> Result<(), String> {
+    match (0.01..=available as f64).contains(&cpus) {
+        true => Ok(()),
+        false => Err(format!(
+            "range of CPUs is from 0.01 to {available}.00, as there are only {available} CPUs available"
+        )),
+    }
+}
+
 /// Checks a `--restart` policy.
 fn parse_restart(text: &str) -> Result<String, String> {
     let ok = match text.split_once(':') {
@@ -548,12 +604,22 @@ impl RunOptions {
             }
             _ => {}
         }
-        if let Some(cpus) = self.cpus
-            && (cpus <= 0.0 || cpus > 1024.0)
-        {
-            return Err(format!(
-                "range of CPUs is from 0.01 to 1024.00 (asked for {cpus})"
-            ));
+        if let Some(cpus) = self.cpus {
+            let available = std::thread::available_parallelism().map_or(1, |n| n.get());
+            check_cpus(cpus, available)?;
+        }
+        if let Some(name) = &self.name {
+            check_name(name)?;
+        }
+        for alias in &self.network_aliases {
+            check_alias(alias)?;
+        }
+        if let Some(hostname) = &self.hostname {
+            check_hostname(hostname)?;
+        }
+        if let Some(signal) = &self.stop_signal {
+            crate::lifecycle::parse_signal(signal)
+                .map_err(|_| format!("Invalid signal: {signal}"))?;
         }
         let mut no_new_privileges = false;
         let mut seccomp = None;
@@ -570,13 +636,6 @@ impl RunOptions {
                 }
                 _ => return Err(format!("invalid --security-opt: \"{opt}\"")),
             }
-        }
-        if self.interactive
-            && self.tty
-            && !self.detach
-            && !std::io::IsTerminal::is_terminal(&std::io::stdin())
-        {
-            return Err("the input device is not a TTY".into());
         }
         let restart = parse_restart(self.restart.as_deref().unwrap_or("no"))?;
         if restart != "no" && self.remove {
@@ -765,5 +824,76 @@ mod tests {
             ..RunOptions::default()
         };
         assert!(both.plan().unwrap_err().contains("--restart and --rm"));
+    }
+
+    // Docker: names and aliases match [a-zA-Z0-9][a-zA-Z0-9_.-]; else "Invalid container
+    // name (NAME), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed".
+    #[test]
+    fn names_aliases_and_hostnames_are_checked_as_docker_does() {
+        for good in ["web", "w", "db_1.a-b", "9lives"] {
+            assert!(valid_name(good), "{good}");
+        }
+        for bad in [
+            "",
+            "-x",
+            ".x",
+            "_x",
+            "a b",
+            "a\n10.0.0.1 evil",
+            "a/b",
+            "é",
+            "a:b",
+        ] {
+            assert!(!valid_name(bad), "{bad:?}");
+        }
+        assert_eq!(
+            check_name("a\nb").unwrap_err(),
+            "Invalid container name (a\nb), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        );
+        let plan = |o: RunOptions| o.plan();
+        assert!(
+            plan(RunOptions {
+                name: Some("x y".into()),
+                ..RunOptions::default()
+            })
+            .is_err()
+        );
+        let alias = RunOptions {
+            network: "mynet".into(),
+            network_aliases: vec!["db\n1.2.3.4 evil".into()],
+            ..RunOptions::default()
+        };
+        assert!(
+            plan(alias)
+                .unwrap_err()
+                .starts_with("Invalid network alias")
+        );
+        for good in ["h", "my-host", "a.b.c", "A1"] {
+            assert!(check_hostname(good).is_ok(), "{good}");
+        }
+        for bad in ["", "-h", "h-", "a..b", "a b", "a\nb", &"x".repeat(64)] {
+            assert!(check_hostname(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    // Docker: "Invalid signal: SIGBOGUS"; "range of CPUs is from 0.01 to N.00, as there are
+    // only N CPUs available".
+    #[test]
+    fn stop_signals_and_cpus_are_checked_as_docker_does() {
+        let signal = |s: &str| {
+            RunOptions {
+                stop_signal: Some(s.into()),
+                ..RunOptions::default()
+            }
+            .plan()
+        };
+        assert_eq!(signal("SIGBOGUS").unwrap_err(), "Invalid signal: SIGBOGUS");
+        assert!(signal("SIGUSR1").is_ok() && signal("9").is_ok());
+        assert!(check_cpus(2.0, 2).is_ok() && check_cpus(0.01, 2).is_ok());
+        assert_eq!(
+            check_cpus(1000.0, 2).unwrap_err(),
+            "range of CPUs is from 0.01 to 2.00, as there are only 2 CPUs available"
+        );
+        assert!(check_cpus(0.0, 2).is_err() && check_cpus(-1.0, 4).is_err());
     }
 }

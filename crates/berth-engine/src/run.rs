@@ -47,6 +47,9 @@ pub enum RunError {
     /// Its network could not be set up.
     #[error(transparent)]
     Network(#[from] NetworkError),
+    /// `-it` without a terminal on standard input.
+    #[error("the input device is not a TTY")]
+    NotATty,
     /// The host refused something.
     #[error("{what}: {source}")]
     Io {
@@ -62,6 +65,8 @@ impl RunError {
     pub fn exit_code(&self) -> i32 {
         match self {
             RunError::Runtime(RuntimeError::Start(e)) => e.code,
+            // Docker's client refuses it with 1, before anything is made.
+            RunError::NotATty => 1,
             _ => 125,
         }
     }
@@ -112,6 +117,13 @@ fn make(
     progress: &dyn Progress,
     claimed: bool,
 ) -> Result<(Record, Spec), RunError> {
+    if options.interactive
+        && options.tty
+        && !options.detach
+        && !std::io::IsTerminal::is_terminal(&std::io::stdin())
+    {
+        return Err(RunError::NotATty);
+    }
     let plan = options.plan().map_err(RunError::Options)?;
     let layout = cgroups::detect().map_err(io("read the cgroup layout"))?;
     let containers = Containers::new(&roots.root);
@@ -180,8 +192,9 @@ fn make(
         }
         fs::write(dir.join("hostname"), format!("{hostname}\n")).map_err(io("write hostname"))?;
         let (hosts, resolv) = if network.mode == "host" {
+            let host = fs::read_to_string("/etc/hosts").unwrap_or_else(|_| connect::HOSTS.into());
             (
-                fs::read_to_string("/etc/hosts").unwrap_or_else(|_| connect::HOSTS.into()),
+                with_extra_hosts(host, &plan.network.extra_hosts),
                 fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
             )
         } else {
@@ -601,35 +614,80 @@ fn find_or_pull(
         })
     };
     let images = read()?;
+    let wanted = match &options.platform {
+        Some(p) => Some(
+            Platform::parse(p)
+                .ok_or_else(|| RunError::Options(format!("invalid platform \"{p}\"")))?,
+        ),
+        None => None,
+    };
     let id = match local::resolve(&images, &options.image) {
-        Ok(id) => id,
+        Ok(id) => match wanted.as_ref().map(|w| (w, platform_of(store, &id))) {
+            // Docker pulls the asked platform over a local image of another one, and refuses
+            // when none can be had.
+            Some((wanted, Some(actual))) if !same_platform(wanted, &actual) => {
+                let pulled = Reference::parse(&options.image)
+                    .map_err(|e| e.to_string())
+                    .and_then(|reference| {
+                        let pull_options = config.pull_options(Some(wanted.clone()));
+                        pull::pull(store, &reference, &pull_options, progress)
+                            .map_err(|e| e.to_string())
+                    });
+                let pulled = pulled.map_err(|why| {
+                    RunError::Options(format!(
+                        "image with reference {} was found but does not match the specified platform: wanted {wanted}, actual: {actual} ({why})",
+                        options.image
+                    ))
+                })?;
+                return image_record(read()?, pulled.id, options);
+            }
+            _ => id,
+        },
         Err(LocalError::NoSuchImage(_)) => {
             let reference =
                 Reference::parse(&options.image).map_err(|e| RunError::Options(e.to_string()))?;
             eprintln!("Unable to find image '{}' locally", options.image);
-            let platform = match &options.platform {
-                Some(p) => Some(
-                    Platform::parse(p)
-                        .ok_or_else(|| RunError::Options(format!("invalid platform \"{p}\"")))?,
-                ),
-                None => None,
-            };
-            let id = pull::pull(store, &reference, &config.pull_options(platform), progress)?.id;
-            return read()?
-                .images
-                .get(&id)
-                .cloned()
-                .map(|record| (id, record))
-                .ok_or_else(|| RunError::Image(LocalError::NoSuchImage(options.image.clone())));
+            let id = pull::pull(store, &reference, &config.pull_options(wanted), progress)?.id;
+            return image_record(read()?, id, options);
         }
         Err(e) => return Err(e.into()),
     };
+    image_record(images, id, options)
+}
+
+/// The record of image `id` in `images`.
+fn image_record(
+    images: berth_image::store::Images,
+    id: Digest,
+    options: &RunOptions,
+) -> Result<(Digest, ImageRecord), RunError> {
     let record = images
         .images
         .get(&id)
         .cloned()
         .ok_or_else(|| RunError::Image(LocalError::NoSuchImage(options.image.clone())))?;
     Ok((id, record))
+}
+
+/// The platform that the config of image `id` names.
+fn platform_of(store: &Store, id: &Digest) -> Option<Platform> {
+    let config: serde_json::Value = serde_json::from_slice(&store.read_blob(id).ok()?).ok()?;
+    let text = |key: &str| config[key].as_str().unwrap_or("").to_owned();
+    Platform::parse(&format!(
+        "{}/{}/{}",
+        text("os"),
+        text("architecture"),
+        text("variant")
+    ))
+}
+
+/// Whether an image of `actual` is one of `wanted`; an empty variant matches any.
+fn same_platform(wanted: &Platform, actual: &Platform) -> bool {
+    wanted.os == actual.os
+        && wanted.architecture == actual.architecture
+        && (wanted.variant.is_empty()
+            || actual.variant.is_empty()
+            || wanted.variant == actual.variant)
 }
 
 /// The mount targets of every container (berth's spec mounts /proc, /sys, /dev and the three
@@ -664,7 +722,14 @@ fn read_image_file(layers_top_first: &[PathBuf], path: &str) -> String {
 /// /etc/hosts before the container has an address: localhost and the `--add-host` entries
 /// with a literal address.
 fn etc_hosts(extra_hosts: &[String]) -> String {
-    let mut text = connect::HOSTS.to_owned();
+    with_extra_hosts(connect::HOSTS.to_owned(), extra_hosts)
+}
+
+/// `hosts` with the `--add-host` entries that have a literal address appended.
+fn with_extra_hosts(mut text: String, extra_hosts: &[String]) -> String {
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
     for (name, ip) in extra_hosts.iter().filter_map(|e| e.split_once(':')) {
         if ip != "host-gateway" {
             text.push_str(&format!("{ip}\t{name}\n"));

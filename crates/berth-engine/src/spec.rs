@@ -142,30 +142,28 @@ fn mount(destination: &str, kind: &str, source: &str, options: &[&str]) -> Value
     json!({ "destination": destination, "type": kind, "source": source, "options": options })
 }
 
-/// The capabilities the container gets.
+/// The capabilities the container gets, by Docker's rule (moby's `TweakCapabilities`):
+/// `--cap-add ALL` gives every capability of the host but the dropped ones; else
+/// `--cap-drop ALL` keeps only the added ones; else the defaults lose the dropped ones first,
+/// then gain the added ones.
 pub fn capabilities(plan: &RunPlan, host: &[String]) -> Vec<String> {
-    if plan.privileged {
-        return host.to_vec();
-    }
-    let all = plan.cap_add.iter().any(|c| c == "CAP_ALL");
-    let mut caps: Vec<String> = if all {
+    let all = |list: &[String]| list.iter().any(|c| c == "CAP_ALL");
+    let mut caps: Vec<String> = if plan.privileged {
         host.to_vec()
+    } else if all(&plan.cap_add) {
+        host.iter()
+            .filter(|c| !plan.cap_drop.contains(c))
+            .cloned()
+            .collect()
     } else {
-        DEFAULT_CAPABILITIES
+        let kept = DEFAULT_CAPABILITIES
             .iter()
             .map(|c| (*c).to_owned())
-            .collect()
+            .filter(|c| !all(&plan.cap_drop) && !plan.cap_drop.contains(c));
+        kept.chain(plan.cap_add.iter().cloned()).collect()
     };
-    for cap in &plan.cap_add {
-        if cap != "CAP_ALL" && !caps.contains(cap) {
-            caps.push(cap.clone());
-        }
-    }
-    if plan.cap_drop.iter().any(|c| c == "CAP_ALL") {
-        caps.clear();
-    }
-    caps.retain(|c| !plan.cap_drop.contains(c));
     caps.sort();
+    caps.dedup();
     caps
 }
 
@@ -337,4 +335,51 @@ pub fn generate(plan: &RunPlan, ctx: &Context<'_>) -> Result<Spec, String> {
         },
     });
     serde_json::from_value(spec).map_err(|e| format!("generated an invalid spec: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::RunOptions;
+
+    fn caps(add: &[&str], drop: &[&str]) -> Vec<String> {
+        let options = RunOptions {
+            cap_add: add.iter().map(|c| (*c).to_owned()).collect(),
+            cap_drop: drop.iter().map(|c| (*c).to_owned()).collect(),
+            ..RunOptions::default()
+        };
+        let host = [
+            "CAP_CHOWN",
+            "CAP_NET_ADMIN",
+            "CAP_NET_BIND_SERVICE",
+            "CAP_SYS_ADMIN",
+        ];
+        let host: Vec<String> = host.iter().map(|c| (*c).to_owned()).collect();
+        capabilities(&options.plan().unwrap(), &host)
+    }
+
+    // Docker (moby's TweakCapabilities): drops first, then adds; `--cap-drop ALL` keeps the
+    // added ones, `--cap-add ALL` gives the host's all but the dropped ones.
+    #[test]
+    fn drops_apply_before_adds_as_in_docker() {
+        assert_eq!(
+            caps(&["NET_BIND_SERVICE"], &["ALL"]),
+            ["CAP_NET_BIND_SERVICE"]
+        );
+        assert_eq!(caps(&["net_admin"], &["all"]), ["CAP_NET_ADMIN"]);
+        assert!(caps(&[], &["ALL"]).is_empty());
+        assert_eq!(
+            caps(&["ALL"], &["SYS_ADMIN"]),
+            ["CAP_CHOWN", "CAP_NET_ADMIN", "CAP_NET_BIND_SERVICE"]
+        );
+        // A capability both dropped and added is kept: the add comes last.
+        assert!(caps(&["CHOWN"], &["CHOWN"]).contains(&"CAP_CHOWN".to_owned()));
+        let default = caps(&[], &["CHOWN"]);
+        assert_eq!(default.len(), DEFAULT_CAPABILITIES.len() - 1);
+        assert!(!default.contains(&"CAP_CHOWN".to_owned()));
+        assert_eq!(
+            caps(&["SYS_ADMIN"], &[]).len(),
+            DEFAULT_CAPABILITIES.len() + 1
+        );
+    }
 }

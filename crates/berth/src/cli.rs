@@ -57,8 +57,10 @@ pub enum Command {
     #[command(subcommand)]
     Image(ImageCommand),
     /// Create and run a new container from an image
+    #[command(override_usage = "berth run [OPTIONS] IMAGE [COMMAND] [ARG...]")]
     Run(Deferred<Box<RunArgs>>),
     /// Create a new container
+    #[command(override_usage = "berth create [OPTIONS] IMAGE [COMMAND] [ARG...]")]
     Create(Deferred<Box<RunArgs>>),
     /// Start one or more stopped containers
     Start(Deferred<StartArgs>),
@@ -92,6 +94,7 @@ pub enum Command {
     #[command(name = "__supervise", hide = true)]
     Supervise(Deferred<SuperviseArgs>),
     /// Execute a command in a running container
+    #[command(override_usage = "berth exec [OPTIONS] CONTAINER COMMAND [ARG...]")]
     Exec(Deferred<ExecArgs>),
     /// Return low-level information on berth objects
     Inspect(Deferred<NamesArgs>),
@@ -131,7 +134,7 @@ pub enum ImageCommand {
 
 /// `berth run`
 #[derive(Args, Debug)]
-#[command(trailing_var_arg = true, disable_help_flag = true)]
+#[command(disable_help_flag = true)]
 pub struct RunArgs {
     /// Print help (`-h` is --hostname, as in Docker)
     #[arg(long, action = clap::ArgAction::Help)]
@@ -256,11 +259,22 @@ pub struct RunArgs {
     /// Logging driver for the container (json-file, none)
     #[arg(long = "log-driver")]
     pub log_driver: Option<String>,
-    /// The image
-    pub image: String,
-    /// The command and its arguments
-    #[arg(allow_hyphen_values = true)]
-    pub command: Vec<String>,
+    /// The image, then the container's command and its arguments (all from IMAGE on is the
+    /// container's, verbatim)
+    #[arg(value_names = ["IMAGE", "COMMAND"], required = true, num_args = 1.., trailing_var_arg = true)]
+    image_and_command: Vec<String>,
+}
+
+impl RunArgs {
+    /// The image.
+    pub fn image(&self) -> &str {
+        &self.image_and_command[0]
+    }
+
+    /// The container's command and its arguments: what follows the image.
+    pub fn command(&self) -> &[String] {
+        &self.image_and_command[1..]
+    }
 }
 
 /// Container names or ids.
@@ -388,7 +402,6 @@ pub struct StatsArgs {
 
 /// `berth exec`
 #[derive(Args, Debug)]
-#[command(trailing_var_arg = true)]
 pub struct ExecArgs {
     /// Keep STDIN open even if not attached
     #[arg(short, long)]
@@ -408,11 +421,22 @@ pub struct ExecArgs {
     /// Working directory inside the container
     #[arg(short, long)]
     pub workdir: Option<String>,
-    /// The container
-    pub container: String,
-    /// The command and its arguments
-    #[arg(required = true, allow_hyphen_values = true)]
-    pub command: Vec<String>,
+    /// The container, then the command and its arguments (all after CONTAINER is the
+    /// command's, verbatim)
+    #[arg(value_names = ["CONTAINER", "COMMAND"], required = true, num_args = 2.., trailing_var_arg = true)]
+    container_and_command: Vec<String>,
+}
+
+impl ExecArgs {
+    /// The container.
+    pub fn container(&self) -> &str {
+        &self.container_and_command[0]
+    }
+
+    /// The command and its arguments: what follows the container.
+    pub fn command(&self) -> &[String] {
+        &self.container_and_command[1..]
+    }
 }
 
 /// `berth __supervise`
@@ -682,5 +706,74 @@ mod tests {
         assert!(args.rm);
         assert_eq!(args.memory.as_deref(), Some("64m"));
         assert_eq!(cli.root.as_deref(), Some(std::path::Path::new("/r")));
+    }
+
+    fn run_args(argv: &[&str]) -> Box<RunArgs> {
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Run(Deferred(args)) | Command::Create(Deferred(args)) => args,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    // Docker stops parsing its own flags at IMAGE (and exec's at CONTAINER): what follows is
+    // the container's command, verbatim, with no `--` needed.
+    #[test]
+    fn everything_from_the_image_on_is_the_containers_command() {
+        let args = run_args(&[
+            "berth",
+            "run",
+            "--entrypoint",
+            "/bin/echo",
+            "img",
+            "-e",
+            "hi",
+        ]);
+        assert_eq!(args.image(), "img");
+        assert_eq!(args.command(), ["-e", "hi"]);
+        assert!(args.env.is_empty());
+        let args = run_args(&["berth", "create", "-e", "A=1", "img", "-t", "--rm", "--"]);
+        assert_eq!(args.command(), ["-t", "--rm", "--"]);
+        assert!(!args.tty && !args.rm);
+        assert_eq!(args.env, ["A=1"]);
+        let args = run_args(&["berth", "run", "--", "img", "sh", "-c", "echo $0"]);
+        assert_eq!(
+            (args.image(), args.command()),
+            ("img", &["sh".to_owned(), "-c".into(), "echo $0".into()][..])
+        );
+        assert!(run_args(&["berth", "run", "img"]).command().is_empty());
+        let Command::Exec(Deferred(args)) =
+            Cli::try_parse_from(["berth", "exec", "-u", "0", "web", "ls", "-l", "-u"])
+                .unwrap()
+                .command
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (args.container(), args.command()),
+            ("web", &["ls".to_owned(), "-l".into(), "-u".into()][..])
+        );
+        assert_eq!(args.user.as_deref(), Some("0"));
+    }
+
+    #[test]
+    fn berths_own_flags_and_usage_stay_checked() {
+        let unknown = Cli::try_parse_from(["berth", "run", "--bogus", "img"]).unwrap_err();
+        assert_eq!(unknown.kind(), clap::error::ErrorKind::UnknownArgument);
+        let missing = Cli::try_parse_from(["berth", "run", "-d"]).unwrap_err();
+        assert_eq!(
+            missing.kind(),
+            clap::error::ErrorKind::MissingRequiredArgument
+        );
+        assert!(Cli::try_parse_from(["berth", "exec", "web"]).is_err());
+        for (command, usage) in [
+            ("run", "berth run [OPTIONS] IMAGE [COMMAND] [ARG...]"),
+            ("create", "berth create [OPTIONS] IMAGE [COMMAND] [ARG...]"),
+            ("exec", "berth exec [OPTIONS] CONTAINER COMMAND [ARG...]"),
+        ] {
+            let help = Cli::try_parse_from(["berth", command, "--help"])
+                .unwrap_err()
+                .to_string();
+            assert!(help.contains(usage), "{help}");
+        }
     }
 }

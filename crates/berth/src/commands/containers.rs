@@ -77,6 +77,7 @@ fn start_detached(ctx: &Context, id: &str) -> Result<(), Failure> {
 
 /// `berth start`
 pub fn start(ctx: &Context, args: &StartArgs) -> Outcome {
+    super::run::needs_root()?;
     let all = containers(ctx);
     if args.attach {
         let [name] = args.containers.as_slice() else {
@@ -115,6 +116,7 @@ pub fn stop(ctx: &Context, args: &StopArgs) -> Outcome {
 
 /// `berth restart`
 pub fn restart(ctx: &Context, args: &StopArgs) -> Outcome {
+    super::run::needs_root()?;
     let all = containers(ctx);
     for_each(&args.containers, |name| {
         let record =
@@ -570,6 +572,7 @@ pub fn supervise(ctx: &Context, args: &SuperviseArgs) -> Outcome {
 
 /// `berth exec`
 pub fn exec(ctx: &Context, args: &ExecArgs) -> Outcome {
+    super::run::needs_root()?;
     if args.detach {
         // The same exec in a process of its own session, not waited for.
         let mut command =
@@ -589,7 +592,7 @@ pub fn exec(ctx: &Context, args: &ExecArgs) -> Outcome {
         if let Some(workdir) = &args.workdir {
             command.args(["-w", workdir]);
         }
-        command.arg(&args.container).args(&args.command);
+        command.arg(args.container()).args(args.command());
         command
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
@@ -602,7 +605,7 @@ pub fn exec(ctx: &Context, args: &ExecArgs) -> Outcome {
             });
         }
         let all = containers(ctx);
-        let record = all.find(&args.container).map_err(one)?;
+        let record = all.find(args.container()).map_err(one)?;
         if !record.is_running() {
             return Err(one(anyhow!("container {} is not running", record.id)));
         }
@@ -610,7 +613,7 @@ pub fn exec(ctx: &Context, args: &ExecArgs) -> Outcome {
         return Ok(0);
     }
     let options = berth_engine::exec::ExecOptions {
-        command: args.command.clone(),
+        command: args.command().to_vec(),
         env: args.env.clone(),
         user: args.user.clone(),
         workdir: args.workdir.clone(),
@@ -618,7 +621,7 @@ pub fn exec(ctx: &Context, args: &ExecArgs) -> Outcome {
         interactive: args.interactive,
     };
     containers(ctx);
-    berth_engine::exec::exec(&ctx.roots, &args.container, &options).map_err(|e| Failure {
+    berth_engine::exec::exec(&ctx.roots, args.container(), &options).map_err(|e| Failure {
         code: e.exit_code(),
         error: e.into(),
     })

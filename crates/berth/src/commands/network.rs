@@ -204,6 +204,9 @@ fn container_and_network(
 }
 
 fn connect_container(ctx: &Context, args: &NetworkConnectArgs) -> Outcome {
+    for alias in &args.alias {
+        berth_engine::options::check_alias(alias).map_err(|e| Failure::from(anyhow!(e)))?;
+    }
     let (record, network) = container_and_network(ctx, &args.container, &args.network)?;
     let ip = args
         .ip

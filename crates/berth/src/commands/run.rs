@@ -12,10 +12,14 @@ use berth_runtime::container::StdioMode;
 /// The engine's options from the command line.
 fn options(args: &RunArgs) -> RunOptions {
     RunOptions {
-        image: args.image.clone(),
-        command: args.command.clone(),
+        image: args.image().to_owned(),
+        command: args.command().to_vec(),
         entrypoint: args.entrypoint.clone(),
-        name: args.name.clone(),
+        // Docker takes `/web` for `web`.
+        name: args
+            .name
+            .as_deref()
+            .map(|n| n.strip_prefix('/').unwrap_or(n).to_owned()),
         hostname: args.hostname.clone(),
         env: args.env.clone(),
         env_files: args.env_file.clone(),
@@ -57,6 +61,18 @@ fn options(args: &RunArgs) -> RunOptions {
     }
 }
 
+/// Refuses to run a container without root, in one line and before anything is made, until
+/// berth has a rootless mode (it would fail later at `clone`, having made the container).
+pub fn needs_root() -> Result<(), Failure> {
+    if rustix::process::geteuid().is_root() {
+        return Ok(());
+    }
+    Err(
+        anyhow::anyhow!("running containers needs root (rootless mode is not supported yet)")
+            .into(),
+    )
+}
+
 fn failure(e: RunError) -> Failure {
     Failure {
         code: e.exit_code(),
@@ -67,6 +83,7 @@ fn failure(e: RunError) -> Failure {
 /// `berth run`: in the foreground berth exits with the container's code; with `-d` it prints
 /// the id once the container runs.
 pub fn run(ctx: &Context, args: &RunArgs) -> Outcome {
+    needs_root()?;
     let options = options(args);
     let display = progress::for_output(false);
     if !args.detach {
@@ -84,6 +101,7 @@ pub fn run(ctx: &Context, args: &RunArgs) -> Outcome {
 
 /// `berth create`: prints the new container's id.
 pub fn create(ctx: &Context, args: &RunArgs) -> Outcome {
+    needs_root()?;
     let display = progress::for_output(false);
     let (record, _) =
         run::create(&ctx.roots, &ctx.config, &options(args), display.as_ref()).map_err(failure)?;
