@@ -302,16 +302,23 @@ pub fn check_alias(alias: &str) -> Result<(), String> {
     }
 }
 
-/// A `--hostname`: RFC 1123 labels of letters, digits and inner hyphens, dot-separated, 63
-/// bytes at most, as Docker checks it.
+/// A `--hostname` as Docker checks it (moby's `verifyContainerSettings`): 63 bytes at most of
+/// ASCII letters, digits and punctuation, beginning and ending with a letter or digit. No space
+/// or control character can reach /etc/hosts through it.
 fn check_hostname(hostname: &str) -> Result<(), String> {
-    let label = |l: &str| {
-        !l.is_empty()
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    let bytes = hostname.as_bytes();
+    let ok = match (bytes.first(), bytes.last()) {
+        (Some(first), Some(last)) => {
+            bytes.len() <= 63
+                && first.is_ascii_alphanumeric()
+                && last.is_ascii_alphanumeric()
+                && bytes
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || b.is_ascii_punctuation())
+        }
+        _ => false,
     };
-    match hostname.len() <= 63 && hostname.split('.').all(label) {
+    match ok {
         true => Ok(()),
         false => Err(format!("invalid hostname format: {hostname}")),
     }
@@ -868,10 +875,10 @@ mod tests {
                 .unwrap_err()
                 .starts_with("Invalid network alias")
         );
-        for good in ["h", "my-host", "a.b.c", "A1"] {
+        for good in ["h", "my-host", "my_host", "a.b.c", "A1"] {
             assert!(check_hostname(good).is_ok(), "{good}");
         }
-        for bad in ["", "-h", "h-", "a..b", "a b", "a\nb", &"x".repeat(64)] {
+        for bad in ["", "-h", "h-", ".h", "a b", "a\nb", "a\tb", "é", &"x".repeat(64)] {
             assert!(check_hostname(bad).is_err(), "{bad:?}");
         }
     }
