@@ -97,7 +97,8 @@ impl Bridge {
                 mtu: link.mtu.unwrap_or(1500),
             });
         }
-        let mtu = netlink::default_route_mtu(rtnl);
+        let uplink = netlink::default_route_link(rtnl);
+        let mtu = uplink.as_ref().and_then(|l| l.mtu).unwrap_or(1500);
         let device = &self.device;
         rtnl.create_bridge(device, mtu)
             .map_err(step(format!("create bridge {device}")))?;
@@ -117,7 +118,8 @@ impl Bridge {
                 &format!("/proc/sys/net/ipv4/conf/{device}/route_localnet"),
                 "1",
             )?;
-            firewall.add_network(&self.network, device, &self.subnet)?;
+            let uplink = uplink.as_ref().map(|l| l.name.as_str());
+            firewall.add_network(&self.network, device, &self.subnet, uplink)?;
             Ok(BridgeDevice { index, mtu })
         })();
         if made.is_err()

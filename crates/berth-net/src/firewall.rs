@@ -32,10 +32,11 @@
 //! Where Docker's iptables rules are present (its FORWARD policy drops), a network also gets
 //! accept rules for its bridge in `ip filter`'s `DOCKER-USER` chain (or `FORWARD` when there
 //! is no such chain), whose comment also names berth's table: within the bridge, from the
-//! bridge to an interface that is not a bridge (the way out), and to the bridge for replies
-//! and DNATed connections, so that they open no path between the bridge and Docker's. Removal
-//! looks only at berth's table and at those `ip filter` rules, so that berths with other
-//! tables (other roots, parallel tests) never touch each other's rules.
+//! bridge to an interface that is not a bridge or to the default route's (the way out), and
+//! to the bridge for replies and DNATed connections, so that they open no path between the
+//! bridge and Docker's. Removal looks only at berth's table and at those `ip filter` rules,
+//! so that berths with other tables (other roots, parallel tests) never touch each other's
+//! rules.
 
 use crate::ports::PortBinding;
 use crate::subnet::Subnet;
@@ -180,12 +181,14 @@ impl Firewall {
 
     /// Installs the table (when missing) and the rules of a bridge network: masquerade for
     /// traffic that leaves its subnet, the host's loopback closed to it, its isolation from
-    /// the other networks, and accept rules next to Docker's, if present.
+    /// the other networks, and accept rules next to Docker's, if present, which also let it
+    /// out through `uplink` (the default route's interface), even when that is a bridge.
     pub fn add_network(
         &self,
         name: &str,
         bridge: &str,
         subnet: &Subnet,
+        uplink: Option<&str>,
     ) -> Result<(), FirewallError> {
         let t = &self.table;
         let tag = network_tag(name);
@@ -221,12 +224,17 @@ impl Firewall {
             .find(|c| chains.iter().any(|have| have == c));
         if let Some(chain) = docker_chain {
             let filter_tag = filter_tag(t, name);
-            for rule in [
+            // The way out may be a bridge itself (a host's `br0`).
+            let out = uplink
+                .filter(|uplink| *uplink != bridge)
+                .map(|uplink| format!("iifname \"{bridge}\" oifname \"{uplink}\""));
+            let rules = [
                 format!("iifname \"{bridge}\" oifname \"{bridge}\""),
                 format!("iifname \"{bridge}\" meta oifkind != \"bridge\""),
                 format!("oifname \"{bridge}\" ct state established,related"),
                 format!("oifname \"{bridge}\" ct status dnat"),
-            ] {
+            ];
+            for rule in rules.into_iter().chain(out) {
                 script.push_str(&format!(
                     "insert rule ip filter {chain} {rule} accept comment \"{filter_tag}\"\n"
                 ));
@@ -345,12 +353,15 @@ mod tests {
                 .filter(|r| r.comment == network_tag("bridge"))
                 .count()
         };
-        a.add_network("bridge", "berthunita0", &subnet).unwrap();
+        a.add_network("bridge", "berthunita0", &subnet, None)
+            .unwrap();
         let rules = own(&tables[0]);
         assert!(rules > 0);
-        b.add_network("bridge", "berthunitb0", &subnet).unwrap();
+        b.add_network("bridge", "berthunitb0", &subnet, None)
+            .unwrap();
         // Adding a network again (as each start does) replaces its rules in its own table only.
-        a.add_network("bridge", "berthunita0", &subnet).unwrap();
+        a.add_network("bridge", "berthunita0", &subnet, None)
+            .unwrap();
         assert_eq!((own(&tables[0]), own(&tables[1])), (rules, rules));
         let docker_rules = |t: &str| {
             Firewall::rules("filter")

@@ -324,20 +324,12 @@ fn link_of(message: &LinkMessage) -> Link {
     link
 }
 
-/// The MTU of the interface the default route leaves through, or 1500.
-pub fn default_route_mtu(rtnl: &mut Rtnl) -> u32 {
-    let via = rtnl.routes().ok().and_then(|routes| {
-        routes
-            .iter()
-            .find(|r| r.destination.prefix() == 0)
-            .and_then(|r| r.interface)
-    });
-    let mtu = via.and_then(|index| {
-        rtnl.links()
-            .ok()?
-            .into_iter()
-            .find(|l| l.index == index)?
-            .mtu
-    });
-    mtu.unwrap_or(1500)
+/// The interface the default route leaves through (the host's way out), if there is one.
+pub fn default_route_link(rtnl: &mut Rtnl) -> Option<Link> {
+    let routes = rtnl.routes().ok()?;
+    let index = routes
+        .iter()
+        .find(|r| r.destination.prefix() == 0)
+        .and_then(|r| r.interface)?;
+    rtnl.links().ok()?.into_iter().find(|l| l.index == index)
 }

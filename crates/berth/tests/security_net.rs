@@ -263,34 +263,35 @@ fn networks_are_isolated_from_each_other_but_not_within() {
 fn berths_rules_next_to_dockers_open_no_path_to_another_bridge() {
     // Docker: its isolation chains drop what goes from one of its bridges to another.
     // A network namespace of this test plays a host with Docker's rules (its FORWARD policy
-    // drops), a bridge of "Docker's" with a "container" on it, and an uplink (a veth) to an
-    // "outside" namespace.
+    // drops), a bridge of "Docker's" with a "container" on it, its way out (the default
+    // route) through a bridge as many hosts have (`br0`), and a veth to another namespace.
     let bb = Busybox::pulled();
     let tag = &bb.env.bridge;
     let host = common::TestNetns::new(&format!("berth-dkh-{tag}"));
     host.nft(common::DOCKER_FORWARD_RULES);
-    let docker_container = common::TestNetns::new(&format!("berth-dkc-{tag}"));
-    let outside = common::TestNetns::new(&format!("berth-dko-{tag}"));
-    host.ip(&["link", "add", "dk0", "type", "bridge"]);
-    host.ip(&["addr", "add", "10.234.45.1/24", "dev", "dk0"]);
-    host.ip(&["link", "set", "dk0", "up"]);
-    for (peer, device, address, master) in [
-        (&docker_container, "dkp0", "10.234.45.2/24", Some("dk0")),
-        (&outside, "up0", "10.234.46.2/24", None),
+    let peers = ["dkc", "dko", "dkv"].map(|p| common::TestNetns::new(&format!("berth-{p}-{tag}")));
+    for (peer, device, net, bridge) in [
+        (&peers[0], "dkp0", "10.234.45", Some("dk0")),
+        (&peers[1], "upp0", "10.234.46", Some("upbr0")),
+        (&peers[2], "vx0", "10.234.47", None),
     ] {
         host.ip(&[
             "link", "add", device, "type", "veth", "peer", "name", "eth0", "netns", &peer.0,
         ]);
-        match master {
-            Some(bridge) => host.ip(&["link", "set", device, "master", bridge, "up"]),
-            None => {
-                host.ip(&["addr", "add", "10.234.46.1/24", "dev", device]);
-                host.ip(&["link", "set", device, "up"]);
+        let on_host = match bridge {
+            Some(bridge) => {
+                host.ip(&["link", "add", bridge, "type", "bridge"]);
+                host.ip(&["link", "set", device, "master", bridge, "up"]);
+                bridge
             }
-        }
-        peer.ip(&["addr", "add", address, "dev", "eth0"]);
+            None => device,
+        };
+        host.ip(&["addr", "add", &format!("{net}.1/24"), "dev", on_host]);
+        host.ip(&["link", "set", on_host, "up"]);
+        peer.ip(&["addr", "add", &format!("{net}.2/24"), "dev", "eth0"]);
         peer.ip(&["link", "set", "eth0", "up"]);
     }
+    host.ip(&["route", "add", "default", "via", "10.234.46.2"]);
     let ping = |network: &str, address: &str| {
         host.berth(
             &bb.env,
@@ -311,6 +312,7 @@ fn berths_rules_next_to_dockers_open_no_path_to_another_bridge() {
         .code
     };
     assert_eq!(ping("bridge", "10.234.46.2"), 0, "the way out is closed");
+    assert_eq!(ping("bridge", "10.234.47.2"), 0, "the veth is closed");
     assert_ne!(
         ping("bridge", "10.234.45.2"),
         0,
