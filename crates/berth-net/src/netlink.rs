@@ -33,6 +33,8 @@ pub struct Link {
     pub master: Option<u32>,
     /// Its MTU.
     pub mtu: Option<u32>,
+    /// Its alias (`ip link set NAME alias TEXT`).
+    pub alias: Option<String>,
 }
 
 /// An IPv4 route of the main table.
@@ -209,6 +211,16 @@ impl Rtnl {
         self.change(RouteNetlinkMessage::SetLink(message), 0)
     }
 
+    /// Sets the alias of link `index` to `alias`.
+    pub fn set_alias(&mut self, index: u32, alias: &str) -> io::Result<()> {
+        let mut message = LinkMessage::default();
+        message.header.index = index;
+        message
+            .attributes
+            .push(LinkAttribute::IfAlias(alias.to_owned()));
+        self.change(RouteNetlinkMessage::SetLink(message), 0)
+    }
+
     /// Deletes link `index` (for a veth, both ends).
     pub fn delete_link(&mut self, index: u32) -> io::Result<()> {
         let mut message = LinkMessage::default();
@@ -312,12 +324,14 @@ fn link_of(message: &LinkMessage) -> Link {
         name: String::new(),
         master: None,
         mtu: None,
+        alias: None,
     };
     for attribute in &message.attributes {
         match attribute {
             LinkAttribute::IfName(name) => link.name = name.clone(),
             LinkAttribute::Controller(master) => link.master = Some(*master),
             LinkAttribute::Mtu(mtu) => link.mtu = Some(*mtu),
+            LinkAttribute::IfAlias(alias) => link.alias = Some(alias.clone()),
             _ => {}
         }
     }

@@ -322,3 +322,34 @@ fn berths_rules_next_to_dockers_open_no_path_to_another_bridge() {
     assert_eq!(ping("host", "10.234.45.2"), 0, "Docker's bridge is mute");
     assert_nothing_leaked(&bb.env);
 }
+
+#[test]
+fn a_bridge_made_by_an_older_berth_gets_the_rules_at_its_next_use() {
+    // An older berth left its bridge without the rules that close the host's loopback and
+    // isolate the networks (and without their mark, the bridge's alias).
+    let bb = Busybox::pulled();
+    gateway(&bb.env);
+    let run = |program: &str, args: &[&str]| {
+        let status = std::process::Command::new(program)
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(status.success(), "{program} {args:?}");
+    };
+    run("nft", &["delete", "table", "ip", &bb.env.table]);
+    run("ip", &["link", "set", &bb.env.bridge, "alias", ""]);
+    bb.sh(&[], "true").ok();
+    let rules = std::process::Command::new("nft")
+        .args(["list", "table", "ip", &bb.env.table])
+        .output()
+        .unwrap();
+    let rules = String::from_utf8_lossy(&rules.stdout);
+    for rule in [
+        "ip daddr 127.0.0.0/8 drop comment \"berth network bridge\"",
+        "jump isolation comment \"berth network bridge\"",
+        "masquerade comment \"berth network bridge\"",
+    ] {
+        assert!(rules.contains(rule), "{rule} missing:\n{rules}");
+    }
+    assert_nothing_leaked(&bb.env);
+}
