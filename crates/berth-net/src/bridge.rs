@@ -84,20 +84,31 @@ fn write_sysctl(path: &str, value: &str) -> Result<(), NetError> {
     std::fs::write(path, value).map_err(step(format!("write {path}")))
 }
 
+/// The alias a bridge gets once its network's firewall rules, as this berth writes them, are
+/// in place: a bridge without it (made by an older berth, whose rules left the host's
+/// loopback open to containers and the networks unisolated) gets them at its next use.
+const RULES_MARK: &str = "berth rules 2";
+
 impl Bridge {
     /// The bridge device, created with its address, forwarding and firewall rules when it
-    /// does not exist yet. Callers serialise calls for one network.
+    /// does not exist yet (the rules written again when it lacks their mark). Callers
+    /// serialise calls for one network.
     pub fn ensure(&self, rtnl: &mut Rtnl, firewall: &Firewall) -> Result<BridgeDevice, NetError> {
         if let Some(link) = rtnl
             .link(&self.device)
             .map_err(step(format!("look up {}", self.device)))?
         {
+            if link.alias.as_deref() != Some(RULES_MARK) {
+                let uplink = netlink::default_route_link(rtnl);
+                self.add_rules(rtnl, firewall, link.index, uplink.as_ref())?;
+            }
             return Ok(BridgeDevice {
                 index: link.index,
                 mtu: link.mtu.unwrap_or(1500),
             });
         }
-        let mtu = netlink::default_route_mtu(rtnl);
+        let uplink = netlink::default_route_link(rtnl);
+        let mtu = uplink.as_ref().and_then(|l| l.mtu).unwrap_or(1500);
         let device = &self.device;
         rtnl.create_bridge(device, mtu)
             .map_err(step(format!("create bridge {device}")))?;
@@ -117,7 +128,7 @@ impl Bridge {
                 &format!("/proc/sys/net/ipv4/conf/{device}/route_localnet"),
                 "1",
             )?;
-            firewall.add_network(&self.network, device, &self.subnet)?;
+            self.add_rules(rtnl, firewall, index, uplink.as_ref())?;
             Ok(BridgeDevice { index, mtu })
         })();
         if made.is_err()
@@ -126,6 +137,21 @@ impl Bridge {
             let _ = rtnl.delete_link(link.index);
         }
         made
+    }
+
+    /// Writes the network's firewall rules (`uplink`: the default route's interface) and
+    /// marks its bridge, link `index`, as having them.
+    fn add_rules(
+        &self,
+        rtnl: &mut Rtnl,
+        firewall: &Firewall,
+        index: u32,
+        uplink: Option<&netlink::Link>,
+    ) -> Result<(), NetError> {
+        let uplink = uplink.map(|l| l.name.as_str());
+        firewall.add_network(&self.network, &self.device, &self.subnet, uplink)?;
+        rtnl.set_alias(index, RULES_MARK)
+            .map_err(step(format!("mark {}", self.device)))
     }
 
     /// Removes the bridge device and the network's firewall rules.

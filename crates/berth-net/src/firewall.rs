@@ -10,15 +10,33 @@
 //!                       ip saddr 172.17.0.0/16 oifname != "berth0" masquerade comment "berth network bridge"
 //!                       ip daddr 172.17.0.2 ct status dnat ip saddr { 127.0.0.0/8, 172.17.0.0/16 }
 //!                         masquerade comment "berth container <id>" }
+//!   chain input       { type filter hook input priority filter;
+//!                       iifname "berth0" ip daddr 127.0.0.0/8 ct status dnat accept comment "berth network bridge"
+//!                       iifname "berth0" ip daddr 127.0.0.0/8 drop comment "berth network bridge" }
+//!   chain forward     { type filter hook forward priority filter;
+//!                       iifname "berth0" oifname != "berth0" ct status dnat accept comment "berth network bridge"
+//!                       iifname "berth0" oifname != "berth0" jump isolation comment "berth network bridge" }
+//!   chain isolation   { oifname "berth0" drop comment "berth network bridge" }
 //! }
 //! ```
 //!
 //! Every rule names its network or container in its comment, which is how rules are found
-//! again to be removed. Where Docker's iptables rules are present (its FORWARD policy drops),
-//! a network also gets accept rules for its bridge in `ip filter`'s `DOCKER-USER` chain (or
-//! `FORWARD` when there is no such chain), whose comment also names berth's table. Removal
-//! looks only at berth's table and at those `ip filter` rules, so that berths with other
-//! tables (other roots, parallel tests) never touch each other's rules.
+//! again to be removed. The `input` rules keep the host's loopback closed to containers: a
+//! bridge has `route_localnet` (so that ports published on 127.0.0.1 reach containers), and
+//! without them a container could send packets for 127.0.0.1 to the gateway and reach the
+//! host's loopback-only services; only the replies of berth's own DNATed connections pass.
+//! The `forward` and `isolation` rules isolate networks from each other, as Docker's
+//! `DOCKER-ISOLATION-STAGE-1/2` chains do: what leaves a bridge for another network's bridge
+//! is dropped, unless it goes to a published port (DNAT).
+//!
+//! Where Docker's iptables rules are present (its FORWARD policy drops), a network also gets
+//! accept rules for its bridge in `ip filter`'s `DOCKER-USER` chain (or `FORWARD` when there
+//! is no such chain), whose comment also names berth's table: within the bridge, from the
+//! bridge to an interface that is not a bridge or to the default route's (the way out), and
+//! to the bridge for replies and DNATed connections, so that they open no path between the
+//! bridge and Docker's. Removal looks only at berth's table and at those `ip filter` rules,
+//! so that berths with other tables (other roots, parallel tests) never touch each other's
+//! rules.
 
 use crate::ports::PortBinding;
 use crate::subnet::Subnet;
@@ -162,12 +180,15 @@ impl Firewall {
     }
 
     /// Installs the table (when missing) and the rules of a bridge network: masquerade for
-    /// traffic that leaves its subnet, and accept rules next to Docker's, if present.
+    /// traffic that leaves its subnet, the host's loopback closed to it, its isolation from
+    /// the other networks, and accept rules next to Docker's, if present, which also let it
+    /// out through `uplink` (the default route's interface), even when that is a bridge.
     pub fn add_network(
         &self,
         name: &str,
         bridge: &str,
         subnet: &Subnet,
+        uplink: Option<&str>,
     ) -> Result<(), FirewallError> {
         let t = &self.table;
         let tag = network_tag(name);
@@ -178,21 +199,44 @@ impl Firewall {
              add chain ip {t} output {{ type nat hook output priority -100; policy accept; }}\n\
              add chain ip {t} postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}\n\
              add chain ip {t} ports\n\
+             add chain ip {t} input {{ type filter hook input priority filter; policy accept; }}\n\
+             add chain ip {t} forward {{ type filter hook forward priority filter; policy accept; }}\n\
+             add chain ip {t} isolation\n\
              flush chain ip {t} prerouting\n\
              flush chain ip {t} output\n\
              add rule ip {t} prerouting fib daddr type local jump ports\n\
              add rule ip {t} output fib daddr type local jump ports\n\
              add rule ip {t} postrouting ip saddr {subnet} oifname != \"{bridge}\" masquerade comment \"{tag}\"\n"
         ));
+        // An untracked packet matches no `ct status` and so meets the drop rules.
+        for rule in [
+            format!("input iifname \"{bridge}\" ip daddr 127.0.0.0/8 ct status dnat accept"),
+            format!("input iifname \"{bridge}\" ip daddr 127.0.0.0/8 drop"),
+            format!("forward iifname \"{bridge}\" oifname != \"{bridge}\" ct status dnat accept"),
+            format!("forward iifname \"{bridge}\" oifname != \"{bridge}\" jump isolation"),
+            format!("isolation oifname \"{bridge}\" drop"),
+        ] {
+            script.push_str(&format!("add rule ip {t} {rule} comment \"{tag}\"\n"));
+        }
         let chains = Self::ip_filter_chains();
         let docker_chain = ["DOCKER-USER", "FORWARD"]
             .into_iter()
             .find(|c| chains.iter().any(|have| have == c));
         if let Some(chain) = docker_chain {
             let filter_tag = filter_tag(t, name);
-            for direction in ["iifname", "oifname"] {
+            // The way out may be a bridge itself (a host's `br0`).
+            let out = uplink
+                .filter(|uplink| *uplink != bridge)
+                .map(|uplink| format!("iifname \"{bridge}\" oifname \"{uplink}\""));
+            let rules = [
+                format!("iifname \"{bridge}\" oifname \"{bridge}\""),
+                format!("iifname \"{bridge}\" meta oifkind != \"bridge\""),
+                format!("oifname \"{bridge}\" ct state established,related"),
+                format!("oifname \"{bridge}\" ct status dnat"),
+            ];
+            for rule in rules.into_iter().chain(out) {
                 script.push_str(&format!(
-                    "insert rule ip filter {chain} {direction} \"{bridge}\" accept comment \"{filter_tag}\"\n"
+                    "insert rule ip filter {chain} {rule} accept comment \"{filter_tag}\"\n"
                 ));
             }
         }
@@ -302,18 +346,23 @@ mod tests {
         let _guard = Tables(tables.clone());
         let subnet: Subnet = "10.213.0.0/24".parse().unwrap();
         let [a, b] = [&tables[0], &tables[1]].map(|t| Firewall::new(t));
-        a.add_network("bridge", "berthunita0", &subnet).unwrap();
-        b.add_network("bridge", "berthunitb0", &subnet).unwrap();
-        // Adding a network again (as each start does) replaces its rules in its own table only.
-        a.add_network("bridge", "berthunita0", &subnet).unwrap();
-        let masquerades = |t: &str| {
+        let own = |t: &str| {
             Firewall::rules(t)
                 .unwrap()
                 .iter()
                 .filter(|r| r.comment == network_tag("bridge"))
                 .count()
         };
-        assert_eq!((masquerades(&tables[0]), masquerades(&tables[1])), (1, 1));
+        a.add_network("bridge", "berthunita0", &subnet, None)
+            .unwrap();
+        let rules = own(&tables[0]);
+        assert!(rules > 0);
+        b.add_network("bridge", "berthunitb0", &subnet, None)
+            .unwrap();
+        // Adding a network again (as each start does) replaces its rules in its own table only.
+        a.add_network("bridge", "berthunita0", &subnet, None)
+            .unwrap();
+        assert_eq!((own(&tables[0]), own(&tables[1])), (rules, rules));
         let docker_rules = |t: &str| {
             Firewall::rules("filter")
                 .unwrap()
@@ -323,15 +372,11 @@ mod tests {
         };
         let docker_b = docker_rules(&tables[1]);
         a.remove_network("bridge").unwrap();
-        assert_eq!(masquerades(&tables[0]), 0);
+        assert_eq!(own(&tables[0]), 0);
         assert_eq!(docker_rules(&tables[0]), 0);
-        assert_eq!(
-            masquerades(&tables[1]),
-            1,
-            "another table's rule was removed"
-        );
+        assert_eq!(own(&tables[1]), rules, "another table's rule was removed");
         assert_eq!(docker_rules(&tables[1]), docker_b);
         b.remove_network("bridge").unwrap();
-        assert_eq!((masquerades(&tables[1]), docker_rules(&tables[1])), (0, 0));
+        assert_eq!((own(&tables[1]), docker_rules(&tables[1])), (0, 0));
     }
 }

@@ -33,6 +33,8 @@ pub struct Link {
     pub master: Option<u32>,
     /// Its MTU.
     pub mtu: Option<u32>,
+    /// Its alias (`ip link set NAME alias TEXT`).
+    pub alias: Option<String>,
 }
 
 /// An IPv4 route of the main table.
@@ -209,6 +211,16 @@ impl Rtnl {
         self.change(RouteNetlinkMessage::SetLink(message), 0)
     }
 
+    /// Sets the alias of link `index` to `alias`.
+    pub fn set_alias(&mut self, index: u32, alias: &str) -> io::Result<()> {
+        let mut message = LinkMessage::default();
+        message.header.index = index;
+        message
+            .attributes
+            .push(LinkAttribute::IfAlias(alias.to_owned()));
+        self.change(RouteNetlinkMessage::SetLink(message), 0)
+    }
+
     /// Deletes link `index` (for a veth, both ends).
     pub fn delete_link(&mut self, index: u32) -> io::Result<()> {
         let mut message = LinkMessage::default();
@@ -312,32 +324,26 @@ fn link_of(message: &LinkMessage) -> Link {
         name: String::new(),
         master: None,
         mtu: None,
+        alias: None,
     };
     for attribute in &message.attributes {
         match attribute {
             LinkAttribute::IfName(name) => link.name = name.clone(),
             LinkAttribute::Controller(master) => link.master = Some(*master),
             LinkAttribute::Mtu(mtu) => link.mtu = Some(*mtu),
+            LinkAttribute::IfAlias(alias) => link.alias = Some(alias.clone()),
             _ => {}
         }
     }
     link
 }
 
-/// The MTU of the interface the default route leaves through, or 1500.
-pub fn default_route_mtu(rtnl: &mut Rtnl) -> u32 {
-    let via = rtnl.routes().ok().and_then(|routes| {
-        routes
-            .iter()
-            .find(|r| r.destination.prefix() == 0)
-            .and_then(|r| r.interface)
-    });
-    let mtu = via.and_then(|index| {
-        rtnl.links()
-            .ok()?
-            .into_iter()
-            .find(|l| l.index == index)?
-            .mtu
-    });
-    mtu.unwrap_or(1500)
+/// The interface the default route leaves through (the host's way out), if there is one.
+pub fn default_route_link(rtnl: &mut Rtnl) -> Option<Link> {
+    let routes = rtnl.routes().ok()?;
+    let index = routes
+        .iter()
+        .find(|r| r.destination.prefix() == 0)
+        .and_then(|r| r.interface)?;
+    rtnl.links().ok()?.into_iter().find(|l| l.index == index)
 }

@@ -258,13 +258,31 @@ mod tests {
 
     #[test]
     fn reservation_holds_the_port() {
-        let requests = parse_publish("127.0.0.1::80").unwrap();
-        let (bindings, held) = reserve(&requests).unwrap();
+        let again = |port: u16| reserve(&parse_publish(&format!("127.0.0.1:{port}:80")).unwrap());
+        // Any free port: the kernel's choice, held.
+        let (bindings, _held) = reserve(&parse_publish("127.0.0.1::80").unwrap()).unwrap();
         assert_ne!(bindings[0].host_port, 0);
-        let again = format!("127.0.0.1:{}:80", bindings[0].host_port);
-        let error = reserve(&parse_publish(&again).unwrap()).unwrap_err();
+        let error = again(bindings[0].host_port).unwrap_err();
+        assert!(error.contains("port is already allocated"), "{error}");
+        // Released with its socket. The port is below the kernel's ephemeral range, so that no
+        // socket bound to port 0 meanwhile (by another test) can be given it.
+        let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
+        let first_ephemeral: u16 = ephemeral
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let (bindings, held) =
+            reserve(&parse_publish("127.0.0.1:10213-10312:80").unwrap()).unwrap();
+        let port = bindings[0].host_port;
+        assert!(
+            port < first_ephemeral,
+            "{port} is in the ephemeral range {ephemeral}"
+        );
+        let error = again(port).unwrap_err();
         assert!(error.contains("port is already allocated"), "{error}");
         drop(held);
-        assert!(reserve(&parse_publish(&again).unwrap()).is_ok());
+        assert!(again(port).is_ok());
     }
 }

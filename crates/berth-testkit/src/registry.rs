@@ -170,7 +170,7 @@ impl Registry {
                 ca_pem.as_deref(),
                 None,
             );
-            match wait_until_ready(&mut child, &client) {
+            match wait_until_ready(&mut child, port, &client) {
                 Ok(()) => {
                     return Ok(Registry {
                         child,
@@ -246,19 +246,52 @@ impl Drop for Registry {
     }
 }
 
-/// Waits until the registry at `client` answers, or its process `child` exits.
-fn wait_until_ready(child: &mut Child, client: &RegistryClient) -> crate::Result<()> {
+/// Waits until the registry at `client` answers from its process `child`, listening on
+/// 127.0.0.1:`port`, or `child` exits.
+fn wait_until_ready(child: &mut Child, port: u16, client: &RegistryClient) -> crate::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         if let Some(status) = child.try_wait()? {
             return Err(format!("registry exited with {status}").into());
         }
-        if client.ping().is_ok() {
+        if listens(child, port) && client.ping().is_ok() {
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(20));
     }
     Err("registry did not answer within 20 s".into())
+}
+
+/// Whether `child` itself listens on 127.0.0.1:`port`: the port `free_port` found free may
+/// have been taken meanwhile by another process (another test's registry), whose answers
+/// must not pass for this registry's.
+fn listens(child: &Child, port: u16) -> bool {
+    let sockets: Vec<String> = fs::read_dir(format!("/proc/{}/fd", child.id()))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|fd| {
+            let target = fs::read_link(fd.path()).ok()?;
+            let inode = target
+                .to_str()?
+                .strip_prefix("socket:[")?
+                .strip_suffix(']')?;
+            Some(inode.to_owned())
+        })
+        .collect();
+    let local = format!("0100007F:{port:04X}");
+    fs::read_to_string("/proc/net/tcp")
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .any(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // sl local_address rem_address st ... inode (the tenth field); 0A is LISTEN.
+            fields.len() > 9
+                && fields[1] == local
+                && fields[3] == "0A"
+                && sockets.iter().any(|s| s == fields[9])
+        })
 }
 
 fn free_port() -> std::io::Result<u16> {

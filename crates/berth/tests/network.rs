@@ -5,35 +5,15 @@
 
 mod common;
 
-use common::{Busybox, Env, assert_no_network_leftovers, assert_nothing_leaked};
+use common::{
+    Busybox, Env, assert_no_network_leftovers, assert_nothing_leaked, free_ports_below_ephemeral,
+    gateway, inspect, ip_of,
+};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-fn inspect(env: &Env, what: &[&str]) -> Value {
-    let out = env.berth(what).ok();
-    serde_json::from_str::<Value>(&out.stdout).unwrap()[0].clone()
-}
-
-/// The default network's gateway (the bridge's address), making the network if needed.
-fn gateway(env: &Env) -> Ipv4Addr {
-    inspect(env, &["network", "inspect", "bridge"])["IPAM"]["Config"][0]["Gateway"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
-/// A container's address on its first network.
-fn ip_of(env: &Env, name: &str) -> Ipv4Addr {
-    inspect(env, &["inspect", name])["NetworkSettings"]["IPAddress"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
 
 fn hosts_of(env: &Env, name: &str) -> String {
     env.berth(&["exec", name, "cat", "/etc/hosts"]).ok().stdout
@@ -221,9 +201,7 @@ fn containers_reach_each_other_by_address_and_on_a_user_network_by_name() {
 #[test]
 fn a_published_tcp_port_answers_on_the_hosts_addresses_and_from_another_container() {
     let bb = Busybox::pulled();
-    let probe = TcpListener::bind("0.0.0.0:0").unwrap();
-    let port = probe.local_addr().unwrap().port();
-    drop(probe);
+    let port = free_ports_below_ephemeral(21000, 1);
     let publish = format!("{port}:80");
     web_server(&bb, "web", &["-p", &publish], "published");
     let gateway = gateway(&bb.env);
@@ -477,13 +455,7 @@ fn publish_all_takes_a_free_port_for_each_exposed_port() {
     bb.env.berth(&["rm", "-f", "p"]).ok();
 
     // A range publishes port for port.
-    let first = (20000..60000u16)
-        .step_by(7)
-        .find(|p| {
-            TcpListener::bind(("0.0.0.0", *p)).is_ok()
-                && TcpListener::bind(("0.0.0.0", p + 1)).is_ok()
-        })
-        .unwrap();
+    let first = free_ports_below_ephemeral(20000, 2);
     let range = format!("127.0.0.1:{first}-{}:80-81", first + 1);
     bb.env
         .berth(&[
@@ -653,51 +625,10 @@ fn published_ports_work_where_dockers_forward_policy_drops() {
     // A network namespace of this test plays a host with Docker's iptables rules: its FORWARD
     // policy drops, with an empty DOCKER-USER chain that berth's accept rules go into.
     let bb = Busybox::pulled();
-    let name = format!("berth-fwd-{}", bb.env.bridge);
-    let ip = |args: &[&str]| {
-        let status = std::process::Command::new("ip")
-            .args(args)
-            .status()
-            .unwrap();
-        assert!(status.success(), "ip {args:?}");
-    };
-    ip(&["netns", "add", &name]);
-    struct Delete(String);
-    impl Drop for Delete {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("ip")
-                .args(["netns", "del", &self.0])
-                .status();
-        }
-    }
-    let _delete = Delete(name.clone());
-    ip(&["-n", &name, "link", "set", "lo", "up"]);
-    let netns = format!("--net=/run/netns/{name}");
-    let docker_rules = "table ip filter {\n chain DOCKER-USER {\n }\n chain FORWARD {\n  type filter hook forward priority filter; policy drop;\n  jump DOCKER-USER\n }\n}\n";
-    let mut nft = std::process::Command::new("nsenter")
-        .args([&netns, "nft", "-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    nft.stdin
-        .take()
-        .unwrap()
-        .write_all(docker_rules.as_bytes())
-        .unwrap();
-    assert!(nft.wait().unwrap().success());
+    let netns = common::TestNetns::new(&format!("berth-fwd-{}", bb.env.bridge));
+    netns.nft(common::DOCKER_FORWARD_RULES);
     // berth in that namespace: the environment's command, started through nsenter.
-    let berth = |args: &[&str]| {
-        let cmd = bb.env.command();
-        let mut inside = std::process::Command::new("nsenter");
-        inside.arg(&netns).arg(cmd.get_program()).args(args);
-        for (key, value) in cmd.get_envs() {
-            match value {
-                Some(value) => inside.env(key, value),
-                None => inside.env_remove(key),
-            };
-        }
-        common::Run::from(inside.stdin(std::process::Stdio::null()).output().unwrap())
-    };
+    let berth = |args: &[&str]| netns.berth(&bb.env, args);
     berth(&[
         "run",
         "-d",
@@ -734,16 +665,9 @@ fn published_ports_work_where_dockers_forward_policy_drops() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(answer.contains("behind-docker"), "{answer}");
-    let chain = std::process::Command::new("nsenter")
-        .args([
-            &netns,
-            "nft",
-            "list",
-            "chain",
-            "ip",
-            "filter",
-            "DOCKER-USER",
-        ])
+    let chain = netns
+        .command("nft")
+        .args(["list", "chain", "ip", "filter", "DOCKER-USER"])
         .output()
         .unwrap();
     let chain = String::from_utf8_lossy(&chain.stdout);
@@ -752,6 +676,6 @@ fn published_ports_work_where_dockers_forward_policy_drops() {
         "accept comment \"berth network bridge table {}\"",
         bb.env.table
     );
-    assert_eq!(chain.matches(&comment).count(), 2, "{chain}");
+    assert_eq!(chain.matches(&comment).count(), 4, "{chain}");
     berth(&["rm", "-f", "web"]).ok();
 }

@@ -537,3 +537,124 @@ pub fn assert_no_network_leftovers(env: &Env) {
         "container rules left:\n{rules}"
     );
 }
+
+/// The first element of `inspect`'s output for `what` (`inspect NAME`, `network inspect NAME`).
+pub fn inspect(env: &Env, what: &[&str]) -> serde_json::Value {
+    let out = env.berth(what).ok();
+    serde_json::from_str::<serde_json::Value>(&out.stdout).expect("inspect JSON")[0].clone()
+}
+
+/// The default network's gateway (the bridge's address), making the network if needed.
+pub fn gateway(env: &Env) -> std::net::Ipv4Addr {
+    inspect(env, &["network", "inspect", "bridge"])["IPAM"]["Config"][0]["Gateway"]
+        .as_str()
+        .expect("a gateway")
+        .parse()
+        .expect("an IPv4 gateway")
+}
+
+/// A container's address on its first network.
+pub fn ip_of(env: &Env, name: &str) -> std::net::Ipv4Addr {
+    inspect(env, &["inspect", name])["NetworkSettings"]["IPAddress"]
+        .as_str()
+        .expect("an address")
+        .parse()
+        .expect("an IPv4 address")
+}
+
+/// `count` consecutive TCP ports, free on every address, from the first such run at or above
+/// `from`: below the kernel's ephemeral range, so that no socket bound to port 0 (another
+/// test's) can take them between this check and their use. Tests pass distinct `from`s.
+pub fn free_ports_below_ephemeral(from: u16, count: u16) -> u16 {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .expect("ip_local_port_range");
+    let ephemeral: u16 = range
+        .split_whitespace()
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("the first ephemeral port");
+    (from..ephemeral.saturating_sub(count))
+        .find(|first| {
+            (*first..first + count).all(|p| std::net::TcpListener::bind(("0.0.0.0", p)).is_ok())
+        })
+        .unwrap_or_else(|| panic!("no {count} free ports from {from} below {ephemeral}"))
+}
+
+/// A network namespace of the test's own (`ip netns add NAME`, with `lo` up) that plays a
+/// host; deleted, with all it holds, when dropped.
+pub struct TestNetns(pub String);
+
+impl TestNetns {
+    /// Makes namespace `name`.
+    pub fn new(name: &str) -> TestNetns {
+        let status = std::process::Command::new("ip")
+            .args(["netns", "add", name])
+            .status()
+            .expect("run ip");
+        assert!(status.success(), "ip netns add {name}");
+        let netns = TestNetns(name.to_owned());
+        netns.ip(&["link", "set", "lo", "up"]);
+        netns
+    }
+
+    /// `ip -n NAME ARGS`, which must succeed.
+    pub fn ip(&self, args: &[&str]) {
+        let status = std::process::Command::new("ip")
+            .args(["-n", &self.0])
+            .args(args)
+            .status()
+            .expect("run ip");
+        assert!(status.success(), "ip -n {} {args:?}", self.0);
+    }
+
+    /// `program` to be run in the namespace (through nsenter).
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
+        let mut cmd = std::process::Command::new("nsenter");
+        cmd.arg(format!("--net=/run/netns/{}", self.0)).arg(program);
+        cmd
+    }
+
+    /// Loads the nftables `rules` in the namespace.
+    pub fn nft(&self, rules: &str) {
+        let mut nft = self
+            .command("nft")
+            .args(["-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("run nft");
+        std::io::Write::write_all(&mut nft.stdin.take().expect("stdin"), rules.as_bytes())
+            .expect("write the rules");
+        assert!(nft.wait().expect("wait for nft").success(), "{rules}");
+    }
+
+    /// berth of `env` with `args`, run in the namespace.
+    pub fn berth(&self, env: &Env, args: &[&str]) -> Run {
+        let cmd = env.command();
+        let mut inside = self.command(cmd.get_program());
+        inside.args(args);
+        for (key, value) in cmd.get_envs() {
+            match value {
+                Some(value) => inside.env(key, value),
+                None => inside.env_remove(key),
+            };
+        }
+        Run::from(
+            inside
+                .stdin(std::process::Stdio::null())
+                .output()
+                .expect("run berth"),
+        )
+    }
+}
+
+impl Drop for TestNetns {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.0])
+            .status();
+    }
+}
+
+/// Docker's iptables rules as a host with Docker has them in `ip filter`: a FORWARD policy that
+/// drops, and an empty DOCKER-USER chain that berth's accept rules go into.
+pub const DOCKER_FORWARD_RULES: &str = "table ip filter {\n chain DOCKER-USER {\n }\n chain FORWARD {\n  type filter hook forward priority filter; policy drop;\n  jump DOCKER-USER\n }\n}\n";
