@@ -665,7 +665,7 @@ mod tests {
     fn a_new_container_takes_the_spare_directory_a_removal_made() {
         let root = tempfile::tempdir().unwrap();
         let containers = Containers::new(root.path());
-        containers.make_dir("a").unwrap().0;
+        containers.make_dir("a").unwrap();
         containers.remove_soon("a", None).unwrap();
         let spare = root.path().join("containers/.spare");
         // The remover makes the spare first, then removes.
@@ -687,6 +687,23 @@ mod tests {
         assert!(dir.join("upper").is_dir() && dir.join("work").is_dir());
         // None left: made as before.
         assert!(containers.make_dir("d").unwrap().0.join("work").is_dir());
+    }
+
+    #[test]
+    fn a_directory_is_locked_by_its_maker_made_or_taken_from_the_spare() {
+        let root = tempfile::tempdir().unwrap();
+        let containers = Containers::new(root.path());
+        let (made, lock) = containers.make_dir("a").unwrap();
+        containers.make_spare();
+        let (taken, spare_lock) = containers.make_dir("b").unwrap();
+        assert!(!root.path().join("containers").join(SPARE).exists());
+        for dir in [&made, &taken] {
+            assert!(FileLock::try_on_directory(dir).unwrap().is_none());
+        }
+        drop((lock, spare_lock));
+        for dir in [&made, &taken] {
+            assert!(FileLock::try_on_directory(dir).unwrap().is_some());
+        }
     }
 
     #[test]
@@ -719,7 +736,7 @@ mod tests {
         if flags(root.path()).is_ok() {
             assert!(flags(&top).unwrap().contains(IFlags::TOPDIR));
             rustix::fs::ioctl_setflags(fs::File::open(&top).unwrap(), IFlags::empty()).unwrap();
-            containers.make_dir("b").unwrap().0;
+            containers.make_dir("b").unwrap();
             assert!(flags(&top).unwrap().contains(IFlags::TOPDIR));
         }
         // A file system without such flags (tmpfs) still gets its directories.

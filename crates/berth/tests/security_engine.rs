@@ -114,8 +114,6 @@ fn other_users_cannot_enter_the_data_root_and_containers_still_work() {
     let bb = Busybox::pulled();
     // The temp dir is private; here it stands for /var/lib, which every user may enter.
     std::fs::set_permissions(bb.env.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    assert_eq!(mode(&bb.env.root()), 0o710, "the data root");
-    assert_eq!(mode(&bb.env.run_root()), 0o700, "the run root");
 
     // A setuid-root program in a container's writable layer, and in an image layer.
     let out = bb
@@ -135,7 +133,10 @@ fn other_users_cannot_enter_the_data_root_and_containers_still_work() {
         .ok();
     let id = out.stdout.trim().to_owned();
     let dir = bb.env.root().join("containers").join(&id);
-    until("the setuid copy", || dir.join("upper/suid").exists());
+    until("the setuid copy", || {
+        std::fs::metadata(dir.join("upper/suid"))
+            .is_ok_and(|m| m.permissions().mode() & 0o4000 != 0)
+    });
     let in_layer = bb.env.layer_with("bin/busybox").join("bin/busybox");
     std::fs::set_permissions(&in_layer, std::fs::Permissions::from_mode(0o4755)).unwrap();
     for program in [dir.join("upper/suid"), in_layer.clone()] {
@@ -143,6 +144,8 @@ fn other_users_cannot_enter_the_data_root_and_containers_still_work() {
         assert_eq!(ran, None, "nobody ran {}", program.display());
     }
     std::fs::set_permissions(&in_layer, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert_eq!(mode(&bb.env.root()), 0o710, "the data root");
+    assert_eq!(mode(&bb.env.run_root()), 0o700, "the run root");
     // The spec with the container's environment: nobody can read it.
     let config = dir.join("config.json");
     assert!(
