@@ -140,8 +140,27 @@ fn connect_bridges(roots: &Roots, record: &Record, path: &Path) -> Result<HeldPo
 }
 
 /// Undoes `connect`: host interfaces, leases, the namespace, firewall rules; peers' hosts
-/// files are refreshed. Safe to call on anything `connect` left half-made.
+/// files are refreshed, and the record loses its addresses. Safe to call on anything
+/// `connect` left half-made.
 pub fn disconnect(roots: &Roots, record: &Record) {
+    release(roots, record);
+    let containers = Containers::new(&roots.root);
+    let _ = containers.update(&record.id, clear_endpoints);
+}
+
+/// The addresses, interfaces and host ports a record has while its container runs, cleared.
+pub fn clear_endpoints(record: &mut Record) {
+    for endpoint in &mut record.networks {
+        endpoint.ip = None;
+        endpoint.interface = None;
+        endpoint.host_interface = None;
+    }
+    record.port_bindings.clear();
+}
+
+/// `disconnect` but for the record, which is left as it is (for a caller that holds its
+/// lock): what the container holds on the host is let go, and peers' hosts files refreshed.
+pub fn release(roots: &Roots, record: &Record) {
     if !on_bridges(&record.network_mode) {
         return;
     }
@@ -170,15 +189,6 @@ pub fn disconnect(roots: &Roots, record: &Record) {
             }
         }
     }
-    let containers = Containers::new(&roots.root);
-    let _ = containers.update(id, |r| {
-        for endpoint in &mut r.networks {
-            endpoint.ip = None;
-            endpoint.interface = None;
-            endpoint.host_interface = None;
-        }
-        r.port_bindings.clear();
-    });
     refresh_hosts(roots, record, Some(id));
 }
 

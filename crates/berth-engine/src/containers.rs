@@ -11,9 +11,13 @@
 //! <root>/removing/<id>/                   an ended `--rm` container's directory, being removed
 //! ```
 //!
+//! A directory is locked (`flock`) by the command that makes it until its record is written,
+//! so that a directory without a record that nobody locks is what a killed command left.
+//!
 //! A record names the berth process that runs the container, with that process's start time, so
 //! a later berth command can tell a live owner from a dead one (or a reused pid).
 
+use berth_image::store::FileLock;
 use berth_net::ports::{PortBinding, PortRequest};
 use berth_runtime::cgroup::Cgroup;
 use berth_runtime::cgroups::CgroupLayout;
@@ -21,9 +25,10 @@ use berth_runtime::container::Remains;
 use rustix::fd::{AsFd, AsRawFd};
 use serde::{Deserialize, Serialize};
 use std::fs;
-use std::io;
+use std::io::{self, Write};
 use std::net::Ipv4Addr;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// What berth knows about a container.
@@ -115,6 +120,11 @@ pub struct Endpoint {
 /// The name in `containers/` of the spare directory (see `Containers::make_dir`).
 const SPARE: &str = ".spare";
 
+/// How old an unlocked directory without a record must be for `reclaim` to remove it: its
+/// maker locks it a few system calls after making it, and writes to it (which sets its
+/// modification time) until the record is written.
+const UNRECORDED_AGE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The containers under a data root.
 pub struct Containers {
     dir: PathBuf,
@@ -133,7 +143,8 @@ impl Containers {
         self.dir.join(id)
     }
 
-    /// Makes container `id`'s directory with its empty writable layer (`upper/`, `work/`).
+    /// Makes container `id`'s directory with its empty writable layer (`upper/`, `work/`),
+    /// and returns it with its lock, to be held until its record is written (see `reclaim`).
     /// `containers/` is marked as the top of directory trees of their own (`FS_TOPDIR_FL`,
     /// `chattr +T`), so that ext4 places each container's directory in a block group of its
     /// own choosing, as it does top-level directories, rather than all in the group of
@@ -143,10 +154,10 @@ impl Containers {
     ///
     /// The spare directory that the removal of an `--rm` container makes ahead (`make_spare`)
     /// is taken where there is one: one rename instead of three `mkdir`s (on this ext4 with
-    /// +T, ~0.3 ms of a run, the Orlov walk included).
-    pub fn make_dir(&self, id: &str) -> io::Result<PathBuf> {
+    /// +T, ~0.3 ms of a run, the Orlov walk included). It is locked before it is renamed.
+    pub fn make_dir(&self, id: &str) -> io::Result<(PathBuf, FileLock)> {
         let dir = self.dir(id);
-        if fs::rename(self.dir.join(SPARE), &dir).is_ok() {
+        if let Some(lock) = self.take_spare(&dir)? {
             // Its maker may still be making these.
             for layer in ["upper", "work"] {
                 match fs::create_dir(dir.join(layer)) {
@@ -154,7 +165,7 @@ impl Containers {
                     _ => {}
                 }
             }
-            return Ok(dir);
+            return Ok((dir, lock));
         }
         match fs::create_dir(&dir) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -163,11 +174,32 @@ impl Containers {
             }
             made => made?,
         }
+        let lock = self.lock(id)?;
         mark_top_of_trees(&self.dir);
         for layer in ["upper", "work"] {
             fs::create_dir(dir.join(layer))?;
         }
-        Ok(dir)
+        Ok((dir, lock))
+    }
+
+    /// Renames the spare directory, locked, to `dir`; `None` when there is none free.
+    fn take_spare(&self, dir: &Path) -> io::Result<Option<FileLock>> {
+        let spare = self.dir.join(SPARE);
+        let Ok(Some(lock)) = FileLock::try_on_directory(&spare) else {
+            return Ok(None);
+        };
+        if fs::rename(&spare, dir).is_err() {
+            return Ok(None);
+        }
+        // Another command may have taken the one locked, and a removal made another, between
+        // the lock and the rename: then the one renamed is locked now.
+        let locked = rustix::fs::fstat(&lock)?;
+        let renamed = fs::symlink_metadata(dir)?;
+        if (locked.st_dev, locked.st_ino) == (renamed.dev(), renamed.ino()) {
+            return Ok(Some(lock));
+        }
+        drop(lock);
+        FileLock::on_directory(dir).map(Some).map_err(|e| e.source)
     }
 
     /// Makes the spare directory (with its empty `upper/` and `work/`) that the next
@@ -187,6 +219,11 @@ impl Containers {
     /// `containers/` and read without asking its size first: a run reads them all, and with
     /// many containers the system calls per record are what it costs.
     pub fn list(&self) -> Vec<Record> {
+        self.read_records().0
+    }
+
+    /// Every record, and the names of the directories that have none (see `list`).
+    fn read_records(&self) -> (Vec<Record>, Vec<String>) {
         use rustix::fs::{Dir, Mode, OFlags};
         let opened = rustix::fs::open(
             &self.dir,
@@ -194,21 +231,26 @@ impl Containers {
             Mode::empty(),
         );
         let Ok(mut dir) = opened.and_then(Dir::new) else {
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         };
-        let mut records = Vec::new();
+        let (mut records, mut unrecorded) = (Vec::new(), Vec::new());
         while let Some(Ok(entry)) = dir.read() {
             let name = entry.file_name().to_bytes();
             if name.starts_with(b".") {
                 continue;
             }
             let path = Path::new(std::ffi::OsStr::from_bytes(name)).join("container.json");
-            let Ok(bytes) = dir
+            let bytes = match dir
                 .fd()
                 .map_err(io::Error::from)
                 .and_then(|fd| read_at(fd, &path))
-            else {
-                continue;
+            {
+                Ok(bytes) => bytes,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    unrecorded.push(String::from_utf8_lossy(name).into_owned());
+                    continue;
+                }
+                Err(_) => continue,
             };
             match serde_json::from_slice(&bytes) {
                 Ok(record) => records.push(record),
@@ -218,7 +260,7 @@ impl Containers {
                 }
             }
         }
-        records
+        (records, unrecorded)
     }
 
     /// Reads one record.
@@ -247,14 +289,13 @@ impl Containers {
     }
 
     /// Takes the lock that makes checking and taking a name one step.
-    pub fn lock_names(&self) -> io::Result<berth_image::store::FileLock> {
-        berth_image::store::FileLock::acquire(&self.dir.with_file_name("containers.lock"))
-            .map_err(|e| e.source)
+    pub fn lock_names(&self) -> io::Result<FileLock> {
+        FileLock::acquire(&self.dir.with_file_name("containers.lock")).map_err(|e| e.source)
     }
 
     /// Takes the container's lock (a `flock` on its directory).
-    pub fn lock(&self, id: &str) -> io::Result<berth_image::store::FileLock> {
-        berth_image::store::FileLock::on_directory(&self.dir(id)).map_err(|e| e.source)
+    pub fn lock(&self, id: &str) -> io::Result<FileLock> {
+        FileLock::on_directory(&self.dir(id)).map_err(|e| e.source)
     }
 
     /// The empty directory every container's root file system is mounted on, each in a
@@ -271,15 +312,25 @@ impl Containers {
         Ok(path)
     }
 
-    /// Writes a record atomically.
+    /// Writes a record atomically (readable by its owner only, as is the container's spec).
     pub fn save(&self, record: &Record) -> io::Result<()> {
         let dir = self.dir(&record.id);
         let tmp = dir.join(format!("container.json.{}", std::process::id()));
-        fs::write(
+        let written = write_private(
             &tmp,
-            serde_json::to_vec(record).expect("a record serialises"),
-        )?;
-        fs::rename(tmp, dir.join("container.json"))
+            &serde_json::to_vec(record).expect("a record serialises"),
+        )
+        .and_then(|()| fs::rename(&tmp, dir.join("container.json")));
+        if written.is_err() {
+            // A full disk leaves no half-written copy behind.
+            let _ = fs::remove_file(&tmp);
+        }
+        written.map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("write {}: {e}", dir.join("container.json").display()),
+            )
+        })
     }
 
     /// Removes a container's directory and everything in it.
@@ -349,7 +400,7 @@ impl Containers {
             return;
         };
         for path in entries.flatten().map(|entry| entry.path()) {
-            let Ok(Some(_lock)) = berth_image::store::FileLock::try_on_directory(&path) else {
+            let Ok(Some(_lock)) = FileLock::try_on_directory(&path) else {
                 continue;
             };
             tracing::info!(dir = %path.display(), "removing what a killed removal left");
@@ -363,45 +414,63 @@ impl Containers {
         }
     }
 
+    /// Removes the directories without a record that nobody locks and that nobody has
+    /// written to for `UNRECORDED_AGE`: what a berth command killed between making a
+    /// container's directory and writing its record left.
+    fn reclaim_unrecorded(&self, names: &[String]) {
+        for name in names {
+            let path = self.dir.join(name);
+            let Ok(Some(_lock)) = FileLock::try_on_directory(&path) else {
+                continue;
+            };
+            let idle = fs::symlink_metadata(&path)
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age >= UNRECORDED_AGE));
+            if idle && !path.join("container.json").exists() {
+                tracing::info!(dir = %path.display(), "removing a directory without a record");
+                remove_tree(&path);
+            }
+        }
+    }
+
+    /// The roots this data root belongs to, with run root `run_root`.
+    fn roots(&self, run_root: &Path) -> crate::paths::Roots {
+        crate::paths::Roots {
+            root: self.dir.parent().unwrap_or(&self.dir).to_path_buf(),
+            run_root: run_root.to_path_buf(),
+        }
+    }
+
+    /// Removes what a container that runs no more may still hold on the host: its network
+    /// (namespace, interfaces, leases, firewall rules) and its cgroups. Harmless when there
+    /// is nothing left.
+    pub fn tear_down(&self, run_root: &Path, layout: &CgroupLayout, record: &Record) {
+        crate::connect::release(&self.roots(run_root), record);
+        Cgroup::at(layout, &record.cgroup_path).remove();
+    }
+
     /// Cleans up after containers whose berth process died (`kill -9`): their network and
-    /// cgroups go, the `--rm` ones go entirely, the others are recorded as exited; and
-    /// removes what a killed removal left in `removing/`. Returns the records as they are
-    /// afterwards (from the same reading of the records).
+    /// cgroups go, the `--rm` ones go entirely, the others are recorded as exited; removes
+    /// what a killed removal left in `removing/`, and the directories without a record that
+    /// killed commands left. Returns the records as they are afterwards (from the same
+    /// reading of the records).
     pub fn reclaim(&self, run_root: &Path, layout: &CgroupLayout) -> Vec<Record> {
         self.reclaim_removals(layout);
+        let (records, unrecorded) = self.read_records();
+        self.reclaim_unrecorded(&unrecorded);
         let mut remaining = Vec::new();
-        for record in self.list() {
+        for record in records {
             if record.status != "running" || record.is_running() {
                 remaining.push(record);
                 continue;
             }
-            // Checked again under the lock: a supervisor may have started it meanwhile.
-            let orphaned = self.update(&record.id, |r| {
-                let orphaned = r.status == "running" && !r.is_running();
-                if orphaned {
-                    r.status = "exited".into();
-                    r.exit_code = Some(r.exit_code.unwrap_or(137));
-                    r.finished_at = Some(crate::time::now());
-                    r.owner = None;
-                }
-                orphaned
-            });
-            if orphaned.unwrap_or(false) {
-                tracing::info!(
+            match self.reclaim_one(run_root, layout, &record.id) {
+                Ok(true) => tracing::info!(
                     id = record.id,
                     "reclaimed a container whose berth process died"
-                );
-                let roots = crate::paths::Roots {
-                    root: self.dir.parent().unwrap_or(&self.dir).to_path_buf(),
-                    run_root: run_root.to_path_buf(),
-                };
-                crate::connect::disconnect(&roots, &record);
-                Cgroup::at(layout, &record.cgroup_path).remove();
-                if record.auto_remove
-                    && let Err(e) = self.remove(&record.id)
-                {
-                    tracing::warn!(id = record.id, %e, "cannot remove a reclaimed container");
-                }
+                ),
+                Ok(false) => {}
+                Err(e) => tracing::warn!(id = record.id, %e, "cannot reclaim a container"),
             }
             // Read again: reclaimed (or not, when another process got there first), or gone.
             if let Ok(now) = self.get(&record.id) {
@@ -410,6 +479,42 @@ impl Containers {
         }
         remaining
     }
+
+    /// Reclaims container `id` if its berth process died, under its lock (a supervisor may
+    /// have started it meanwhile): what it holds on the host is torn down first, and only then
+    /// is it recorded as exited (or removed, with `--rm`), so that a reclaim killed half-way
+    /// leaves it recorded as running, for the next one to do it all again. Whether it was
+    /// reclaimed.
+    fn reclaim_one(&self, run_root: &Path, layout: &CgroupLayout, id: &str) -> io::Result<bool> {
+        let _lock = self.lock(id)?;
+        let mut record = self.get(id)?;
+        if record.status != "running" || record.is_running() {
+            return Ok(false);
+        }
+        self.tear_down(run_root, layout, &record);
+        if record.auto_remove {
+            self.remove(id)?;
+            return Ok(true);
+        }
+        record.status = "exited".into();
+        record.exit_code = Some(record.exit_code.unwrap_or(137));
+        record.finished_at = Some(crate::time::now());
+        record.owner = None;
+        crate::connect::clear_endpoints(&mut record);
+        self.save(&record)?;
+        Ok(true)
+    }
+}
+
+/// Writes file `path` (made or truncated), readable and writable by its owner only.
+pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?
+        .write_all(bytes)
 }
 
 /// Removes directory `dir` and everything in it, warning when it cannot.
@@ -535,7 +640,7 @@ mod tests {
     fn an_ended_rm_container_leaves_at_once_and_a_child_removes_its_directory() {
         let root = tempfile::tempdir().unwrap();
         let containers = Containers::new(root.path());
-        let dir = containers.make_dir("a").unwrap();
+        let dir = containers.make_dir("a").unwrap().0;
         containers
             .save(&Record {
                 id: "a".into(),
@@ -568,7 +673,7 @@ mod tests {
         assert!(spare.join("upper").is_dir() && spare.join("work").is_dir());
         assert!(containers.list().is_empty(), "the spare is no container");
         let spare_inode = fs::metadata(&spare).map(|m| std::os::unix::fs::MetadataExt::ino(&m));
-        let dir = containers.make_dir("b").unwrap();
+        let dir = containers.make_dir("b").unwrap().0;
         assert_eq!(
             fs::metadata(&dir)
                 .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
@@ -578,10 +683,27 @@ mod tests {
         assert!(dir.join("upper").is_dir() && dir.join("work").is_dir() && !spare.exists());
         // Taken half made (its maker not done): what is missing is made.
         fs::create_dir(&spare).unwrap();
-        let dir = containers.make_dir("c").unwrap();
+        let dir = containers.make_dir("c").unwrap().0;
         assert!(dir.join("upper").is_dir() && dir.join("work").is_dir());
         // None left: made as before.
-        assert!(containers.make_dir("d").unwrap().join("work").is_dir());
+        assert!(containers.make_dir("d").unwrap().0.join("work").is_dir());
+    }
+
+    #[test]
+    fn a_directory_is_locked_by_its_maker_made_or_taken_from_the_spare() {
+        let root = tempfile::tempdir().unwrap();
+        let containers = Containers::new(root.path());
+        let (made, lock) = containers.make_dir("a").unwrap();
+        containers.make_spare();
+        let (taken, spare_lock) = containers.make_dir("b").unwrap();
+        assert!(!root.path().join("containers").join(SPARE).exists());
+        for dir in [&made, &taken] {
+            assert!(FileLock::try_on_directory(dir).unwrap().is_none());
+        }
+        drop((lock, spare_lock));
+        for dir in [&made, &taken] {
+            assert!(FileLock::try_on_directory(dir).unwrap().is_some());
+        }
     }
 
     #[test]
@@ -608,7 +730,7 @@ mod tests {
         // On the disk's file system (ext4 here): containers/ gets the flag, made or found.
         let root = tempfile::tempdir_in(std::env::temp_dir()).unwrap();
         let containers = Containers::new(root.path());
-        let dir = containers.make_dir("a").unwrap();
+        let dir = containers.make_dir("a").unwrap().0;
         assert!(dir.join("upper").is_dir() && dir.join("work").is_dir());
         let top = root.path().join("containers");
         if flags(root.path()).is_ok() {
@@ -620,7 +742,7 @@ mod tests {
         // A file system without such flags (tmpfs) still gets its directories.
         let shm = tempfile::tempdir_in("/dev/shm").unwrap();
         let on_tmpfs = Containers::new(shm.path());
-        assert!(on_tmpfs.make_dir("c").unwrap().join("upper").is_dir());
+        assert!(on_tmpfs.make_dir("c").unwrap().0.join("upper").is_dir());
         assert!(on_tmpfs.make_dir("c").is_err(), "an id is made once");
     }
 }

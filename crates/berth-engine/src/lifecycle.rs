@@ -1,6 +1,7 @@
 //! What can be done to an existing container: stop, kill, remove, wait.
 
 use crate::containers::{Containers, FindError, Record};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// A life-cycle operation failed; the message is Docker's.
@@ -191,37 +192,64 @@ fn stop_marked(
     restarting: bool,
 ) -> Result<Record, LifecycleError> {
     let record = containers.find(name)?;
-    // Marked even when nothing runs: a supervisor between two restarts reads it.
-    containers.update(&record.id, |r| {
+    // Marked before the signal, so that the supervisor, which reads the mark when the
+    // container ends, sees it; and even when nothing runs: a supervisor between two
+    // restarts reads it. A mark that cannot be written (a full disk) stops nothing less.
+    let marked = containers.update(&record.id, |r| {
         r.stopped_by_user = true;
         r.restarting = restarting;
-    })?;
-    if !record.is_running() {
-        return Ok(record);
+    });
+    if record.is_running() {
+        thaw(containers, &record);
+        let sig = parse_signal(&record.stop_signal).unwrap_or(libc::SIGTERM);
+        let _ = signal(&record, sig);
+        if !wait_not_running(containers, &record.id, timeout) {
+            let _ = signal(&record, libc::SIGKILL);
+            wait_not_running(containers, &record.id, Duration::from_secs(30));
+        }
     }
-    thaw(containers, &record);
-    let sig = parse_signal(&record.stop_signal).unwrap_or(libc::SIGTERM);
-    let _ = signal(&record, sig);
-    if !wait_not_running(containers, &record.id, timeout) {
-        let _ = signal(&record, libc::SIGKILL);
-        wait_not_running(containers, &record.id, Duration::from_secs(30));
+    if let Err(e) = marked {
+        // Docker's stop succeeds too when the state cannot be saved (its daemon logs it).
+        eprintln!(
+            "WARNING: container {} is stopped, but that a user stopped it cannot be recorded: {e}",
+            record.name
+        );
     }
     Ok(record)
 }
 
-/// Removes the container; a running one only with `force` (then it is killed first).
-pub fn remove(containers: &Containers, name: &str, force: bool) -> Result<Record, LifecycleError> {
+/// Removes the container; a running one only with `force` (then it is killed first). What
+/// it may still hold on the host (run root `run_root`) goes with it: what a killed berth
+/// command left of its network and cgroups. Nothing is written: it works on a full disk.
+pub fn remove(
+    containers: &Containers,
+    run_root: &Path,
+    name: &str,
+    force: bool,
+) -> Result<Record, LifecycleError> {
     let record = containers.find(name)?;
     if record.is_running() {
         if !force {
             return Err(LifecycleError::Running(record.name));
         }
-        containers.update(&record.id, |r| r.stopped_by_user = true)?;
+        // No restart: the mark, or else the missing directory, says so to the supervisor.
+        let _ = containers.update(&record.id, |r| r.stopped_by_user = true);
         thaw(containers, &record);
         let _ = signal(&record, libc::SIGKILL);
         wait_not_running(containers, &record.id, Duration::from_secs(30));
     }
-    let _lock = containers.lock(&record.id);
+    let _lock = match containers.lock(&record.id) {
+        // Gone meanwhile (an ended `--rm` container): removed already.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(record),
+        locked => locked?,
+    };
+    // Read again under the lock: a start may have claimed it meanwhile.
+    let record = containers.get(&record.id).unwrap_or(record);
+    if record.is_running() {
+        return Err(LifecycleError::Running(record.name));
+    }
+    let layout = berth_runtime::cgroups::detect()?;
+    containers.tear_down(run_root, &layout, &record);
     containers.remove(&record.id)?;
     Ok(record)
 }

@@ -1,6 +1,16 @@
 //! Where berth keeps its data: a persistent root and a runtime root (see DESIGN.md).
 
+use std::fs;
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+
+/// The data root's mode: Docker's for `/var/lib/docker` (0710, root:root). No other user can
+/// enter it: not reach a setuid file of a layer, nor read a container's spec.
+const ROOT_MODE: u32 = 0o710;
+
+/// The run root's mode: Docker's for `/run/docker` (0700).
+const RUN_ROOT_MODE: u32 = 0o700;
 
 /// The two directories that hold all of berth's state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +39,15 @@ impl Roots {
         }
     }
 
+    /// Makes the roots where they are missing, the data root 0710 and the run root 0700 (as
+    /// Docker makes `/var/lib/docker` and `/run/docker`), and takes from existing ones what
+    /// those modes do not grant (a 0755 root becomes 0710). One `stat` each when they are
+    /// right already.
+    pub fn secure(&self) -> io::Result<()> {
+        restrict(&self.root, ROOT_MODE)?;
+        restrict(&self.run_root, RUN_ROOT_MODE)
+    }
+
     /// `blobs/sha256`: manifests, configs and indexes by digest.
     pub fn blobs(&self) -> PathBuf {
         self.root.join("blobs").join("sha256")
@@ -42,6 +61,32 @@ impl Roots {
     /// `tmp`: downloads and unpacks in progress.
     pub fn tmp(&self) -> PathBuf {
         self.root.join("tmp")
+    }
+}
+
+/// Makes directory `dir` with `mode`, or takes from an existing one the permissions that
+/// `mode` lacks.
+fn restrict(dir: &Path, mode: u32) -> io::Result<()> {
+    let at = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", dir.display()));
+    match fs::metadata(dir) {
+        Ok(meta) => {
+            let now = meta.permissions().mode() & 0o7777;
+            if now & !mode != 0 {
+                fs::set_permissions(dir, fs::Permissions::from_mode(now & mode)).map_err(at)?;
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if let Some(parent) = dir.parent() {
+                fs::create_dir_all(parent).map_err(at)?;
+            }
+            match fs::DirBuilder::new().mode(mode).create(dir) {
+                // Made meanwhile by another berth command: checked again.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => restrict(dir, mode),
+                made => made.map_err(at),
+            }
+        }
+        Err(e) => Err(at(e)),
     }
 }
 
@@ -74,6 +119,27 @@ mod tests {
     fn root_uses_system_dirs() {
         assert_eq!(default_root(true, None, None), Path::new("/var/lib/berth"));
         assert_eq!(default_run_root(true, None, 0), Path::new("/run/berth"));
+    }
+
+    #[test]
+    fn roots_are_made_private_and_wide_ones_tightened() {
+        let dir = tempfile::tempdir().unwrap();
+        let roots = Roots {
+            root: dir.path().join("a/root"),
+            run_root: dir.path().join("run"),
+        };
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        roots.secure().unwrap();
+        assert_eq!(mode(&roots.root), 0o710);
+        assert_eq!(mode(&roots.run_root), 0o700);
+        fs::set_permissions(&roots.root, fs::Permissions::from_mode(0o755)).unwrap();
+        fs::set_permissions(&roots.run_root, fs::Permissions::from_mode(0o700)).unwrap();
+        roots.secure().unwrap();
+        assert_eq!(mode(&roots.root), 0o710);
+        // Narrower than Docker's stays as it is.
+        fs::set_permissions(&roots.root, fs::Permissions::from_mode(0o700)).unwrap();
+        roots.secure().unwrap();
+        assert_eq!(mode(&roots.root), 0o700);
     }
 
     #[test]

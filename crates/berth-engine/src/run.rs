@@ -179,7 +179,8 @@ fn make(
         .to_string();
     let dir = containers.dir(&id);
     let result = (|| {
-        containers
+        // Held until the record is written: no reclaim takes the directory for a leftover.
+        let _creating = containers
             .make_dir(&id)
             .map_err(io(format!("create {}", dir.display())))?;
         for m in &plan.mounts {
@@ -241,9 +242,10 @@ fn make(
                 "WARNING: Your kernel does not support swap limit capabilities or the cgroup is not mounted. Memory limited without swap."
             );
         }
-        fs::write(
-            dir.join("config.json"),
-            serde_json::to_vec(&spec).expect("a spec serialises"),
+        // Its environment may hold secrets (`-e`): readable by its owner only.
+        crate::containers::write_private(
+            &dir.join("config.json"),
+            &serde_json::to_vec(&spec).expect("a spec serialises"),
         )
         .map_err(io("write config.json"))?;
         let mut lower: Vec<String> = init_layer(&store, &image, &layers)

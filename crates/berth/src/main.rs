@@ -67,6 +67,9 @@ fn cli_main() {
 /// The data roots and the engine's configuration, as the global flags and the config file say.
 fn context(cli: &Cli) -> Result<Context, Failure> {
     let roots = berth_engine::paths::Roots::resolve(cli.root.clone(), cli.run_root.clone());
+    roots
+        .secure()
+        .map_err(|e| anyhow::anyhow!("prepare the data roots: {e}"))?;
     let config_path = cli
         .config
         .clone()

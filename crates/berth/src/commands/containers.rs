@@ -142,7 +142,7 @@ pub fn kill(ctx: &Context, args: &KillArgs) -> Outcome {
 pub fn rm(ctx: &Context, args: &RmArgs) -> Outcome {
     let all = containers(ctx);
     for_each(&args.containers, |name| {
-        lifecycle::remove(&all, name, args.force).map_err(one)?;
+        lifecycle::remove(&all, &ctx.roots.run_root, name, args.force).map_err(one)?;
         println!("{name}");
         Ok(())
     })
