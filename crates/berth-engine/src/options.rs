@@ -878,7 +878,17 @@ mod tests {
         for good in ["h", "my-host", "my_host", "a.b.c", "A1"] {
             assert!(check_hostname(good).is_ok(), "{good}");
         }
-        for bad in ["", "-h", "h-", ".h", "a b", "a\nb", "a\tb", "é", &"x".repeat(64)] {
+        for bad in [
+            "",
+            "-h",
+            "h-",
+            ".h",
+            "a b",
+            "a\nb",
+            "a\tb",
+            "é",
+            &"x".repeat(64),
+        ] {
             assert!(check_hostname(bad).is_err(), "{bad:?}");
         }
     }
