@@ -170,6 +170,17 @@ mod tests {
         .unwrap();
         let config = EngineConfig::load(&path).unwrap();
         assert_eq!(config.insecure_registries, ["r:5000"]);
+        assert_eq!(
+            config.pull_options(None).max_layer_size,
+            berth_image::pull::DEFAULT_MAX_LAYER_SIZE
+        );
+        std::fs::write(&path, r#"{"max-layer-size":5,"registry-idle-timeout":2}"#).unwrap();
+        let limits = EngineConfig::load(&path).unwrap().pull_options(None);
+        assert_eq!(limits.max_layer_size, 5);
+        assert_eq!(
+            limits.client.idle_timeout,
+            std::time::Duration::from_secs(2)
+        );
         assert_eq!(config.pull_options(None).docker_io_mirrors, ["m.example"]);
         std::fs::write(&path, r#"{"insecure-registry":["r:5000"]}"#).unwrap();
         assert!(

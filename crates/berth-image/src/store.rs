@@ -569,4 +569,42 @@ mod tests {
         assert!(init2.join("etc/hosts").is_file());
         assert!(!leftover.exists());
     }
+
+    #[test]
+    fn stale_work_is_removed_and_held_work_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let live = Digest::parse(&format!("sha256:{}", "11".repeat(32))).unwrap();
+        let dead = Digest::parse(&format!("sha256:{}", "22".repeat(32))).unwrap();
+        let held = store.lock_layer(&live).unwrap();
+        let live_work = store.layer_work_dir(&live).unwrap();
+        let dead_work = store.layer_work_dir(&dead).unwrap();
+        fs::write(store.tmp_dir().join(format!("{}.lock", dead.hex())), "").unwrap();
+        fs::write(store.tmp_dir().join("unrelated"), "").unwrap();
+        store.remove_stale_work();
+        assert!(live_work.is_dir());
+        assert!(
+            store
+                .tmp_dir()
+                .join(format!("{}.lock", live.hex()))
+                .exists()
+        );
+        assert!(!dead_work.exists());
+        assert!(
+            !store
+                .tmp_dir()
+                .join(format!("{}.lock", dead.hex()))
+                .exists()
+        );
+        assert!(store.tmp_dir().join("unrelated").exists());
+        // Released, the lock's file goes; a new lock on the layer works.
+        drop(held);
+        assert!(
+            !store
+                .tmp_dir()
+                .join(format!("{}.lock", live.hex()))
+                .exists()
+        );
+        drop(store.lock_layer(&live).unwrap());
+    }
 }

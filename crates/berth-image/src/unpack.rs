@@ -653,3 +653,20 @@ fn uid_of(uid: u32) -> rustix::fs::Uid {
 fn gid_of(gid: u32) -> rustix::fs::Gid {
     rustix::fs::Gid::from_raw(gid)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn archive_messages_show_no_raw_bytes() {
+        let error = io::Error::other(
+            "numeric field was not a number: \u{1b}]0;x\u{7} when getting mode for ev\u{1b}il",
+        );
+        assert_eq!(
+            archive_message(&error),
+            "the tar header of \"ev\\u{1b}il\" has a malformed mode field"
+        );
+        assert_eq!(printable("a\nb\u{fffd}"), "a\\nb\\u{fffd}");
+    }
+}

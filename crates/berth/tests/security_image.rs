@@ -123,7 +123,7 @@ fn a_body_longer_than_its_descriptor_stops_at_the_declared_size() {
         let env = Env::new();
         let out = env
             .berth(&["pull", &format!("{}/longer", proxy.host())])
-            .fails(125, "more than the");
+            .fails(125, "the registry sends more of blob");
         assert!(out.stderr.contains(&layer), "{}", out.stderr);
         assert!(
             proxy.extra_bytes_sent() < 64 << 20,
@@ -410,21 +410,21 @@ fn a_registry_that_does_not_answer_is_named() {
     });
     let env = Env::new();
     env.write_config(&serde_json::json!({ "registry-idle-timeout": 1 }));
-    let out = berth_within(
+    let closed = berth_within(
         &env,
         &["pull", &format!("{closing_host}/x")],
         Duration::from_secs(60),
     )
     .fails(125, "closed the connection without answering");
-    assert!(out.stderr.contains(&closing_host), "{}", out.stderr);
-    let out = berth_within(
+    assert!(closed.stderr.contains(&closing_host), "{}", closed.stderr);
+    let silent = berth_within(
         &env,
         &["pull", &format!("{silent_host}/x")],
         Duration::from_secs(60),
     )
     .fails(125, "sent nothing for 1s");
-    assert!(out.stderr.contains(&silent_host), "{}", out.stderr);
-    for out in [&out] {
+    assert!(silent.stderr.contains(&silent_host), "{}", silent.stderr);
+    for out in [closed, silent] {
         assert!(
             !out.stderr.contains("unexpected end of file"),
             "{}",

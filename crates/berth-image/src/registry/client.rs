@@ -612,7 +612,7 @@ fn is_closed(error: &io::Error) -> bool {
 /// The error of a registry that sends more of a blob than the manifest declares.
 fn too_long(digest: &Digest, size: u64) -> RegistryError {
     RegistryError::Protocol(format!(
-        "blob {digest}: the registry sends more than the {size} bytes the manifest declares (refused)"
+        "the registry sends more of blob {digest} than the {size} bytes the manifest declares (refused)"
     ))
 }
 
@@ -645,7 +645,13 @@ impl Read for BlobReader {
                 let body = self
                     .client
                     .open_blob(&self.repository, &self.digest, self.size, self.offset)
-                    .map_err(io::Error::other)?;
+                    .map_err(|e| match self.offset {
+                        0 => io::Error::other(e),
+                        at => io::Error::other(RegistryError::Protocol(format!(
+                            "download of {} broke off at byte {at} and did not resume: {e}",
+                            self.digest
+                        ))),
+                    })?;
                 self.body = Some(body);
             }
             let body = self.body.as_mut().expect("just opened");
