@@ -5,7 +5,8 @@
 //! { "insecure-registries": ["myregistry:5000"],
 //!   "registry-mirrors": ["https://mirror.example.com"],
 //!   "certs-dir": "/etc/docker/certs.d",
-//!   "bridge": "berth0", "bip": "172.17.0.1/16", "firewall-table": "berth" }
+//!   "bridge": "berth0", "bip": "172.17.0.1/16", "firewall-table": "berth",
+//!   "max-layer-size": 34359738368, "registry-idle-timeout": 60 }
 //! ```
 //!
 //! It lives at `/etc/berth/config.json` (root) or `$XDG_CONFIG_HOME/berth/config.json`, or where
@@ -51,6 +52,10 @@ pub struct EngineConfig {
     /// The cgroup, in each hierarchy, that containers' cgroups are made in (`berth`; Docker's
     /// `cgroup-parent`). It stays when they go, as Docker's `docker` does.
     pub cgroup_parent: Option<String>,
+    /// The largest uncompressed layer a pull unpacks, in bytes (32 GiB).
+    pub max_layer_size: Option<u64>,
+    /// Seconds a registry may send nothing before a request fails (60).
+    pub registry_idle_timeout: Option<u64>,
 }
 
 impl EngineConfig {
@@ -116,6 +121,9 @@ impl EngineConfig {
             insecure_registries: self.insecure_registries.clone(),
             ..ClientOptions::default()
         };
+        if let Some(seconds) = self.registry_idle_timeout {
+            options.idle_timeout = std::time::Duration::from_secs(seconds.max(1));
+        }
         if let Some(dir) = &self.certs_dir {
             options.certs_dir = dir.clone();
         }
@@ -133,6 +141,9 @@ impl EngineConfig {
                 .iter()
                 .map(|m| mirror_host(m))
                 .collect(),
+            max_layer_size: self
+                .max_layer_size
+                .unwrap_or(berth_image::pull::DEFAULT_MAX_LAYER_SIZE),
         }
     }
 }
@@ -159,6 +170,17 @@ mod tests {
         .unwrap();
         let config = EngineConfig::load(&path).unwrap();
         assert_eq!(config.insecure_registries, ["r:5000"]);
+        assert_eq!(
+            config.pull_options(None).max_layer_size,
+            berth_image::pull::DEFAULT_MAX_LAYER_SIZE
+        );
+        std::fs::write(&path, r#"{"max-layer-size":5,"registry-idle-timeout":2}"#).unwrap();
+        let limits = EngineConfig::load(&path).unwrap().pull_options(None);
+        assert_eq!(limits.max_layer_size, 5);
+        assert_eq!(
+            limits.client.idle_timeout,
+            std::time::Duration::from_secs(2)
+        );
         assert_eq!(config.pull_options(None).docker_io_mirrors, ["m.example"]);
         std::fs::write(&path, r#"{"insecure-registry":["r:5000"]}"#).unwrap();
         assert!(

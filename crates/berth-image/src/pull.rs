@@ -22,6 +22,8 @@ use std::sync::{Arc, Mutex};
 const PARALLEL_LAYERS: usize = 3;
 /// The largest image config berth accepts.
 const MAX_CONFIG_BYTES: u64 = 16 << 20;
+/// The largest uncompressed layer berth unpacks by default: 32 GiB.
+pub const DEFAULT_MAX_LAYER_SIZE: u64 = 32 << 30;
 
 /// A pull that failed. The store is left as it was, but for layers completed and verified.
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +91,8 @@ pub struct PullOptions {
     pub credentials: DockerConfig,
     /// Registries to try first for `docker.io` images (`host:port`).
     pub docker_io_mirrors: Vec<String>,
+    /// The largest uncompressed layer (its tar stream, in bytes) a pull unpacks.
+    pub max_layer_size: u64,
 }
 
 /// Progress of a pull, shown by the CLI as bars or lines.
@@ -121,6 +125,7 @@ pub fn pull(
     options: &PullOptions,
     progress: &dyn Progress,
 ) -> Result<Pulled, PullError> {
+    store.remove_stale_work();
     let hosts: Vec<String> = if reference.registry == crate::reference::DOCKER_HUB {
         options
             .docker_io_mirrors
@@ -242,7 +247,14 @@ fn pull_from(
             });
         }
     }
-    let downloaded_layers = fetch_layers(store, &client, repository, &jobs, progress)?;
+    let downloaded_layers = fetch_layers(
+        store,
+        &client,
+        repository,
+        &jobs,
+        options.max_layer_size,
+        progress,
+    )?;
 
     // Blobs, then the image record: the image exists once its layers all do.
     store.write_blob(&config_bytes)?;
@@ -324,6 +336,7 @@ fn fetch_layers(
     client: &Arc<RegistryClient>,
     repository: &str,
     jobs: &[LayerJob<'_>],
+    max_layer_size: u64,
     progress: &dyn Progress,
 ) -> Result<usize, PullError> {
     let next = AtomicUsize::new(0);
@@ -339,7 +352,7 @@ fn fetch_layers(
                     let Some(job) = jobs.get(next.fetch_add(1, Ordering::SeqCst)) else {
                         return;
                     };
-                    match fetch_layer(store, client, repository, job, progress) {
+                    match fetch_layer(store, client, repository, job, max_layer_size, progress) {
                         Ok(true) => {
                             stored.fetch_add(1, Ordering::SeqCst);
                         }
@@ -365,6 +378,7 @@ fn fetch_layer(
     client: &Arc<RegistryClient>,
     repository: &str,
     job: &LayerJob<'_>,
+    max_layer_size: u64,
     progress: &dyn Progress,
 ) -> Result<bool, PullError> {
     let _lock = store.lock_layer(job.chain_id)?;
@@ -373,7 +387,7 @@ fn fetch_layer(
         return Ok(false);
     }
     let work_dir = store.layer_work_dir(job.chain_id)?;
-    let result = unpack_verified(client, repository, job, &work_dir, progress);
+    let result = unpack_verified(client, repository, job, &work_dir, max_layer_size, progress);
     match result {
         Ok(size) => {
             store.commit_layer(
@@ -411,6 +425,28 @@ impl<R: Read> Read for Counting<'_, R> {
     }
 }
 
+/// Passes on at most `left` bytes; one more is an error, and `exceeded` tells it was this.
+struct Capped<'a> {
+    inner: Box<dyn Read + 'a>,
+    left: u64,
+    exceeded: bool,
+}
+
+impl Read for Capped<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left.saturating_add(1)).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        if n as u64 > self.left {
+            self.exceeded = true;
+            return Err(io::Error::other("the layer is larger than its limit"));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
 /// The compression a layer's media type names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Compression {
@@ -439,6 +475,7 @@ fn unpack_verified(
     repository: &str,
     job: &LayerJob<'_>,
     work_dir: &std::path::Path,
+    max_layer_size: u64,
     progress: &dyn Progress,
 ) -> Result<u64, PullError> {
     let layer_error = |why: String| PullError::Layer {
@@ -471,9 +508,18 @@ fn unpack_verified(
         )));
     }
 
-    let unpack_error = |source| PullError::Unpack {
-        layer: job.digest.clone(),
-        source,
+    // An archive error that a failed download or the size limit caused is told as such.
+    let unpack_error = |source: UnpackError, capped: &Capped<'_>| match source {
+        UnpackError::Archive(_) if capped.exceeded => layer_error(format!(
+            "unpacked, it is larger than {max_layer_size} bytes, the limit of max-layer-size in berth's config file (refused)"
+        )),
+        UnpackError::Archive(e) if e.get_ref().is_some_and(|inner| inner.is::<RegistryError>()) => {
+            layer_error(e.into_inner().expect("checked").to_string())
+        }
+        source => PullError::Unpack {
+            layer: job.digest.clone(),
+            source,
+        },
     };
     let diff = work_dir.join("diff");
     let options = UnpackOptions::for_current_user();
@@ -486,10 +532,16 @@ fn unpack_verified(
             ),
             Compression::None => Box::new(&mut compressed),
         };
-        let mut tar = HashingReader::new(decompressed);
-        let size = unpack(&mut tar, &diff, options).map_err(unpack_error)?;
+        let mut tar = HashingReader::new(Capped {
+            inner: decompressed,
+            left: max_layer_size,
+            exceeded: false,
+        });
+        let size = unpack(&mut tar, &diff, options).map_err(|e| unpack_error(e, tar.get_mut()))?;
         // The tar's trailing padding counts toward the diff id.
-        io::copy(&mut tar, &mut io::sink()).map_err(|e| unpack_error(UnpackError::Archive(e)))?;
+        if let Err(e) = io::copy(&mut tar, &mut io::sink()) {
+            return Err(unpack_error(UnpackError::Archive(e), tar.get_mut()));
+        }
         (tar.finish().0, size)
     };
     io::copy(&mut compressed, &mut io::sink()).map_err(|e| layer_error(e.to_string()))?;

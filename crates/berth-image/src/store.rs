@@ -12,11 +12,14 @@
 //!
 //! Nothing becomes visible before it is verified: blobs and layers are written under `tmp/`
 //! and renamed into place. Writers of `images.json` hold `images.lock`; a layer being unpacked
-//! holds `tmp/<chain-hex>.lock`, so concurrent pulls fetch each layer once.
+//! holds `tmp/<chain-hex>.lock`, so concurrent pulls fetch each layer once. That lock file is
+//! removed by its holder when done; what a killed berth left in `tmp/` (a lock file, a
+//! half-unpacked layer) is removed by the next pull once it can take the layer's lock, so the
+//! work of a live pull is never touched.
 
 use crate::digest::Digest;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -157,6 +160,62 @@ impl FileLock {
     }
 }
 
+impl FileLock {
+    /// Takes the lock on `path` (created if missing), a lock file that its holders remove when
+    /// done (see [`LayerLock`]): a lock taken on a file that was removed meanwhile is taken
+    /// again on the new one. Waits for it when `wait`; `Ok(None)` when somebody holds it and
+    /// not `wait`.
+    fn acquire_removable(path: &Path, wait: bool) -> Result<Option<FileLock>, StoreError> {
+        use rustix::fs::FlockOperation;
+        let operation = if wait {
+            FlockOperation::LockExclusive
+        } else {
+            FlockOperation::NonBlockingLockExclusive
+        };
+        loop {
+            let file = fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(path)
+                .map_err(at(path))?;
+            match rustix::fs::flock(&file, operation) {
+                Ok(()) => {}
+                Err(rustix::io::Errno::WOULDBLOCK) if !wait => return Ok(None),
+                Err(e) => return Err(at(path)(e.into())),
+            }
+            let held = file.metadata().map_err(at(path))?;
+            match fs::metadata(path) {
+                Ok(now) if now.ino() == held.ino() && now.dev() == held.dev() => {
+                    return Ok(Some(FileLock { _file: file }));
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(at(path)(e)),
+            }
+        }
+    }
+}
+
+/// The lock of one layer's work in `tmp/`; its file is removed when it is released, so that no
+/// lock file outlives the work it guards.
+pub struct LayerLock {
+    path: PathBuf,
+    _lock: FileLock,
+}
+
+impl Drop for LayerLock {
+    /// Removes the lock file while the lock is still held: a waiter then finds its file gone
+    /// and takes the lock on a new one.
+    fn drop(&mut self) {
+        if let Err(e) = fs::remove_file(&self.path)
+            && e.kind() != io::ErrorKind::NotFound
+        {
+            tracing::debug!(path = %self.path.display(), error = %e, "cannot remove a lock file");
+        }
+    }
+}
+
 impl rustix::fd::AsFd for FileLock {
     fn as_fd(&self) -> rustix::fd::BorrowedFd<'_> {
         self._file.as_fd()
@@ -257,8 +316,43 @@ impl Store {
     }
 
     /// Takes the lock that guards unpacking the layer `chain_id`.
-    pub fn lock_layer(&self, chain_id: &Digest) -> Result<FileLock, StoreError> {
-        FileLock::acquire(&self.tmp_dir().join(format!("{}.lock", chain_id.hex())))
+    pub fn lock_layer(&self, chain_id: &Digest) -> Result<LayerLock, StoreError> {
+        let path = self.tmp_dir().join(format!("{}.lock", chain_id.hex()));
+        let lock = FileLock::acquire_removable(&path, true)?.expect("a waited-for lock is held");
+        Ok(LayerLock { path, _lock: lock })
+    }
+
+    /// Removes what killed berth commands left in `tmp/`: lock files, and layers half
+    /// unpacked, initialised or removed. Work whose layer lock is held (a live pull's) stays.
+    pub fn remove_stale_work(&self) {
+        const KINDS: [&str; 4] = ["lock", "unpack", "init", "remove"];
+        let tmp = self.tmp_dir();
+        let Ok(entries) = fs::read_dir(&tmp) else {
+            return;
+        };
+        let layers: BTreeSet<String> = entries
+            .flatten()
+            .filter_map(|entry| {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let (hex, kind) = name.rsplit_once('.')?;
+                let is_layer = hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit());
+                (is_layer && KINDS.contains(&kind)).then(|| hex.to_owned())
+            })
+            .collect();
+        for hex in layers {
+            let path = tmp.join(format!("{hex}.lock"));
+            let Ok(Some(lock)) = FileLock::acquire_removable(&path, false) else {
+                continue;
+            };
+            let lock = LayerLock { path, _lock: lock };
+            for kind in &KINDS[1..] {
+                let dir = tmp.join(format!("{hex}.{kind}"));
+                if let Err(e) = crate::unpack::remove_dir_all(&dir) {
+                    tracing::warn!(dir = %dir.display(), error = %e, "cannot remove a killed berth's work");
+                }
+            }
+            drop(lock);
+        }
     }
 
     /// A fresh directory under `tmp/` for unpacking `chain_id`, with an empty `diff/`. A
@@ -474,5 +568,43 @@ mod tests {
         assert!(!init2.join("etc/half").exists());
         assert!(init2.join("etc/hosts").is_file());
         assert!(!leftover.exists());
+    }
+
+    #[test]
+    fn stale_work_is_removed_and_held_work_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let live = Digest::parse(&format!("sha256:{}", "11".repeat(32))).unwrap();
+        let dead = Digest::parse(&format!("sha256:{}", "22".repeat(32))).unwrap();
+        let held = store.lock_layer(&live).unwrap();
+        let live_work = store.layer_work_dir(&live).unwrap();
+        let dead_work = store.layer_work_dir(&dead).unwrap();
+        fs::write(store.tmp_dir().join(format!("{}.lock", dead.hex())), "").unwrap();
+        fs::write(store.tmp_dir().join("unrelated"), "").unwrap();
+        store.remove_stale_work();
+        assert!(live_work.is_dir());
+        assert!(
+            store
+                .tmp_dir()
+                .join(format!("{}.lock", live.hex()))
+                .exists()
+        );
+        assert!(!dead_work.exists());
+        assert!(
+            !store
+                .tmp_dir()
+                .join(format!("{}.lock", dead.hex()))
+                .exists()
+        );
+        assert!(store.tmp_dir().join("unrelated").exists());
+        // Released, the lock's file goes; a new lock on the layer works.
+        drop(held);
+        assert!(
+            !store
+                .tmp_dir()
+                .join(format!("{}.lock", live.hex()))
+                .exists()
+        );
+        drop(store.lock_layer(&live).unwrap());
     }
 }

@@ -19,33 +19,94 @@ use rustix::fs::{
 };
 use rustix::io::Errno;
 use std::io::{self, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The prefix of a whiteout entry's name.
 const WHITEOUT_PREFIX: &str = ".wh.";
 /// The name of an opaque-directory marker.
 const OPAQUE_MARKER: &str = ".wh..wh..opq";
 
-/// Extraction failed.
+/// Extraction failed. Names and messages from the archive are shown with their control and
+/// non-ASCII characters escaped, never as raw bytes.
 #[derive(Debug, thiserror::Error)]
 pub enum UnpackError {
     /// An entry's name or link target points outside the layer.
-    #[error("layer entry \"{path}\" points outside the layer (refused)")]
+    #[error(
+        "layer entry \"{}\" points outside the layer (refused)",
+        printable(path)
+    )]
     Escape {
         /// The entry's name or link target, as in the archive.
         path: String,
     },
+    /// A GNU sparse file: refused, as Docker and containerd refuse it ("unhandled tar header
+    /// type 83"), since expanding its holes can turn a few bytes into any size.
+    #[error(
+        "layer entry \"{}\" is a GNU sparse file, which berth does not unpack (refused)",
+        printable(path)
+    )]
+    Sparse {
+        /// The entry's name.
+        path: String,
+    },
     /// The archive itself is broken.
-    #[error("the layer archive is corrupt: {0}")]
+    #[error("the layer archive is corrupt: {}", archive_message(.0))]
     Archive(io::Error),
     /// Writing an entry failed.
-    #[error("cannot unpack \"{path}\": {source}")]
+    #[error("cannot unpack \"{}\": {source}", printable(path))]
     Io {
         /// The entry's name.
         path: String,
         /// Why.
         source: io::Error,
     },
+    /// The file system of the destination is full.
+    #[error("cannot write {}: {source}", printable(&path.display().to_string()))]
+    NoSpace {
+        /// Where the entry was being written.
+        path: PathBuf,
+        /// ENOSPC or EDQUOT.
+        source: io::Error,
+    },
+}
+
+/// Whether `error` says the file system is full (or the quota used up).
+fn is_no_space(error: &io::Error) -> bool {
+    let code = error.raw_os_error();
+    code == Some(Errno::NOSPC.raw_os_error()) || code == Some(Errno::DQUOT.raw_os_error())
+}
+
+/// `text` with every character but printable ASCII escaped (`\u{1b}`), at most 200 of them.
+fn printable(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars().take(200) {
+        if c.is_ascii_graphic() || c == ' ' {
+            out.push(c);
+        } else {
+            out.extend(c.escape_default());
+        }
+    }
+    out
+}
+
+/// What is wrong with the archive, in words: the tar reader's message without the raw header
+/// bytes it quotes (a malformed numeric field is named, not shown).
+fn archive_message(error: &io::Error) -> String {
+    let text = error.to_string();
+    if text.starts_with("numeric field")
+        && let Some((_, rest)) = text.split_once(" when getting ")
+    {
+        let (field, entry) = rest.split_once(" for ").unwrap_or((rest, ""));
+        return format!(
+            "the tar header of \"{}\" has a malformed {} field",
+            printable(entry),
+            printable(field)
+        );
+    }
+    if text.starts_with("numeric field") {
+        return "a tar header has a malformed numeric field".into();
+    }
+    printable(&text)
 }
 
 /// What extraction may do.
@@ -91,12 +152,23 @@ pub fn unpack(archive: impl Read, dest: &Path, options: UnpackOptions) -> Result
         directories: Vec::new(),
     };
     let mut archive = tar::Archive::new(archive);
-    for entry in archive.entries().map_err(UnpackError::Archive)? {
-        let mut entry = entry.map_err(UnpackError::Archive)?;
-        unpacker.entry(&mut entry)?;
+    let unpacked = (|| {
+        for entry in archive.entries().map_err(UnpackError::Archive)? {
+            let mut entry = entry.map_err(UnpackError::Archive)?;
+            unpacker.entry(&mut entry)?;
+        }
+        unpacker.finish()
+    })();
+    match unpacked {
+        Ok(()) => Ok(unpacker.size),
+        Err(UnpackError::Io { path, source }) if is_no_space(&source) => {
+            Err(UnpackError::NoSpace {
+                path: dest.join(path),
+                source,
+            })
+        }
+        Err(e) => Err(e),
     }
-    unpacker.finish()?;
-    Ok(unpacker.size)
 }
 
 struct Unpacker {
@@ -208,7 +280,12 @@ impl Unpacker {
                 self.set_metadata(&dir, &path, owner, mode, &xattrs)?;
                 self.directories.push((path.clone(), mtime));
             }
-            T::Regular | T::Continuous | T::GNUSparse => {
+            T::GNUSparse => {
+                return Err(UnpackError::Sparse {
+                    path: path.join("/"),
+                });
+            }
+            T::Regular | T::Continuous => {
                 let file = fs::openat(
                     &parent_dir,
                     name.as_str(),
@@ -221,7 +298,7 @@ impl Unpacker {
                 )
                 .map_err(|e| io_error(&path, e))?;
                 let mut out = std::fs::File::from(file);
-                self.size += io::copy(entry, &mut out).map_err(UnpackError::Archive)?;
+                self.size += copy_data(entry, &mut out, &path)?;
                 let file = OwnedFd::from(out);
                 self.set_metadata(&file, &path, owner, mode, &xattrs)?;
                 fs::futimens(&file, &times(mtime)).map_err(|e| io_error(&path, e))?;
@@ -420,7 +497,32 @@ fn link_target_in_root(parent: &[String], target: &str) -> Vec<String> {
     out
 }
 
-/// The `SCHILY.xattr.*` PAX records of an entry.
+/// Copies an entry's data into `out`: a read that fails is a corrupt archive, a write that
+/// fails is this entry's (a full disk among them). Returns the bytes copied.
+fn copy_data(
+    entry: &mut impl Read,
+    out: &mut impl io::Write,
+    path: &[String],
+) -> Result<u64, UnpackError> {
+    let mut buf = vec![0u8; 128 << 10];
+    let mut total = 0;
+    loop {
+        let n = match entry.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(UnpackError::Archive(e)),
+        };
+        out.write_all(&buf[..n]).map_err(|e| io_error(path, e))?;
+        total += n as u64;
+    }
+}
+
+/// Extended attributes overlayfs reads as its own instructions (redirects, metacopy, opaque
+/// markers): an image layer never sets them; berth writes the opaque marker itself.
+const OVERLAY_XATTR_PREFIXES: [&str; 2] = ["trusted.overlay.", "user.overlay."];
+
+/// The `SCHILY.xattr.*` PAX records of an entry, without overlayfs's own attributes.
 fn xattrs_of<R: Read>(entry: &mut tar::Entry<R>) -> Result<Vec<(String, Vec<u8>)>, UnpackError> {
     let mut out = Vec::new();
     if let Some(extensions) = entry.pax_extensions().map_err(UnpackError::Archive)? {
@@ -429,6 +531,10 @@ fn xattrs_of<R: Read>(entry: &mut tar::Entry<R>) -> Result<Vec<(String, Vec<u8>)
             if let Ok(key) = extension.key()
                 && let Some(name) = key.strip_prefix("SCHILY.xattr.")
             {
+                if OVERLAY_XATTR_PREFIXES.iter().any(|p| name.starts_with(p)) {
+                    tracing::debug!(attr = name, "overlayfs attribute in a layer not applied");
+                    continue;
+                }
                 out.push((name.to_owned(), extension.value_bytes().to_vec()));
             }
         }
@@ -546,4 +652,21 @@ fn uid_of(uid: u32) -> rustix::fs::Uid {
 
 fn gid_of(gid: u32) -> rustix::fs::Gid {
     rustix::fs::Gid::from_raw(gid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn archive_messages_show_no_raw_bytes() {
+        let error = io::Error::other(
+            "numeric field was not a number: \u{1b}]0;x\u{7} when getting mode for ev\u{1b}il",
+        );
+        assert_eq!(
+            archive_message(&error),
+            "the tar header of \"ev\\u{1b}il\" has a malformed mode field"
+        );
+        assert_eq!(printable("a\nb\u{fffd}"), "a\\nb\\u{fffd}");
+    }
 }

@@ -56,6 +56,21 @@ pub enum Entry {
     Whiteout { path: String },
     /// Hides everything the layers below have in directory `dir`: `<dir>/.wh..wh..opq`.
     Opaque { dir: String },
+    /// PAX extended-header records (`SCHILY.xattr.trusted.overlay.redirect`, ...) that apply
+    /// to the entry after it.
+    Pax { records: Vec<(String, Vec<u8>)> },
+    /// A GNU sparse file (tar type `S`) of `real_size` bytes, all holes but `data` at its end:
+    /// a few bytes in the archive that a tar reader expands to `real_size`.
+    Sparse {
+        path: String,
+        real_size: u64,
+        data: Vec<u8>,
+    },
+    /// This header as it is (its checksum set), then `data`: for corrupt headers.
+    Header {
+        header: Box<tar::Header>,
+        data: Vec<u8>,
+    },
     /// An entry written with exactly these name bytes and type, unchecked: for hostile
     /// archives (`../x`, `/abs`, links that point out).
     Raw {
@@ -241,6 +256,26 @@ fn append(builder: &mut tar::Builder<Vec<u8>>, entry: &Entry) -> std::io::Result
         Entry::Opaque { dir } => {
             let mut h = header(T::Regular, 0o644, 0, 0, 0);
             builder.append_data(&mut h, format!("{dir}/.wh..wh..opq"), std::io::empty())
+        }
+        Entry::Pax { records } => {
+            builder.append_pax_extensions(records.iter().map(|(k, v)| (k.as_str(), v.as_slice())))
+        }
+        Entry::Sparse {
+            path,
+            real_size,
+            data,
+        } => {
+            let mut h = header(T::GNUSparse, 0o644, 0, 0, data.len() as u64);
+            let gnu = h.as_gnu_mut().expect("a GNU header");
+            gnu.set_real_size(*real_size);
+            gnu.sparse[0].set_offset(real_size - data.len() as u64);
+            gnu.sparse[0].set_length(data.len() as u64);
+            builder.append_data(&mut h, path, data.as_slice())
+        }
+        Entry::Header { header, data } => {
+            let mut h = (**header).clone();
+            h.set_cksum();
+            builder.append(&h, data.as_slice())
         }
         Entry::Raw {
             name,

@@ -1,12 +1,15 @@
 //! A proxy in front of a registry that misbehaves on purpose: error statuses, connections cut
-//! mid-body, redirects of blobs to another host name. It records every request it sees.
+//! or stalled mid-body, bodies longer than the blob, connections closed or left unanswered,
+//! redirects of blobs to another host name. It records every request it sees.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use std::io::{self, Read};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 use ureq::http;
 
 /// One way to misbehave.
@@ -31,6 +34,32 @@ pub enum Fault {
         path: String,
         /// Bytes of body sent before the cut.
         after: usize,
+        /// How many requests.
+        times: usize,
+    },
+    /// Send the body up to byte `after` of the whole (a `Range` request that starts at byte N
+    /// gets `after - N` bytes, if any), then nothing for `stall`, then the rest, for the first
+    /// `times` GETs whose path contains `path`.
+    Stall {
+        /// A part of the request path.
+        path: String,
+        /// The offset in the whole body where the stall is.
+        after: usize,
+        /// How long nothing is sent.
+        stall: Duration,
+        /// How many requests.
+        times: usize,
+    },
+    /// Send the whole body and then `extra` zero bytes more, for the first `times` GETs whose
+    /// path contains `path`; chunked (no `Content-Length`) when `chunked`. The proxy counts how
+    /// many of the extra bytes it got to send (`extra_bytes_sent`).
+    Longer {
+        /// A part of the request path.
+        path: String,
+        /// Bytes appended to the body.
+        extra: u64,
+        /// Whether the answer leaves out `Content-Length`.
+        chunked: bool,
         /// How many requests.
         times: usize,
     },
@@ -75,6 +104,7 @@ struct State {
     seen: Mutex<Vec<Seen>>,
     agent: ureq::Agent,
     port: u16,
+    extra_sent: Arc<AtomicU64>,
 }
 
 /// The running proxy; stopped when dropped.
@@ -105,6 +135,8 @@ impl FaultProxy {
                 let times = match &f {
                     Fault::Status { times, .. }
                     | Fault::Cut { times, .. }
+                    | Fault::Stall { times, .. }
+                    | Fault::Longer { times, .. }
                     | Fault::Body { times, .. } => *times,
                     Fault::RedirectBlobs { .. } => usize::MAX,
                 };
@@ -117,6 +149,7 @@ impl FaultProxy {
             seen: Mutex::new(Vec::new()),
             agent,
             port: addr.port(),
+            extra_sent: Arc::new(AtomicU64::new(0)),
         });
         let (srv, st) = (Arc::clone(&server), Arc::clone(&state));
         let thread = std::thread::spawn(move || {
@@ -142,6 +175,11 @@ impl FaultProxy {
     pub fn seen(&self) -> Vec<Seen> {
         self.state.seen.lock().expect("seen lock").clone()
     }
+
+    /// How many bytes past the real bodies `Fault::Longer` got to send so far.
+    pub fn extra_bytes_sent(&self) -> u64 {
+        self.state.extra_sent.load(Ordering::SeqCst)
+    }
 }
 
 impl Drop for FaultProxy {
@@ -161,7 +199,9 @@ fn take_fault(state: &State, method: &str, path: &str, host: &str) -> Option<Fau
             Fault::Status { path: p, .. } | Fault::Body { path: p, .. } => {
                 path.contains(p.as_str())
             }
-            Fault::Cut { path: p, .. } => method == "GET" && path.contains(p.as_str()),
+            Fault::Cut { path: p, .. }
+            | Fault::Stall { path: p, .. }
+            | Fault::Longer { path: p, .. } => method == "GET" && path.contains(p.as_str()),
             Fault::RedirectBlobs { .. } => {
                 method == "GET" && path.contains("/blobs/sha256:") && !host.starts_with("localhost")
             }
@@ -298,13 +338,14 @@ fn handle(state: &State, mut request: tiny_http::Request) {
         .limit(u64::MAX)
         .read_to_vec()
         .unwrap_or_default();
-    let length = if seen.method == "HEAD" {
-        response
+    let length = match &fault {
+        _ if seen.method == "HEAD" => response
             .headers()
             .get("Content-Length")
-            .and_then(|v| v.to_str().ok()?.parse().ok())
-    } else {
-        Some(data.len())
+            .and_then(|v| v.to_str().ok()?.parse().ok()),
+        Some(Fault::Longer { chunked: true, .. }) => None,
+        Some(Fault::Longer { extra, .. }) => Some(data.len() + *extra as usize),
+        _ => Some(data.len()),
     };
     let reader: Box<dyn Read + Send> = match fault {
         Some(Fault::Cut { after, .. }) => Box::new(CutReader {
@@ -312,6 +353,25 @@ fn handle(state: &State, mut request: tiny_http::Request) {
             at: 0,
             cut: after,
         }),
+        Some(Fault::Stall { after, stall, .. }) => {
+            let start: usize = seen
+                .range
+                .as_deref()
+                .and_then(|r| r.strip_prefix("bytes=")?.strip_suffix('-')?.parse().ok())
+                .unwrap_or(0);
+            let after = after.saturating_sub(start).min(data.len());
+            let rest = data[after..].to_vec();
+            let mut data = data;
+            data.truncate(after);
+            Box::new(io::Cursor::new(data).chain(StallReader {
+                stall: Some(stall),
+                rest: io::Cursor::new(rest),
+            }))
+        }
+        Some(Fault::Longer { extra, .. }) => Box::new(io::Cursor::new(data).chain(ZeroReader {
+            left: extra,
+            sent: Arc::clone(&state.extra_sent),
+        })),
         _ => Box::new(io::Cursor::new(data)),
     };
     let _ = request.respond(tiny_http::Response::new(
@@ -341,6 +401,39 @@ impl Read for CutReader {
         let n = buf.len().min(self.cut.min(self.data.len()) - self.at);
         buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
         self.at += n;
+        Ok(n)
+    }
+}
+
+/// Sends nothing for `stall`, then `rest`.
+struct StallReader {
+    stall: Option<Duration>,
+    rest: io::Cursor<Vec<u8>>,
+}
+
+impl Read for StallReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(stall) = self.stall.take() {
+            std::thread::sleep(stall);
+        }
+        self.rest.read(buf)
+    }
+}
+
+/// `left` zero bytes, counted into `sent` as they are read.
+struct ZeroReader {
+    left: u64,
+    sent: Arc<AtomicU64>,
+}
+
+impl Read for ZeroReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        buf[..n].fill(0);
+        self.left -= n as u64;
+        self.sent.fetch_add(n as u64, Ordering::SeqCst);
         Ok(n)
     }
 }

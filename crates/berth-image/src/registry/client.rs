@@ -26,6 +26,8 @@ const RESUMES: u32 = 10;
 const BACKOFF: Duration = Duration::from_millis(200);
 /// The longest `Retry-After` berth waits.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+/// How long a registry may send nothing (no answer, no body bytes) by default.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A registry request that failed.
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +104,9 @@ pub struct ClientOptions {
     pub certs_dir: PathBuf,
     /// The system CA bundle.
     pub system_ca_bundle: PathBuf,
+    /// How long a registry may send nothing, while berth waits for an answer or for more of
+    /// a body, before the request fails (and a download resumes).
+    pub idle_timeout: Duration,
 }
 
 impl Default for ClientOptions {
@@ -110,6 +115,7 @@ impl Default for ClientOptions {
             insecure_registries: Vec::new(),
             certs_dir: PathBuf::from("/etc/docker/certs.d"),
             system_ca_bundle: PathBuf::from("/etc/ssl/certs/ca-certificates.crt"),
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
         }
     }
 }
@@ -131,6 +137,7 @@ enum Challenge {
 pub struct RegistryClient {
     agent: ureq::Agent,
     host: String,
+    idle_timeout: Duration,
     base: String,
     credentials: Option<Credentials>,
     challenge: Mutex<Challenge>,
@@ -153,6 +160,7 @@ impl RegistryClient {
         let mut client = RegistryClient {
             agent,
             host: host.to_owned(),
+            idle_timeout: options.idle_timeout,
             base: format!("https://{host}"),
             credentials,
             challenge: Mutex::new(Challenge::None),
@@ -323,6 +331,7 @@ impl RegistryClient {
         &self,
         repository: &str,
         digest: &Digest,
+        size: u64,
         offset: u64,
     ) -> Result<Body, RegistryError> {
         let url = format!("{}/v2/{repository}/blobs/{digest}", self.base);
@@ -339,6 +348,11 @@ impl RegistryClient {
                 "{what}: the registry does not resume downloads (HTTP {} to a Range request)",
                 response.status()
             )));
+        }
+        if let Ok(length) = header(&response, "content-length").parse::<u64>()
+            && length > size - offset
+        {
+            return Err(too_long(digest, size));
         }
         Ok(response.into_body().into_reader())
     }
@@ -539,7 +553,7 @@ impl RegistryClient {
                     if attempt == ATTEMPTS || !is_transient(&e) {
                         return Err(RegistryError::Unreachable {
                             host: host_of(url).to_owned(),
-                            why: e.to_string(),
+                            why: self.describe(&e),
                         });
                     }
                     tracing::debug!(url, error = %e, "retrying");
@@ -550,6 +564,56 @@ impl RegistryClient {
         }
         unreachable!("the last attempt returns")
     }
+}
+
+impl RegistryClient {
+    /// What went wrong with a request, in words: a timeout and a connection closed without an
+    /// answer say so (ureq's own words are "timeout: per read", "unexpected end of file").
+    fn describe(&self, error: &ureq::Error) -> String {
+        match error {
+            ureq::Error::Timeout(ureq::Timeout::PerRead) => format!(
+                "it sent nothing for {}s (registry-idle-timeout in berth's config file)",
+                self.idle_timeout.as_secs_f64()
+            ),
+            ureq::Error::Io(e) if is_closed(e) => {
+                "it closed the connection without answering".into()
+            }
+            other => other.to_string(),
+        }
+    }
+
+    /// What went wrong with reading a body, in words (see `describe`).
+    fn describe_io(&self, error: &io::Error) -> String {
+        match error
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<ureq::Error>())
+        {
+            Some(e) => self.describe(e),
+            None if error.kind() == io::ErrorKind::TimedOut => {
+                self.describe(&ureq::Error::Timeout(ureq::Timeout::PerRead))
+            }
+            None if is_closed(error) => "the registry closed the connection".into(),
+            None => error.to_string(),
+        }
+    }
+}
+
+/// Whether the peer hung up.
+fn is_closed(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+    )
+}
+
+/// The error of a registry that sends more of a blob than the manifest declares.
+fn too_long(digest: &Digest, size: u64) -> RegistryError {
+    RegistryError::Protocol(format!(
+        "the registry sends more of blob {digest} than the {size} bytes the manifest declares (refused)"
+    ))
 }
 
 /// A blob's bytes that resumes with `Range` after a dropped connection or a 5xx.
@@ -564,28 +628,37 @@ pub struct BlobReader {
 }
 
 impl Read for BlobReader {
+    /// Reads at most the declared size: a byte more is an error, and so is a registry that
+    /// stays silent past the idle timeout more often than a download resumes.
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
             if self.offset >= self.size {
-                // Past the promised size: pass on whatever more the server sends, so that the
-                // caller's size check sees it.
-                if let Some(body) = self.body.as_mut() {
-                    let n = body.read(buf)?;
-                    self.offset += n as u64;
-                    return Ok(n);
+                if let Some(mut body) = self.body.take() {
+                    let mut probe = [0u8; 1];
+                    if body.read(&mut probe).is_ok_and(|n| n > 0) {
+                        return Err(io::Error::other(too_long(&self.digest, self.size)));
+                    }
                 }
                 return Ok(0);
             }
             if self.body.is_none() {
                 let body = self
                     .client
-                    .open_blob(&self.repository, &self.digest, self.offset)
-                    .map_err(io::Error::other)?;
+                    .open_blob(&self.repository, &self.digest, self.size, self.offset)
+                    .map_err(|e| match self.offset {
+                        0 => io::Error::other(e),
+                        at => io::Error::other(RegistryError::Protocol(format!(
+                            "download of {} broke off at byte {at} and did not resume: {e}",
+                            self.digest
+                        ))),
+                    })?;
                 self.body = Some(body);
             }
             let body = self.body.as_mut().expect("just opened");
-            let result = match body.read(buf) {
-                Ok(0) if !buf.is_empty() => Err(io::Error::new(
+            let left = usize::try_from(self.size - self.offset).unwrap_or(usize::MAX);
+            let want = buf.len().min(left);
+            let result = match body.read(&mut buf[..want]) {
+                Ok(0) if want > 0 => Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
                     "connection closed early",
                 )),
@@ -603,10 +676,13 @@ impl Read for BlobReader {
                     std::thread::sleep(BACKOFF);
                 }
                 Err(e) => {
-                    return Err(io::Error::other(format!(
-                        "download of {} broke off at byte {}: {e}",
-                        self.digest, self.offset
-                    )));
+                    return Err(io::Error::other(RegistryError::Protocol(format!(
+                        "download of {} from {} broke off at byte {}: {}",
+                        self.digest,
+                        self.client.host,
+                        self.offset,
+                        self.client.describe_io(&e)
+                    ))));
                 }
             }
         }
@@ -619,7 +695,7 @@ fn build_agent(host: &str, options: &ClientOptions) -> Result<ureq::Agent, Regis
         .max_redirects(0)
         .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
         .timeout_connect(Some(Duration::from_secs(15)))
-        .timeout_recv_response(Some(Duration::from_secs(60)));
+        .timeout_per_read(Some(options.idle_timeout));
     // The system bundle plus the registry's own CA from certs.d, as Docker trusts them.
     let mut pem = std::fs::read(&options.system_ca_bundle).unwrap_or_default();
     if let Ok(entries) = std::fs::read_dir(options.certs_dir.join(host)) {
@@ -665,11 +741,10 @@ fn host_without_port(host: &str) -> &str {
     host.rsplit_once(':').map_or(host, |(name, _)| name)
 }
 
+/// Whether a request is worth sending again. A timeout is not: the registry already had the
+/// whole idle timeout to answer.
 fn is_transient(error: &ureq::Error) -> bool {
-    matches!(
-        error,
-        ureq::Error::Io(_) | ureq::Error::ConnectionFailed | ureq::Error::Timeout(_)
-    )
+    matches!(error, ureq::Error::Io(_) | ureq::Error::ConnectionFailed)
 }
 
 fn header<'a>(response: &'a Response<ureq::Body>, name: &str) -> &'a str {
