@@ -13,8 +13,10 @@ use std::io::Write;
 /// The mtime every entry gets unless its layer says otherwise: 2023-11-14T22:13:20Z.
 pub const DEFAULT_MTIME: u64 = 1_700_000_000;
 
-/// One entry of a layer.
+/// One entry of a layer. Each variant's fields are the tar header's fields of that name
+/// (`path`, `mode`, `uid`, `gid`, `major`, `minor`, the link `target`), as its doc says.
 #[derive(Clone, Debug)]
+#[allow(missing_docs, reason = "the fields are tar's own, named by each variant's doc")]
 pub enum Entry {
     /// A directory.
     Dir {
