@@ -300,16 +300,8 @@ fn parse_options(options: &[String]) -> Options {
             }
             "rw" | "defaults" | "dev" | "suid" | "exec" | "atime" | "diratime" | "norelatime"
             | "nostrictatime" | "symfollow" | "async" => MountFlags::empty(),
-            "private" | "rprivate" => {
-                parsed.propagation = Some(MountPropagationFlags::PRIVATE);
-                MountFlags::empty()
-            }
-            "shared" | "rshared" => {
-                parsed.propagation = Some(MountPropagationFlags::SHARED);
-                MountFlags::empty()
-            }
-            "slave" | "rslave" => {
-                parsed.propagation = Some(MountPropagationFlags::DOWNSTREAM);
+            other if propagation(other).is_some() => {
+                parsed.propagation = propagation(other);
                 MountFlags::empty()
             }
             other if parsed.attrs.take(other) => MountFlags::empty(),
@@ -322,6 +314,25 @@ fn parse_options(options: &[String]) -> Options {
     }
     parsed.data = data.join(",");
     parsed
+}
+
+/// The propagation a mount option (or `rootfsPropagation`) names, `r`-forms with `MS_REC`.
+pub fn propagation(option: &str) -> Option<MountPropagationFlags> {
+    let (recursive, kind) = match option.strip_prefix('r') {
+        Some(kind @ ("private" | "shared" | "slave" | "unbindable")) => (true, kind),
+        _ => (false, option),
+    };
+    let flags = match kind {
+        "private" => MountPropagationFlags::PRIVATE,
+        "shared" => MountPropagationFlags::SHARED,
+        "slave" => MountPropagationFlags::DOWNSTREAM,
+        "unbindable" => MountPropagationFlags::UNBINDABLE,
+        _ => return None,
+    };
+    Some(match recursive {
+        true => flags | MountPropagationFlags::REC,
+        false => flags,
+    })
 }
 
 /// Applies a mount's recursive attributes, if it has any, to the mount at `destination`.
@@ -385,12 +396,7 @@ fn mount_one(root: &OwnedFd, m: &MountSpec, private_tree: bool) -> Result<(), Ro
             remount_bind(proc_path(&target).as_str(), extra)
                 .map_err(fail(format!("{what} (remount)")))?;
         }
-        if let Some(p) =
-            propagation.filter(|p| !(private_tree && *p == MountPropagationFlags::PRIVATE))
-        {
-            let target = open_target(root, &m.destination, source_is_file)?;
-            mount::mount_change(proc_path(&target).as_str(), p).map_err(fail(&what))?;
-        }
+        change_propagation(root, m, propagation, private_tree, source_is_file)?;
         return apply_attrs(root, m, &attrs, source_is_file);
     }
     // proc and sysfs go on a directory of the image, never through a symbolic link in it.
@@ -398,7 +404,13 @@ fn mount_one(root: &OwnedFd, m: &MountSpec, private_tree: bool) -> Result<(), Ro
         refuse_symlink(root, &m.destination)?;
     }
     let target = open_target(root, &m.destination, false)?;
-    let data = CString::new(data).unwrap_or_default();
+    let data = CString::new(data).map_err(|_| RootfsError {
+        what: format!("{what}: its options"),
+        source: std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "mount data must not contain a NUL byte",
+        ),
+    })?;
     let data = if data.as_bytes().is_empty() {
         None
     } else {
@@ -430,9 +442,30 @@ fn mount_one(root: &OwnedFd, m: &MountSpec, private_tree: bool) -> Result<(), Ro
         }
         done => {
             done.map_err(fail(&what))?;
+            change_propagation(root, m, propagation, private_tree, false)?;
             apply_attrs(root, m, &attrs, false)
         }
     }
+}
+
+/// Sets the propagation a mount's options ask for on the mount at its destination. In a
+/// `private_tree` a new mount is private throughout already, so `private` and `rprivate`
+/// change nothing.
+fn change_propagation(
+    root: &OwnedFd,
+    m: &MountSpec,
+    propagation: Option<MountPropagationFlags>,
+    private_tree: bool,
+    file: bool,
+) -> Result<(), RootfsError> {
+    let Some(p) = propagation
+        .filter(|p| !(private_tree && p.difference(MountPropagationFlags::REC) == MountPropagationFlags::PRIVATE))
+    else {
+        return Ok(());
+    };
+    let target = open_target(root, &m.destination, file)?;
+    mount::mount_change(proc_path(&target).as_str(), p)
+        .map_err(fail(format!("set the propagation of {}", m.destination)))
 }
 
 /// Fails when `destination` below `root` is a symbolic link.
@@ -802,5 +835,47 @@ mod tests {
             PathBuf::from("/a b/c\\d\t")
         );
         assert_eq!(unescape_mountinfo(r"/plain\x"), PathBuf::from(r"/plain\x"));
+    }
+
+    #[test]
+    fn recursive_propagation_options_keep_ms_rec() {
+        use MountPropagationFlags as P;
+        let expected = [
+            ("private", P::PRIVATE),
+            ("rprivate", P::PRIVATE | P::REC),
+            ("shared", P::SHARED),
+            ("rshared", P::SHARED | P::REC),
+            ("slave", P::DOWNSTREAM),
+            ("rslave", P::DOWNSTREAM | P::REC),
+            ("unbindable", P::UNBINDABLE),
+            ("runbindable", P::UNBINDABLE | P::REC),
+        ];
+        for (option, flags) in expected {
+            assert_eq!(propagation(option), Some(flags), "{option}");
+            let parsed = parse_options(&[option.to_owned()]);
+            assert_eq!(parsed.propagation, Some(flags), "{option}");
+            assert_eq!(parsed.data, "", "{option} is no file system option");
+        }
+        assert_eq!(propagation("rw"), None);
+        assert_eq!(propagation("r"), None);
+    }
+
+    #[test]
+    fn mount_data_with_a_nul_fails_instead_of_mounting_without_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = open_root(dir.path()).unwrap();
+        let m = MountSpec {
+            kind: "tmpfs".into(),
+            source: "tmpfs".into(),
+            destination: "/t".into(),
+            options: vec!["size=1m\0mode=700".into()],
+        };
+        let result = mount_one(&root, &m, true);
+        if result.is_ok() {
+            let _ = mount::unmount(dir.path().join("t").as_path(), UnmountFlags::DETACH);
+        }
+        let e = result.expect_err("mounted with the data cut off");
+        assert!(e.to_string().contains("NUL"), "{e}");
+        assert_eq!(e.source.kind(), std::io::ErrorKind::InvalidInput);
     }
 }
