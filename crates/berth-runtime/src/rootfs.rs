@@ -458,9 +458,10 @@ fn change_propagation(
     private_tree: bool,
     file: bool,
 ) -> Result<(), RootfsError> {
-    let Some(p) = propagation
-        .filter(|p| !(private_tree && p.difference(MountPropagationFlags::REC) == MountPropagationFlags::PRIVATE))
-    else {
+    let Some(p) = propagation.filter(|p| {
+        !(private_tree
+            && p.difference(MountPropagationFlags::REC) == MountPropagationFlags::PRIVATE)
+    }) else {
         return Ok(());
     };
     let target = open_target(root, &m.destination, file)?;
@@ -520,7 +521,6 @@ fn make_node(
 pub fn mount_all(
     root: &OwnedFd,
     mounts: &[MountSpec],
-    console: Option<&str>,
     private_tree: bool,
 ) -> Result<(), RootfsError> {
     let mut deferred = Vec::new();
@@ -559,7 +559,7 @@ pub fn mount_all(
         if is_fresh || m.destination == "/dev" {
             let dir = open_target(root, destination, false)?;
             if m.destination == "/dev" {
-                populate_dev(root, &dir, console)?;
+                populate_dev(root, &dir)?;
             }
             if is_fresh {
                 fresh.push((destination, dir));
@@ -658,8 +658,8 @@ const DEVICES: [(&str, u32, u32); 6] = [
 ];
 
 /// Fills the container's /dev (a tmpfs already mounted there, opened as `dev`): device nodes, the
-/// standard symlinks, and `console` bound to the pty when there is one.
-fn populate_dev(root: &OwnedFd, dev: &OwnedFd, console: Option<&str>) -> Result<(), RootfsError> {
+/// standard symlinks.
+fn populate_dev(root: &OwnedFd, dev: &OwnedFd) -> Result<(), RootfsError> {
     let dev_dir = fs::openat(
         dev,
         ".",
@@ -690,12 +690,21 @@ fn populate_dev(root: &OwnedFd, dev: &OwnedFd, console: Option<&str>) -> Result<
     ] {
         fs::symlinkat(target, &dev_dir, link).map_err(fail(format!("symlink /dev/{link}")))?;
     }
-    if let Some(console) = console {
-        let target = open_target(root, "/dev/console", true)?;
-        mount::mount_bind(console, proc_path(&target).as_str())
-            .map_err(fail("bind /dev/console"))?;
-    }
     Ok(())
+}
+
+/// In the container, its root entered: binds the terminal `slave` (its path there) at
+/// /dev/console, made as an empty file if missing.
+pub fn bind_console(slave: &str) -> Result<(), RootfsError> {
+    match fs::open(
+        "/dev/console",
+        OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    ) {
+        Ok(_) | Err(Errno::EXIST) => {}
+        Err(e) => return Err(fail("create /dev/console")(e)),
+    }
+    mount::mount_bind(slave, "/dev/console").map_err(fail("bind /dev/console"))
 }
 
 /// Makes `rootfs` the root: `pivot_root(".", ".")` and the old root unmounted lazily.

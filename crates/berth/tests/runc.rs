@@ -1329,3 +1329,57 @@ fn release_net_cls_hierarchy() {
     }
     panic!("the test's net_cls hierarchy stayed");
 }
+
+#[test]
+fn a_console_sockets_terminal_is_a_pts_of_the_containers_devpts_with_or_without_a_user_namespace() {
+    let mapping = serde_json::json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]);
+    for (id, mapped) in [("c1", false), ("c2", true)] {
+        let runc = Runc::new();
+        let script = "echo \"tty=$(tty)\"; echo \"fd0=$(readlink /proc/self/fd/0)\"; \
+            [ \"$(stat -c %t:%T /dev/console)\" = \"$(stat -c %t:%T $(tty))\" ] && echo console-is-tty; \
+            echo end-of-report; sleep 1";
+        runc.set_process(&["sh", "-c", script], true);
+        if mapped {
+            runc.edit_spec(|spec| {
+                let namespaces = spec["linux"]["namespaces"].as_array_mut().unwrap();
+                namespaces.push(serde_json::json!({ "type": "user" }));
+                spec["linux"]["uidMappings"] = mapping.clone();
+                spec["linux"]["gidMappings"] = mapping.clone();
+            });
+        }
+        let socket = runc.dir.path().join("console.sock");
+        let receiving = receive_terminal(&socket);
+        runc.ok(&[
+            "create",
+            "--bundle",
+            &bundle_arg(&runc),
+            "--console-socket",
+            socket.to_str().unwrap(),
+            id,
+        ]);
+        let (_, mut master) = receiving.join().unwrap();
+        runc.ok(&["start", id]);
+        let mut seen = String::new();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut chunk = [0u8; 256];
+        while !seen.contains("end-of-report") && Instant::now() < deadline {
+            match std::io::Read::read(&mut master, &mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => seen.push_str(&String::from_utf8_lossy(&chunk[..n])),
+            }
+        }
+        assert!(
+            seen.contains("tty=/dev/pts/0"),
+            "user namespace {mapped}: {seen:?}"
+        );
+        assert!(
+            seen.contains("fd0=/dev/pts/0"),
+            "user namespace {mapped}: {seen:?}"
+        );
+        assert!(
+            seen.contains("console-is-tty"),
+            "user namespace {mapped}: {seen:?}"
+        );
+        runc.ok(&["delete", "--force", id]);
+    }
+}
