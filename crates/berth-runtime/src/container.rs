@@ -35,6 +35,9 @@ pub struct ContainerConfig {
     pub mounts: Vec<MountSpec>,
     /// Remount the root read-only at the end.
     pub readonly_root: bool,
+    /// The propagation of the container's root mount (`linux.rootfsPropagation`), set once
+    /// it is the root.
+    pub rootfs_propagation: Option<rustix::mount::MountPropagationFlags>,
     /// Paths hidden from the container.
     pub masked_paths: Vec<String>,
     /// Paths made read-only.
@@ -95,7 +98,9 @@ pub struct ContainerConfig {
 /// The hooks of a container's creation and start, and the state they are given.
 #[derive(Debug, Clone, Default)]
 pub struct HookSet {
-    /// `prestart` and `createRuntime`: run by the parent before the child pivots.
+    /// `prestart`: run by the parent before the child pivots, with the status `created`.
+    pub prestart: Vec<oci_spec::runtime::Hook>,
+    /// `createRuntime`: run by the parent after `prestart`, with the status `creating`.
     pub create_runtime: Vec<oci_spec::runtime::Hook>,
     /// `createContainer`: run by the child in its namespaces before it pivots.
     pub create_container: Vec<oci_spec::runtime::Hook>,
@@ -583,13 +588,17 @@ fn launch(
     .ok();
     let hooks = &config.hooks;
     let released = release_child(pid, entry, go_write, err_read, 125, &mut || {
-        crate::hooks::run(&hooks.create_runtime, &hooks.state_with(pid, "creating")).map_err(|e| {
-            StartError {
-                code: 125,
-                message: e,
-            }
-            .into()
-        })
+        crate::hooks::run(&hooks.prestart, &hooks.state_with(pid, "created"))
+            .and_then(|()| {
+                crate::hooks::run(&hooks.create_runtime, &hooks.state_with(pid, "creating"))
+            })
+            .map_err(|e| {
+                StartError {
+                    code: 125,
+                    message: e,
+                }
+                .into()
+            })
     });
     // The process made its terminal before its exec (or before it waits at the gate).
     let pty = match (released, terminal) {
@@ -1173,6 +1182,9 @@ fn child_setup(
         false => rootfs::chroot_into(&config.rootfs),
     }
     .map_err(rootfs_error)?;
+    if let Some(propagation) = config.rootfs_propagation {
+        rootfs::set_root_propagation(propagation).map_err(rootfs_error)?;
+    }
     if let Some(socket) = terminal {
         open_terminal(socket, true)?;
     }

@@ -693,6 +693,12 @@ fn populate_dev(root: &OwnedFd, dev: &OwnedFd) -> Result<(), RootfsError> {
     Ok(())
 }
 
+/// In the container, its root entered: gives the root mount `propagation`
+/// (`linux.rootfsPropagation`), as runc does after its pivot.
+pub fn set_root_propagation(propagation: MountPropagationFlags) -> Result<(), RootfsError> {
+    mount::mount_change("/", propagation).map_err(fail("set the propagation of the root"))
+}
+
 /// In the container, its root entered: binds the terminal `slave` (its path there) at
 /// /dev/console, made as an empty file if missing.
 pub fn bind_console(slave: &str) -> Result<(), RootfsError> {
@@ -709,10 +715,19 @@ pub fn bind_console(slave: &str) -> Result<(), RootfsError> {
 
 /// Makes `rootfs` the root: `pivot_root(".", ".")` and the old root unmounted lazily.
 pub fn pivot_into(rootfs: &Path) -> Result<(), RootfsError> {
+    let old_root = fs::open(
+        "/",
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(fail("open the old root"))?;
     rustix::process::chdir(rootfs).map_err(fail(format!("chdir {}", rootfs.display())))?;
     rustix::process::pivot_root(".", ".").map_err(fail("pivot_root"))?;
     // The old root sits on top of the new one: make it a slave so the unmount does not
-    // propagate to the host, then detach it.
+    // propagate to the host, then detach it. "." is the old root only once the working
+    // directory is in it (as runc does): from the new root's, the change would make every
+    // container mount a slave too, and `shared` mounts and rootfsPropagation would be lost.
+    rustix::process::fchdir(&old_root).map_err(fail("enter the old root"))?;
     mount::mount_change(
         ".",
         MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC,
