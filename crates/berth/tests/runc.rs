@@ -1439,15 +1439,15 @@ fn rootfs_propagation_and_recursive_mount_propagation_are_applied() {
     // A bind source with a mount below it: `rshared` must reach that one too.
     let source = runc.dir.path().join("source");
     std::fs::create_dir_all(source.join("sub")).unwrap();
+    let mounted = HostMount(source.join("sub"));
     rustix::mount::mount(
         "tmpfs",
-        &source.join("sub"),
+        &mounted.0,
         "tmpfs",
         rustix::mount::MountFlags::empty(),
         None,
     )
     .unwrap();
-    let _mounted = HostMount(source.join("sub"));
     runc.set_process(&["cat", "/proc/self/mountinfo"], false);
     for (id, mode, expected) in [
         ("r1", "shared", vec!["shared"]),
