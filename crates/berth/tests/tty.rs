@@ -43,10 +43,14 @@ fn attach_and_exec_it_see_the_containers_own_ptys() {
     bb.env
         .berth(&["run", "-dit", "--name", "term", &bb.image, "sh"])
         .ok();
-    until("the shell", || {
-        let out = bb.env.berth(&["inspect", "term"]).ok();
-        serde_json::from_str::<serde_json::Value>(&out.stdout).unwrap()[0]["State"]["Running"]
-            == true
+    let out = bb.env.berth(&["inspect", "term"]).ok();
+    let id = serde_json::from_str::<serde_json::Value>(&out.stdout).unwrap()[0]["Id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The relay takes attach clients once its socket is there.
+    until("the relay", || {
+        bb.env.run_root().join(format!("{id}.attach")).exists()
     });
     let settle = Duration::from_millis(500);
     // The container's shell is on the first pty of its devpts...
