@@ -34,6 +34,24 @@ fn run_it_gets_a_pts_of_the_containers_own_devpts() {
     assert!(text.contains("-> /dev/pts/0"), "{text}");
     assert!(text.contains("33 111"), "window size not passed on: {text}");
     assert_eq!(code, Some(3), "{text}");
+    // The same with a read-only root, as another user.
+    let mut cmd = bb.env.command();
+    cmd.args([
+        "run",
+        "--rm",
+        "-it",
+        "--read-only",
+        "-u",
+        "1000",
+        &bb.image,
+        "sh",
+    ]);
+    let input = format!("{REPORT}; id -u; exit 5\n");
+    let (text, code) = common::run_on_pty(cmd, input.as_bytes(), 24, 80);
+    assert!(text.contains("tty=/dev/pts/0"), "{text}");
+    assert!(text.contains("console-is-tty"), "{text}");
+    assert!(text.contains("\n1000\r"), "{text}");
+    assert_eq!(code, Some(5), "{text}");
     assert_nothing_leaked(&bb.env);
 }
 
