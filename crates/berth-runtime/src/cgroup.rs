@@ -107,6 +107,9 @@ pub struct Limits {
     pub memory_reservation: Option<i64>,
     /// v1 `memory.swappiness` (0-100).
     pub memory_swappiness: Option<u64>,
+    /// v1 `memory.kmem.tcp.limit_in_bytes`: the TCP buffers' limit in bytes (`kernelTCP`;
+    /// cgroup v2 has none, and there it is ignored, as runc does).
+    pub memory_kernel_tcp: Option<i64>,
     /// Keep the OOM killer away (v1 `memory.oom_control`).
     pub oom_kill_disable: bool,
     /// Maximum number of processes.
@@ -455,6 +458,12 @@ impl Cgroup {
                     }
                     if let Some(swappiness) = limits.memory_swappiness {
                         write(&dir.join("memory.swappiness"), &swappiness.to_string())?;
+                    }
+                    if let Some(tcp) = limits.memory_kernel_tcp {
+                        write(
+                            &dir.join("memory.kmem.tcp.limit_in_bytes"),
+                            &tcp.to_string(),
+                        )?;
                     }
                     if limits.oom_kill_disable {
                         write(&dir.join("memory.oom_control"), "1")?;
@@ -906,6 +915,7 @@ impl Limits {
             || self.memory_swap.is_some()
             || self.memory_reservation.is_some()
             || self.memory_swappiness.is_some()
+            || self.memory_kernel_tcp.is_some()
             || self.oom_kill_disable;
         [
             (
@@ -1023,5 +1033,36 @@ mod tests {
             ..Limits::default()
         };
         assert_eq!(names(&others), ["hugetlb", "net_cls", "net_prio"]);
+    }
+
+    #[test]
+    fn v1_memory_limits_include_the_tcp_buffers() {
+        let dir = tempfile::tempdir().unwrap();
+        let cgroup = Cgroup {
+            dirs: vec![("memory", dir.path().to_path_buf())],
+            mode: CgroupMode::V1,
+            relative: PathBuf::from("berth/t"),
+            root: dir.path().to_path_buf(),
+        };
+        let limits = Limits {
+            memory: Some(50 << 20),
+            memory_kernel_tcp: Some(48 << 20),
+            ..Limits::default()
+        };
+        assert_eq!(
+            limits
+                .controllers_needed()
+                .iter()
+                .map(|c| c.0)
+                .collect::<Vec<_>>(),
+            ["memory"]
+        );
+        cgroup.write_v1(&limits, false).unwrap();
+        let read = |name: &str| fs::read_to_string(dir.path().join(name)).unwrap();
+        assert_eq!(read("memory.limit_in_bytes"), (50 << 20).to_string());
+        assert_eq!(
+            read("memory.kmem.tcp.limit_in_bytes"),
+            (48 << 20).to_string()
+        );
     }
 }

@@ -35,6 +35,9 @@ pub struct ContainerConfig {
     pub mounts: Vec<MountSpec>,
     /// Remount the root read-only at the end.
     pub readonly_root: bool,
+    /// The propagation of the container's root mount (`linux.rootfsPropagation`), set once
+    /// it is the root.
+    pub rootfs_propagation: Option<rustix::mount::MountPropagationFlags>,
     /// Paths hidden from the container.
     pub masked_paths: Vec<String>,
     /// Paths made read-only.
@@ -95,7 +98,9 @@ pub struct ContainerConfig {
 /// The hooks of a container's creation and start, and the state they are given.
 #[derive(Debug, Clone, Default)]
 pub struct HookSet {
-    /// `prestart` and `createRuntime`: run by the parent before the child pivots.
+    /// `prestart`: run by the parent before the child pivots, with the status `created`.
+    pub prestart: Vec<oci_spec::runtime::Hook>,
+    /// `createRuntime`: run by the parent after `prestart`, with the status `creating`.
     pub create_runtime: Vec<oci_spec::runtime::Hook>,
     /// `createContainer`: run by the child in its namespaces before it pivots.
     pub create_container: Vec<oci_spec::runtime::Hook>,
@@ -342,10 +347,11 @@ fn launch(
     capture: Capture,
     gate: Option<&OwnedFd>,
 ) -> Result<Launched, RuntimeError> {
-    let pty = if config.terminal {
-        Some(Pty::open()?)
-    } else {
-        None
+    // The terminal is made by the child in the container's own /dev/pts (so that the process
+    // finds its tty there, as `ttyname` looks); its master comes back over this socket pair.
+    let terminal = match config.terminal {
+        true => Some(terminal_socket()?),
+        false => None,
     };
     let pipe = || rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(host("pipe"));
     // (read end, write end) of stdout's, stderr's and stdin's pipes.
@@ -402,19 +408,6 @@ fn launch(
             Some(rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(host("pipe"))?)
         }
         false => None,
-    };
-    // The terminal is opened here: inside a user namespace the host's /dev/pts/N is not the
-    // container root's to open.
-    let slave = match &pty {
-        Some(pty) => Some(
-            rustix::fs::open(
-                &pty.slave_path,
-                rustix::fs::OFlags::RDWR | rustix::fs::OFlags::NOCTTY | rustix::fs::OFlags::CLOEXEC,
-                rustix::fs::Mode::empty(),
-            )
-            .map_err(host("open the pty"))?,
-        ),
-        None => None,
     };
     // A filter that notifies sends its listener to the agent, connected to from here.
     let agent = match &config.seccomp_listener {
@@ -500,7 +493,7 @@ fn launch(
             stdin,
             outputs,
             input,
-            pty: pty.as_ref().zip(slave.as_ref()),
+            terminal: terminal.as_ref().map(|(_, child_end)| child_end),
             network: network.as_ref(),
             gate,
             joins: &joins,
@@ -517,7 +510,7 @@ fn launch(
     tracing::debug!(pid, born_in_cgroup = born, "cloned into new namespaces");
     drop(go_read);
     drop(err_write);
-    drop(slave);
+    let terminal = terminal.map(|(parent_end, _)| parent_end);
     let cgroup_files = cgroup_files.map(|(parent_end, _)| parent_end);
     let abandon = |e: RuntimeError| {
         // SAFETY: kill our own child, then reap it.
@@ -595,18 +588,31 @@ fn launch(
     .ok();
     let hooks = &config.hooks;
     let released = release_child(pid, entry, go_write, err_read, 125, &mut || {
-        crate::hooks::run(&hooks.create_runtime, &hooks.state_with(pid, "creating")).map_err(|e| {
-            StartError {
-                code: 125,
-                message: e,
-            }
-            .into()
-        })
+        crate::hooks::run(&hooks.prestart, &hooks.state_with(pid, "created"))
+            .and_then(|()| {
+                crate::hooks::run(&hooks.create_runtime, &hooks.state_with(pid, "creating"))
+            })
+            .map_err(|e| {
+                StartError {
+                    code: 125,
+                    message: e,
+                }
+                .into()
+            })
     });
-    if let Err(e) = released {
-        cgroup.remove();
-        return Err(e);
-    }
+    // The process made its terminal before its exec (or before it waits at the gate).
+    let pty = match (released, terminal) {
+        (Ok(()), Some(socket)) => receive_terminal(&socket).map(Some).map_err(abandon),
+        (Ok(()), None) => Ok(None),
+        (Err(e), _) => Err(e),
+    };
+    let pty = match pty {
+        Ok(pty) => pty,
+        Err(e) => {
+            cgroup.remove();
+            return Err(e);
+        }
+    };
     tracing::debug!(pid, "the container's process runs its command");
     Ok(Launched {
         pid,
@@ -937,8 +943,8 @@ struct ChildIo<'a> {
     outputs: Option<(BorrowedFd<'a>, BorrowedFd<'a>)>,
     /// A pipe for stdin.
     input: Option<BorrowedFd<'a>>,
-    /// The pty and its slave, which becomes the terminal.
-    pty: Option<(&'a Pty, &'a OwnedFd)>,
+    /// With a terminal: where its master goes, once made in the container.
+    terminal: Option<&'a OwnedFd>,
     /// The network namespace to join.
     network: Option<&'a OwnedFd>,
     /// The start gate (an `O_PATH` descriptor of a FIFO) to wait at before the exec.
@@ -1049,8 +1055,8 @@ fn child_setup(
     go: OwnedFd,
     verdict: &OwnedFd,
 ) -> Result<i32, StartError> {
-    let (stdin, outputs, input, pty, network) =
-        (io.stdin, io.outputs, io.input, io.pty, io.network);
+    let (stdin, outputs, input, terminal, network) =
+        (io.stdin, io.outputs, io.input, io.terminal, io.network);
     // A copy of the berth binary until execve: non-dumpable, so that nothing in the container
     // can open its /proc/PID/exe (the runc CVE-2019-5736 class). execve resets it.
     // SAFETY: prctl with PR_SET_DUMPABLE takes plain integers.
@@ -1069,24 +1075,21 @@ fn child_setup(
         crate::userns::become_root()?;
     }
 
-    // Standard streams.
+    // Standard streams (a terminal's once the root is entered).
     rustix::process::setsid().map_err(setup_err("setsid"))?;
-    if let Some((_, slave)) = pty {
-        rustix::process::ioctl_tiocsctty(slave)
-            .map_err(setup_err("make the pty the controlling terminal"))?;
-        for fd in 0..3 {
-            dup_onto(slave.as_fd(), fd)?;
+    match (terminal, input) {
+        (Some(_), _) => {}
+        (None, Some(input)) => dup_onto(input, 0)?,
+        (None, None) if !stdin => {
+            let null = rustix::fs::open(
+                "/dev/null",
+                rustix::fs::OFlags::RDONLY,
+                rustix::fs::Mode::empty(),
+            )
+            .map_err(setup_err("open /dev/null"))?;
+            dup_onto(null.as_fd(), 0)?;
         }
-    } else if let Some(input) = input {
-        dup_onto(input, 0)?;
-    } else if !stdin {
-        let null = rustix::fs::open(
-            "/dev/null",
-            rustix::fs::OFlags::RDONLY,
-            rustix::fs::Mode::empty(),
-        )
-        .map_err(setup_err("open /dev/null"))?;
-        dup_onto(null.as_fd(), 0)?;
+        (None, None) => {}
     }
     if let Some((out, err)) = outputs {
         dup_onto(out, 1)?;
@@ -1134,13 +1137,7 @@ fn child_setup(
         .iter()
         .cloned()
         .partition(|m| Path::new(&m.destination).starts_with("/sys/fs/cgroup"));
-    rootfs::mount_all(
-        &root,
-        &other_mounts,
-        pty.map(|(p, _)| p.slave_path.as_str()),
-        own_mounts,
-    )
-    .map_err(rootfs_error)?;
+    rootfs::mount_all(&root, &other_mounts, own_mounts).map_err(rootfs_error)?;
     rootfs::create_devices(&root, &config.devices).map_err(rootfs_error)?;
     // Meanwhile the parent made the cgroup: on v1 its files arrive now and this process moves
     // itself in (on v2 the parent moves it).
@@ -1171,7 +1168,7 @@ fn child_setup(
         crate::exec::setns(fd, *kind)
             .map_err(|e| StartError::setup(format!("join the cgroup namespace: {e}")))?;
     }
-    rootfs::mount_all(&root, &cgroup_mounts, None, own_mounts).map_err(rootfs_error)?;
+    rootfs::mount_all(&root, &cgroup_mounts, own_mounts).map_err(rootfs_error)?;
     // Docker creates a missing working directory.
     rootfs::ensure_dir(&root, &config.cwd).map_err(rootfs_error)?;
     drop(root);
@@ -1185,6 +1182,12 @@ fn child_setup(
         false => rootfs::chroot_into(&config.rootfs),
     }
     .map_err(rootfs_error)?;
+    if let Some(propagation) = config.rootfs_propagation {
+        rootfs::set_root_propagation(propagation).map_err(rootfs_error)?;
+    }
+    if let Some(socket) = terminal {
+        open_terminal(socket, true)?;
+    }
     // Before /proc/sys turns read-only: the namespaced sysctls the spec asks for.
     for (key, value) in &config.sysctls {
         let path = format!("/proc/sys/{}", key.replace('.', "/"));
@@ -1500,6 +1503,52 @@ pub(crate) fn wait_for(pid: i32) -> Result<i32, RuntimeError> {
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
+}
+
+/// The socket pair a terminal's master comes back over from the process that made it.
+pub(crate) fn terminal_socket() -> Result<(OwnedFd, OwnedFd), RuntimeError> {
+    rustix::net::socketpair(
+        rustix::net::AddressFamily::UNIX,
+        rustix::net::SocketType::STREAM,
+        rustix::net::SocketFlags::CLOEXEC,
+        None,
+    )
+    .map_err(host("socketpair"))
+}
+
+/// Receives the terminal's master that `open_terminal` sent over `socket`.
+pub(crate) fn receive_terminal(socket: &OwnedFd) -> Result<Pty, RuntimeError> {
+    crate::fdpass::recv_fd(socket.as_fd())
+        .map(Pty::from_master)
+        .map_err(|source| RuntimeError::Host {
+            what: "receive the process's terminal",
+            source,
+        })
+}
+
+/// In the container, its root entered: makes a pty from the container's own /dev/ptmx, sends
+/// its master over `socket`, and makes the slave (`/dev/pts/N` there) the controlling terminal
+/// and standard streams; with `console`, binds it at /dev/console too, as runc does.
+pub(crate) fn open_terminal(socket: &OwnedFd, console: bool) -> Result<(), StartError> {
+    let pty = Pty::open().map_err(|e| StartError::setup(e.to_string()))?;
+    let slave = rustix::fs::open(
+        &pty.slave_path,
+        rustix::fs::OFlags::RDWR | rustix::fs::OFlags::NOCTTY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(setup_err("open the pty"))?;
+    if console {
+        rootfs::bind_console(&pty.slave_path).map_err(|e| StartError::setup(e.to_string()))?;
+    }
+    crate::fdpass::send_fd(socket.as_fd(), pty.master.as_fd(), b"pty")
+        .map_err(|e| StartError::setup(format!("hand over the pty: {e}")))?;
+    drop(pty);
+    rustix::process::ioctl_tiocsctty(&slave)
+        .map_err(setup_err("make the pty the controlling terminal"))?;
+    for target in 0..3 {
+        dup_onto(slave.as_fd(), target)?;
+    }
+    Ok(())
 }
 
 /// A pseudo-terminal pair: berth holds the master, the container gets the slave.

@@ -106,15 +106,7 @@ fn spawn(
     // A terminal is made by the child inside the container (its /dev/pts, so that the
     // process finds its own tty there); the master comes back over this socket pair.
     let terminal = match config.terminal {
-        true => Some(
-            rustix::net::socketpair(
-                rustix::net::AddressFamily::UNIX,
-                rustix::net::SocketType::STREAM,
-                rustix::net::SocketFlags::CLOEXEC,
-                None,
-            )
-            .map_err(host("socketpair"))?,
-        ),
+        true => Some(container::terminal_socket()?),
         false => None,
     };
     let (go_read, go_write) =
@@ -164,14 +156,7 @@ fn spawn(
     drop(self_join);
     container::release_child(pid, entry, go_write, err_read, 126, &mut || Ok(()))?;
     let pty = terminal
-        .map(|socket| {
-            crate::fdpass::recv_fd(rustix::fd::AsFd::as_fd(&socket))
-                .map(container::Pty::from_master)
-                .map_err(|e| RuntimeError::Host {
-                    what: "receive the process's terminal",
-                    source: e,
-                })
-        })
+        .map(|socket| container::receive_terminal(&socket))
         .transpose()?;
     Ok(Spawned { pid, pty, signals })
 }
@@ -209,25 +194,8 @@ fn child(
     }
     rustix::process::setsid().map_err(setup_err("setsid"))?;
     match terminal {
-        Some(socket) => {
-            // The container's /dev/ptmx opens a pty of the container's own /dev/pts.
-            let pty = container::Pty::open().map_err(|e| StartError::setup(e.to_string()))?;
-            let slave = rustix::fs::open(
-                &pty.slave_path,
-                rustix::fs::OFlags::RDWR | rustix::fs::OFlags::NOCTTY,
-                rustix::fs::Mode::empty(),
-            )
-            .map_err(setup_err("open the pty"))?;
-            crate::fdpass::send_fd(socket.as_fd(), pty.master.as_fd(), b"pty")
-                .map_err(|e| StartError::setup(format!("hand over the pty: {e}")))?;
-            drop(pty);
-            rustix::process::ioctl_tiocsctty(&slave)
-                .map_err(setup_err("make the pty the controlling terminal"))?;
-            for target in 0..3 {
-                dup_onto(slave.as_fd(), target)?;
-            }
-            drop(slave);
-        }
+        // The container's /dev/ptmx opens a pty of the container's own /dev/pts.
+        Some(socket) => container::open_terminal(socket, false)?,
         None if !stdin => {
             let null = rustix::fs::open(
                 "/dev/null",

@@ -10,8 +10,11 @@ use std::time::{Duration, Instant};
 /// Where in the container's life hooks run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Point {
-    /// `prestart` (deprecated) and `createRuntime`: in the runtime's namespaces, once the
-    /// container's exist, before `pivot_root`.
+    /// `prestart` (deprecated): in the runtime's namespaces, once the container's exist,
+    /// before `pivot_root`; told the status `created`, as crun does (runtime-spec 1.0 ran them
+    /// at `start`).
+    Prestart,
+    /// `createRuntime`: right after the `prestart` hooks, told the status `creating`.
     CreateRuntime,
     /// `createContainer`: in the container's namespaces, before `pivot_root`.
     CreateContainer,
@@ -29,7 +32,8 @@ pub fn of(spec: &oci_spec::runtime::Spec, point: Point) -> Vec<Hook> {
         return Vec::new();
     };
     let lists = match point {
-        Point::CreateRuntime => vec![hooks.prestart(), hooks.create_runtime()],
+        Point::Prestart => vec![hooks.prestart()],
+        Point::CreateRuntime => vec![hooks.create_runtime()],
         Point::CreateContainer => vec![hooks.create_container()],
         Point::StartContainer => vec![hooks.start_container()],
         Point::Poststart => vec![hooks.poststart()],

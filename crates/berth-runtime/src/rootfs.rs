@@ -300,16 +300,8 @@ fn parse_options(options: &[String]) -> Options {
             }
             "rw" | "defaults" | "dev" | "suid" | "exec" | "atime" | "diratime" | "norelatime"
             | "nostrictatime" | "symfollow" | "async" => MountFlags::empty(),
-            "private" | "rprivate" => {
-                parsed.propagation = Some(MountPropagationFlags::PRIVATE);
-                MountFlags::empty()
-            }
-            "shared" | "rshared" => {
-                parsed.propagation = Some(MountPropagationFlags::SHARED);
-                MountFlags::empty()
-            }
-            "slave" | "rslave" => {
-                parsed.propagation = Some(MountPropagationFlags::DOWNSTREAM);
+            other if propagation(other).is_some() => {
+                parsed.propagation = propagation(other);
                 MountFlags::empty()
             }
             other if parsed.attrs.take(other) => MountFlags::empty(),
@@ -322,6 +314,25 @@ fn parse_options(options: &[String]) -> Options {
     }
     parsed.data = data.join(",");
     parsed
+}
+
+/// The propagation a mount option (or `rootfsPropagation`) names, `r`-forms with `MS_REC`.
+pub fn propagation(option: &str) -> Option<MountPropagationFlags> {
+    let (recursive, kind) = match option.strip_prefix('r') {
+        Some(kind @ ("private" | "shared" | "slave" | "unbindable")) => (true, kind),
+        _ => (false, option),
+    };
+    let flags = match kind {
+        "private" => MountPropagationFlags::PRIVATE,
+        "shared" => MountPropagationFlags::SHARED,
+        "slave" => MountPropagationFlags::DOWNSTREAM,
+        "unbindable" => MountPropagationFlags::UNBINDABLE,
+        _ => return None,
+    };
+    Some(match recursive {
+        true => flags | MountPropagationFlags::REC,
+        false => flags,
+    })
 }
 
 /// Applies a mount's recursive attributes, if it has any, to the mount at `destination`.
@@ -385,12 +396,7 @@ fn mount_one(root: &OwnedFd, m: &MountSpec, private_tree: bool) -> Result<(), Ro
             remount_bind(proc_path(&target).as_str(), extra)
                 .map_err(fail(format!("{what} (remount)")))?;
         }
-        if let Some(p) =
-            propagation.filter(|p| !(private_tree && *p == MountPropagationFlags::PRIVATE))
-        {
-            let target = open_target(root, &m.destination, source_is_file)?;
-            mount::mount_change(proc_path(&target).as_str(), p).map_err(fail(&what))?;
-        }
+        change_propagation(root, m, propagation, private_tree, source_is_file)?;
         return apply_attrs(root, m, &attrs, source_is_file);
     }
     // proc and sysfs go on a directory of the image, never through a symbolic link in it.
@@ -398,7 +404,13 @@ fn mount_one(root: &OwnedFd, m: &MountSpec, private_tree: bool) -> Result<(), Ro
         refuse_symlink(root, &m.destination)?;
     }
     let target = open_target(root, &m.destination, false)?;
-    let data = CString::new(data).unwrap_or_default();
+    let data = CString::new(data).map_err(|_| RootfsError {
+        what: format!("{what}: its options"),
+        source: std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "mount data must not contain a NUL byte",
+        ),
+    })?;
     let data = if data.as_bytes().is_empty() {
         None
     } else {
@@ -430,9 +442,31 @@ fn mount_one(root: &OwnedFd, m: &MountSpec, private_tree: bool) -> Result<(), Ro
         }
         done => {
             done.map_err(fail(&what))?;
+            change_propagation(root, m, propagation, private_tree, false)?;
             apply_attrs(root, m, &attrs, false)
         }
     }
+}
+
+/// Sets the propagation a mount's options ask for on the mount at its destination. In a
+/// `private_tree` a new mount is private throughout already, so `private` and `rprivate`
+/// change nothing.
+fn change_propagation(
+    root: &OwnedFd,
+    m: &MountSpec,
+    propagation: Option<MountPropagationFlags>,
+    private_tree: bool,
+    file: bool,
+) -> Result<(), RootfsError> {
+    let Some(p) = propagation.filter(|p| {
+        !(private_tree
+            && p.difference(MountPropagationFlags::REC) == MountPropagationFlags::PRIVATE)
+    }) else {
+        return Ok(());
+    };
+    let target = open_target(root, &m.destination, file)?;
+    mount::mount_change(proc_path(&target).as_str(), p)
+        .map_err(fail(format!("set the propagation of {}", m.destination)))
 }
 
 /// Fails when `destination` below `root` is a symbolic link.
@@ -487,7 +521,6 @@ fn make_node(
 pub fn mount_all(
     root: &OwnedFd,
     mounts: &[MountSpec],
-    console: Option<&str>,
     private_tree: bool,
 ) -> Result<(), RootfsError> {
     let mut deferred = Vec::new();
@@ -526,7 +559,7 @@ pub fn mount_all(
         if is_fresh || m.destination == "/dev" {
             let dir = open_target(root, destination, false)?;
             if m.destination == "/dev" {
-                populate_dev(root, &dir, console)?;
+                populate_dev(root, &dir)?;
             }
             if is_fresh {
                 fresh.push((destination, dir));
@@ -625,8 +658,8 @@ const DEVICES: [(&str, u32, u32); 6] = [
 ];
 
 /// Fills the container's /dev (a tmpfs already mounted there, opened as `dev`): device nodes, the
-/// standard symlinks, and `console` bound to the pty when there is one.
-fn populate_dev(root: &OwnedFd, dev: &OwnedFd, console: Option<&str>) -> Result<(), RootfsError> {
+/// standard symlinks.
+fn populate_dev(root: &OwnedFd, dev: &OwnedFd) -> Result<(), RootfsError> {
     let dev_dir = fs::openat(
         dev,
         ".",
@@ -657,20 +690,44 @@ fn populate_dev(root: &OwnedFd, dev: &OwnedFd, console: Option<&str>) -> Result<
     ] {
         fs::symlinkat(target, &dev_dir, link).map_err(fail(format!("symlink /dev/{link}")))?;
     }
-    if let Some(console) = console {
-        let target = open_target(root, "/dev/console", true)?;
-        mount::mount_bind(console, proc_path(&target).as_str())
-            .map_err(fail("bind /dev/console"))?;
-    }
     Ok(())
+}
+
+/// In the container, its root entered: gives the root mount `propagation`
+/// (`linux.rootfsPropagation`), as runc does after its pivot.
+pub fn set_root_propagation(propagation: MountPropagationFlags) -> Result<(), RootfsError> {
+    mount::mount_change("/", propagation).map_err(fail("set the propagation of the root"))
+}
+
+/// In the container, its root entered: binds the terminal `slave` (its path there) at
+/// /dev/console, made as an empty file if missing.
+pub fn bind_console(slave: &str) -> Result<(), RootfsError> {
+    match fs::open(
+        "/dev/console",
+        OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    ) {
+        Ok(_) | Err(Errno::EXIST) => {}
+        Err(e) => return Err(fail("create /dev/console")(e)),
+    }
+    mount::mount_bind(slave, "/dev/console").map_err(fail("bind /dev/console"))
 }
 
 /// Makes `rootfs` the root: `pivot_root(".", ".")` and the old root unmounted lazily.
 pub fn pivot_into(rootfs: &Path) -> Result<(), RootfsError> {
+    let old_root = fs::open(
+        "/",
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(fail("open the old root"))?;
     rustix::process::chdir(rootfs).map_err(fail(format!("chdir {}", rootfs.display())))?;
     rustix::process::pivot_root(".", ".").map_err(fail("pivot_root"))?;
     // The old root sits on top of the new one: make it a slave so the unmount does not
-    // propagate to the host, then detach it.
+    // propagate to the host, then detach it. "." is the old root only once the working
+    // directory is in it (as runc does): from the new root's, the change would make every
+    // container mount a slave too, and `shared` mounts and rootfsPropagation would be lost.
+    rustix::process::fchdir(&old_root).map_err(fail("enter the old root"))?;
     mount::mount_change(
         ".",
         MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC,
@@ -802,5 +859,47 @@ mod tests {
             PathBuf::from("/a b/c\\d\t")
         );
         assert_eq!(unescape_mountinfo(r"/plain\x"), PathBuf::from(r"/plain\x"));
+    }
+
+    #[test]
+    fn recursive_propagation_options_keep_ms_rec() {
+        use MountPropagationFlags as P;
+        let expected = [
+            ("private", P::PRIVATE),
+            ("rprivate", P::PRIVATE | P::REC),
+            ("shared", P::SHARED),
+            ("rshared", P::SHARED | P::REC),
+            ("slave", P::DOWNSTREAM),
+            ("rslave", P::DOWNSTREAM | P::REC),
+            ("unbindable", P::UNBINDABLE),
+            ("runbindable", P::UNBINDABLE | P::REC),
+        ];
+        for (option, flags) in expected {
+            assert_eq!(propagation(option), Some(flags), "{option}");
+            let parsed = parse_options(&[option.to_owned()]);
+            assert_eq!(parsed.propagation, Some(flags), "{option}");
+            assert_eq!(parsed.data, "", "{option} is no file system option");
+        }
+        assert_eq!(propagation("rw"), None);
+        assert_eq!(propagation("r"), None);
+    }
+
+    #[test]
+    fn mount_data_with_a_nul_fails_instead_of_mounting_without_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = open_root(dir.path()).unwrap();
+        let m = MountSpec {
+            kind: "tmpfs".into(),
+            source: "tmpfs".into(),
+            destination: "/t".into(),
+            options: vec!["size=1m\0mode=700".into()],
+        };
+        let result = mount_one(&root, &m, true);
+        if result.is_ok() {
+            let _ = mount::unmount(dir.path().join("t").as_path(), UnmountFlags::DETACH);
+        }
+        let e = result.expect_err("mounted with the data cut off");
+        assert!(e.to_string().contains("NUL"), "{e}");
+        assert_eq!(e.source.kind(), std::io::ErrorKind::InvalidInput);
     }
 }

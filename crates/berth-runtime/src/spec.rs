@@ -8,7 +8,7 @@ use crate::cgroup::{BlockIo, Limits, NetworkLimits};
 use crate::container::{ContainerConfig, Namespaces, NetworkNamespace};
 use crate::hooks;
 use crate::process::{CapabilitySets, Rlimit, rlimit_resource};
-use crate::rootfs::{MountSpec, Overlay};
+use crate::rootfs::{self, MountSpec, Overlay};
 use crate::seccomp;
 use crate::userns::IdMap;
 use oci_spec::runtime::Spec;
@@ -128,6 +128,7 @@ pub fn limits_of(resources: Option<&oci_spec::runtime::LinuxResources>) -> Limit
         memory_swap: memory.and_then(|m| m.swap()),
         memory_reservation: memory.and_then(|m| m.reservation()),
         memory_swappiness: memory.and_then(|m| m.swappiness()),
+        memory_kernel_tcp: memory.and_then(|m| m.kernel_tcp()),
         oom_kill_disable: memory.and_then(|m| m.disable_oom_killer()).unwrap_or(false),
         pids: resources.and_then(|r| r.pids().as_ref()).map(|p| p.limit()),
         device_rules: resources
@@ -374,6 +375,12 @@ pub fn container_config(
         hostname: spec.hostname().clone(),
         domainname: spec.domainname().clone().filter(|d| !d.is_empty()),
         mounts,
+        rootfs_propagation: match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
+            None | Some("") => None,
+            Some(mode) => Some(rootfs::propagation(mode).ok_or_else(|| {
+                SpecError(format!("linux.rootfsPropagation: unknown mode {mode:?}"))
+            })?),
+        },
         readonly_root: spec
             .root()
             .as_ref()
@@ -435,6 +442,7 @@ pub fn container_config(
             })
             .collect(),
         hooks: crate::container::HookSet {
+            prestart: hooks::of(spec, hooks::Point::Prestart),
             create_runtime: hooks::of(spec, hooks::Point::CreateRuntime),
             create_container: hooks::of(spec, hooks::Point::CreateContainer),
             // A startContainer hook runs as part of the container's process: without an env of

@@ -1329,3 +1329,202 @@ fn release_net_cls_hierarchy() {
     }
     panic!("the test's net_cls hierarchy stayed");
 }
+
+#[test]
+fn a_console_sockets_terminal_is_a_pts_of_the_containers_devpts_with_or_without_a_user_namespace() {
+    let mapping = serde_json::json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]);
+    for (id, mapped) in [("c1", false), ("c2", true)] {
+        let runc = Runc::new();
+        let script = "echo \"tty=$(tty)\"; echo \"fd0=$(readlink /proc/self/fd/0)\"; \
+            [ \"$(stat -c %t:%T /dev/console)\" = \"$(stat -c %t:%T $(tty))\" ] && echo console-is-tty; \
+            echo end-of-report; sleep 1";
+        runc.set_process(&["sh", "-c", script], true);
+        if mapped {
+            runc.edit_spec(|spec| {
+                let namespaces = spec["linux"]["namespaces"].as_array_mut().unwrap();
+                namespaces.push(serde_json::json!({ "type": "user" }));
+                spec["linux"]["uidMappings"] = mapping.clone();
+                spec["linux"]["gidMappings"] = mapping.clone();
+            });
+        }
+        let socket = runc.dir.path().join("console.sock");
+        let receiving = receive_terminal(&socket);
+        runc.ok(&[
+            "create",
+            "--bundle",
+            &bundle_arg(&runc),
+            "--console-socket",
+            socket.to_str().unwrap(),
+            id,
+        ]);
+        let (_, mut master) = receiving.join().unwrap();
+        runc.ok(&["start", id]);
+        let mut seen = String::new();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut chunk = [0u8; 256];
+        while !seen.contains("end-of-report") && Instant::now() < deadline {
+            match std::io::Read::read(&mut master, &mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => seen.push_str(&String::from_utf8_lossy(&chunk[..n])),
+            }
+        }
+        assert!(
+            seen.contains("tty=/dev/pts/0"),
+            "user namespace {mapped}: {seen:?}"
+        );
+        assert!(
+            seen.contains("fd0=/dev/pts/0"),
+            "user namespace {mapped}: {seen:?}"
+        );
+        assert!(
+            seen.contains("console-is-tty"),
+            "user namespace {mapped}: {seen:?}"
+        );
+        runc.ok(&["delete", "--force", id]);
+    }
+}
+
+#[test]
+fn a_prestart_hook_is_told_the_container_is_created() {
+    let runc = Runc::new();
+    let log = |point: &str| runc.dir.path().join(point);
+    let hook = |point: &str| {
+        let command = format!("cat > {}", log(point).display());
+        serde_json::json!([{ "path": "/bin/sh", "args": ["sh", "-c", command] }])
+    };
+    runc.edit_spec(|spec| {
+        spec["hooks"] = serde_json::json!({
+            "prestart": hook("prestart"),
+            "createRuntime": hook("createRuntime"),
+        });
+    });
+    runc.set_process(&["sleep", "30"], false);
+    runc.ok(&["create", "--bundle", &bundle_arg(&runc), "p1"]);
+    let pid = runc.state("p1")["pid"].as_i64().unwrap();
+    for (point, status) in [("prestart", "created"), ("createRuntime", "creating")] {
+        let state: Value = serde_json::from_slice(&std::fs::read(log(point)).unwrap()).unwrap();
+        assert_eq!(state["status"], status, "{point}: {state}");
+        assert_eq!(state["pid"], pid, "{point}: {state}");
+        assert_eq!(state["id"], "p1", "{point}: {state}");
+    }
+    runc.ok(&["delete", "--force", "p1"]);
+}
+
+/// A tmpfs mounted on the host for a test, unmounted when dropped.
+struct HostMount(PathBuf);
+
+impl Drop for HostMount {
+    fn drop(&mut self) {
+        let _ = rustix::mount::unmount(&self.0, rustix::mount::UnmountFlags::DETACH);
+    }
+}
+
+/// The optional fields (`shared:N`, `master:N`, `unbindable`) of the mount at `point` in a
+/// mountinfo table.
+fn propagation_of<'a>(mountinfo: &'a str, point: &str) -> Vec<&'a str> {
+    let line = mountinfo
+        .lines()
+        .rfind(|l| l.split(' ').nth(4) == Some(point))
+        .unwrap_or_else(|| panic!("no mount at {point}: {mountinfo}"));
+    line.split(' ')
+        .skip(6)
+        .take_while(|f| *f != "-")
+        .map(|f| f.split(':').next().unwrap())
+        .collect()
+}
+
+#[test]
+fn rootfs_propagation_and_recursive_mount_propagation_are_applied() {
+    let runc = Runc::new();
+    // A bind source with a mount below it: `rshared` must reach that one too.
+    let source = runc.dir.path().join("source");
+    std::fs::create_dir_all(source.join("sub")).unwrap();
+    let mounted = HostMount(source.join("sub"));
+    rustix::mount::mount(
+        "tmpfs",
+        &mounted.0,
+        "tmpfs",
+        rustix::mount::MountFlags::empty(),
+        None,
+    )
+    .unwrap();
+    runc.set_process(&["cat", "/proc/self/mountinfo"], false);
+    for (id, mode, expected) in [
+        ("r1", "shared", vec!["shared"]),
+        ("r2", "unbindable", vec!["unbindable"]),
+        ("r3", "private", vec![]),
+    ] {
+        runc.edit_spec(|spec| {
+            spec["linux"]["rootfsPropagation"] = mode.into();
+            spec["mounts"]
+                .as_array_mut()
+                .unwrap()
+                .push(serde_json::json!({
+                    "destination": "/mnt", "type": "bind", "source": source,
+                    "options": ["rbind", "rshared"],
+                }));
+        });
+        let out = runc.output(&["run", "--bundle", &bundle_arg(&runc), id]);
+        let mountinfo = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            propagation_of(&mountinfo, "/"),
+            expected,
+            "{mode}: {mountinfo}"
+        );
+        assert_eq!(
+            propagation_of(&mountinfo, "/mnt"),
+            ["shared"],
+            "{mountinfo}"
+        );
+        assert_eq!(
+            propagation_of(&mountinfo, "/mnt/sub"),
+            ["shared"],
+            "{mountinfo}"
+        );
+        runc.edit_spec(|spec| {
+            spec["mounts"].as_array_mut().unwrap().pop();
+        });
+    }
+    runc.edit_spec(|spec| spec["linux"]["rootfsPropagation"] = "sideways".into());
+    runc.fails(
+        &["create", "--bundle", &bundle_arg(&runc), "r4"],
+        "rootfsPropagation",
+    );
+}
+
+#[test]
+fn kernel_tcp_limits_reach_a_v1_memory_hierarchy() {
+    if !Path::new("/sys/fs/cgroup/memory/memory.kmem.tcp.limit_in_bytes").exists() {
+        eprintln!("no v1 memory hierarchy with TCP accounting here: nothing to check");
+        return;
+    }
+    let runc = Runc::new();
+    runc.edit_spec(|spec| {
+        spec["linux"]["resources"] =
+            serde_json::json!({ "memory": { "limit": 50593792, "kernelTCP": 48234496 } });
+    });
+    runc.ok(&["create", "--bundle", &bundle_arg(&runc), "k1"]);
+    let pid = runc.state("k1")["pid"].as_i64().unwrap();
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let path = cgroups
+        .lines()
+        .find_map(|l| {
+            let mut fields = l.splitn(3, ':');
+            let (_, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
+            controllers
+                .split(',')
+                .any(|c| c == "memory")
+                .then_some(path)
+        })
+        .unwrap();
+    let dir = Path::new("/sys/fs/cgroup/memory").join(path.trim_start_matches('/'));
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+    assert_eq!(read("memory.limit_in_bytes").trim(), "50593792");
+    assert_eq!(read("memory.kmem.tcp.limit_in_bytes").trim(), "48234496");
+    runc.ok(&["delete", "--force", "k1"]);
+}
