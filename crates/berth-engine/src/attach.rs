@@ -169,6 +169,26 @@ fn frame_header(stream: Stream, len: usize) -> [u8; 8] {
     header
 }
 
+/// Connects to a relay's socket. A container is recorded as running before its supervisor,
+/// re-executed as the relay, has bound the socket: an `attach` right after `run -dit` waits for
+/// it (a few milliseconds; at most two seconds) instead of failing.
+fn connect(socket: &Path) -> std::io::Result<UnixStream> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        match UnixStream::connect(socket) {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+                ) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            result => return result,
+        }
+    }
+}
+
 /// How an attach session ended.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Ended {
@@ -183,7 +203,7 @@ pub enum Ended {
 /// one goes into raw mode and lends it its size; otherwise the relay's frames are split back
 /// into stdout and stderr.
 pub fn client(socket: &Path, terminal: bool) -> std::io::Result<Ended> {
-    let mut stream = UnixStream::connect(socket)?;
+    let mut stream = connect(socket)?;
     let stdin = std::io::stdin();
     if !terminal {
         return relay_client(&mut stream, &stdin, None);

@@ -234,7 +234,9 @@ impl OciRuntime {
         if !valid_id(id) {
             return Err(OciError::BadId(id.to_owned()));
         }
-        fs::create_dir_all(&self.root)
+        // 0700, as runc makes its root: the states name bundles and pids for root alone.
+        std::os::unix::fs::DirBuilderExt::mode(fs::DirBuilder::new().recursive(true), 0o700)
+            .create(&self.root)
             .map_err(io_err(format!("create {}", self.root.display())))?;
         let dir = self.dir(id);
         match fs::create_dir(&dir) {

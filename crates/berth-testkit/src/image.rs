@@ -16,7 +16,10 @@ pub const DEFAULT_MTIME: u64 = 1_700_000_000;
 /// One entry of a layer. Each variant's fields are the tar header's fields of that name
 /// (`path`, `mode`, `uid`, `gid`, `major`, `minor`, the link `target`), as its doc says.
 #[derive(Clone, Debug)]
-#[allow(missing_docs, reason = "the fields are tar's own, named by each variant's doc")]
+#[allow(
+    missing_docs,
+    reason = "the fields are tar's own, named by each variant's doc"
+)]
 pub enum Entry {
     /// A directory.
     Dir {

@@ -196,6 +196,12 @@ fn create_start_state_kill_and_delete() {
     let state = runc.state("c1");
     assert_eq!(state["status"], "created");
     assert_eq!(state["id"], "c1");
+    // The state root is root's alone (runc makes /run/runc 0700).
+    let root_mode = std::fs::metadata(runc.dir.path().join("state")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&root_mode.permissions()) & 0o777,
+        0o700
+    );
     let pid = state["pid"].as_i64().unwrap();
     assert_eq!(std::fs::read_to_string(&pid_file).unwrap(), pid.to_string());
     // Set up, but its command has not run.
