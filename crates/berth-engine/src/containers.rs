@@ -1,4 +1,5 @@
-//! Container records and directories, and the reclaiming of what a killed berth left.
+//! Container records (what one holds: `record.rs`) and directories, and the reclaiming of
+//! what killed removals and commands left (a killed berth's containers: `reclaim.rs`).
 //!
 //! ```text
 //! <root>/containers/<id>/container.json   the record: the truth about the container

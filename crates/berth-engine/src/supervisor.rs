@@ -206,16 +206,18 @@ fn restart_if_due(roots: &Roots, containers: &Containers, id: &str, code: i32) -
 /// is told on stderr and exits 125.
 pub fn relay_main(args: &[String]) -> i32 {
     match RelayArgs::from_args(args) {
-        Ok(args) => relay_args(args),
+        Ok(args) => relay_from(args),
         Err(e) => {
-            eprintln!("berth: __relay: the supervisor's arguments do not match this berth: {e}");
+            eprintln!(
+                "berth: cannot start the relay of a detached container: {e} (the arguments are not what this berth's supervisor writes)"
+            );
             125
         }
     }
 }
 
 /// The relay, from its arguments.
-fn relay_args(args: RelayArgs) -> i32 {
+fn relay_from(args: RelayArgs) -> i32 {
     // SAFETY: the supervisor passed these descriptors on for the relay alone.
     let own = |raw: i32| unsafe { <OwnedFd as rustix::fd::FromRawFd>::from_raw_fd(raw) };
     let io = match args.streams {
