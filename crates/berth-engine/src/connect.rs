@@ -7,9 +7,10 @@
 //! rules with the id in their comment), so `disconnect` can find and undo it from the record
 //! alone, also after a `kill -9` (see `Containers::reclaim`).
 
-use crate::containers::{Containers, Endpoint, Record};
+use crate::containers::Containers;
 use crate::networks::{DEFAULT, Network, NetworkError, Networks};
 use crate::paths::Roots;
+use crate::record::{Endpoint, NetworkMode, Record};
 use berth_net::bridge::Attachment;
 use berth_net::firewall::Firewall;
 use berth_net::netlink::Rtnl;
@@ -32,12 +33,6 @@ fn host_interface(id: &str, n: usize) -> String {
     format!("vb{}{n}", &id[..11])
 }
 
-/// Whether `mode` puts the container on bridge networks (rather than none, host or another
-/// container's namespace).
-pub fn on_bridges(mode: &str) -> bool {
-    !matches!(mode, "none" | "host") && !mode.starts_with("container:")
-}
-
 fn host(what: &str) -> impl FnOnce(std::io::Error) -> NetworkError + '_ {
     move |source| {
         NetworkError::Net(NetError::Host {
@@ -58,28 +53,11 @@ pub fn connect(
     roots: &Roots,
     record: &Record,
 ) -> Result<(NetworkNamespace, HeldPorts), NetworkError> {
-    let mode = record.network_mode.as_str();
-    if mode == "none" {
-        return Ok((NetworkNamespace::New, Vec::new()));
-    }
-    if mode == "host" {
-        return Ok((NetworkNamespace::Host, Vec::new()));
-    }
-    if let Some(other) = mode.strip_prefix("container:") {
-        let containers = Containers::new(&roots.root);
-        let other = containers
-            .get(other)
-            .ok()
-            .and_then(|r| r.init_pid())
-            .ok_or_else(|| {
-                NetworkError::Invalid(format!(
-                    "cannot join network of a non running container: {other}"
-                ))
-            })?;
-        return Ok((
-            NetworkNamespace::Join(PathBuf::from(format!("/proc/{other}/ns/net"))),
-            Vec::new(),
-        ));
+    match &record.network_mode {
+        NetworkMode::None => return Ok((NetworkNamespace::New, Vec::new())),
+        NetworkMode::Host => return Ok((NetworkNamespace::Host, Vec::new())),
+        NetworkMode::Container(other) => return join(roots, other),
+        NetworkMode::Network(_) => {}
     }
     let path = netns_path(&roots.run_root, &record.id);
     let connected = connect_bridges(roots, record, &path);
@@ -87,6 +65,24 @@ pub fn connect(
         disconnect(roots, record);
     }
     connected.map(|held| (NetworkNamespace::Join(path), held))
+}
+
+/// The namespace of container `other`, which must be running.
+fn join(roots: &Roots, other: &str) -> Result<(NetworkNamespace, HeldPorts), NetworkError> {
+    let containers = Containers::new(&roots.root);
+    let other = containers
+        .get(other)
+        .ok()
+        .and_then(|r| r.init_pid())
+        .ok_or_else(|| {
+            NetworkError::Invalid(format!(
+                "cannot join network of a non running container: {other}"
+            ))
+        })?;
+    Ok((
+        NetworkNamespace::Join(PathBuf::from(format!("/proc/{other}/ns/net"))),
+        Vec::new(),
+    ))
 }
 
 fn connect_bridges(roots: &Roots, record: &Record, path: &Path) -> Result<HeldPorts, NetworkError> {
@@ -145,23 +141,13 @@ fn connect_bridges(roots: &Roots, record: &Record, path: &Path) -> Result<HeldPo
 pub fn disconnect(roots: &Roots, record: &Record) {
     release(roots, record);
     let containers = Containers::new(&roots.root);
-    let _ = containers.update(&record.id, clear_endpoints);
-}
-
-/// The addresses, interfaces and host ports a record has while its container runs, cleared.
-pub fn clear_endpoints(record: &mut Record) {
-    for endpoint in &mut record.networks {
-        endpoint.ip = None;
-        endpoint.interface = None;
-        endpoint.host_interface = None;
-    }
-    record.port_bindings.clear();
+    let _ = containers.update(&record.id, Record::clear_endpoints);
 }
 
 /// `disconnect` but for the record, which is left as it is (for a caller that holds its
 /// lock): what the container holds on the host is let go, and peers' hosts files refreshed.
 pub fn release(roots: &Roots, record: &Record) {
-    if !on_bridges(&record.network_mode) {
+    if !record.network_mode.on_bridges() {
         return;
     }
     let id = &record.id;
@@ -312,7 +298,7 @@ pub fn connect_network(
     aliases: &[String],
     requested_ip: Option<std::net::Ipv4Addr>,
 ) -> Result<(), NetworkError> {
-    if !on_bridges(&record.network_mode) {
+    if !record.network_mode.on_bridges() {
         return Err(NetworkError::Invalid(format!(
             "container sharing network namespace with another container or host cannot be connected to any other network (network mode {})",
             record.network_mode

@@ -1,4 +1,5 @@
-//! Container records and directories, and the reclaiming of what a killed berth left.
+//! Container records (what one holds: `record.rs`) and directories, and the reclaiming of
+//! what killed removals and commands left (a killed berth's containers: `reclaim.rs`).
 //!
 //! ```text
 //! <root>/containers/<id>/container.json   the record: the truth about the container
@@ -17,105 +18,18 @@
 //! A record names the berth process that runs the container, with that process's start time, so
 //! a later berth command can tell a live owner from a dead one (or a reused pid).
 
+use crate::ids::lookup;
+use crate::record::Record;
 use berth_image::store::FileLock;
-use berth_net::ports::{PortBinding, PortRequest};
 use berth_runtime::cgroup::Cgroup;
 use berth_runtime::cgroups::CgroupLayout;
 use berth_runtime::container::Remains;
 use rustix::fd::{AsFd, AsRawFd};
-use serde::{Deserialize, Serialize};
 use std::fs;
 use std::io::{self, Write};
-use std::net::Ipv4Addr;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-
-/// What berth knows about a container.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(default)]
-pub struct Record {
-    /// 64 hex digits.
-    pub id: String,
-    /// Its name.
-    pub name: String,
-    /// The image as the user named it.
-    pub image: String,
-    /// The image id.
-    pub image_id: String,
-    /// The command it runs.
-    pub command: Vec<String>,
-    /// When it was created (RFC 3339).
-    pub created: String,
-    /// When it last started.
-    pub started_at: Option<String>,
-    /// When it last ended.
-    pub finished_at: Option<String>,
-    /// `created`, `running` or `exited`.
-    pub status: String,
-    /// The exit code, once exited.
-    pub exit_code: Option<i32>,
-    /// Whether the OOM killer struck.
-    pub oom_killed: bool,
-    /// Remove it when it ends (`--rm`).
-    pub auto_remove: bool,
-    /// `no`, `on-failure[:N]`, `always` or `unless-stopped`.
-    pub restart: String,
-    /// How many times the supervisor restarted it.
-    pub restart_count: u32,
-    /// A user stopped it: no restart.
-    pub stopped_by_user: bool,
-    /// `restart` stopped it to start it again: an `--rm` container is not removed for that
-    /// stop (as with Docker); its next start clears this.
-    pub restarting: bool,
-    /// `json-file` or `none`.
-    pub log_driver: String,
-    /// Overlay lower directories, topmost first.
-    pub layers: Vec<String>,
-    /// `-i`
-    pub interactive: bool,
-    /// `-t`
-    pub tty: bool,
-    /// Frozen by `pause`.
-    pub paused: bool,
-    /// The cgroup, relative to the hierarchy roots.
-    pub cgroup_path: String,
-    /// The signal that stops it (`--stop-signal`, else the image's StopSignal, else SIGTERM).
-    pub stop_signal: String,
-    /// The berth process that runs it, and that process's start time (clock ticks after boot).
-    /// The container's init is that process's child (see `Record::init_pid`).
-    pub owner: Option<(i32, u64)>,
-    /// `bridge` or a user network's name, `none`, `host`, or `container:<id>`.
-    pub network_mode: String,
-    /// The networks it is connected to, with its addresses while it runs.
-    pub networks: Vec<Endpoint>,
-    /// The ports to publish (`-p`, `-P`).
-    pub ports: Vec<PortRequest>,
-    /// The host ports they got, while it runs.
-    pub port_bindings: Vec<PortBinding>,
-    /// Its hostname.
-    pub hostname: String,
-    /// `--add-host` entries, `name:ip` (`host-gateway` is the gateway's address).
-    pub extra_hosts: Vec<String>,
-}
-
-/// A container's connection to a network.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(default)]
-pub struct Endpoint {
-    /// The network's name.
-    pub network: String,
-    /// `--network-alias`es: more names it has on the network.
-    pub aliases: Vec<String>,
-    /// The address asked for with `--ip`.
-    pub requested_ip: Option<Ipv4Addr>,
-    /// Its address, while it runs.
-    pub ip: Option<Ipv4Addr>,
-    /// Its interface in the container (`eth0`), while it runs.
-    pub interface: Option<String>,
-    /// The host's end of its veth pair, while it runs.
-    pub host_interface: Option<String>,
-}
 
 /// The name in `containers/` of the spare directory (see `Containers::make_dir`).
 const SPARE: &str = ".spare";
@@ -136,6 +50,11 @@ impl Containers {
         Containers {
             dir: root.join("containers"),
         }
+    }
+
+    /// The data root they are under.
+    pub(crate) fn data_root(&self) -> &Path {
+        self.dir.parent().unwrap_or(&self.dir)
     }
 
     /// A container's directory.
@@ -223,7 +142,7 @@ impl Containers {
     }
 
     /// Every record, and the names of the directories that have none (see `list`).
-    fn read_records(&self) -> (Vec<Record>, Vec<String>) {
+    pub(crate) fn read_records(&self) -> (Vec<Record>, Vec<String>) {
         use rustix::fs::{Dir, Mode, OFlags};
         let opened = rustix::fs::open(
             &self.dir,
@@ -395,7 +314,7 @@ impl Containers {
 
     /// Removes what the processes that `remove_soon` made and that were killed left in
     /// `removing/` (directories whose lock nobody holds), their cgroups first.
-    fn reclaim_removals(&self, layout: &CgroupLayout) {
+    pub(crate) fn reclaim_removals(&self, layout: &CgroupLayout) {
         let Ok(entries) = fs::read_dir(self.removing_dir()) else {
             return;
         };
@@ -417,7 +336,7 @@ impl Containers {
     /// Removes the directories without a record that nobody locks and that nobody has
     /// written to for `UNRECORDED_AGE`: what a berth command killed between making a
     /// container's directory and writing its record left.
-    fn reclaim_unrecorded(&self, names: &[String]) {
+    pub(crate) fn reclaim_unrecorded(&self, names: &[String]) {
         for name in names {
             let path = self.dir.join(name);
             let Ok(Some(_lock)) = FileLock::try_on_directory(&path) else {
@@ -431,78 +350,6 @@ impl Containers {
                 remove_tree(&path);
             }
         }
-    }
-
-    /// The roots this data root belongs to, with run root `run_root`.
-    fn roots(&self, run_root: &Path) -> crate::paths::Roots {
-        crate::paths::Roots {
-            root: self.dir.parent().unwrap_or(&self.dir).to_path_buf(),
-            run_root: run_root.to_path_buf(),
-        }
-    }
-
-    /// Removes what a container that runs no more may still hold on the host: its network
-    /// (namespace, interfaces, leases, firewall rules) and its cgroups. Harmless when there
-    /// is nothing left.
-    pub fn tear_down(&self, run_root: &Path, layout: &CgroupLayout, record: &Record) {
-        crate::connect::release(&self.roots(run_root), record);
-        Cgroup::at(layout, &record.cgroup_path).remove();
-    }
-
-    /// Cleans up after containers whose berth process died (`kill -9`): their network and
-    /// cgroups go, the `--rm` ones go entirely, the others are recorded as exited; removes
-    /// what a killed removal left in `removing/`, and the directories without a record that
-    /// killed commands left. Returns the records as they are afterwards (from the same
-    /// reading of the records).
-    pub fn reclaim(&self, run_root: &Path, layout: &CgroupLayout) -> Vec<Record> {
-        self.reclaim_removals(layout);
-        let (records, unrecorded) = self.read_records();
-        self.reclaim_unrecorded(&unrecorded);
-        let mut remaining = Vec::new();
-        for record in records {
-            if record.status != "running" || record.is_running() {
-                remaining.push(record);
-                continue;
-            }
-            match self.reclaim_one(run_root, layout, &record.id) {
-                Ok(true) => tracing::info!(
-                    id = record.id,
-                    "reclaimed a container whose berth process died"
-                ),
-                Ok(false) => {}
-                Err(e) => tracing::warn!(id = record.id, %e, "cannot reclaim a container"),
-            }
-            // Read again: reclaimed (or not, when another process got there first), or gone.
-            if let Ok(now) = self.get(&record.id) {
-                remaining.push(now);
-            }
-        }
-        remaining
-    }
-
-    /// Reclaims container `id` if its berth process died, under its lock (a supervisor may
-    /// have started it meanwhile): what it holds on the host is torn down first, and only then
-    /// is it recorded as exited (or removed, with `--rm`), so that a reclaim killed half-way
-    /// leaves it recorded as running, for the next one to do it all again. Whether it was
-    /// reclaimed.
-    fn reclaim_one(&self, run_root: &Path, layout: &CgroupLayout, id: &str) -> io::Result<bool> {
-        let _lock = self.lock(id)?;
-        let mut record = self.get(id)?;
-        if record.status != "running" || record.is_running() {
-            return Ok(false);
-        }
-        self.tear_down(run_root, layout, &record);
-        if record.auto_remove {
-            self.remove(id)?;
-            return Ok(true);
-        }
-        record.status = "exited".into();
-        record.exit_code = Some(record.exit_code.unwrap_or(137));
-        record.finished_at = Some(crate::time::now());
-        record.owner = None;
-        crate::connect::clear_endpoints(&mut record);
-        self.save(&record)?;
-        Ok(true)
     }
 }
 
@@ -562,30 +409,6 @@ fn mark_top_of_trees(dir: &Path) {
     }
 }
 
-/// The one item whose id or name is `name`, or whose id alone starts with it (Docker's way of
-/// naming containers and networks); else how many ids start with it (0, or more than 1).
-pub fn lookup<T>(
-    all: Vec<T>,
-    name: &str,
-    id_and_name: impl Fn(&T) -> (&str, &str),
-) -> Result<T, usize> {
-    let exact = all.iter().position(|item| {
-        let (id, item_name) = id_and_name(item);
-        id == name || item_name == name
-    });
-    let mut matches: Vec<T> = match exact {
-        Some(i) => return Ok(all.into_iter().nth(i).expect("a found index")),
-        None => all
-            .into_iter()
-            .filter(|item| !name.is_empty() && id_and_name(item).0.starts_with(name))
-            .collect(),
-    };
-    match matches.len() {
-        1 => Ok(matches.remove(0)),
-        n => Err(n),
-    }
-}
-
 /// A container name or id that matches nothing, or more than one.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum FindError {
@@ -595,26 +418,6 @@ pub enum FindError {
     /// An id prefix matches several.
     #[error("multiple containers match \"{0}\": give more of the id")]
     Ambiguous(String),
-}
-
-impl Record {
-    /// Whether the container runs now: recorded as running by a berth process that is alive.
-    pub fn is_running(&self) -> bool {
-        self.status == "running"
-            && self
-                .owner
-                .is_some_and(|(pid, start)| process_start_time(pid) == Some(start))
-    }
-
-    /// The container's init as the host sees it, while the container runs: the child of the
-    /// berth process that runs it which is PID 1 of a namespace of its own (not a helper such
-    /// as `nft`). It is not recorded, which saves each start a rewrite of the record.
-    pub fn init_pid(&self) -> Option<i32> {
-        let (owner, _) = self.owner.filter(|_| self.is_running())?;
-        berth_runtime::host::children_of(owner)
-            .into_iter()
-            .find(|&child| berth_runtime::host::is_namespace_init(child))
-    }
 }
 
 /// The start time of process `pid`, if it exists.

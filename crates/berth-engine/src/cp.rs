@@ -5,8 +5,9 @@
 //! and chroots into it. A tar stream on a pipe joins it to the host side. The receiving side
 //! unpacks with berth's safe extractor, so no symlink of the container can redirect a write.
 
-use crate::containers::{Containers, FindError, Record};
+use crate::containers::{Containers, FindError};
 use crate::paths::Roots;
+use crate::record::Record;
 use berth_image::unpack::{UnpackOptions, unpack};
 use berth_runtime::rootfs::{self, Overlay};
 use rustix::fd::{AsRawFd, OwnedFd};

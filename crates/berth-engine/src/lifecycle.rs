@@ -1,6 +1,7 @@
 //! What can be done to an existing container: stop, kill, remove, wait.
 
-use crate::containers::{Containers, FindError, Record};
+use crate::containers::{Containers, FindError};
+use crate::record::Record;
 use std::path::Path;
 use std::time::{Duration, Instant};
 

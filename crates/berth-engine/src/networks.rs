@@ -161,7 +161,7 @@ impl Networks {
 
     /// Finds a network by name, id or unique id prefix.
     pub fn find(&self, name: &str) -> Result<Network, NetworkError> {
-        crate::containers::lookup(self.list(), name, |n| (&n.id, &n.name))
+        crate::ids::lookup(self.list(), name, |n| (&n.id, &n.name))
             .map_err(|_| NetworkError::NotFound(name.to_owned()))
     }
 
@@ -256,7 +256,7 @@ impl Networks {
         let gateway = gateway
             .or_else(|| subnet.host(1))
             .ok_or_else(|| NetworkError::Invalid(format!("subnet {subnet} is too small")))?;
-        let id = crate::run::new_id()?;
+        let id = crate::ids::new_id()?;
         let network = Network {
             bridge: if device.is_empty() {
                 format!("br-{}", &id[..12])

@@ -1,6 +1,7 @@
 //! `berth run` options, checked and put in the engine's terms. Pure: no I/O but reading
 //! `--env-file`s.
 
+use crate::record::{LogDriver, NetworkMode, RestartPolicy};
 use berth_net::ports::{PortRequest, parse_publish};
 use std::net::Ipv4Addr;
 
@@ -160,10 +161,10 @@ pub struct RunPlan {
     pub init: bool,
     /// `-t`
     pub tty: bool,
-    /// `no`, `on-failure[:N]`, `always` or `unless-stopped`.
-    pub restart: String,
-    /// `json-file` or `none`.
-    pub log_driver: String,
+    /// `--restart`
+    pub restart: RestartPolicy,
+    /// `--log-driver`
+    pub log_driver: LogDriver,
     /// How the container is networked.
     pub network: NetworkPlan,
 }
@@ -171,8 +172,8 @@ pub struct RunPlan {
 /// The network options, checked.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NetworkPlan {
-    /// `bridge`, a user network's name, `none`, `host`, or `container:NAME`.
-    pub mode: String,
+    /// `--network`
+    pub mode: NetworkMode,
     /// Published ports (`-p`).
     pub ports: Vec<PortRequest>,
     /// Publish every port the image exposes (`-P`).
@@ -194,18 +195,13 @@ pub struct NetworkPlan {
 impl RunOptions {
     /// Checks the network options.
     fn network_plan(&self) -> Result<NetworkPlan, String> {
-        let mode = match self.network.as_str() {
-            "" | "default" => "bridge".to_owned(),
-            "container:" => return Err("--network container: needs a container name".into()),
-            other => other.to_owned(),
-        };
-        let user_network =
-            !matches!(mode.as_str(), "bridge" | "none" | "host") && !mode.starts_with("container:");
+        let mode: NetworkMode = self.network.parse()?;
+        let user_network = mode.is_user_network();
         let mut ports = Vec::new();
         for spec in &self.publish {
             ports.extend(parse_publish(spec)?);
         }
-        if mode.starts_with("container:") {
+        if matches!(mode, NetworkMode::Container(_)) {
             if !ports.is_empty() || self.publish_all {
                 return Err(
                     "conflicting options: port publishing and the container type network mode"
@@ -216,7 +212,7 @@ impl RunOptions {
                 return Err("conflicting options: hostname and the network mode".into());
             }
         }
-        if mode == "host" && (!ports.is_empty() || self.publish_all) {
+        if mode == NetworkMode::Host && (!ports.is_empty() || self.publish_all) {
             eprintln!("WARNING: Published ports are discarded when using host network mode");
             ports.clear();
         }
@@ -331,22 +327,6 @@ fn check_cpus(cpus: f64, available: usize) -> Result<(), String> {
         false => Err(format!(
             "range of CPUs is from 0.01 to {available}.00, as there are only {available} CPUs available"
         )),
-    }
-}
-
-/// Checks a `--restart` policy.
-fn parse_restart(text: &str) -> Result<String, String> {
-    let ok = match text.split_once(':') {
-        Some(("on-failure", n)) => n.parse::<u32>().is_ok(),
-        Some(_) => false,
-        None => matches!(text, "no" | "always" | "unless-stopped" | "on-failure"),
-    };
-    if ok {
-        Ok(text.to_owned())
-    } else {
-        Err(format!(
-            "invalid restart policy \"{text}\": use no, on-failure[:max-retries], always or unless-stopped"
-        ))
     }
 }
 
@@ -644,19 +624,12 @@ impl RunOptions {
                 _ => return Err(format!("invalid --security-opt: \"{opt}\"")),
             }
         }
-        let restart = parse_restart(self.restart.as_deref().unwrap_or("no"))?;
-        if restart != "no" && self.remove {
+        let restart = (self.restart.as_deref()).map_or(Ok(RestartPolicy::No), str::parse)?;
+        if restart != RestartPolicy::No && self.remove {
             return Err("conflicting options: --restart and --rm".into());
         }
-        let log_driver = self
-            .log_driver
-            .clone()
-            .unwrap_or_else(|| "json-file".into());
-        if !matches!(log_driver.as_str(), "json-file" | "none") {
-            return Err(format!(
-                "log driver \"{log_driver}\" is not supported: use json-file or none"
-            ));
-        }
+        let log_driver =
+            (self.log_driver.as_deref()).map_or(Ok(LogDriver::JsonFile), str::parse)?;
         Ok(RunPlan {
             network: self.network_plan()?,
             restart,
@@ -766,9 +739,15 @@ mod tests {
             options.network_plan()
         };
         let plan = with(&|o| o.publish = vec!["8080:80".into(), "53/udp".into()]).unwrap();
-        assert_eq!(plan.mode, "bridge");
+        assert_eq!(plan.mode.to_string(), "bridge");
         assert_eq!(plan.ports.len(), 2);
-        assert_eq!(with(&|o| o.network = String::new()).unwrap().mode, "bridge");
+        assert_eq!(
+            with(&|o| o.network = String::new())
+                .unwrap()
+                .mode
+                .to_string(),
+            "bridge"
+        );
         assert!(with(&|o| o.ip = Some("10.0.0.2".into())).is_err());
         let user = with(&|o| {
             o.network = "app".into();
@@ -823,8 +802,11 @@ mod tests {
             ..RunOptions::default()
         };
         assert!(relative.plan().unwrap_err().contains("absolute"));
-        assert_eq!(parse_restart("on-failure:3").unwrap(), "on-failure:3");
-        assert!(parse_restart("sometimes").is_err());
+        assert_eq!(
+            "on-failure:3".parse::<RestartPolicy>().unwrap().to_string(),
+            "on-failure:3"
+        );
+        assert!("sometimes".parse::<RestartPolicy>().is_err());
         let both = RunOptions {
             restart: Some("always".into()),
             remove: true,

@@ -2,11 +2,13 @@
 //! its spec, run it, record how it ended, clean up.
 
 use crate::config::EngineConfig;
-use crate::connect::{self, HeldPorts, on_bridges};
-use crate::containers::{Containers, Endpoint, Record, process_start_time};
+use crate::connect::{self, HeldPorts};
+use crate::containers::{Containers, process_start_time};
+use crate::ids::new_id;
 use crate::networks::{DEFAULT, NetworkError, Networks};
 use crate::options::{Mount, NetworkPlan, RunOptions};
 use crate::paths::Roots;
+use crate::record::{Endpoint, LogDriver, NetworkMode, Record, Status};
 use crate::spec;
 use crate::spec::NetworkNs;
 use crate::users;
@@ -171,7 +173,7 @@ fn make(
         .or_else(|| network.hostname.clone())
         .unwrap_or_else(|| id[..12].to_owned());
     let mut ports = plan.network.ports.clone();
-    if plan.network.publish_all && on_bridges(&network.mode) {
+    if plan.network.publish_all && network.mode.on_bridges() {
         ports.extend(exposed_ports(&image_config["config"]));
     }
     let netns = connect::netns_path(&roots.run_root, &id)
@@ -192,7 +194,7 @@ fn make(
             }
         }
         fs::write(dir.join("hostname"), format!("{hostname}\n")).map_err(io("write hostname"))?;
-        let (hosts, resolv) = if network.mode == "host" {
+        let (hosts, resolv) = if network.mode == NetworkMode::Host {
             let host = fs::read_to_string("/etc/hosts").unwrap_or_else(|_| connect::HOSTS.into());
             (
                 with_extra_hosts(host, &plan.network.extra_hosts),
@@ -225,10 +227,10 @@ fn make(
                 ("/etc/resolv.conf", file("resolv.conf")),
             ],
             cgroup_path: &cgroup_path,
-            network: match network.mode.as_str() {
-                "host" => NetworkNs::Host,
-                mode if on_bridges(mode) => NetworkNs::Path(&netns),
-                _ => NetworkNs::New,
+            network: match network.mode {
+                NetworkMode::Host => NetworkNs::Host,
+                NetworkMode::Network(_) => NetworkNs::Path(&netns),
+                NetworkMode::None | NetworkMode::Container(_) => NetworkNs::New,
             },
         };
         let spec = spec::generate(&plan, &ctx).map_err(RunError::Options)?;
@@ -268,10 +270,10 @@ fn make(
                 .and_then(|p| p.args().clone())
                 .unwrap_or_default(),
             created: crate::time::now(),
-            status: "created".into(),
+            status: Status::Created,
             auto_remove: options.remove,
-            restart: plan.restart.clone(),
-            log_driver: plan.log_driver.clone(),
+            restart: plan.restart,
+            log_driver: plan.log_driver,
             layers: lower,
             interactive: options.interactive,
             tty: options.tty,
@@ -384,7 +386,7 @@ pub fn launch_detached(roots: &Roots, id: &str) -> Result<Detached, RunError> {
             pid,
             io,
             held: prepared.held,
-            logged: prepared.record.log_driver != "none",
+            logged: prepared.record.log_driver != LogDriver::None,
         }),
         Err(e) => {
             let e = RunError::from(e);
@@ -532,7 +534,7 @@ fn prepare(
 fn claim(record: Record) -> Record {
     let me = std::process::id() as i32;
     Record {
-        status: "running".into(),
+        status: Status::Running,
         owner: process_start_time(me).map(|start| (me, start)),
         started_at: Some(crate::time::now()),
         exit_code: None,
@@ -593,7 +595,7 @@ fn record_exit(
     let (code, oom) = outcome.unwrap_or_else(|code| (code, false));
     containers
         .update(id, |r| {
-            r.status = "exited".into();
+            r.status = Status::Exited;
             r.exit_code = Some(code);
             r.oom_killed = oom;
             r.finished_at = Some(crate::time::now());
@@ -814,7 +816,7 @@ fn exposed_ports(image: &serde_json::Value) -> Vec<PortRequest> {
 /// The network a new container goes on, resolved.
 struct ResolvedNetwork {
     /// The record's network mode (`container:<full id>` for another's namespace).
-    mode: String,
+    mode: NetworkMode,
     /// The networks to connect it to.
     attach_to: Vec<String>,
     /// The hostname it gets unless `--hostname` says otherwise.
@@ -838,9 +840,9 @@ fn resolve_network(
         hostname: None,
         files_of: None,
     };
-    match plan.mode.as_str() {
-        "none" => {}
-        "host" => {
+    match &plan.mode {
+        NetworkMode::None => {}
+        NetworkMode::Host => {
             resolved.hostname = Some(
                 rustix::system::uname()
                     .nodename()
@@ -848,34 +850,25 @@ fn resolve_network(
                     .into_owned(),
             );
         }
-        mode => match mode.strip_prefix("container:") {
-            Some(other) => {
-                let other = containers
-                    .find(other)
-                    .map_err(|e| RunError::Options(e.to_string()))?;
-                resolved.mode = format!("container:{}", other.id);
-                resolved.hostname = Some(other.hostname.clone()).filter(|h| !h.is_empty());
-                resolved.files_of = Some(containers.dir(&other.id));
-            }
-            None if mode == DEFAULT => {
-                networks.default_network(&config.network_defaults())?;
-                resolved.attach_to.push(DEFAULT.into());
-            }
-            None => {
-                let network = networks.find(mode)?;
-                resolved.mode = network.name.clone();
-                resolved.attach_to.push(network.name);
-            }
-        },
+        NetworkMode::Container(other) => {
+            let other = containers
+                .find(other)
+                .map_err(|e| RunError::Options(e.to_string()))?;
+            resolved.mode = NetworkMode::Container(other.id.clone());
+            resolved.hostname = Some(other.hostname.clone()).filter(|h| !h.is_empty());
+            resolved.files_of = Some(containers.dir(&other.id));
+        }
+        NetworkMode::Network(name) if name == DEFAULT => {
+            networks.default_network(&config.network_defaults())?;
+            resolved.attach_to.push(DEFAULT.into());
+        }
+        NetworkMode::Network(name) => {
+            let network = networks.find(name)?;
+            resolved.mode = NetworkMode::Network(network.name.clone());
+            resolved.attach_to.push(network.name);
+        }
     }
     Ok(resolved)
-}
-
-/// 64 random hex digits.
-pub(crate) fn new_id() -> std::io::Result<String> {
-    let mut bytes = [0u8; 32];
-    std::io::Read::read_exact(&mut fs::File::open("/dev/urandom")?, &mut bytes)?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// A Docker-style `adjective_name`, unique among the existing containers.

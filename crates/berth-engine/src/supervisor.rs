@@ -3,8 +3,10 @@
 //! the log, records the exit, and restarts it as its policy says. Nothing else stays running.
 //! It reports the start (or why it failed) on a pipe, so `run -d` fails as loudly as `run`.
 
-use crate::containers::{Containers, Record};
+use crate::containers::Containers;
 use crate::paths::Roots;
+use crate::record::{LogDriver, Record, RestartPolicy};
+use crate::relay_args::{RelayArgs, RelayStreams};
 use crate::run::RunError;
 use crate::run::{self, Detached};
 use berth_runtime::container::{DetachedIo, Pipes, Stream};
@@ -106,23 +108,33 @@ pub fn supervise(roots: &Roots, id: &str, report_ready: bool) -> i32 {
 /// Replaces this process with `berth __relay ...`: a fresh stack and heap holding only what
 /// waiting needs. Returns only on failure.
 fn exec_relay(roots: &Roots, id: &str, detached: &Detached) -> std::io::Error {
-    // The log driver ("json-file" or "none"); then the descriptors, after their kind: "tty"
-    // and the terminal's master, "pipes" and stdout's and stderr's, or "pipes+stdin" and those
-    // and stdin's; then the sockets that hold the published ports.
-    let (mut fds, kind): (Vec<&OwnedFd>, &str) = match &detached.io {
+    let (mut fds, streams): (Vec<&OwnedFd>, RelayStreams) = match &detached.io {
         DetachedIo::Pipes(Pipes {
             stdout,
             stderr,
-            stdin: None,
-        }) => (vec![stdout, stderr], "pipes"),
-        DetachedIo::Pipes(Pipes {
-            stdout,
-            stderr,
-            stdin: Some(stdin),
-        }) => (vec![stdout, stderr, stdin], "pipes+stdin"),
-        DetachedIo::Terminal(master) => (vec![master], "tty"),
+            stdin,
+        }) => (
+            [stdout, stderr].into_iter().chain(stdin).collect(),
+            RelayStreams::Pipes {
+                stdout: stdout.as_raw_fd(),
+                stderr: stderr.as_raw_fd(),
+                stdin: stdin.as_ref().map(AsRawFd::as_raw_fd),
+            },
+        ),
+        DetachedIo::Terminal(master) => (vec![master], RelayStreams::Terminal(master.as_raw_fd())),
     };
     fds.extend(&detached.held);
+    let args = RelayArgs {
+        roots: roots.clone(),
+        id: id.to_owned(),
+        pid: detached.pid,
+        log_driver: match detached.logged {
+            true => LogDriver::JsonFile,
+            false => LogDriver::None,
+        },
+        streams,
+        ports: detached.held.iter().map(AsRawFd::as_raw_fd).collect(),
+    };
     for fd in &fds {
         if let Err(e) = rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty()) {
             return e.into();
@@ -134,13 +146,7 @@ fn exec_relay(roots: &Roots, id: &str, detached: &Detached) -> std::io::Error {
     };
     std::process::Command::new(exe)
         .arg("__relay")
-        .arg(&roots.root)
-        .arg(&roots.run_root)
-        .arg(id)
-        .arg(detached.pid.to_string())
-        .arg(if detached.logged { "json-file" } else { "none" })
-        .arg(kind)
-        .args(fds.iter().map(|fd| fd.as_raw_fd().to_string()))
+        .args(args.to_args())
         .exec()
 }
 
@@ -196,66 +202,44 @@ fn restart_if_due(roots: &Roots, containers: &Containers, id: &str, code: i32) -
     supervise(roots, id, false)
 }
 
-/// `berth __relay ROOT RUN_ROOT ID PID (json-file | none) (tty MASTER_FD | pipes STDOUT_FD
-/// STDERR_FD | pipes+stdin STDOUT_FD STDERR_FD STDIN_FD) [PORT_FD...]`: parsed by hand,
-/// before the CLI's parser and logging are set up, to keep the relay small.
+/// `berth __relay ARGS...` (see `RelayArgs`): a mismatch (another berth binary's arguments)
+/// is told on stderr and exits 125.
 pub fn relay_main(args: &[String]) -> i32 {
-    let [root, run_root, id, pid, log, kind, fds @ ..] = args else {
-        return 125;
-    };
-    let logged = match log.as_str() {
-        "json-file" => true,
-        "none" => false,
-        _ => return 125,
-    };
-    let fd = |text: &str| text.parse::<i32>().ok().filter(|fd| *fd > 2);
-    let Ok(pid) = pid.parse::<i32>() else {
-        return 125;
-    };
-    let roots = Roots {
-        root: PathBuf::from(root),
-        run_root: PathBuf::from(run_root),
-    };
+    match RelayArgs::from_args(args) {
+        Ok(args) => relay_from(args),
+        Err(e) => {
+            eprintln!(
+                "berth: cannot start the relay of a detached container: {e} (the arguments are not what this berth's supervisor writes)"
+            );
+            125
+        }
+    }
+}
+
+/// The relay, from its arguments.
+fn relay_from(args: RelayArgs) -> i32 {
     // SAFETY: the supervisor passed these descriptors on for the relay alone.
     let own = |raw: i32| unsafe { <OwnedFd as rustix::fd::FromRawFd>::from_raw_fd(raw) };
-    let count = match kind.as_str() {
-        "tty" => 1,
-        "pipes" => 2,
-        "pipes+stdin" => 3,
-        _ => return 125,
-    };
-    if fds.len() < count {
-        return 125;
-    }
-    let (streams, ports) = fds.split_at(count);
-    let Some(streams) = streams.iter().map(|s| fd(s)).collect::<Option<Vec<i32>>>() else {
-        return 125;
-    };
-    let io = match streams[..] {
-        [master] => DetachedIo::Terminal(own(master)),
-        [out, err] => DetachedIo::Pipes(Pipes {
-            stdout: own(out),
-            stderr: own(err),
-            stdin: None,
+    let io = match args.streams {
+        RelayStreams::Terminal(master) => DetachedIo::Terminal(own(master)),
+        RelayStreams::Pipes {
+            stdout,
+            stderr,
+            stdin,
+        } => DetachedIo::Pipes(Pipes {
+            stdout: own(stdout),
+            stderr: own(stderr),
+            stdin: stdin.map(own),
         }),
-        [out, err, input] => DetachedIo::Pipes(Pipes {
-            stdout: own(out),
-            stderr: own(err),
-            stdin: Some(own(input)),
-        }),
-        _ => return 125,
-    };
-    let Some(held) = ports.iter().map(|p| fd(p).map(own)).collect() else {
-        return 125;
     };
     relay(
-        &roots,
-        id,
+        &args.roots,
+        &args.id,
         Detached {
-            pid,
+            pid: args.pid,
             io,
-            held,
-            logged,
+            held: args.ports.into_iter().map(own).collect(),
+            logged: args.log_driver != LogDriver::None,
         },
     )
 }
@@ -265,18 +249,11 @@ fn should_restart(record: &Record, code: i32) -> bool {
     if record.stopped_by_user {
         return false;
     }
-    match record.restart.split_once(':') {
-        Some(("on-failure", max)) => {
-            code != 0
-                && max
-                    .parse::<u32>()
-                    .is_ok_and(|max| record.restart_count < max)
-        }
-        _ => match record.restart.as_str() {
-            "on-failure" => code != 0,
-            "always" | "unless-stopped" => true,
-            _ => false,
-        },
+    match record.restart {
+        RestartPolicy::OnFailure(Some(max)) => code != 0 && record.restart_count < max,
+        RestartPolicy::OnFailure(None) => code != 0,
+        RestartPolicy::Always | RestartPolicy::UnlessStopped => true,
+        RestartPolicy::No => false,
     }
 }
 
@@ -366,7 +343,7 @@ mod tests {
     #[test]
     fn restart_policies() {
         let record = |policy: &str, count: u32| Record {
-            restart: policy.into(),
+            restart: policy.parse().unwrap(),
             restart_count: count,
             ..Record::default()
         };

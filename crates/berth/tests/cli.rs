@@ -106,3 +106,29 @@ fn a_closed_pipe_ends_berth_quietly() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// What `berth __relay ROOT RUN_ROOT 0123 ARGS...` says on stderr, after exiting 125.
+fn relay_refusal(args: &[&str]) -> String {
+    let out = berth()
+        .args(["__relay", "/root", "/run-root", "0123"])
+        .args(args)
+        .assert()
+        .code(125)
+        .get_output()
+        .stderr
+        .clone();
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn a_relay_given_other_arguments_says_which_and_exits_125() {
+    let text = relay_refusal(&["not-a-pid", "json-file", "tty", "5"]);
+    assert!(
+        text.starts_with(
+            "berth: cannot start the relay of a detached container: invalid pid: \"not-a-pid\""
+        ),
+        "{text}"
+    );
+    let text = relay_refusal(&["42", "json-file", "pipes", "5"]);
+    assert!(text.contains(": missing stderr"), "{text}");
+}

@@ -2,6 +2,7 @@
 //! `__supervise`.
 
 use super::Context;
+use super::reclaimed::{containers, reclaimed};
 use crate::cli::{
     CpArgs, ExecArgs, KillArgs, LogsArgs, NamesArgs, PsArgs, RmArgs, StartArgs, StatsArgs,
     StopArgs, SuperviseArgs, TopArgs,
@@ -9,38 +10,12 @@ use crate::cli::{
 use crate::exit::{Failure, Outcome};
 use crate::units::human_duration;
 use anyhow::anyhow;
-use berth_engine::containers::{Containers, FindError, Record};
+use berth_engine::containers::{Containers, FindError};
 use berth_engine::lifecycle::{self, LifecycleError};
+use berth_engine::record::{LogDriver, Record, Status};
 use berth_engine::{supervisor, time};
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::time::Duration;
-
-/// The containers, after reclaiming what killed berth processes left.
-pub(super) fn containers(ctx: &Context) -> Containers {
-    reclaimed(ctx).0
-}
-
-/// The containers, after reclaiming what killed berth processes left, and their records as
-/// the reclaim read them (a second reading of every record saved).
-fn reclaimed(ctx: &Context) -> (Containers, Vec<Record>) {
-    let containers = Containers::new(&ctx.roots.root);
-    let records = match berth_runtime::cgroups::detect() {
-        Ok(layout) => containers.reclaim(&ctx.roots.run_root, &layout),
-        Err(_) => containers.list(),
-    };
-    // Attach sockets whose relay is gone (a killed relay cannot remove its own).
-    if let Ok(entries) = std::fs::read_dir(&ctx.roots.run_root) {
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(id) = name.strip_suffix(".attach")
-                && !containers.get(id).is_ok_and(|r| r.is_running())
-            {
-                let _ = std::fs::remove_file(entry.path());
-            }
-        }
-    }
-    (containers, records)
-}
 
 /// The first 12 digits of an id, as Docker shows ids (a damaged record's id as it is).
 fn short(id: &str) -> &str {
@@ -168,7 +143,7 @@ fn status_text(record: &Record, now: i64) -> String {
         format!("Up {} (Paused)", human_duration(ago(&record.started_at)))
     } else if record.is_running() {
         format!("Up {}", human_duration(ago(&record.started_at)))
-    } else if record.status == "created" {
+    } else if record.status == Status::Created {
         "Created".into()
     } else {
         format!(
@@ -185,7 +160,7 @@ fn state(record: &Record) -> &'static str {
         "paused"
     } else if record.is_running() {
         "running"
-    } else if record.status == "created" {
+    } else if record.status == Status::Created {
         "created"
     } else {
         "exited"
@@ -324,7 +299,7 @@ fn since(text: &str) -> Result<i64, Failure> {
 pub fn logs(ctx: &Context, args: &LogsArgs) -> Outcome {
     let all = containers(ctx);
     let record = all.find(&args.container).map_err(one)?;
-    if record.log_driver == "none" {
+    if record.log_driver == LogDriver::None {
         return Err(one(anyhow!(
             "configured logging driver does not support reading"
         )));
@@ -433,7 +408,7 @@ pub fn attach(ctx: &Context, args: &TopArgs) -> Outcome {
             }
         }
     }
-    if record.log_driver == "none" {
+    if record.log_driver == LogDriver::None {
         return Err(one(anyhow!(
             "cannot attach: the container's log driver is none"
         )));
@@ -550,7 +525,7 @@ fn container_json(ctx: &Context, all: &Containers, record: &Record) -> serde_jso
         },
         "HostConfig": {
             "AutoRemove": record.auto_remove,
-            "RestartPolicy": { "Name": record.restart.split(':').next().unwrap_or("no"), "MaximumRetryCount": record.restart.split_once(':').and_then(|(_, n)| n.parse::<u32>().ok()).unwrap_or(0) },
+            "RestartPolicy": { "Name": record.restart.name(), "MaximumRetryCount": record.restart.maximum_retry_count() },
             "LogConfig": { "Type": record.log_driver },
             "Memory": resources["memory"]["limit"].as_i64().unwrap_or(0),
             "NanoCpus": resources["cpu"]["quota"].as_i64().map_or(0, |q| q * 10_000),

@@ -6,6 +6,7 @@ pub mod info;
 pub mod login;
 pub mod network;
 pub mod progress;
+pub mod reclaimed;
 pub mod run;
 pub mod version;
 

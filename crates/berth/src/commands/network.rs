@@ -2,7 +2,7 @@
 //! `inspect` and `ps`.
 
 use super::Context;
-use super::containers::containers;
+use super::reclaimed::containers;
 use crate::cli::{
     NetworkCommand, NetworkConnectArgs, NetworkCreateArgs, NetworkDisconnectArgs, NetworkLsArgs,
     NetworkNamesArgs, PortArgs,
@@ -10,8 +10,8 @@ use crate::cli::{
 use crate::exit::{Failure, Outcome};
 use anyhow::anyhow;
 use berth_engine::connect;
-use berth_engine::containers::Record;
 use berth_engine::networks::{DEFAULT, Network, NetworkError, Networks};
+use berth_engine::record::Record;
 use berth_net::ports::PortBinding;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -340,7 +340,7 @@ pub fn inspect_fields(ctx: &Context, record: &Record) -> (Value, Value, Value) {
         );
     }
     if record.networks.is_empty() {
-        networks.insert(record.network_mode.clone(), json!({}));
+        networks.insert(record.network_mode.to_string(), json!({}));
     }
     let mut settings = json!({
         "Ports": ports,
