@@ -30,11 +30,7 @@ pub fn start_detached(roots: &Roots, id: &str) -> Result<(), RunError> {
             what: "pipe".into(),
             source: e.into(),
         })?;
-    let exe = std::env::current_exe().map_err(|e| RunError::Io {
-        what: "find the berth binary".into(),
-        source: e,
-    })?;
-    let mut command = std::process::Command::new(exe);
+    let mut command = berth_runtime::sealed_exe::berth_command();
     command
         .arg("--root")
         .arg(&roots.root)
@@ -140,11 +136,7 @@ fn exec_relay(roots: &Roots, id: &str, detached: &Detached) -> std::io::Error {
             return e.into();
         }
     }
-    let exe = match std::env::current_exe() {
-        Ok(exe) => exe,
-        Err(e) => return e,
-    };
-    std::process::Command::new(exe)
+    berth_runtime::sealed_exe::berth_command()
         .arg("__relay")
         .args(args.to_args())
         .exec()
@@ -188,17 +180,14 @@ fn restart_if_due(roots: &Roots, containers: &Containers, id: &str, code: i32) -
     if !go_on.unwrap_or(false) {
         return code;
     }
-    let exe = std::env::current_exe();
-    if let Ok(exe) = exe {
-        let error = std::process::Command::new(exe)
-            .arg("--root")
-            .arg(&roots.root)
-            .arg("--run-root")
-            .arg(&roots.run_root)
-            .args(["__supervise", "--restarted", id])
-            .exec();
-        tracing::warn!(%error, "cannot re-execute the supervisor; restarting here");
-    }
+    let error = berth_runtime::sealed_exe::berth_command()
+        .arg("--root")
+        .arg(&roots.root)
+        .arg("--run-root")
+        .arg(&roots.run_root)
+        .args(["__supervise", "--restarted", id])
+        .exec();
+    tracing::warn!(%error, "cannot re-execute the supervisor; restarting here");
     supervise(roots, id, false)
 }
 

@@ -17,6 +17,7 @@ pub mod mountattr;
 pub mod oci;
 pub mod process;
 pub mod rootfs;
+pub mod sealed_exe;
 pub mod seccomp;
 pub mod spec;
 pub mod time;

@@ -46,6 +46,12 @@ fn cli_main() {
             std::process::exit(code);
         }
     };
+    if makes_container_processes(&cli.command)
+        && let Err(e) = berth_runtime::sealed_exe::reexec_protected()
+    {
+        eprintln!("berth: {e}");
+        std::process::exit(exit::ENGINE);
+    }
     if !matches!(cli.command, Command::Supervise(_)) {
         // Like every Unix tool, end quietly when the reader of our output goes away
         // (`berth ps | head`). The supervisor keeps ignoring SIGPIPE: it must outlive a caller
@@ -62,6 +68,21 @@ fn cli_main() {
             std::process::exit(failure.code);
         }
     }
+}
+
+/// Whether `command` starts processes inside a container (or starts the supervisor that does):
+/// those run from a read-only view of the binary, out of the container's reach
+/// (`berth_runtime::sealed_exe`). The supervisor and `exec -d` re-execute berth from that
+/// view, so that only the first of them re-executes.
+fn makes_container_processes(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Run(_)
+            | Command::Start(_)
+            | Command::Restart(_)
+            | Command::Exec(_)
+            | Command::Supervise(_)
+    )
 }
 
 /// The data roots and the engine's configuration, as the global flags and the config file say.

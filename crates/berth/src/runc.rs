@@ -347,6 +347,13 @@ fn log_line(format: &str, message: &str) -> String {
 }
 
 fn dispatch(runc: &Runc) -> anyhow::Result<i32> {
+    if matches!(
+        runc.command,
+        RuncCommand::Create(_) | RuncCommand::Run(_) | RuncCommand::Exec(_)
+    ) {
+        // The container's processes are clones of this one: out of their reach, its binary.
+        berth_runtime::sealed_exe::reexec_protected()?;
+    }
     let runtime = OciRuntime::new(&runc.root);
     match &runc.command {
         RuncCommand::Create(args) => {

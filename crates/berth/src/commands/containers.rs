@@ -550,8 +550,7 @@ pub fn exec(ctx: &Context, args: &ExecArgs) -> Outcome {
     super::run::needs_root()?;
     if args.detach {
         // The same exec in a process of its own session, not waited for.
-        let mut command =
-            std::process::Command::new(std::env::current_exe().map_err(anyhow::Error::from)?);
+        let mut command = berth_runtime::sealed_exe::berth_command();
         command
             .arg("--root")
             .arg(&ctx.roots.root)
