@@ -1,0 +1,229 @@
+//! Running a container: `clone` into new namespaces, the parent/child handshake, the child's
+//! setup up to `execve`, then the parent's wait with signals forwarded and the pty relayed.
+//!
+//! The parent creates the cgroup with its limits first, then clones. The child waits on a pipe
+//! until the parent has moved it into the cgroup, then enters a cgroup namespace of its own,
+//! builds its file system and credentials, and execs. Any setup failure is written to a
+//! close-on-exec error pipe, so the parent gets the message (and Docker's exit code) instead of
+//! a silent exit; end of file on that pipe means the exec succeeded. Nothing here starts a
+//! thread: `clone` without a new stack is a fork, which is sound in a single-threaded process.
+
+mod clone;
+mod config;
+pub(crate) mod handshake;
+pub(crate) mod inside;
+mod launch;
+mod signals;
+pub(crate) mod terminal;
+pub(crate) mod wait;
+
+pub use crate::error::RuntimeError;
+pub use config::{ContainerConfig, HookSet, Namespaces, NetworkNamespace, SeccompListener};
+pub use launch::Pipes;
+pub use signals::{block_signals, forward, read_signal, signal_fd};
+pub use terminal::Pty;
+pub use wait::{OutputSink, Stream};
+
+use crate::cgroup::Cgroup;
+use crate::cgroups::CgroupLayout;
+use crate::child::{try_wait, unblock_signals};
+use crate::error::host;
+use crate::rootfs;
+use launch::{Capture, Launched, launch};
+use rustix::fd::OwnedFd;
+use std::path::Path;
+use wait::{wait_capturing, wait_forwarding};
+
+/// Where a foreground container's standard streams go: stdout and stderr are berth's own (or
+/// the pty's); stdin is berth's or /dev/null. (Detached containers: `launch_detached`.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StdioMode {
+    /// Give the container this process's stdin (else /dev/null).
+    pub stdin: bool,
+}
+
+/// How the container ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exit {
+    /// Exit code; 128 + N when killed by signal N.
+    pub code: i32,
+    /// The kernel's OOM killer killed a process of the container.
+    pub oom_killed: bool,
+}
+
+/// A container that ran to its end.
+pub struct Ended {
+    /// How it ended.
+    pub exit: Exit,
+    /// What is left of it for the caller to remove, which it may do after it has reported the
+    /// exit.
+    pub remains: Remains,
+}
+
+/// What a container that ended leaves: its cgroup, empty, and its mount namespace, held open
+/// by this process. Without the hold, the kernel unmounts everything in the namespace (the
+/// overlay, /proc, /dev, /sys, the cgroup file systems, the masked paths: some thirty mounts,
+/// and a wait for an RCU grace period) as part of the container's exit, before its parent
+/// learns the exit code.
+pub struct Remains {
+    /// The cgroup.
+    pub cgroup: Cgroup,
+    /// The mount namespace, where it could be opened.
+    pub mount_namespace: Option<OwnedFd>,
+}
+
+impl Remains {
+    /// Unmounts everything in the mount namespace (closing the last hold of it) and removes
+    /// the cgroup.
+    pub fn remove(self) {
+        drop(self.mount_namespace);
+        self.cgroup.remove();
+    }
+}
+
+/// Runs the container to its end: returns how it ended, or why it could not start (its cgroup
+/// then removed). `on_started` is called with the container's host pid once it runs.
+pub fn run(
+    config: &ContainerConfig,
+    layout: &CgroupLayout,
+    stdio: StdioMode,
+    on_started: &mut dyn FnMut(i32),
+) -> Result<Ended, RuntimeError> {
+    let result = launch(config, layout, stdio.stdin, Capture::Nothing, None).and_then(|launched| {
+        let exit = wait_launched(&launched, stdio, on_started);
+        let remains = Remains {
+            cgroup: launched.cgroup,
+            mount_namespace: launched.mount_namespace,
+        };
+        match exit {
+            Ok(exit) => Ok(Ended { exit, remains }),
+            Err(e) => {
+                remains.remove();
+                Err(e)
+            }
+        }
+    });
+    undo_host_mounts(config);
+    result
+}
+
+fn wait_launched(
+    launched: &Launched,
+    stdio: StdioMode,
+    on_started: &mut dyn FnMut(i32),
+) -> Result<Exit, RuntimeError> {
+    let pid = launched.pid;
+    on_started(pid);
+    let code = match &launched.pty {
+        Some(pty) => pty.relay(pid, &launched.signals, stdio.stdin)?,
+        None => wait_forwarding(pid, &launched.signals)?,
+    };
+    Ok(Exit {
+        code,
+        oom_killed: launched.cgroup.oom_killed(),
+    })
+}
+
+/// What berth holds of a detached container's streams.
+pub enum DetachedIo {
+    /// Its pipes.
+    Pipes(Pipes),
+    /// The master side of its pseudo-terminal (`-t`): output to read, input to write.
+    Terminal(OwnedFd),
+}
+
+/// Starts a container with its output on pipes (or a pty with `-t`) and returns at once with its
+/// pid: this process stays its parent and must reap it (`wait_detached` or `reap`), possibly
+/// after an exec into a leaner program. The cgroup stays until then. With `open_stdin` (and no
+/// terminal) its stdin is a pipe too, whose write end comes back with the others.
+pub fn launch_detached(
+    config: &ContainerConfig,
+    layout: &CgroupLayout,
+    open_stdin: bool,
+) -> Result<(i32, DetachedIo), RuntimeError> {
+    let capture = match (config.terminal, open_stdin) {
+        (true, _) => Capture::Nothing,
+        (false, false) => Capture::Output,
+        (false, true) => Capture::OutputAndInput,
+    };
+    match launch(config, layout, config.terminal, capture, None) {
+        Ok(Launched {
+            pid,
+            output: Some(pipes),
+            ..
+        }) => Ok((pid, DetachedIo::Pipes(pipes))),
+        Ok(Launched {
+            pid,
+            pty: Some(pty),
+            ..
+        }) => Ok((pid, DetachedIo::Terminal(pty.master))),
+        Ok(_) => unreachable!("launched with pipes or a pty"),
+        Err(e) => {
+            undo_host_mounts(config);
+            Err(e)
+        }
+    }
+}
+
+/// OCI `create`: sets the container up (its cgroup made) up to the exec, its process waiting
+/// at `gate` (a FIFO) until `start` opens it, and returns its pid and, for a terminal, the
+/// pty's master. The process inherits this one's standard streams (unless it has a terminal)
+/// and outlives it.
+pub fn create_gated(
+    config: &ContainerConfig,
+    layout: &CgroupLayout,
+    gate: &Path,
+) -> Result<(i32, Option<OwnedFd>), RuntimeError> {
+    let gate = rustix::fs::open(
+        gate,
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(host("open the start gate"))?;
+    match launch(config, layout, true, Capture::Nothing, Some(&gate)) {
+        Ok(launched) => {
+            unblock_signals();
+            Ok((launched.pid, launched.pty.map(|pty| pty.master)))
+        }
+        Err(e) => {
+            undo_host_mounts(config);
+            Err(e)
+        }
+    }
+}
+
+/// A container without a mount namespace of its own made its mounts in the host's: detach
+/// them once it has ended (or failed to start).
+pub fn undo_host_mounts(config: &ContainerConfig) {
+    if !config.namespaces.has(libc::CLONE_NEWNS)
+        && let Err(e) = rootfs::unmount_below(&config.rootfs)
+    {
+        tracing::warn!(%e, "the container's mounts could not all be removed");
+    }
+}
+
+/// The exit code of child `pid` once it has ended (128 + N for a signal), without waiting.
+pub fn reap(pid: i32) -> Result<Option<i32>, RuntimeError> {
+    try_wait(pid)
+}
+
+/// After a detached container's end: whether the OOM killer struck, and its cgroup removed.
+pub fn finish_cgroup(layout: &CgroupLayout, cgroup_path: &str) -> bool {
+    let cgroup = Cgroup::at(layout, cgroup_path);
+    let oom_killed = cgroup.oom_killed();
+    cgroup.remove();
+    oom_killed
+}
+
+/// Waits for a container started by `launch_detached` (this process being its parent), its
+/// output going to `sink`; returns its exit code. Its cgroup is left to `finish_cgroup`: what
+/// this touches before the wait stays touched for as long as the container runs.
+pub fn wait_detached(
+    pid: i32,
+    out: OwnedFd,
+    err: OwnedFd,
+    sink: &mut OutputSink<'_>,
+) -> Result<i32, RuntimeError> {
+    let signals = block_signals()?;
+    wait_capturing(pid, &signals, out, err, sink)
+}
