@@ -4,6 +4,7 @@
 
 use crate::cgroup::Cgroup;
 use crate::child::{dup_onto, is_current, report_and_exit, setns, setup_err, unblock_signals};
+use crate::container::guard::ChildGuard;
 use crate::container::handshake::{CgroupEntry, join_cgroup_self, release_child};
 use crate::container::inside::become_process;
 use crate::container::terminal::{Pty, open_terminal, receive_terminal, terminal_socket};
@@ -136,7 +137,10 @@ fn spawn(
     drop(err_write);
     let terminal = terminal.map(|(parent_end, _)| parent_end);
     drop(self_join);
+    // Killed and reaped should the handshake fail; once the command runs, it is the caller's.
+    let child = ChildGuard::new(pid);
     release_child(pid, entry, go_write, err_read, 126, &mut || Ok(()))?;
+    let pid = child.keep();
     let pty = terminal
         .map(|socket| receive_terminal(&socket))
         .transpose()?;

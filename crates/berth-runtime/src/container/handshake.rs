@@ -3,9 +3,12 @@
 //! `code:message`: it failed).
 
 use crate::cgroup::{Cgroup, SelfJoin};
-use crate::child::{setup_err, wait_for};
+use crate::child::setup_err;
 use crate::error::RuntimeError;
+use crate::fdpass;
 use crate::process::StartError;
+use crate::userns::{self, IdMap};
+use rustix::fd::AsFd;
 use rustix::fd::OwnedFd;
 use std::io::{Read, Write};
 
@@ -43,8 +46,8 @@ pub(crate) fn join_cgroup_self(join: &SelfJoin, verdict: &OwnedFd) -> Result<(),
 /// The parent's half of the handshake: `pid` into its cgroup (or word that it moved itself),
 /// then the go-ahead, then its verdict from the error pipe (end of file: it exec'd). A child
 /// that failed before reading the go-ahead still says why on that pipe, which matters more than
-/// the broken pipe here. On failure the child is killed and reaped; a message without a code
-/// gets `default_code`.
+/// the broken pipe here. A message without a code gets `default_code`. On failure the caller's
+/// `ChildGuard` kills and reaps the child.
 pub(crate) fn release_child(
     pid: i32,
     entry: CgroupEntry<'_>,
@@ -79,7 +82,7 @@ pub(crate) fn release_child(
             }
         }
     };
-    let started = joined.and_then(|joined| {
+    joined.and_then(|joined| {
         let sent = if joined {
             before_go()?;
             // The go-ahead carries the child's pid as the host sees it (for its hooks' state).
@@ -111,11 +114,33 @@ pub(crate) fn release_child(
             }
             (None, Ok(())) => Ok(()),
         }
-    });
-    if started.is_err() {
-        // SAFETY: kill our own child, then reap it.
+    })
+}
+
+/// A new user namespace: writes the maps of child `pid`'s, then releases the child on
+/// `mapped`.
+pub(super) fn release_mapped(
+    pid: i32,
+    uid_map: &[IdMap],
+    gid_map: &[IdMap],
+    mapped: OwnedFd,
+) -> Result<(), RuntimeError> {
+    userns::write_maps(pid, uid_map, gid_map)?;
+    std::fs::File::from(mapped)
+        .write_all(b"1")
+        .map_err(|source| RuntimeError::Host {
+            what: "release the mapped process",
+            source,
+        })
+}
+
+/// On v1 the child moves itself in with the `tasks` files sent over `socket`.
+pub(super) fn send_cgroup_files(pid: i32, join: &SelfJoin, socket: &OwnedFd) {
+    if let Err(e) = fdpass::send_fds(socket.as_fd(), &join.files(), b"cgroup") {
+        // The child failed first (its verdict says why) or cannot be reached: it ends here
+        // either way, and the caller's guard reaps it.
+        tracing::debug!(%e, "the cgroup's files did not reach the process");
+        // SAFETY: kill our own child.
         unsafe { libc::kill(pid, libc::SIGKILL) };
-        let _ = wait_for(pid);
     }
-    started
 }

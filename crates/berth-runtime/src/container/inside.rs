@@ -3,6 +3,7 @@
 
 use super::config::{ContainerConfig, NetworkNamespace};
 use super::handshake::join_cgroup_self;
+use super::prepare::Prepared;
 use super::terminal::open_terminal;
 use crate::cgroup::SelfJoin;
 use crate::child::{dup_onto, report_and_exit, setns, setup_err, unblock_signals};
@@ -19,38 +20,85 @@ pub(crate) struct Notify<'a> {
 }
 
 /// What the child is handed besides its configuration.
-pub(super) struct ChildIo<'a> {
+struct ChildIo<'a> {
     /// Keep the caller's stdin (else /dev/null).
-    pub(super) stdin: bool,
+    stdin: bool,
     /// Pipes for stdout and stderr.
-    pub(super) outputs: Option<(BorrowedFd<'a>, BorrowedFd<'a>)>,
+    outputs: Option<(BorrowedFd<'a>, BorrowedFd<'a>)>,
     /// A pipe for stdin.
-    pub(super) input: Option<BorrowedFd<'a>>,
+    input: Option<BorrowedFd<'a>>,
     /// With a terminal: where its master goes, once made in the container.
-    pub(super) terminal: Option<&'a OwnedFd>,
+    terminal: Option<&'a OwnedFd>,
     /// The network namespace to join.
-    pub(super) network: Option<&'a OwnedFd>,
+    network: Option<&'a OwnedFd>,
     /// The start gate (an `O_PATH` descriptor of a FIFO) to wait at before the exec.
-    pub(super) gate: Option<&'a OwnedFd>,
+    gate: Option<&'a OwnedFd>,
     /// Namespaces to join, with their types.
-    pub(super) joins: &'a [(OwnedFd, libc::c_int)],
+    joins: &'a [(OwnedFd, libc::c_int)],
     /// In a new user namespace: a byte arrives here once its maps are written.
-    pub(super) mapped: Option<OwnedFd>,
+    mapped: Option<OwnedFd>,
     /// Cloned into a user namespace joined by path.
-    pub(super) joined_user: bool,
+    joined_user: bool,
     /// The seccomp agent to send a notifying filter's listener to.
-    pub(super) agent: Option<&'a OwnedFd>,
+    agent: Option<&'a OwnedFd>,
     /// Where its cgroup's `tasks` files arrive, when it moves itself in (v1).
-    pub(super) cgroup_files: Option<&'a OwnedFd>,
+    cgroup_files: Option<&'a OwnedFd>,
 }
 
-/// The child: set up, then exec. Never returns.
-pub(super) fn child_main(
-    config: &ContainerConfig,
-    mut io: ChildIo<'_>,
-    go: OwnedFd,
-    err: OwnedFd,
-) -> ! {
+/// How the child starts, besides what was prepared for it.
+pub(super) struct ChildStart<'a> {
+    /// Keep the caller's stdin (else /dev/null).
+    pub(super) stdin: bool,
+    /// The start gate (an `O_PATH` descriptor of a FIFO) to wait at before the exec.
+    pub(super) gate: Option<&'a OwnedFd>,
+    /// Cloned into a user namespace joined by path.
+    pub(super) joined_user: bool,
+}
+
+/// The child, just cloned: takes its ends of what was `prepared`, sets up, then execs. Never
+/// returns.
+pub(super) fn child_main(config: &ContainerConfig, prepared: Prepared, start: ChildStart<'_>) -> ! {
+    let Prepared {
+        terminal,
+        captured,
+        go: (go, go_write),
+        verdict: (verdict_read, err),
+        network,
+        joins,
+        mapped,
+        agent,
+        cgroup_files,
+        ..
+    } = prepared;
+    drop(go_write);
+    drop(verdict_read);
+    let mapped = mapped.map(|(read, write)| {
+        drop(write);
+        read
+    });
+    let io = ChildIo {
+        stdin: start.stdin,
+        outputs: captured
+            .as_ref()
+            .map(|c| (c.stdout.1.as_fd(), c.stderr.1.as_fd())),
+        input: captured
+            .as_ref()
+            .and_then(|c| c.stdin.as_ref())
+            .map(|(read, _)| read.as_fd()),
+        terminal: terminal.as_ref().map(|(_, child_end)| child_end),
+        network: network.as_ref(),
+        gate: start.gate,
+        joins: &joins,
+        mapped,
+        joined_user: start.joined_user,
+        agent: agent.as_ref(),
+        cgroup_files: cgroup_files.as_ref().map(|(_, child_end)| child_end),
+    };
+    set_up_and_exec(config, io, go, err)
+}
+
+/// The child's setup, its start (at the gate, or now), and its exec.
+fn set_up_and_exec(config: &ContainerConfig, mut io: ChildIo<'_>, go: OwnedFd, err: OwnedFd) -> ! {
     let host_pid = match child_setup(config, &mut io, go, &err) {
         Ok(pid) => pid,
         Err(e) => report_and_exit(Some(err), &e),
@@ -124,8 +172,18 @@ fn child_setup(
     go: OwnedFd,
     verdict: &OwnedFd,
 ) -> Result<i32, StartError> {
-    let (stdin, outputs, input, terminal, network) =
-        (io.stdin, io.outputs, io.input, io.terminal, io.network);
+    take_identity(config, io)?;
+    set_up_streams(io)?;
+    enter_namespaces(config, io)?;
+    let host_pid = build_root(config, io, go, verdict)?;
+    finish_root(config, io.terminal)?;
+    let notify = notify(config, io.agent, host_pid);
+    become_process(config, notify)?;
+    Ok(host_pid)
+}
+
+/// Not dumpable, dying with berth, signals unblocked, and root of a user namespace of its own.
+fn take_identity(config: &ContainerConfig, io: &mut ChildIo<'_>) -> Result<(), StartError> {
     // A copy of the berth binary until execve: non-dumpable, so that nothing in the container
     // can open its /proc/PID/exe (the runc CVE-2019-5736 class). execve resets it.
     // SAFETY: prctl with PR_SET_DUMPABLE takes plain integers.
@@ -143,13 +201,16 @@ fn child_setup(
     } else if io.joined_user {
         crate::userns::become_root()?;
     }
+    Ok(())
+}
 
-    // Standard streams (a terminal's once the root is entered).
+/// A session of its own, and the standard streams (a terminal's once the root is entered).
+fn set_up_streams(io: &ChildIo<'_>) -> Result<(), StartError> {
     rustix::process::setsid().map_err(setup_err("setsid"))?;
-    match (terminal, input) {
+    match (io.terminal, io.input) {
         (Some(_), _) => {}
         (None, Some(input)) => dup_onto(input, 0)?,
-        (None, None) if !stdin => {
+        (None, None) if !io.stdin => {
             let null = rustix::fs::open(
                 "/dev/null",
                 rustix::fs::OFlags::RDONLY,
@@ -160,11 +221,16 @@ fn child_setup(
         }
         (None, None) => {}
     }
-    if let Some((out, err)) = outputs {
+    if let Some((out, err)) = io.outputs {
         dup_onto(out, 1)?;
         dup_onto(err, 2)?;
     }
+    Ok(())
+}
 
+/// The UTS names, the namespaces joined by path (but the PID, cgroup and user ones), and the
+/// network.
+fn enter_namespaces(config: &ContainerConfig, io: &ChildIo<'_>) -> Result<(), StartError> {
     if let Some(hostname) = &config.hostname {
         rustix::system::sethostname(hostname.as_bytes()).map_err(setup_err("sethostname"))?;
     }
@@ -179,7 +245,7 @@ fn child_setup(
             setns(fd, *kind).map_err(|e| StartError::setup(format!("join a namespace: {e}")))?;
         }
     }
-    match network {
+    match io.network {
         Some(namespace) => rustix::thread::move_into_link_name_space(
             namespace.as_fd(),
             Some(rustix::thread::LinkNameSpaceType::Network),
@@ -188,10 +254,23 @@ fn child_setup(
         None if config.network == NetworkNamespace::New => bring_up_loopback()?,
         None => {}
     }
+    Ok(())
+}
 
-    // The file system. Without a mount namespace (runc allows it) the mounts are the host's,
-    // made below the rootfs and undone by `delete`, and the root is entered with chroot.
-    let rootfs_error = |e: rootfs::RootfsError| StartError::setup(e.to_string());
+fn rootfs_error(e: rootfs::RootfsError) -> StartError {
+    StartError::setup(e.to_string())
+}
+
+/// The file system, up to the root entered: everything but the cgroup file systems mounted
+/// while the parent makes the cgroup, then the go-ahead, the cgroup namespace and cgroupfs.
+/// Without a mount namespace (runc allows it) the mounts are the host's, made below the rootfs
+/// and undone by `delete`, and the root is entered with chroot. Returns the go-ahead's pid.
+fn build_root(
+    config: &ContainerConfig,
+    io: &ChildIo<'_>,
+    go: OwnedFd,
+    verdict: &OwnedFd,
+) -> Result<i32, StartError> {
     let own_mounts = config.namespaces.has(libc::CLONE_NEWNS);
     if own_mounts {
         rootfs::make_private().map_err(rootfs_error)?;
@@ -207,35 +286,8 @@ fn child_setup(
         .partition(|m| Path::new(&m.destination).starts_with("/sys/fs/cgroup"));
     rootfs::mount_all(&root, &other_mounts, own_mounts).map_err(rootfs_error)?;
     rootfs::create_devices(&root, &config.devices).map_err(rootfs_error)?;
-    // Meanwhile the parent made the cgroup: on v1 its files arrive now and this process moves
-    // itself in (on v2 the parent moves it).
-    if let Some(socket) = io.cgroup_files {
-        let files = crate::fdpass::recv_fds(socket.as_fd())
-            .map_err(|e| StartError::setup(format!("berth went away during setup: {e}")))?;
-        join_cgroup_self(&SelfJoin::from_files(files), verdict)?;
-    }
-    let mut go_ahead = String::new();
-    std::fs::File::from(go)
-        .read_to_string(&mut go_ahead)
-        .map_err(|e| StartError::setup(format!("berth went away during setup: {e}")))?;
-    let host_pid: i32 = go_ahead
-        .parse()
-        .map_err(|_| StartError::setup("berth went away during setup"))?;
-    // In the cgroup now: a cgroup namespace rooted there (or the one to join), and cgroupfs
-    // seen from it.
-    if config.namespaces.new & libc::CLONE_NEWCGROUP != 0 {
-        // SAFETY: a new cgroup namespace changes no memory, file table or credentials.
-        unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWCGROUP) }
-            .map_err(setup_err("unshare the cgroup namespace"))?;
-    }
-    for (fd, kind) in io
-        .joins
-        .iter()
-        .filter(|(_, kind)| *kind == libc::CLONE_NEWCGROUP)
-    {
-        setns(fd, *kind)
-            .map_err(|e| StartError::setup(format!("join the cgroup namespace: {e}")))?;
-    }
+    let host_pid = await_go_ahead(io, go, verdict)?;
+    enter_cgroup_namespace(config, io)?;
     rootfs::mount_all(&root, &cgroup_mounts, own_mounts).map_err(rootfs_error)?;
     // Docker creates a missing working directory.
     rootfs::ensure_dir(&root, &config.cwd).map_err(rootfs_error)?;
@@ -253,6 +305,46 @@ fn child_setup(
     if let Some(propagation) = config.rootfs_propagation {
         rootfs::set_root_propagation(propagation).map_err(rootfs_error)?;
     }
+    Ok(host_pid)
+}
+
+/// Into the cgroup (on v1 this process moves itself in with the files that arrive now; on v2
+/// the parent moves it), then the go-ahead: its pid as the host sees it.
+fn await_go_ahead(io: &ChildIo<'_>, go: OwnedFd, verdict: &OwnedFd) -> Result<i32, StartError> {
+    if let Some(socket) = io.cgroup_files {
+        let files = crate::fdpass::recv_fds(socket.as_fd())
+            .map_err(|e| StartError::setup(format!("berth went away during setup: {e}")))?;
+        join_cgroup_self(&SelfJoin::from_files(files), verdict)?;
+    }
+    let mut go_ahead = String::new();
+    std::fs::File::from(go)
+        .read_to_string(&mut go_ahead)
+        .map_err(|e| StartError::setup(format!("berth went away during setup: {e}")))?;
+    go_ahead
+        .parse()
+        .map_err(|_| StartError::setup("berth went away during setup"))
+}
+
+/// In the cgroup now: a cgroup namespace rooted there (or the one to join).
+fn enter_cgroup_namespace(config: &ContainerConfig, io: &ChildIo<'_>) -> Result<(), StartError> {
+    if config.namespaces.new & libc::CLONE_NEWCGROUP != 0 {
+        // SAFETY: a new cgroup namespace changes no memory, file table or credentials.
+        unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWCGROUP) }
+            .map_err(setup_err("unshare the cgroup namespace"))?;
+    }
+    for (fd, kind) in io
+        .joins
+        .iter()
+        .filter(|(_, kind)| *kind == libc::CLONE_NEWCGROUP)
+    {
+        setns(fd, *kind)
+            .map_err(|e| StartError::setup(format!("join the cgroup namespace: {e}")))?;
+    }
+    Ok(())
+}
+
+/// In the root: the terminal, the sysctls, the OOM score, and the masked and read-only paths.
+fn finish_root(config: &ContainerConfig, terminal: Option<&OwnedFd>) -> Result<(), StartError> {
     if let Some(socket) = terminal {
         open_terminal(socket, true)?;
     }
@@ -271,8 +363,16 @@ fn child_setup(
     if config.readonly_root {
         rootfs::readonly_root().map_err(rootfs_error)?;
     }
+    Ok(())
+}
 
-    let notify = match (io.agent, &config.seccomp_listener) {
+/// With a seccomp agent: the connection and the message its listener goes with.
+fn notify<'a>(
+    config: &ContainerConfig,
+    agent: Option<&'a OwnedFd>,
+    host_pid: i32,
+) -> Option<Notify<'a>> {
+    match (agent, &config.seccomp_listener) {
         (Some(socket), Some(listener)) => {
             let state: serde_json::Value =
                 serde_json::from_str(&config.hooks.state_with(host_pid, "creating"))
@@ -290,9 +390,7 @@ fn child_setup(
             })
         }
         _ => None,
-    };
-    become_process(config, notify)?;
-    Ok(host_pid)
+    }
 }
 
 /// The last steps before exec, shared by `run` and `exec`: rlimits, bounding set, seccomp,

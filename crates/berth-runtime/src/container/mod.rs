@@ -10,16 +10,19 @@
 
 mod clone;
 mod config;
+pub(crate) mod guard;
 pub(crate) mod handshake;
 pub(crate) mod inside;
 mod launch;
+mod prepare;
 mod signals;
 pub(crate) mod terminal;
 pub(crate) mod wait;
 
 pub use crate::error::RuntimeError;
 pub use config::{ContainerConfig, HookSet, Namespaces, NetworkNamespace, SeccompListener};
-pub use launch::Pipes;
+pub use guard::undo_host_mounts;
+pub use prepare::Pipes;
 pub use signals::{block_signals, forward, read_signal, signal_fd};
 pub use terminal::Pty;
 pub use wait::{OutputSink, Stream};
@@ -28,8 +31,9 @@ use crate::cgroup::Cgroup;
 use crate::cgroups::CgroupLayout;
 use crate::child::{try_wait, unblock_signals};
 use crate::error::host;
-use crate::rootfs;
-use launch::{Capture, Launched, launch};
+use guard::HostMounts;
+use launch::{Launched, launch};
+use prepare::Capture;
 use rustix::fd::OwnedFd;
 use std::path::Path;
 use wait::{wait_capturing, wait_forwarding};
@@ -89,22 +93,21 @@ pub fn run(
     stdio: StdioMode,
     on_started: &mut dyn FnMut(i32),
 ) -> Result<Ended, RuntimeError> {
-    let result = launch(config, layout, stdio.stdin, Capture::Nothing, None).and_then(|launched| {
-        let exit = wait_launched(&launched, stdio, on_started);
-        let remains = Remains {
-            cgroup: launched.cgroup,
-            mount_namespace: launched.mount_namespace,
-        };
-        match exit {
-            Ok(exit) => Ok(Ended { exit, remains }),
-            Err(e) => {
-                remains.remove();
-                Err(e)
-            }
+    // Detached when this returns: the container has ended, or failed to start.
+    let _mounts = HostMounts::new(config);
+    let launched = launch(config, layout, stdio.stdin, Capture::Nothing, None)?;
+    let exit = wait_launched(&launched, stdio, on_started);
+    let remains = Remains {
+        cgroup: launched.cgroup,
+        mount_namespace: launched.mount_namespace,
+    };
+    match exit {
+        Ok(exit) => Ok(Ended { exit, remains }),
+        Err(e) => {
+            remains.remove();
+            Err(e)
         }
-    });
-    undo_host_mounts(config);
-    result
+    }
 }
 
 fn wait_launched(
@@ -146,23 +149,22 @@ pub fn launch_detached(
         (false, false) => Capture::Output,
         (false, true) => Capture::OutputAndInput,
     };
-    match launch(config, layout, config.terminal, capture, None) {
-        Ok(Launched {
+    let mounts = HostMounts::new(config);
+    let launched = match launch(config, layout, config.terminal, capture, None)? {
+        Launched {
             pid,
             output: Some(pipes),
             ..
-        }) => Ok((pid, DetachedIo::Pipes(pipes))),
-        Ok(Launched {
+        } => (pid, DetachedIo::Pipes(pipes)),
+        Launched {
             pid,
             pty: Some(pty),
             ..
-        }) => Ok((pid, DetachedIo::Terminal(pty.master))),
-        Ok(_) => unreachable!("launched with pipes or a pty"),
-        Err(e) => {
-            undo_host_mounts(config);
-            Err(e)
-        }
-    }
+        } => (pid, DetachedIo::Terminal(pty.master)),
+        _ => unreachable!("launched with pipes or a pty"),
+    };
+    mounts.keep();
+    Ok(launched)
 }
 
 /// OCI `create`: sets the container up (its cgroup made) up to the exec, its process waiting
@@ -180,26 +182,11 @@ pub fn create_gated(
         rustix::fs::Mode::empty(),
     )
     .map_err(host("open the start gate"))?;
-    match launch(config, layout, true, Capture::Nothing, Some(&gate)) {
-        Ok(launched) => {
-            unblock_signals();
-            Ok((launched.pid, launched.pty.map(|pty| pty.master)))
-        }
-        Err(e) => {
-            undo_host_mounts(config);
-            Err(e)
-        }
-    }
-}
-
-/// A container without a mount namespace of its own made its mounts in the host's: detach
-/// them once it has ended (or failed to start).
-pub fn undo_host_mounts(config: &ContainerConfig) {
-    if !config.namespaces.has(libc::CLONE_NEWNS)
-        && let Err(e) = rootfs::unmount_below(&config.rootfs)
-    {
-        tracing::warn!(%e, "the container's mounts could not all be removed");
-    }
+    let mounts = HostMounts::new(config);
+    let launched = launch(config, layout, true, Capture::Nothing, Some(&gate))?;
+    mounts.keep();
+    unblock_signals();
+    Ok((launched.pid, launched.pty.map(|pty| pty.master)))
 }
 
 /// The exit code of child `pid` once it has ended (128 + N for a signal), without waiting.
