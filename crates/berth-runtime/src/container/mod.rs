@@ -7,6 +7,12 @@
 //! close-on-exec error pipe, so the parent gets the message (and Docker's exit code) instead of
 //! a silent exit; end of file on that pipe means the exec succeeded. Nothing here starts a
 //! thread: `clone` without a new stack is a fork, which is sound in a single-threaded process.
+//!
+//! The launch goes in stages, one module each: `prepare` (the host side's descriptors),
+//! `clone`, `inside` (the child's setup), `handshake` (the go-ahead and the verdict), driven by
+//! `launch`; `guard` undoes what the host side made when a stage fails. Then `wait` (or the
+//! `terminal`'s relay) until the end. `config` holds the plain data they share, `signals` the
+//! relayed signals.
 
 mod clone;
 mod config;
