@@ -8,8 +8,7 @@ use crate::error::RuntimeError;
 use crate::fdpass;
 use crate::process::StartError;
 use crate::userns::{self, IdMap};
-use rustix::fd::AsFd;
-use rustix::fd::OwnedFd;
+use rustix::fd::{AsFd, OwnedFd};
 use std::io::{Read, Write};
 
 /// How a new process gets into its cgroup.
