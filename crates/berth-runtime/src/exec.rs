@@ -3,11 +3,16 @@
 //! no_new_privs, through the same steps `run` takes.
 
 use crate::cgroup::Cgroup;
-use crate::container::{
-    self, ContainerConfig, RuntimeError, become_process, dup_onto, host, setup_err,
-};
+use crate::child::{dup_onto, is_current, report_and_exit, setns, setup_err, unblock_signals};
+use crate::container::guard::ChildGuard;
+use crate::container::handshake::{CgroupEntry, join_cgroup_self, release_child};
+use crate::container::inside::become_process;
+use crate::container::terminal::{Pty, open_terminal, receive_terminal, terminal_socket};
+use crate::container::wait::wait_forwarding;
+use crate::container::{ContainerConfig, RuntimeError, block_signals};
+use crate::error::host;
 use crate::process::{self, StartError};
-use rustix::fd::{AsFd, AsRawFd, OwnedFd};
+use rustix::fd::{AsFd, OwnedFd};
 use std::io::Read;
 
 /// The namespaces an exec'd process joins, the mount namespace last (it changes the root).
@@ -28,28 +33,6 @@ fn open_ns(pid: i32, name: &str) -> Result<OwnedFd, RuntimeError> {
     .map_err(host("open the container's namespaces"))
 }
 
-/// Whether `fd` is this process's own namespace `name` (`user`, `mnt`, ...): joining it again
-/// is needless, and for some (a user namespace, or the host's from inside one) refused.
-pub(crate) fn is_current(fd: &OwnedFd, name: &str) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (
-        std::fs::metadata(format!("/proc/self/ns/{name}")),
-        rustix::fs::fstat(fd),
-    ) {
-        (Ok(own), Ok(other)) => own.ino() == other.st_ino && own.dev() == other.st_dev,
-        _ => false,
-    }
-}
-
-/// Joins the namespace `fd` of type `kind` (a `CLONE_NEW*` flag).
-pub(crate) fn setns(fd: &OwnedFd, kind: libc::c_int) -> std::io::Result<()> {
-    // SAFETY: setns with a namespace descriptor we own and its matching type.
-    if unsafe { libc::setns(fd.as_raw_fd(), kind) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 /// Runs `config.args` in the container whose init is `target`, in `cgroup`; returns its exit
 /// code. `config` is the container's, with the process's args, env, cwd and user.
 pub fn exec(
@@ -63,7 +46,7 @@ pub fn exec(
     on_started(spawned.pid);
     match &spawned.pty {
         Some(pty) => pty.relay(spawned.pid, &spawned.signals, stdin),
-        None => container::wait_forwarding(spawned.pid, &spawned.signals),
+        None => wait_forwarding(spawned.pid, &spawned.signals),
     }
 }
 
@@ -76,14 +59,14 @@ pub fn exec_detached(
     cgroup: &Cgroup,
 ) -> Result<(i32, Option<OwnedFd>), RuntimeError> {
     let spawned = spawn(target, config, cgroup, true)?;
-    container::unblock_signals();
+    unblock_signals();
     Ok((spawned.pid, spawned.pty.map(|pty| pty.master)))
 }
 
 /// A process started in a container, and what this one holds of it.
 struct Spawned {
     pid: i32,
-    pty: Option<container::Pty>,
+    pty: Option<Pty>,
     signals: OwnedFd,
 }
 
@@ -106,15 +89,15 @@ fn spawn(
     // A terminal is made by the child inside the container (its /dev/pts, so that the
     // process finds its own tty there); the master comes back over this socket pair.
     let terminal = match config.terminal {
-        true => Some(container::terminal_socket()?),
+        true => Some(terminal_socket()?),
         false => None,
     };
     let (go_read, go_write) =
         rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(host("pipe"))?;
     let (err_read, err_write) =
         rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(host("pipe"))?;
-    let signals = container::block_signals()?;
-    let (entry, self_join) = container::CgroupEntry::choose(cgroup)?;
+    let signals = block_signals()?;
+    let (entry, self_join) = CgroupEntry::choose(cgroup)?;
     // Joining a PID namespace moves only the children made afterwards.
     setns(&pid_ns, libc::CLONE_NEWPID).map_err(|e| RuntimeError::Host {
         what: "join the container's PID namespace",
@@ -133,9 +116,9 @@ fn spawn(
         drop(err_read);
         let terminal = terminal.as_ref().map(|(_, child_end)| child_end);
         if let Some(join) = &self_join
-            && let Err(e) = container::join_cgroup_self(join, &err_write)
+            && let Err(e) = join_cgroup_self(join, &err_write)
         {
-            container::report_and_exit(Some(err_write), &e);
+            report_and_exit(Some(err_write), &e);
         }
         let error = match child(
             config,
@@ -148,15 +131,18 @@ fn spawn(
             Ok(()) => process::exec(&config.args, &config.env),
             Err(e) => e,
         };
-        container::report_and_exit(Some(err_write), &error);
+        report_and_exit(Some(err_write), &error);
     }
     drop(go_read);
     drop(err_write);
     let terminal = terminal.map(|(parent_end, _)| parent_end);
     drop(self_join);
-    container::release_child(pid, entry, go_write, err_read, 126, &mut || Ok(()))?;
+    // Killed and reaped should the handshake fail; once the command runs, it is the caller's.
+    let child = ChildGuard::new(pid);
+    release_child(pid, entry, go_write, err_read, 126, &mut || Ok(()))?;
+    let pid = child.keep();
     let pty = terminal
-        .map(|socket| container::receive_terminal(&socket))
+        .map(|socket| receive_terminal(&socket))
         .transpose()?;
     Ok(Spawned { pid, pty, signals })
 }
@@ -178,7 +164,7 @@ fn child(
         // SAFETY: prctl with PR_SET_PDEATHSIG takes plain integers.
         unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
     }
-    container::unblock_signals();
+    unblock_signals();
     let mut byte = [0u8; 1];
     std::fs::File::from(go)
         .read_exact(&mut byte)
@@ -195,7 +181,7 @@ fn child(
     rustix::process::setsid().map_err(setup_err("setsid"))?;
     match terminal {
         // The container's /dev/ptmx opens a pty of the container's own /dev/pts.
-        Some(socket) => container::open_terminal(socket, false)?,
+        Some(socket) => open_terminal(socket, false)?,
         None if !stdin => {
             let null = rustix::fs::open(
                 "/dev/null",

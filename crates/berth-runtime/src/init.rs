@@ -2,6 +2,7 @@
 //! forwards every signal it gets to it, reaps orphaned processes, and exits with the command's
 //! exit code.
 
+use crate::child::report_and_exit;
 use crate::process::{self, StartError};
 use rustix::fd::OwnedFd;
 
@@ -18,7 +19,7 @@ pub fn run(args: &[String], env: &[String], err: Option<OwnedFd>) -> ! {
     let child = unsafe { libc::fork() };
     if child < 0 {
         let error = StartError::setup(format!("init: fork: {}", std::io::Error::last_os_error()));
-        crate::container::report_and_exit(err, &error);
+        report_and_exit(err, &error);
     }
     if child == 0 {
         // SAFETY: an empty set unblocks everything for the command.
@@ -28,7 +29,7 @@ pub fn run(args: &[String], env: &[String], err: Option<OwnedFd>) -> ! {
             libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
         }
         let error = process::exec(args, env);
-        crate::container::report_and_exit(err, &error);
+        report_and_exit(err, &error);
     }
     // The command's exec closes its copy of the error pipe; init must close its own.
     drop(err);

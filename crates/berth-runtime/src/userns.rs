@@ -7,7 +7,8 @@
 //! its new namespaces owned by that one: an intermediate process joins it and clones the
 //! container with `CLONE_PARENT`, so that berth stays the container's parent.
 
-use crate::container::{RuntimeError, host};
+use crate::child::{clone, wait_for};
+use crate::error::{RuntimeError, host};
 use crate::process::StartError;
 use rustix::fd::{AsRawFd, OwnedFd};
 use std::io::{Read, Write};
@@ -88,14 +89,14 @@ pub(crate) fn clone_in(userns: &OwnedFd, flags: libc::c_int) -> Result<i32, Runt
         rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(host("pipe"))?;
     // The intermediate only makes system calls and ends with _exit, or returns 0 as the
     // container's child.
-    let intermediate = crate::container::clone(0)?;
+    let intermediate = clone(0)?;
     if intermediate == 0 {
         drop(read);
         // SAFETY: setns with a user namespace descriptor we hold.
         let joined = unsafe { libc::setns(userns.as_raw_fd(), libc::CLONE_NEWUSER) } == 0;
         // CLONE_PARENT makes berth the child's parent; the child continues as the container.
         let cloned = match joined {
-            true => crate::container::clone(flags | libc::CLONE_PARENT).map_err(|e| e.to_string()),
+            true => clone(flags | libc::CLONE_PARENT).map_err(|e| e.to_string()),
             false => Err(std::io::Error::last_os_error().to_string()),
         };
         let report = match cloned {
@@ -113,7 +114,7 @@ pub(crate) fn clone_in(userns: &OwnedFd, flags: libc::c_int) -> Result<i32, Runt
     drop(write);
     let mut report = String::new();
     let read_result = std::fs::File::from(read).read_to_string(&mut report);
-    let _ = crate::container::wait_for(intermediate);
+    let _ = wait_for(intermediate);
     read_result.map_err(|source| RuntimeError::Host {
         what: "read the container's pid",
         source,

@@ -778,3 +778,29 @@ fn seccomp_profiles_with_argument_conditions_and_several_actions() {
     .fails(125, "unsupported action");
     assert_nothing_leaked(&bb.env);
 }
+
+/// A start that fails, in the child's setup or on berth's side after the clone, leaves
+/// nothing: the process killed and reaped, its cgroup removed, its mounts gone.
+#[test]
+fn a_start_that_fails_at_any_stage_leaves_no_cgroup_or_mount() {
+    let bb = Busybox::pulled();
+    // After the go-ahead: the command is not there.
+    bb.env
+        .berth(&["run", "--rm", &bb.image, "no-such-command"])
+        .fails(127, "executable file not found");
+    bb.env
+        .berth(&["run", "-d", &bb.image, "no-such-command"])
+        .fails(127, "executable file not found");
+    // In the child's setup, in its root: a sysctl that is not there.
+    let sysctl = bb.sh(&["--sysctl", "net.ipv4.no_such_sysctl=1"], "true");
+    assert_eq!(sysctl.code, 125, "{}", sysctl.stderr);
+    // On berth's side, between the clone and the go-ahead: a limit the kernel refuses.
+    let cpuset = bb.sh(&["--cpuset-cpus", "4095"], "true");
+    assert_eq!(cpuset.code, 125, "{}", cpuset.stderr);
+    let left: Vec<_> = cgroup_dirs_of(&bb.env, "")
+        .into_iter()
+        .filter(|p| p.is_dir())
+        .collect();
+    assert!(left.is_empty(), "cgroups left: {left:?}");
+    assert_nothing_leaked(&bb.env);
+}
