@@ -9,6 +9,7 @@ pub mod exec;
 pub mod ids;
 pub mod lifecycle;
 pub mod networks;
+pub mod notices;
 pub mod options;
 pub mod paths;
 pub mod reclaim;

@@ -1,6 +1,7 @@
 //! What can be done to an existing container: stop, kill, remove, wait.
 
 use crate::containers::{Containers, FindError};
+use crate::notices::Notices;
 use crate::record::Record;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -172,8 +173,9 @@ pub fn stop(
     containers: &Containers,
     name: &str,
     timeout: Duration,
+    notices: &dyn Notices,
 ) -> Result<Record, LifecycleError> {
-    stop_marked(containers, name, timeout, false)
+    stop_marked(containers, name, timeout, false, notices)
 }
 
 /// `stop` for `restart`: an `--rm` container is kept to be started again (Docker's
@@ -182,8 +184,9 @@ pub fn stop_to_restart(
     containers: &Containers,
     name: &str,
     timeout: Duration,
+    notices: &dyn Notices,
 ) -> Result<Record, LifecycleError> {
-    stop_marked(containers, name, timeout, true)
+    stop_marked(containers, name, timeout, true, notices)
 }
 
 fn stop_marked(
@@ -191,6 +194,7 @@ fn stop_marked(
     name: &str,
     timeout: Duration,
     restarting: bool,
+    notices: &dyn Notices,
 ) -> Result<Record, LifecycleError> {
     let record = containers.find(name)?;
     // Marked before the signal, so that the supervisor, which reads the mark when the
@@ -211,10 +215,10 @@ fn stop_marked(
     }
     if let Err(e) = marked {
         // Docker's stop succeeds too when the state cannot be saved (its daemon logs it).
-        eprintln!(
-            "WARNING: container {} is stopped, but that a user stopped it cannot be recorded: {e}",
+        notices.warning(&format!(
+            "container {} is stopped, but that a user stopped it cannot be recorded: {e}",
             record.name
-        );
+        ));
     }
     Ok(record)
 }

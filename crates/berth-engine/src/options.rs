@@ -212,8 +212,8 @@ impl RunOptions {
                 return Err("conflicting options: hostname and the network mode".into());
             }
         }
-        if mode == NetworkMode::Host && (!ports.is_empty() || self.publish_all) {
-            eprintln!("WARNING: Published ports are discarded when using host network mode");
+        // Discarded, as Docker does (`run::make` says so).
+        if mode == NetworkMode::Host {
             ports.clear();
         }
         let ip = self

@@ -6,6 +6,7 @@ use crate::connect::{self, HeldPorts};
 use crate::containers::{Containers, process_start_time};
 use crate::ids::new_id;
 use crate::networks::{DEFAULT, NetworkError, Networks};
+use crate::notices::Notices;
 use crate::options::{Mount, NetworkPlan, RunOptions};
 use crate::paths::Roots;
 use crate::record::{Endpoint, LogDriver, NetworkMode, Record, Status};
@@ -15,7 +16,7 @@ use crate::users;
 use berth_image::digest::Digest;
 use berth_image::local::{self, LocalError};
 use berth_image::manifest::Platform;
-use berth_image::pull::{self, Progress, PullError};
+use berth_image::pull::{self, PullError};
 use berth_image::reference::Reference;
 use berth_image::store::{ImageRecord, Placeholder, Store};
 use berth_net::ports::{PortRequest, Protocol};
@@ -84,9 +85,9 @@ pub fn run(
     roots: &Roots,
     config: &EngineConfig,
     options: &RunOptions,
-    progress: &dyn Progress,
+    notices: &dyn Notices,
 ) -> Result<i32, RunError> {
-    let (record, spec) = make(roots, config, options, progress, true)?;
+    let (record, spec) = make(roots, config, options, notices, true)?;
     let id = record.id.clone();
     execute(
         roots,
@@ -105,9 +106,9 @@ pub fn create(
     roots: &Roots,
     config: &EngineConfig,
     options: &RunOptions,
-    progress: &dyn Progress,
+    notices: &dyn Notices,
 ) -> Result<(Record, Spec), RunError> {
-    make(roots, config, options, progress, false)
+    make(roots, config, options, notices, false)
 }
 
 /// Creates a container; one that this process runs next (`claimed`) is recorded as running
@@ -116,7 +117,7 @@ fn make(
     roots: &Roots,
     config: &EngineConfig,
     options: &RunOptions,
-    progress: &dyn Progress,
+    notices: &dyn Notices,
     claimed: bool,
 ) -> Result<(Record, Spec), RunError> {
     if options.interactive
@@ -127,6 +128,11 @@ fn make(
         return Err(RunError::NotATty);
     }
     let plan = options.plan().map_err(RunError::Options)?;
+    if plan.network.mode == NetworkMode::Host
+        && (!options.publish.is_empty() || options.publish_all)
+    {
+        notices.warning("Published ports are discarded when using host network mode");
+    }
     let layout = cgroups::detect().map_err(io("read the cgroup layout"))?;
     let containers = Containers::new(&roots.root);
     let network = resolve_network(roots, config, &containers, &plan.network)?;
@@ -136,7 +142,7 @@ fn make(
         what: "open the image store".into(),
         source: std::io::Error::other(e),
     })?;
-    let (image_id, image) = find_or_pull(&store, config, options, progress)?;
+    let (image_id, image) = find_or_pull(&store, config, options, notices)?;
     let image_config: serde_json::Value = store
         .read_blob(&image_id)
         .ok()
@@ -240,8 +246,8 @@ fn make(
                 .join("memory/memory.memsw.limit_in_bytes")
                 .exists();
         if options.memory_swap.is_some() && !swap_accounting {
-            eprintln!(
-                "WARNING: Your kernel does not support swap limit capabilities or the cgroup is not mounted. Memory limited without swap."
+            notices.warning(
+                "Your kernel does not support swap limit capabilities or the cgroup is not mounted. Memory limited without swap.",
             );
         }
         // Its environment may hold secrets (`-e`): readable by its owner only.
@@ -609,7 +615,7 @@ fn find_or_pull(
     store: &Store,
     config: &EngineConfig,
     options: &RunOptions,
-    progress: &dyn Progress,
+    notices: &dyn Notices,
 ) -> Result<(Digest, ImageRecord), RunError> {
     let read = || {
         store.images().map_err(|e| RunError::Io {
@@ -634,7 +640,7 @@ fn find_or_pull(
                     .map_err(|e| e.to_string())
                     .and_then(|reference| {
                         let pull_options = config.pull_options(Some(wanted.clone()));
-                        pull::pull(store, &reference, &pull_options, progress)
+                        pull::pull(store, &reference, &pull_options, notices)
                             .map_err(|e| e.to_string())
                     });
                 let pulled = pulled.map_err(|why| {
@@ -650,8 +656,8 @@ fn find_or_pull(
         Err(LocalError::NoSuchImage(_)) => {
             let reference =
                 Reference::parse(&options.image).map_err(|e| RunError::Options(e.to_string()))?;
-            eprintln!("Unable to find image '{}' locally", options.image);
-            let id = pull::pull(store, &reference, &config.pull_options(wanted), progress)?.id;
+            notices.note(&format!("Unable to find image '{}' locally", options.image));
+            let id = pull::pull(store, &reference, &config.pull_options(wanted), notices)?.id;
             return image_record(read()?, id, options);
         }
         Err(e) => return Err(e.into()),

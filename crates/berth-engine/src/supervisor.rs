@@ -6,7 +6,7 @@
 use crate::containers::Containers;
 use crate::paths::Roots;
 use crate::record::{LogDriver, Record, RestartPolicy};
-use crate::relay_args::{RelayArgs, RelayStreams};
+use crate::relay_args::{RelayArgs, RelayArgsError, RelayStreams};
 use crate::run::RunError;
 use crate::run::{self, Detached};
 use berth_runtime::container::{DetachedIo, Pipes, Stream};
@@ -191,18 +191,10 @@ fn restart_if_due(roots: &Roots, containers: &Containers, id: &str, code: i32) -
     supervise(roots, id, false)
 }
 
-/// `berth __relay ARGS...` (see `RelayArgs`): a mismatch (another berth binary's arguments)
-/// is told on stderr and exits 125.
-pub fn relay_main(args: &[String]) -> i32 {
-    match RelayArgs::from_args(args) {
-        Ok(args) => relay_from(args),
-        Err(e) => {
-            eprintln!(
-                "berth: cannot start the relay of a detached container: {e} (the arguments are not what this berth's supervisor writes)"
-            );
-            125
-        }
-    }
+/// `berth __relay ARGS...` (see `RelayArgs`): the container's exit code, or why `args` are not
+/// what this berth's supervisor writes (another berth binary's arguments).
+pub fn relay_main(args: &[String]) -> Result<i32, RelayArgsError> {
+    RelayArgs::from_args(args).map(relay_from)
 }
 
 /// The relay, from its arguments.

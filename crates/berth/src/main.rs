@@ -32,7 +32,15 @@ fn main() {
 #[inline(never)]
 fn relay_main() -> ! {
     let args: Vec<String> = std::env::args().skip(2).collect();
-    std::process::exit(berth_engine::supervisor::relay_main(&args));
+    match berth_engine::supervisor::relay_main(&args) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!(
+                "berth: cannot start the relay of a detached container: {e} (the arguments are not what this berth's supervisor writes)"
+            );
+            std::process::exit(exit::ENGINE);
+        }
+    }
 }
 
 /// The Docker-like command line.

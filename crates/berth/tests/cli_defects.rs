@@ -219,6 +219,46 @@ fn add_host_reaches_etc_hosts_on_the_host_network() {
     assert_nothing_leaked(&bb.env);
 }
 
+// Docker's CLI writes its notes and warnings on stderr, apart from the container's output:
+// `Unable to find image 'x' locally` before it pulls, and `WARNING: Published ports are
+// discarded when using host network mode`.
+#[test]
+fn notes_and_warnings_go_to_stderr_apart_from_the_output() {
+    let bb = Busybox::pulled();
+    let other = Env::new();
+    let run = other.berth(&["run", "--rm", &bb.image, "echo", "out"]).ok();
+    assert_eq!(run.stdout.lines().last(), Some("out"));
+    assert!(
+        run.stderr
+            .contains(&format!("Unable to find image '{}' locally", bb.image)),
+        "{}",
+        run.stderr
+    );
+    let run = bb
+        .env
+        .berth(&[
+            "run",
+            "--rm",
+            "--network",
+            "host",
+            "-p",
+            "8080:80",
+            &bb.image,
+            "echo",
+            "out",
+        ])
+        .ok();
+    assert_eq!(run.stdout, "out\n");
+    assert!(
+        run.stderr
+            .contains("WARNING: Published ports are discarded when using host network mode"),
+        "{}",
+        run.stderr
+    );
+    assert_nothing_leaked(&bb.env);
+    assert_nothing_leaked(&other);
+}
+
 // Docker pulls the asked `--platform` when the local image is of another one, and fails when
 // the registry has none for it.
 #[test]

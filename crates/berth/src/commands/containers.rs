@@ -2,6 +2,7 @@
 //! `__supervise`.
 
 use super::Context;
+use super::progress::Silent;
 use super::reclaimed::{containers, reclaimed};
 use crate::cli::{
     CpArgs, ExecArgs, KillArgs, LogsArgs, NamesArgs, PsArgs, RmArgs, StartArgs, StatsArgs,
@@ -83,7 +84,7 @@ pub fn start(ctx: &Context, args: &StartArgs) -> Outcome {
 pub fn stop(ctx: &Context, args: &StopArgs) -> Outcome {
     let all = containers(ctx);
     for_each(&args.containers, |name| {
-        lifecycle::stop(&all, name, Duration::from_secs(args.time)).map_err(one)?;
+        lifecycle::stop(&all, name, Duration::from_secs(args.time), &Silent).map_err(one)?;
         println!("{name}");
         Ok(())
     })
@@ -95,7 +96,8 @@ pub fn restart(ctx: &Context, args: &StopArgs) -> Outcome {
     let all = containers(ctx);
     for_each(&args.containers, |name| {
         let record =
-            lifecycle::stop_to_restart(&all, name, Duration::from_secs(args.time)).map_err(one)?;
+            lifecycle::stop_to_restart(&all, name, Duration::from_secs(args.time), &Silent)
+                .map_err(one)?;
         start_detached(ctx, &record.id)?;
         println!("{name}");
         Ok(())

@@ -1,6 +1,8 @@
 //! Pull progress: a bar per layer on a terminal (as Docker draws them), plain lines otherwise,
-//! nothing with `-q`.
+//! nothing with `-q`; and the engine's warnings and notes, on stderr as Docker's CLI writes
+//! them.
 
+use berth_engine::notices::Notices;
 use berth_image::digest::Digest;
 use berth_image::pull::Progress;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -9,7 +11,7 @@ use std::io::IsTerminal;
 use std::sync::Mutex;
 
 /// Picks the display for this output.
-pub fn for_output(quiet: bool) -> Box<dyn Progress> {
+pub fn for_output(quiet: bool) -> Box<dyn Notices> {
     if quiet {
         Box::new(Silent)
     } else if std::io::stdout().is_terminal() {
@@ -19,7 +21,24 @@ pub fn for_output(quiet: bool) -> Box<dyn Progress> {
     }
 }
 
-struct Silent;
+/// The engine's warnings and notes, whatever shows the pull's progress (`-q` silences the
+/// progress alone, as with Docker).
+macro_rules! stderr_notices {
+    ($($display:ty),*) => {$(
+        impl Notices for $display {
+            fn warning(&self, text: &str) {
+                eprintln!("WARNING: {text}");
+            }
+            fn note(&self, text: &str) {
+                eprintln!("{text}");
+            }
+        }
+    )*};
+}
+stderr_notices!(Silent, Lines, Bars);
+
+/// No progress at all (`-q`), and what needs none (`stop`).
+pub struct Silent;
 
 impl Progress for Silent {
     fn layer_waiting(&self, _: &Digest, _: u64) {}
