@@ -778,3 +778,35 @@ fn seccomp_profiles_with_argument_conditions_and_several_actions() {
     .fails(125, "unsupported action");
     assert_nothing_leaked(&bb.env);
 }
+
+// Docker (runc's user lookup; moby's merge of tmpfs options): `-u name:group` runs with that
+// group alone, a uid the image does not know runs in group root, and `--tmpfs DIR:exec`
+// lifts the default `noexec`.
+#[test]
+fn explicit_groups_unknown_uids_and_tmpfs_exec_follow_docker() {
+    let bb = Busybox::pulled();
+    assert_eq!(
+        bb.sh(&["-u", "app:app"], "id -G").ok().stdout.trim(),
+        "1000"
+    );
+    assert_eq!(
+        bb.sh(&["-u", "app"], "id -G").ok().stdout.trim(),
+        "1000 1001"
+    );
+    assert_eq!(
+        bb.sh(&["-u", "4242"], "echo $(id -u):$(id -g):$(id -G)")
+            .ok()
+            .stdout
+            .trim(),
+        "4242:0:0"
+    );
+    let out = bb
+        .sh(
+            &["--tmpfs", "/x:exec", "--tmpfs", "/y"],
+            "cp /bin/busybox /x/true && /x/true && echo exec; \
+             cp /bin/busybox /y/true && /y/true 2>/dev/null || echo noexec",
+        )
+        .ok();
+    assert_eq!(out.stdout, "exec\nnoexec\n");
+    assert_nothing_leaked(&bb.env);
+}

@@ -349,11 +349,42 @@ fn mounts(plan: &RunPlan, ctx: &Context<'_>) -> Result<Vec<Mount>, OciSpecError>
             crate::options::Mount::Tmpfs { target, options } => {
                 let mut all = vec!["nosuid", "nodev", "noexec"];
                 all.extend(options.iter().map(String::as_str));
-                mount(target, "tmpfs", "tmpfs", &all)?
+                mount(target, "tmpfs", "tmpfs", &merge_tmpfs_options(&all))?
             }
         });
     }
     Ok(mounts)
+}
+
+/// tmpfs options merged as Docker merges them (moby's `MergeTmpfsOptions`): of a flag and its
+/// opposite (`exec` after the default `noexec`), of the propagation modes, and of the
+/// `key=value`s with one key, the last one given stays, in its place; `defaults` goes.
+fn merge_tmpfs_options<'a>(options: &[&'a str]) -> Vec<&'a str> {
+    fn family(option: &str) -> &str {
+        match option {
+            "ro" | "rw" => "ro",
+            "suid" | "nosuid" => "suid",
+            "dev" | "nodev" => "dev",
+            "exec" | "noexec" => "exec",
+            "sync" | "async" => "sync",
+            "mand" | "nomand" => "mand",
+            "atime" | "noatime" => "atime",
+            "diratime" | "nodiratime" => "diratime",
+            "relatime" | "norelatime" => "relatime",
+            "strictatime" | "nostrictatime" => "strictatime",
+            "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable"
+            | "runbindable" => "propagation",
+            other => other.split_once('=').map_or(other, |(key, _)| key),
+        }
+    }
+    let mut kept: Vec<&str> = Vec::new();
+    for option in options.iter().rev().filter(|o| **o != "defaults") {
+        if !kept.iter().any(|k| family(k) == family(option)) {
+            kept.push(option);
+        }
+    }
+    kept.reverse();
+    kept
 }
 
 /// What berth's runtime reads besides the spec: the seccomp choice and `--init`.
