@@ -505,7 +505,7 @@ fn limits_become_cgroup_resources_and_rlimits() {
             o.memory = Some(m.into());
             o.memory_swap = swap.map(str::to_owned);
         }));
-        let memory = resources(&spec).memory().clone().unwrap();
+        let memory = resources(&spec).memory().unwrap();
         (memory.limit(), memory.swap())
     };
     assert_eq!(memory("64m", None), (Some(64 << 20), Some(128 << 20)));
