@@ -779,11 +779,12 @@ fn seccomp_profiles_with_argument_conditions_and_several_actions() {
     assert_nothing_leaked(&bb.env);
 }
 
-// Docker (runc's user lookup; moby's merge of tmpfs options): `-u name:group` runs with that
-// group alone, a uid the image does not know runs in group root, and `--tmpfs DIR:exec`
-// lifts the default `noexec`.
+// Docker (runc's user lookup; moby's merge of tmpfs options and order of mounts): `-u
+// name:group` runs with that group alone, a uid the image does not know runs in group root,
+// `--tmpfs DIR:exec` lifts the default `noexec`, and a mount given before a shallower one
+// is not hidden by it.
 #[test]
-fn explicit_groups_unknown_uids_and_tmpfs_exec_follow_docker() {
+fn explicit_groups_unknown_uids_tmpfs_exec_and_mount_order_follow_docker() {
     let bb = Busybox::pulled();
     assert_eq!(
         bb.sh(&["-u", "app:app"], "id -G").ok().stdout.trim(),
@@ -808,5 +809,21 @@ fn explicit_groups_unknown_uids_and_tmpfs_exec_follow_docker() {
         )
         .ok();
     assert_eq!(out.stdout, "exec\nnoexec\n");
+
+    let outer = bb.env.path().join("outer");
+    let inner = bb.env.path().join("inner");
+    std::fs::create_dir_all(&outer).unwrap();
+    std::fs::create_dir_all(&inner).unwrap();
+    std::fs::write(outer.join("o"), "outer ").unwrap();
+    std::fs::write(inner.join("i"), "inner").unwrap();
+    let inner_at = format!("{}:/data/sub", inner.display());
+    let outer_at = format!("{}:/data", outer.display());
+    let out = bb
+        .sh(
+            &["-v", &inner_at, "-v", &outer_at],
+            "cat /data/o /data/sub/i",
+        )
+        .ok();
+    assert_eq!(out.stdout, "outer inner");
     assert_nothing_leaked(&bb.env);
 }

@@ -280,7 +280,7 @@ fn mount(
 }
 
 /// Docker's mounts (/proc, /dev and its filesystems, /sys, cgroupfs), then the per-container
-/// files under /etc, then the run's binds and tmpfs mounts, in order.
+/// files under /etc and the run's binds and tmpfs mounts, the shallower first.
 fn mounts(plan: &RunPlan, ctx: &Context<'_>) -> Result<Vec<Mount>, OciSpecError> {
     let sys = if plan.privileged { "rw" } else { "ro" };
     let mut mounts = vec![
@@ -330,11 +330,12 @@ fn mounts(plan: &RunPlan, ctx: &Context<'_>) -> Result<Vec<Mount>, OciSpecError>
             &["nosuid", "noexec", "nodev", sys],
         )?,
     ];
+    let mut own = Vec::new();
     for (destination, source) in &ctx.etc_files {
-        mounts.push(mount(destination, "bind", source, &["rbind", "rprivate"])?);
+        own.push(mount(destination, "bind", source, &["rbind", "rprivate"])?);
     }
     for m in &plan.mounts {
-        mounts.push(match m {
+        own.push(match m {
             crate::options::Mount::Bind {
                 source,
                 target,
@@ -353,6 +354,10 @@ fn mounts(plan: &RunPlan, ctx: &Context<'_>) -> Result<Vec<Mount>, OciSpecError>
             }
         });
     }
+    // Shallower destinations first, else in order (moby's `sortMounts`): a mount at /data
+    // does not hide one at /data/sub given before it, nor one at /etc the /etc files.
+    own.sort_by_key(|m| m.destination().components().count());
+    mounts.extend(own);
     Ok(mounts)
 }
 

@@ -360,8 +360,9 @@ fn the_working_directory_is_w_else_the_images_else_root() {
     );
 }
 
-// Docker's mounts, then the container's own /etc files, then `-v`, `--mount` and `--tmpfs`
-// in that order; /dev/shm is 64 MiB; /sys and cgroupfs read-only but with `--privileged`.
+// Docker's mounts, then the container's own /etc files and `-v`, `--mount` and `--tmpfs`,
+// the shallower first; /dev/shm is 64 MiB; /sys and cgroupfs read-only but with
+// `--privileged`.
 #[test]
 fn the_mounts_are_dockers_then_the_etc_files_then_the_runs() {
     let spec = spec_of(&with(|o| {
@@ -387,14 +388,14 @@ fn the_mounts_are_dockers_then_the_etc_files_then_the_runs() {
             ("/dev/shm", "tmpfs", "shm"),
             ("/sys", "sysfs", "sysfs"),
             ("/sys/fs/cgroup", "cgroup", "cgroup"),
-            ("/etc/hostname", "bind", "/c/hostname"),
-            ("/etc/hosts", "bind", "/c/hosts"),
-            ("/etc/resolv.conf", "bind", "/c/resolv.conf"),
             ("/a", "bind", "/host/a"),
             ("/b", "bind", "/host/b"),
             ("/c", "bind", "/host/c"),
             ("/t", "tmpfs", "tmpfs"),
             ("/run", "tmpfs", "tmpfs"),
+            ("/etc/hostname", "bind", "/c/hostname"),
+            ("/etc/hosts", "bind", "/c/hosts"),
+            ("/etc/resolv.conf", "bind", "/c/resolv.conf"),
         ]
     );
     assert_eq!(mount_options(&spec, "/a"), ["rbind", "rprivate", "ro"]);
@@ -434,6 +435,28 @@ fn the_mounts_are_dockers_then_the_etc_files_then_the_runs() {
     assert_eq!(
         mount_options(&read_only, "/tmp"),
         ["nosuid", "nodev", "noexec"]
+    );
+}
+
+// Docker (moby's sortMounts): a mount is never hidden by a shallower one given after it.
+#[test]
+fn shallower_mounts_go_first_so_none_hides_another() {
+    let spec = spec_of(&with(|o| {
+        o.volumes = owned(&["/h/sub:/data/sub", "/h/etc:/etc", "/h/data:/data/"]);
+        o.tmpfs = owned(&["/data/sub/deeper"]);
+    }));
+    let order: Vec<String> = mounts(&spec).into_iter().skip(7).map(|m| m.0).collect();
+    assert_eq!(
+        order,
+        [
+            "/etc",
+            "/data/",
+            "/etc/hostname",
+            "/etc/hosts",
+            "/etc/resolv.conf",
+            "/data/sub",
+            "/data/sub/deeper",
+        ]
     );
 }
 
