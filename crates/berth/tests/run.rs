@@ -493,7 +493,8 @@ fn user_workdir_env_volumes_and_read_only_behave() {
              awk '$5 == \"/data\" || $5 == \"/etc/hosts\" { print \"\", $5, $7 }' /proc/self/mountinfo",
         )
         .ok();
-    assert_eq!(out.stdout, "hi /etc/hosts -\n /data -\n");
+    // /data first: the shallower mount goes first, as in Docker.
+    assert_eq!(out.stdout, "hi /data -\n /etc/hosts -\n");
     assert_eq!(
         std::fs::read_to_string(host_dir.join("from-container")).unwrap(),
         "back\n"
