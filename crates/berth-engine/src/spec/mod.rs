@@ -1,5 +1,7 @@
-//! Spec generation, a pure function: image config + run options -> runtime spec, with Docker's
-//! defaults (mounts, masked and read-only paths, capabilities, seccomp, environment).
+//! Spec generation, a pure function: image config + run options -> runtime spec, built with
+//! `oci_spec::runtime`'s builders, with Docker's defaults (mounts, masked and read-only paths,
+//! capabilities, seccomp, environment). What the runtime spec has no field for goes in
+//! annotations berth's runtime reads (`berth.seccomp`, `berth.init`).
 
 use crate::options::RunPlan;
 use crate::users::User;
@@ -265,6 +267,7 @@ fn capability_set(names: &[String]) -> Result<Capabilities, OciSpecError> {
         .collect()
 }
 
+/// One mount of `kind` from `source` at `destination`.
 fn mount(
     destination: &str,
     kind: &str,
