@@ -46,7 +46,8 @@ pub fn resolve(spec: &str, passwd: &str, group: &str) -> Result<User, UserError>
             f[0].to_owned(),
             f[5].to_owned(),
         ),
-        (None, Ok(uid)) => (uid, uid, String::new(), "/".to_owned()),
+        // Not in the image's passwd: group root, as runc's GetExecUser (Docker's) has it.
+        (None, Ok(uid)) => (uid, 0, String::new(), "/".to_owned()),
         (None, Err(_)) => return Err(UserError::NoUser(user_part.to_owned())),
     };
     let groups_file: Vec<Vec<&str>> = group
@@ -60,7 +61,8 @@ pub fn resolve(spec: &str, passwd: &str, group: &str) -> Result<User, UserError>
             None => g.parse().map_err(|_| UserError::NoGroup(g.to_owned()))?,
         };
     }
-    let mut groups: Vec<u32> = if name.is_empty() {
+    // Supplementary groups come with the implicit form only: `name:group` has none (runc).
+    let mut groups: Vec<u32> = if name.is_empty() || group_part.is_some() {
         Vec::new()
     } else {
         groups_file
@@ -111,7 +113,20 @@ mod tests {
             resolve("1000", PASSWD, GROUP).unwrap().groups,
             vec![10, 1001]
         );
-        assert_eq!(resolve("app:extra", PASSWD, GROUP).unwrap().gid, 1001);
+        // An explicit group is the only one: no supplementary groups (runc's GetExecUser).
+        let explicit = resolve("app:extra", PASSWD, GROUP).unwrap();
+        assert_eq!((explicit.gid, explicit.groups), (1001, vec![]));
+        assert!(resolve("1000:0", PASSWD, GROUP).unwrap().groups.is_empty());
+        // A uid the image does not know is in group root, with `/` for home (Docker's).
+        assert_eq!(
+            resolve("4242", PASSWD, GROUP).unwrap(),
+            User {
+                uid: 4242,
+                gid: 0,
+                groups: vec![],
+                home: "/".into()
+            }
+        );
         assert_eq!(
             resolve("4242:4343", PASSWD, GROUP).unwrap(),
             User {

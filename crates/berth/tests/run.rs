@@ -493,7 +493,8 @@ fn user_workdir_env_volumes_and_read_only_behave() {
              awk '$5 == \"/data\" || $5 == \"/etc/hosts\" { print \"\", $5, $7 }' /proc/self/mountinfo",
         )
         .ok();
-    assert_eq!(out.stdout, "hi /etc/hosts -\n /data -\n");
+    // /data first: the shallower mount goes first, as in Docker.
+    assert_eq!(out.stdout, "hi /data -\n /etc/hosts -\n");
     assert_eq!(
         std::fs::read_to_string(host_dir.join("from-container")).unwrap(),
         "back\n"
@@ -802,5 +803,54 @@ fn a_start_that_fails_at_any_stage_leaves_no_cgroup_or_mount() {
         .filter(|p| p.is_dir())
         .collect();
     assert!(left.is_empty(), "cgroups left: {left:?}");
+    assert_nothing_leaked(&bb.env);
+}
+
+// Docker (runc's user lookup; moby's merge of tmpfs options and order of mounts): `-u
+// name:group` runs with that group alone, a uid the image does not know runs in group root,
+// `--tmpfs DIR:exec` lifts the default `noexec`, and a mount given before a shallower one
+// is not hidden by it.
+#[test]
+fn explicit_groups_unknown_uids_tmpfs_exec_and_mount_order_follow_docker() {
+    let bb = Busybox::pulled();
+    assert_eq!(
+        bb.sh(&["-u", "app:app"], "id -G").ok().stdout.trim(),
+        "1000"
+    );
+    assert_eq!(
+        bb.sh(&["-u", "app"], "id -G").ok().stdout.trim(),
+        "1000 1001"
+    );
+    assert_eq!(
+        bb.sh(&["-u", "4242"], "echo $(id -u):$(id -g):$(id -G)")
+            .ok()
+            .stdout
+            .trim(),
+        "4242:0:0"
+    );
+    let out = bb
+        .sh(
+            &["--tmpfs", "/x:exec", "--tmpfs", "/y"],
+            "cp /bin/busybox /x/true && /x/true && echo exec; \
+             cp /bin/busybox /y/true && /y/true 2>/dev/null || echo noexec",
+        )
+        .ok();
+    assert_eq!(out.stdout, "exec\nnoexec\n");
+
+    let outer = bb.env.path().join("outer");
+    let inner = bb.env.path().join("inner");
+    std::fs::create_dir_all(&outer).unwrap();
+    std::fs::create_dir_all(&inner).unwrap();
+    std::fs::write(outer.join("o"), "outer ").unwrap();
+    std::fs::write(inner.join("i"), "inner").unwrap();
+    let inner_at = format!("{}:/data/sub", inner.display());
+    let outer_at = format!("{}:/data", outer.display());
+    let out = bb
+        .sh(
+            &["-v", &inner_at, "-v", &outer_at],
+            "cat /data/o /data/sub/i",
+        )
+        .ok();
+    assert_eq!(out.stdout, "outer inner");
     assert_nothing_leaked(&bb.env);
 }
