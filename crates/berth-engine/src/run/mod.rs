@@ -1,0 +1,416 @@
+//! `berth run`: find (or pull) the image, write the container's record and files, generate
+//! its spec, run it, record how it ended, clean up.
+
+mod detached;
+mod error;
+mod files;
+mod image;
+mod lifecycle;
+
+pub use detached::{Detached, finish_detached, launch_detached};
+pub use error::RunError;
+
+use crate::config::EngineConfig;
+use crate::connect;
+use crate::containers::Containers;
+use crate::ids::new_id;
+use crate::networks::{DEFAULT, Networks};
+use crate::notices::Notices;
+use crate::options::{Mount, NetworkPlan, RunOptions};
+use crate::paths::Roots;
+use crate::record::{Endpoint, NetworkMode, Record, Status};
+use crate::spec;
+use crate::spec::NetworkNs;
+use crate::users;
+use berth_image::store::Store;
+use berth_runtime::cgroups::{self, CgroupMode};
+use berth_runtime::container::{self as runtime, StdioMode};
+use error::io;
+use files::{etc_hosts, resolv_conf, with_extra_hosts};
+use image::{exposed_ports, find_or_pull, init_layer, read_image_file};
+use lifecycle::{claim, conclude, prepare};
+use oci_spec::runtime::Spec;
+use std::fs;
+use std::path::{Path, PathBuf};
+/// Runs a container in the foreground and returns its exit code.
+pub fn run(
+    roots: &Roots,
+    config: &EngineConfig,
+    options: &RunOptions,
+    notices: &dyn Notices,
+) -> Result<i32, RunError> {
+    let (record, spec) = make(roots, config, options, notices, true)?;
+    let id = record.id.clone();
+    execute(
+        roots,
+        &id,
+        Some((record, spec)),
+        StdioMode {
+            stdin: options.interactive,
+        },
+        &mut || {},
+    )
+}
+
+/// Creates a container: image found or pulled, its directory, files, spec and record written
+/// (status `created`). Nothing runs yet.
+pub fn create(
+    roots: &Roots,
+    config: &EngineConfig,
+    options: &RunOptions,
+    notices: &dyn Notices,
+) -> Result<(Record, Spec), RunError> {
+    make(roots, config, options, notices, false)
+}
+
+/// Creates a container; one that this process runs next (`claimed`) is recorded as running
+/// here from the start, which saves claiming it with a second write of its record.
+fn make(
+    roots: &Roots,
+    config: &EngineConfig,
+    options: &RunOptions,
+    notices: &dyn Notices,
+    claimed: bool,
+) -> Result<(Record, Spec), RunError> {
+    if options.interactive
+        && options.tty
+        && !options.detach
+        && !std::io::IsTerminal::is_terminal(&std::io::stdin())
+    {
+        return Err(RunError::NotATty);
+    }
+    let plan = options.plan().map_err(RunError::Options)?;
+    if plan.network.mode == NetworkMode::Host
+        && (!options.publish.is_empty() || options.publish_all)
+    {
+        notices.warning("Published ports are discarded when using host network mode");
+    }
+    let layout = cgroups::detect().map_err(io("read the cgroup layout"))?;
+    let containers = Containers::new(&roots.root);
+    let network = resolve_network(roots, config, &containers, &plan.network)?;
+    tracing::debug!("options checked");
+
+    let store = Store::open(&roots.root).map_err(|e| RunError::Io {
+        what: "open the image store".into(),
+        source: std::io::Error::other(e),
+    })?;
+    let (image_id, image) = find_or_pull(&store, config, options, notices)?;
+    let image_config: serde_json::Value = store
+        .read_blob(&image_id)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| {
+            RunError::Options(format!(
+                "the config of image {} is missing or unreadable",
+                image_id.short()
+            ))
+        })?;
+    tracing::debug!(image = %image_id, "image found");
+    let layers: Vec<PathBuf> = image
+        .layers
+        .iter()
+        .rev()
+        .map(|chain| store.layer_dir(chain).join("diff"))
+        .collect();
+    let user_spec = options.user.clone().unwrap_or_else(|| {
+        image_config["config"]["User"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    });
+    let user = users::resolve(
+        &user_spec,
+        &read_image_file(&layers, "etc/passwd"),
+        &read_image_file(&layers, "etc/group"),
+    )?;
+
+    let id = new_id().map_err(io("make a container id"))?;
+    let hostname = options
+        .hostname
+        .clone()
+        .or_else(|| network.hostname.clone())
+        .unwrap_or_else(|| id[..12].to_owned());
+    let mut ports = plan.network.ports.clone();
+    if plan.network.publish_all && network.mode.on_bridges() {
+        ports.extend(exposed_ports(&image_config["config"]));
+    }
+    let netns = connect::netns_path(&roots.run_root, &id)
+        .display()
+        .to_string();
+    let dir = containers.dir(&id);
+    let result = (|| {
+        // Held until the record is written: no reclaim takes the directory for a leftover.
+        let _creating = containers
+            .make_dir(&id)
+            .map_err(io(format!("create {}", dir.display())))?;
+        for m in &plan.mounts {
+            if let Mount::Bind { source, .. } = m {
+                // Docker creates a missing host directory of a -v bind.
+                if !Path::new(source).exists() {
+                    fs::create_dir_all(source).map_err(io(format!("create {source}")))?;
+                }
+            }
+        }
+        fs::write(dir.join("hostname"), format!("{hostname}\n")).map_err(io("write hostname"))?;
+        let (hosts, resolv) = if network.mode == NetworkMode::Host {
+            let host = fs::read_to_string("/etc/hosts").unwrap_or_else(|_| connect::HOSTS.into());
+            (
+                with_extra_hosts(host, &plan.network.extra_hosts),
+                fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+            )
+        } else {
+            (
+                etc_hosts(&plan.network.extra_hosts),
+                resolv_conf(&plan.network),
+            )
+        };
+        fs::write(dir.join("hosts"), hosts).map_err(io("write hosts"))?;
+        fs::write(dir.join("resolv.conf"), resolv).map_err(io("write resolv.conf"))?;
+        let cgroup_path = format!("{}/{id}", config.cgroup_parent());
+        let host_caps: Vec<String> = caps::read(None, caps::CapSet::Bounding)
+            .map(|set| set.iter().map(|c| c.to_string()).collect())
+            .unwrap_or_default();
+        // A container on another's network shares its names too.
+        let files_dir = network.files_of.clone().unwrap_or_else(|| dir.clone());
+        let file = |n: &str| files_dir.join(n).display().to_string();
+        let ctx = spec::Context {
+            id: &id,
+            hostname: &hostname,
+            user: &user,
+            image: &image_config["config"],
+            host_capabilities: &host_caps,
+            etc_files: [
+                ("/etc/hostname", file("hostname")),
+                ("/etc/hosts", file("hosts")),
+                ("/etc/resolv.conf", file("resolv.conf")),
+            ],
+            cgroup_path: &cgroup_path,
+            network: match network.mode {
+                NetworkMode::Host => NetworkNs::Host,
+                NetworkMode::Network(_) => NetworkNs::Path(&netns),
+                NetworkMode::None | NetworkMode::Container(_) => NetworkNs::New,
+            },
+        };
+        let spec = spec::generate(&plan, &ctx).map_err(RunError::Options)?;
+        let swap_accounting = layout.mode == CgroupMode::V2
+            || layout
+                .root
+                .join("memory/memory.memsw.limit_in_bytes")
+                .exists();
+        if options.memory_swap.is_some() && !swap_accounting {
+            notices.warning(
+                "Your kernel does not support swap limit capabilities or the cgroup is not mounted. Memory limited without swap.",
+            );
+        }
+        // Its environment may hold secrets (`-e`): readable by its owner only.
+        crate::containers::write_private(
+            &dir.join("config.json"),
+            &serde_json::to_vec(&spec).expect("a spec serialises"),
+        )
+        .map_err(io("write config.json"))?;
+        let mut lower: Vec<String> = init_layer(&store, &image, &layers)
+            .into_iter()
+            .chain(layers.iter().cloned())
+            .map(|l| l.display().to_string())
+            .collect();
+        if lower.is_empty() {
+            let empty = dir.join("empty");
+            fs::create_dir_all(&empty).map_err(io("create an empty layer"))?;
+            lower.push(empty.display().to_string());
+        }
+        let record = Record {
+            id: id.clone(),
+            image: options.image.clone(),
+            image_id: image_id.to_string(),
+            command: spec
+                .process()
+                .as_ref()
+                .and_then(|p| p.args().clone())
+                .unwrap_or_default(),
+            created: crate::time::now(),
+            status: Status::Created,
+            auto_remove: options.remove,
+            restart: plan.restart,
+            log_driver: plan.log_driver,
+            layers: lower,
+            interactive: options.interactive,
+            tty: options.tty,
+            cgroup_path,
+            stop_signal: options
+                .stop_signal
+                .clone()
+                .or_else(|| {
+                    image_config["config"]["StopSignal"]
+                        .as_str()
+                        .map(str::to_owned)
+                })
+                .unwrap_or_else(|| "SIGTERM".into()),
+            networks: network
+                .attach_to
+                .iter()
+                .map(|name| Endpoint {
+                    network: name.clone(),
+                    aliases: plan.network.aliases.clone(),
+                    requested_ip: plan.network.ip,
+                    ..Endpoint::default()
+                })
+                .collect(),
+            network_mode: network.mode.clone(),
+            ports,
+            hostname: hostname.clone(),
+            extra_hosts: plan.network.extra_hosts.clone(),
+            ..Record::default()
+        };
+        // Names are unique: checked and taken under one lock. The one reading of every record
+        // that the check needs also reclaims what killed berth processes left (before this
+        // container connects to its networks), so that a run reads each record once.
+        let _names = containers
+            .lock_names()
+            .map_err(io("lock container names"))?;
+        let existing = containers.reclaim(&roots.run_root, &layout);
+        let name = match &options.name {
+            Some(name) => {
+                if let Some(other) = existing.iter().find(|r| &r.name == name) {
+                    return Err(RunError::Options(format!(
+                        "Conflict. The container name \"/{name}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                        other.id
+                    )));
+                }
+                name.clone()
+            }
+            None => generated_name(&id, &existing),
+        };
+        let record = match claimed {
+            true => claim(Record { name, ..record }),
+            false => Record { name, ..record },
+        };
+        containers
+            .save(&record)
+            .map_err(io("write the container record"))?;
+        tracing::debug!(id, "container files, spec and record written");
+        Ok((record, spec))
+    })();
+    if result.is_err()
+        && let Err(e) = containers.remove(&id)
+    {
+        tracing::warn!(id, %e, "cannot remove the container's directory");
+    }
+    result
+}
+
+/// Runs a created (or exited) container to its end in this process, recording its start and
+/// exit; removes it afterwards when it was made with `--rm`. `created`, the record and spec of
+/// a container this process has just made and claimed, saves reading and claiming it again.
+pub fn execute(
+    roots: &Roots,
+    id: &str,
+    created: Option<(Record, Spec)>,
+    stdio: StdioMode,
+    on_started: &mut dyn FnMut(),
+) -> Result<i32, RunError> {
+    let containers = Containers::new(&roots.root);
+    let prepared = prepare(roots, &containers, id, created)?;
+    let ended = runtime::run(&prepared.config, &prepared.layout, stdio, &mut |_| {
+        on_started()
+    });
+    drop(prepared.held);
+    let (result, remains) = match ended {
+        Ok(ended) => (Ok(ended.exit), Some(ended.remains)),
+        Err(e) => (Err(RunError::from(e)), None),
+    };
+    conclude(roots, &containers, &prepared.record, result, remains)
+}
+
+/// The network a new container goes on, resolved.
+struct ResolvedNetwork {
+    /// The record's network mode (`container:<full id>` for another's namespace).
+    mode: NetworkMode,
+    /// The networks to connect it to.
+    attach_to: Vec<String>,
+    /// The hostname it gets unless `--hostname` says otherwise.
+    hostname: Option<String>,
+    /// Whose directory the /etc files come from, when not its own.
+    files_of: Option<PathBuf>,
+}
+
+/// Finds the network (made on first use for the default one) or the container whose
+/// namespace the new container joins.
+fn resolve_network(
+    roots: &Roots,
+    config: &EngineConfig,
+    containers: &Containers,
+    plan: &NetworkPlan,
+) -> Result<ResolvedNetwork, RunError> {
+    let networks = Networks::new(&roots.root, &roots.run_root);
+    let mut resolved = ResolvedNetwork {
+        mode: plan.mode.clone(),
+        attach_to: Vec::new(),
+        hostname: None,
+        files_of: None,
+    };
+    match &plan.mode {
+        NetworkMode::None => {}
+        NetworkMode::Host => {
+            resolved.hostname = Some(
+                rustix::system::uname()
+                    .nodename()
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+        }
+        NetworkMode::Container(other) => {
+            let other = containers
+                .find(other)
+                .map_err(|e| RunError::Options(e.to_string()))?;
+            resolved.mode = NetworkMode::Container(other.id.clone());
+            resolved.hostname = Some(other.hostname.clone()).filter(|h| !h.is_empty());
+            resolved.files_of = Some(containers.dir(&other.id));
+        }
+        NetworkMode::Network(name) if name == DEFAULT => {
+            networks.default_network(&config.network_defaults())?;
+            resolved.attach_to.push(DEFAULT.into());
+        }
+        NetworkMode::Network(name) => {
+            let network = networks.find(name)?;
+            resolved.mode = NetworkMode::Network(network.name.clone());
+            resolved.attach_to.push(network.name);
+        }
+    }
+    Ok(resolved)
+}
+
+/// A Docker-style `adjective_name`, unique among the existing containers.
+fn generated_name(id: &str, existing: &[Record]) -> String {
+    const ADJECTIVES: [&str; 16] = [
+        "brave", "calm", "eager", "fond", "gentle", "happy", "keen", "lucid", "merry", "nifty",
+        "proud", "quiet", "sharp", "tender", "vivid", "witty",
+    ];
+    const NAMES: [&str; 16] = [
+        "albattani",
+        "babbage",
+        "curie",
+        "darwin",
+        "euclid",
+        "fermi",
+        "galileo",
+        "hopper",
+        "hypatia",
+        "kepler",
+        "lovelace",
+        "noether",
+        "pascal",
+        "ritchie",
+        "turing",
+        "wozniak",
+    ];
+    let seed = u64::from_str_radix(&id[..16], 16).unwrap_or(0);
+    let base = format!(
+        "{}_{}",
+        ADJECTIVES[(seed % 16) as usize],
+        NAMES[((seed >> 8) % 16) as usize]
+    );
+    if !existing.iter().any(|r| r.name == base) {
+        return base;
+    }
+    format!("{base}_{}", &id[..6])
+}
