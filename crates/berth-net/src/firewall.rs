@@ -31,10 +31,11 @@
 //!
 //! Where Docker's iptables rules are present (its FORWARD policy drops), a network also gets
 //! accept rules for its bridge in `ip filter`'s `DOCKER-USER` chain (or `FORWARD` when there
-//! is no such chain), whose comment also names berth's table: within the bridge, from the
-//! bridge to an interface that is not a bridge or to the default route's (the way out), and
-//! to the bridge for replies and DNATed connections, so that they open no path between the
-//! bridge and Docker's. Removal looks only at berth's table and at those `ip filter` rules,
+//! is no such chain), whose comment also names berth's table: within the bridge, to the
+//! bridge for replies and DNATed connections, from it to the default route's interface, back
+//! to Docker's rules (`return`) for what goes from it to another bridge, and then everything
+//! else from it (the ways out: an interface without a kind, a physical NIC, matches no
+//! `oifkind`), so that they open no path between the bridge and Docker's. Removal looks only at berth's table and at those `ip filter` rules,
 //! so that berths with other tables (other roots, parallel tests) never touch each other's
 //! rules.
 
@@ -224,19 +225,28 @@ impl Firewall {
             .find(|c| chains.iter().any(|have| have == c));
         if let Some(chain) = docker_chain {
             let filter_tag = filter_tag(t, name);
-            // The way out may be a bridge itself (a host's `br0`).
+            // In this order: within the bridge, replies and published ports to it, the way out
+            // when it is a bridge itself (a host's `br0`); other bridges (Docker's) are left to
+            // Docker's own rules, which drop; everything else is the way out. (An interface
+            // without a kind, a physical NIC, matches no `oifkind`.)
             let out = uplink
                 .filter(|uplink| *uplink != bridge)
-                .map(|uplink| format!("iifname \"{bridge}\" oifname \"{uplink}\""));
+                .map(|uplink| format!("iifname \"{bridge}\" oifname \"{uplink}\" accept"));
             let rules = [
-                format!("iifname \"{bridge}\" oifname \"{bridge}\""),
-                format!("iifname \"{bridge}\" meta oifkind != \"bridge\""),
-                format!("oifname \"{bridge}\" ct state established,related"),
-                format!("oifname \"{bridge}\" ct status dnat"),
-            ];
-            for rule in rules.into_iter().chain(out) {
+                format!("iifname \"{bridge}\" oifname \"{bridge}\" accept"),
+                format!("oifname \"{bridge}\" ct state established,related accept"),
+                format!("oifname \"{bridge}\" ct status dnat accept"),
+            ]
+            .into_iter()
+            .chain(out)
+            .chain([
+                format!("iifname \"{bridge}\" meta oifkind \"bridge\" return"),
+                format!("iifname \"{bridge}\" accept"),
+            ]);
+            // Each rule is inserted at the top: the last one first.
+            for rule in rules.collect::<Vec<_>>().into_iter().rev() {
                 script.push_str(&format!(
-                    "insert rule ip filter {chain} {rule} accept comment \"{filter_tag}\"\n"
+                    "insert rule ip filter {chain} {rule} comment \"{filter_tag}\"\n"
                 ));
             }
         }

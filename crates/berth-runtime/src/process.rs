@@ -117,6 +117,31 @@ pub fn limit_bounding_set(bounding: &[Capability]) -> Result<(), StartError> {
     Ok(())
 }
 
+/// Gives the standard streams to `uid` where it is not root, keeping their group, as runc's
+/// `fixStdioPermissions` does: a terminal (`/dev/pts/N`, root's until now) or a pipe that the
+/// container's user must be able to open again by name (`tty`, `echo > $(tty)`, `script`).
+/// /dev/null stays root's. Best effort: a stream that cannot change hands stays as it is.
+pub fn give_streams_to(uid: u32) {
+    if uid == 0 {
+        return;
+    }
+    for fd in [rustix::stdio::stdin(), rustix::stdio::stdout(), rustix::stdio::stderr()] {
+        let Ok(stat) = rustix::fs::fstat(fd) else {
+            continue;
+        };
+        let dev_null = (stat.st_mode & libc::S_IFMT) == libc::S_IFCHR
+            && rustix::fs::major(stat.st_rdev) == 1
+            && rustix::fs::minor(stat.st_rdev) == 3;
+        if !dev_null && stat.st_uid != uid {
+            let _ = rustix::fs::fchown(
+                fd,
+                Some(rustix::process::Uid::from_raw(uid)),
+                None,
+            );
+        }
+    }
+}
+
 /// Switches to `uid`/`gid` with `groups`, keeping the permitted capabilities for `set_capabilities`.
 pub fn switch_user(uid: u32, gid: u32, groups: &[u32]) -> Result<(), StartError> {
     let groups: Vec<libc::gid_t> = groups.to_vec();

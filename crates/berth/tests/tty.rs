@@ -46,11 +46,13 @@ fn run_it_gets_a_pts_of_the_containers_own_devpts() {
         &bb.image,
         "sh",
     ]);
-    let input = format!("{REPORT}; id -u; exit 5\n");
+    // The user can open its terminal again by name (runc gives it the standard streams).
+    let input = format!("{REPORT}; id -u; echo by-name > $(tty) && echo re$((1))opened; exit 5\n");
     let (text, code) = common::run_on_pty(cmd, input.as_bytes(), 24, 80);
     assert!(text.contains("tty=/dev/pts/0"), "{text}");
     assert!(text.contains("console-is-tty"), "{text}");
     assert!(text.contains("\n1000\r"), "{text}");
+    assert!(text.contains("re1opened"), "{text}");
     assert_eq!(code, Some(5), "{text}");
     assert_nothing_leaked(&bb.env);
 }

@@ -418,6 +418,7 @@ pub(crate) fn become_process(
             load(filter)?;
         }
     }
+    process::give_streams_to(config.uid);
     process::switch_user(config.uid, config.gid, &config.groups)?;
     if let Some(umask) = config.umask {
         rustix::process::umask(rustix::fs::Mode::from_raw_mode(umask & 0o777));
