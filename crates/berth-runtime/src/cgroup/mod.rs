@@ -427,3 +427,109 @@ fn existing(dir: PathBuf) -> Result<PathBuf, CgroupError> {
 fn read_number(path: &Path) -> Option<u64> {
     fs::read_to_string(path).ok()?.trim().parse().ok()
 }
+
+/// A scratch hierarchy for the writers' tests: a temporary directory standing in for
+/// `/sys/fs/cgroup`, no root and no cgroupfs needed.
+#[cfg(test)]
+mod scratch {
+    use super::layout::{CgroupLayout, CgroupMode};
+    use std::fs;
+    use std::path::Path;
+
+    /// A layout of `mode` at a new temporary directory holding the directories `dirs` (v1
+    /// hierarchies, `unified`), whose controllers are `controllers`.
+    pub(super) fn layout(
+        mode: CgroupMode,
+        dirs: &[&str],
+        controllers: &[&str],
+    ) -> (tempfile::TempDir, CgroupLayout) {
+        let root = tempfile::tempdir().unwrap();
+        for dir in dirs {
+            fs::create_dir_all(root.path().join(dir)).unwrap();
+        }
+        let layout = CgroupLayout {
+            mode,
+            root: root.path().to_path_buf(),
+            controllers: controllers.iter().map(|c| (*c).to_owned()).collect(),
+        };
+        (root, layout)
+    }
+
+    /// Makes the files a kernel would have made, empty.
+    pub(super) fn touch(dir: &Path, files: &[&str]) {
+        for file in files {
+            fs::write(dir.join(file), "").unwrap();
+        }
+    }
+
+    /// The text of a file.
+    pub(super) fn read(path: &Path) -> String {
+        fs::read_to_string(path).unwrap()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scratch::{layout, read};
+    use super::*;
+
+    #[test]
+    fn pids_max_is_written_unless_unlimited_without_a_controller() {
+        let dir = tempfile::tempdir().unwrap();
+        let pids_max = dir.path().join("pids.max");
+        write_pids_max(dir.path(), None).unwrap();
+        assert!(!pids_max.exists());
+        // No limit where there is no pids controller: nothing to lift.
+        write_pids_max(dir.path(), Some(0)).unwrap();
+        assert!(!pids_max.exists());
+        write_pids_max(dir.path(), Some(10)).unwrap();
+        assert_eq!(read(&pids_max), "10");
+        write_pids_max(dir.path(), Some(-1)).unwrap();
+        assert_eq!(read(&pids_max), "max");
+    }
+
+    #[test]
+    fn a_hugepage_size_the_host_lacks_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hugetlb.1GB.max");
+        let e = write_hugepage_limit(&file, "1GB", 1 << 30).unwrap_err();
+        assert_eq!(e.path, file);
+        assert!(
+            e.to_string()
+                .contains("invalid hugepage size 1GB: this host has no such pages"),
+            "{e}"
+        );
+        fs::write(&file, "").unwrap();
+        write_hugepage_limit(&file, "1GB", 1 << 30).unwrap();
+        assert_eq!(read(&file), (1u64 << 30).to_string());
+    }
+
+    #[test]
+    fn a_sub_cgroup_must_exist_below_the_container_s() {
+        for mode in [CgroupMode::V1, CgroupMode::V2] {
+            let (root, layout) = layout(mode, &["memory", "pids"], &[]);
+            let cgroup = Cgroup::make(&layout, "berth/t").unwrap();
+            let below = |entries: &[&str]| {
+                let entries: Vec<String> = entries.iter().map(|e| (*e).to_owned()).collect();
+                cgroup.below(&entries).map(|c| c.relative)
+            };
+            let e = below(&["../other"]).unwrap_err();
+            assert!(e.to_string().contains("must stay below"), "{e}");
+            let e = below(&["sub"]).unwrap_err();
+            assert!(e.to_string().contains("no such sub-cgroup"), "{e}");
+            let made: Vec<PathBuf> = match mode {
+                CgroupMode::V2 => vec![root.path().join("berth/t/sub")],
+                _ => ["memory", "pids"]
+                    .iter()
+                    .map(|c| root.path().join(c).join("berth/t/sub"))
+                    .collect(),
+            };
+            for dir in &made {
+                fs::create_dir(dir).unwrap();
+            }
+            assert_eq!(below(&["sub"]).unwrap(), Path::new("berth/t/sub"));
+            let sub = cgroup.below(&["sub".to_owned()]).unwrap();
+            assert_eq!(sub.dirs().collect::<Vec<_>>(), made);
+        }
+    }
+}

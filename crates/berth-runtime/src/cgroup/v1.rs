@@ -407,3 +407,343 @@ fn write_devices(dir: &Path, rules: &[String]) -> Result<(), CgroupError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::scratch::{layout, read, touch};
+    use super::super::{Cgroup, CgroupMode, Limits};
+    use super::*;
+
+    /// The v1 hierarchies of a scratch host with every controller berth uses.
+    const ALL: [&str; 11] = CONTROLLERS;
+
+    /// A v1 cgroup `berth/t` made in a scratch hierarchy with `hierarchies`, its root cpuset
+    /// holding CPUs 0-1 and memory node 0.
+    fn made(mode: CgroupMode, hierarchies: &[&str]) -> (tempfile::TempDir, CgroupLayout, Cgroup) {
+        let (root, layout) = layout(mode, hierarchies, &[]);
+        if hierarchies.contains(&"cpuset") {
+            fs::write(root.path().join("cpuset/cpuset.cpus"), "0-1\n").unwrap();
+            fs::write(root.path().join("cpuset/cpuset.mems"), "0\n").unwrap();
+        }
+        let cgroup = Cgroup::make(&layout, "berth/t").unwrap();
+        (root, layout, cgroup)
+    }
+
+    #[test]
+    fn each_level_of_a_v1_cpuset_gets_its_parents_cpus_and_memory_nodes() {
+        let (root, _, _) = made(CgroupMode::V1, &["cpuset", "memory"]);
+        let cpuset = root.path().join("cpuset");
+        for level in ["berth", "berth/t"] {
+            assert_eq!(read(&cpuset.join(level).join("cpuset.cpus")), "0-1");
+            assert_eq!(read(&cpuset.join(level).join("cpuset.mems")), "0");
+        }
+        // The level above the container's hands them down from now on; the container's not.
+        assert_eq!(read(&cpuset.join("berth/cgroup.clone_children")), "1");
+        assert!(!cpuset.join("berth/t/cgroup.clone_children").exists());
+        assert!(root.path().join("memory/berth/t").is_dir());
+    }
+
+    #[test]
+    fn v1_writers_put_each_limit_in_its_controllers_file() {
+        let (root, layout, mut cgroup) = made(CgroupMode::V1, &ALL);
+        let dir = |controller: &str| root.path().join(controller).join("berth/t");
+        // The files only some hosts have, or that must exist to be opened.
+        touch(&dir("memory"), &["memory.memsw.limit_in_bytes"]);
+        touch(
+            &dir("blkio"),
+            &["blkio.weight", "blkio.leaf_weight", "blkio.weight_device"],
+        );
+        touch(&dir("hugetlb"), &["hugetlb.2MB.limit_in_bytes"]);
+        touch(&dir("devices"), &["devices.allow"]);
+        let limits = Limits {
+            cpu_quota: Some(50_000),
+            // A quota without a period gets the kernel's default period.
+            cpu_period: None,
+            cpu_shares: Some(512),
+            cpuset_cpus: Some("1".into()),
+            memory: Some(64 << 20),
+            memory_swap: Some(128 << 20),
+            memory_reservation: Some(32 << 20),
+            memory_swappiness: Some(10),
+            memory_kernel_tcp: Some(16 << 20),
+            oom_kill_disable: true,
+            pids: Some(20),
+            device_rules: vec!["c 1:3 rwm".into(), "c 1:5 rwm".into()],
+            block_io: BlockIo {
+                weight: Some(300),
+                leaf_weight: Some(200),
+                weight_devices: vec![(8, 0, 400)],
+                throttles: [
+                    vec![(8, 0, 1 << 20)],
+                    vec![(8, 16, 2 << 20)],
+                    vec![(8, 0, 100)],
+                    vec![(8, 0, 50)],
+                ],
+            },
+            hugepages: vec![("2MB".into(), 4 << 20)],
+            network: NetworkLimits {
+                class_id: Some(0x10001),
+                priorities: vec![("lo".into(), 5)],
+            },
+        };
+        cgroup.apply_limits(&layout, &limits).unwrap();
+        let expected = [
+            ("cpu", "cpu.cfs_period_us", "100000".to_owned()),
+            ("cpu", "cpu.cfs_quota_us", "50000".to_owned()),
+            ("cpu", "cpu.shares", "512".to_owned()),
+            ("cpuset", "cpuset.cpus", "1".to_owned()),
+            ("memory", "memory.limit_in_bytes", (64 << 20).to_string()),
+            (
+                "memory",
+                "memory.memsw.limit_in_bytes",
+                (128 << 20).to_string(),
+            ),
+            (
+                "memory",
+                "memory.soft_limit_in_bytes",
+                (32 << 20).to_string(),
+            ),
+            ("memory", "memory.swappiness", "10".to_owned()),
+            (
+                "memory",
+                "memory.kmem.tcp.limit_in_bytes",
+                (16 << 20).to_string(),
+            ),
+            ("memory", "memory.oom_control", "1".to_owned()),
+            ("pids", "pids.max", "20".to_owned()),
+            ("blkio", "blkio.weight", "300".to_owned()),
+            ("blkio", "blkio.leaf_weight", "200".to_owned()),
+            ("blkio", "blkio.weight_device", "8:0 400".to_owned()),
+            (
+                "blkio",
+                "blkio.throttle.read_bps_device",
+                "8:0 1048576".to_owned(),
+            ),
+            (
+                "blkio",
+                "blkio.throttle.write_bps_device",
+                "8:16 2097152".to_owned(),
+            ),
+            (
+                "blkio",
+                "blkio.throttle.read_iops_device",
+                "8:0 100".to_owned(),
+            ),
+            (
+                "blkio",
+                "blkio.throttle.write_iops_device",
+                "8:0 50".to_owned(),
+            ),
+            (
+                "hugetlb",
+                "hugetlb.2MB.limit_in_bytes",
+                (4 << 20).to_string(),
+            ),
+            ("net_cls", "net_cls.classid", "65537".to_owned()),
+            ("net_prio", "net_prio.ifpriomap", "lo 5".to_owned()),
+            ("devices", "devices.deny", "a".to_owned()),
+            // Every rule through the one open file, one write each.
+            ("devices", "devices.allow", "c 1:3 rwmc 1:5 rwm".to_owned()),
+        ];
+        for (controller, file, value) in expected {
+            assert_eq!(
+                read(&dir(controller).join(file)),
+                value,
+                "{controller}/{file}"
+            );
+        }
+    }
+
+    #[test]
+    fn v1_defaults_are_dockers_device_rules_and_no_swap_file_where_none_is_accounted() {
+        let (root, layout, mut cgroup) = made(CgroupMode::V1, &["memory", "devices"]);
+        let dir = |controller: &str| root.path().join(controller).join("berth/t");
+        touch(&dir("devices"), &["devices.allow"]);
+        let limits = Limits {
+            memory: Some(64 << 20),
+            memory_swap: Some(128 << 20),
+            ..Limits::default()
+        };
+        cgroup.apply_limits(&layout, &limits).unwrap();
+        assert_eq!(
+            read(&dir("devices").join("devices.allow")),
+            super::super::DEFAULT_DEVICE_RULES.concat()
+        );
+        assert!(!dir("memory").join("memory.memsw.limit_in_bytes").exists());
+    }
+
+    #[test]
+    fn a_v1_update_writes_only_what_it_is_given() {
+        let (root, _, cgroup) = made(CgroupMode::V1, &["cpu", "pids", "devices"]);
+        let dir = |controller: &str| root.path().join(controller).join("berth/t");
+        let limits = Limits {
+            cpu_shares: Some(256),
+            ..Limits::default()
+        };
+        cgroup.update(&limits).unwrap();
+        assert_eq!(read(&dir("cpu").join("cpu.shares")), "256");
+        assert!(!dir("cpu").join("cpu.cfs_quota_us").exists());
+        assert!(!dir("pids").join("pids.max").exists());
+        assert!(!dir("devices").join("devices.deny").exists());
+        let unlimited = Limits {
+            pids: Some(-1),
+            ..Limits::default()
+        };
+        touch(&dir("pids"), &["pids.max"]);
+        cgroup.update(&unlimited).unwrap();
+        assert_eq!(read(&dir("pids").join("pids.max")), "max");
+    }
+
+    #[test]
+    fn v1_refuses_limits_whose_hierarchy_is_missing_by_name() {
+        let (root, layout, mut cgroup) = made(CgroupMode::V1, &["memory", "blkio"]);
+        let refusal = |limits: &Limits| cgroup.update(limits).unwrap_err();
+        let cases = [
+            (
+                Limits {
+                    cpu_shares: Some(512),
+                    ..Limits::default()
+                },
+                "cpu",
+                "a CPU limit is not supported on this host (no cpu controller)",
+            ),
+            (
+                Limits {
+                    cpuset_cpus: Some("0".into()),
+                    ..Limits::default()
+                },
+                "cpuset",
+                "a CPU set is not supported on this host (no cpuset controller)",
+            ),
+            (
+                Limits {
+                    pids: Some(5),
+                    ..Limits::default()
+                },
+                "pids",
+                "a process limit is not supported on this host (no pids controller)",
+            ),
+            (
+                Limits {
+                    network: NetworkLimits {
+                        class_id: Some(1),
+                        ..NetworkLimits::default()
+                    },
+                    ..Limits::default()
+                },
+                "net_cls",
+                "a network class id is not supported on this host (no net_cls controller)",
+            ),
+        ];
+        for (limits, controller, why) in cases {
+            let e = refusal(&limits);
+            assert_eq!(e.path, root.path().join(controller));
+            assert_eq!(e.source.to_string(), why);
+        }
+        // A weight needs its scheduler's file.
+        let weight = Limits {
+            block_io: BlockIo {
+                weight: Some(300),
+                ..BlockIo::default()
+            },
+            ..Limits::default()
+        };
+        let e = refusal(&weight);
+        assert!(
+            e.to_string().contains("blkio weight is not supported"),
+            "{e}"
+        );
+        // Hugepages without a hugetlb hierarchy, on a host without a cgroup2 to hold them.
+        let hugepages = Limits {
+            hugepages: vec![("2MB".into(), 4 << 20)],
+            ..Limits::default()
+        };
+        let e = cgroup.apply_limits(&layout, &hugepages).unwrap_err();
+        assert_eq!(e.path, root.path().join("hugetlb"));
+        assert!(e.to_string().contains("no hugetlb controller"), "{e}");
+    }
+
+    #[test]
+    fn a_hybrid_host_keeps_hugepage_limits_in_its_cgroup2() {
+        let (root, layout, mut cgroup) = made(CgroupMode::Hybrid, &["memory", "unified"]);
+        let unified = root.path().join("unified");
+        fs::write(unified.join("cgroup.controllers"), "hugetlb pids").unwrap();
+        fs::create_dir_all(unified.join("berth/t")).unwrap();
+        touch(&unified.join("berth/t"), &["hugetlb.2MB.max"]);
+        touch(&root.path().join("memory/berth/t"), &["tasks"]);
+        let limits = Limits {
+            hugepages: vec![("2MB".into(), 4 << 20)],
+            ..Limits::default()
+        };
+        cgroup.apply_limits(&layout, &limits).unwrap();
+        for level in ["", "berth"] {
+            assert_eq!(
+                read(&unified.join(level).join("cgroup.subtree_control")),
+                "+hugetlb"
+            );
+        }
+        assert_eq!(
+            read(&unified.join("berth/t/hugetlb.2MB.max")),
+            (4 << 20).to_string()
+        );
+        // The process moves itself into the v1 hierarchies; this process adds it to the
+        // cgroup2 part.
+        assert_eq!(cgroup.open_self_join().unwrap().unwrap().files().len(), 1);
+        cgroup.add_to_unified(42).unwrap();
+        assert_eq!(read(&unified.join("berth/t/cgroup.procs")), "42");
+        assert!(!root.path().join("memory/berth/t/cgroup.procs").exists());
+        // Found again from the layout, with its cgroup2 part.
+        let again = Cgroup::at(&layout, "berth/t");
+        assert_eq!(again.dirs().count(), 2);
+    }
+
+    #[test]
+    fn v1_controller_paths_below_name_hierarchies_the_cgroup_has() {
+        let (root, _, cgroup) = made(CgroupMode::V1, &["memory", "pids"]);
+        fs::create_dir(root.path().join("memory/berth/t/m")).unwrap();
+        let below = |entries: &[&str]| {
+            let entries: Vec<String> = entries.iter().map(|e| (*e).to_owned()).collect();
+            cgroup.below(&entries)
+        };
+        let e = below(&["cpu:m"]).unwrap_err();
+        assert!(e.to_string().contains("no such cgroup controller"), "{e}");
+        let sub = below(&["memory:m"]).unwrap();
+        assert_eq!(
+            sub.dirs().collect::<Vec<_>>(),
+            [
+                root.path().join("memory/berth/t/m"),
+                root.path().join("pids/berth/t")
+            ]
+        );
+    }
+
+    #[test]
+    fn v1_reads_the_freezer_memory_cpu_and_oom_files() {
+        let (root, _, cgroup) = made(CgroupMode::V1, &["freezer", "memory", "cpuacct", "pids"]);
+        let dir = |controller: &str| root.path().join(controller).join("berth/t");
+        cgroup.freeze(true).unwrap();
+        assert_eq!(read(&dir("freezer").join("freezer.state")), "FROZEN");
+        assert!(cgroup.frozen());
+        cgroup.freeze(false).unwrap();
+        assert!(!cgroup.frozen());
+        fs::write(dir("memory").join("memory.usage_in_bytes"), "4096\n").unwrap();
+        // v1's "no limit".
+        fs::write(
+            dir("memory").join("memory.limit_in_bytes"),
+            "9223372036854771712\n",
+        )
+        .unwrap();
+        assert_eq!(cgroup.memory(), Some((4096, None)));
+        fs::write(dir("cpuacct").join("cpuacct.usage"), "123456\n").unwrap();
+        assert_eq!(cgroup.cpu_usage_ns(), Some(123_456));
+        fs::write(dir("pids").join("pids.current"), "3\n").unwrap();
+        assert_eq!(cgroup.pids_current(), Some(3));
+        fs::write(dir("memory").join("memory.oom_control"), "oom_kill 0\n").unwrap();
+        assert!(!cgroup.oom_killed());
+        fs::write(dir("memory").join("memory.oom_control"), "oom_kill 1\n").unwrap();
+        assert!(cgroup.oom_killed());
+        let (_, _, without) = made(CgroupMode::V1, &["memory"]);
+        let e = without.freeze(true).unwrap_err();
+        assert!(e.to_string().contains("no freezer controller"), "{e}");
+    }
+}

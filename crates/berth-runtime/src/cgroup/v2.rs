@@ -276,3 +276,224 @@ fn attach_device_filter(dir: &Path, limits: &Limits) -> Result<(), CgroupError> 
         .collect();
     devices::attach_filter(dir, &rules).map_err(at(dir))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::layout::CgroupMode;
+    use super::super::scratch::{layout, read, touch};
+    use super::super::{Cgroup, NetworkLimits};
+    use super::*;
+
+    /// A v2 cgroup `berth/t` made in a scratch hierarchy whose root has `controllers`, with
+    /// `delegated` listed in its `cgroup.controllers`.
+    fn made(controllers: &[&str], delegated: &str) -> (tempfile::TempDir, Cgroup) {
+        let (root, layout) = layout(CgroupMode::V2, &[], controllers);
+        let cgroup = Cgroup::make(&layout, "berth/t").unwrap();
+        fs::write(root.path().join("berth/t/cgroup.controllers"), delegated).unwrap();
+        (root, cgroup)
+    }
+
+    #[test]
+    fn each_level_above_a_v2_cgroup_delegates_the_hosts_controllers() {
+        let (root, _) = made(&["cpu", "io", "memory", "misc", "pids"], "");
+        for level in ["", "berth"] {
+            assert_eq!(
+                read(&root.path().join(level).join("cgroup.subtree_control")),
+                "+cpu +memory +pids +io"
+            );
+        }
+        assert!(!root.path().join("berth/t/cgroup.subtree_control").exists());
+    }
+
+    #[test]
+    fn v2_writers_put_each_limit_in_its_file() {
+        let (root, cgroup) = made(&[], "cpu cpuset io memory pids hugetlb");
+        let dir = root.path().join("berth/t");
+        touch(&dir, &["io.weight", "hugetlb.2MB.max"]);
+        let limits = Limits {
+            cpu_quota: Some(50_000),
+            cpu_period: Some(200_000),
+            cpu_shares: Some(512),
+            cpuset_cpus: Some("0-1".into()),
+            memory: Some(64 << 20),
+            memory_swap: Some(96 << 20),
+            memory_reservation: Some(32 << 20),
+            // v1 only: ignored, as runc does.
+            memory_kernel_tcp: Some(16 << 20),
+            pids: Some(20),
+            block_io: BlockIo {
+                weight: Some(500),
+                throttles: [
+                    vec![(8, 0, 1 << 20)],
+                    vec![],
+                    vec![(8, 16, 30)],
+                    vec![(8, 0, 100)],
+                ],
+                ..BlockIo::default()
+            },
+            hugepages: vec![("2MB".into(), 4 << 20)],
+            ..Limits::default()
+        };
+        cgroup.update(&limits).unwrap();
+        let expected = [
+            ("cpu.max", "50000 200000".to_owned()),
+            ("cpu.weight", "20".to_owned()),
+            ("cpuset.cpus", "0-1".to_owned()),
+            ("memory.max", (64 << 20).to_string()),
+            // The swap alone: v1's memory plus swap, less the memory.
+            ("memory.swap.max", (32 << 20).to_string()),
+            ("memory.low", (32 << 20).to_string()),
+            ("pids.max", "20".to_owned()),
+            ("io.weight", "default 4950".to_owned()),
+            // One line per device, the last written.
+            ("io.max", "8:16 riops=30".to_owned()),
+            ("hugetlb.2MB.max", (4 << 20).to_string()),
+        ];
+        for (file, value) in expected {
+            assert_eq!(read(&dir.join(file)), value, "{file}");
+        }
+        assert!(!dir.join("memory.kmem.tcp.limit_in_bytes").exists());
+        let unlimited_swap = Limits {
+            memory: Some(64 << 20),
+            memory_swap: Some(-1),
+            ..Limits::default()
+        };
+        cgroup.update(&unlimited_swap).unwrap();
+        assert_eq!(read(&dir.join("memory.swap.max")), "max");
+    }
+
+    #[test]
+    fn v2_io_max_holds_every_throttle_of_a_device_on_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let block_io = BlockIo {
+            throttles: [
+                vec![(8, 0, 1 << 20)],
+                vec![(8, 0, 2 << 20)],
+                vec![],
+                vec![(8, 0, 100)],
+            ],
+            ..BlockIo::default()
+        };
+        write_io(dir.path(), &block_io).unwrap();
+        assert_eq!(
+            read(&dir.path().join("io.max")),
+            "8:0 rbps=1048576 wbps=2097152 wiops=100"
+        );
+        // BFQ takes v1's weights as they are.
+        touch(dir.path(), &["io.bfq.weight"]);
+        let weighted = BlockIo {
+            weight_devices: vec![(8, 0, 300)],
+            ..BlockIo::default()
+        };
+        write_io(dir.path(), &weighted).unwrap();
+        assert_eq!(read(&dir.path().join("io.bfq.weight")), "8:0 300");
+    }
+
+    #[test]
+    fn v2_weights_are_converted_from_v1s_ranges_as_runc_does() {
+        assert_eq!(cpu_weight(2), 1);
+        assert_eq!(cpu_weight(1024), 39);
+        assert_eq!(cpu_weight(262_144), 10_000);
+        // Out of range: clamped.
+        assert_eq!(cpu_weight(0), 1);
+        assert_eq!(cpu_weight(1 << 30), 10_000);
+        assert_eq!(io_weight(10), 1);
+        assert_eq!(io_weight(500), 4950);
+        assert_eq!(io_weight(1000), 10_000);
+        assert_eq!(io_weight(5000), 10_000);
+    }
+
+    #[test]
+    fn v2_refuses_limits_whose_controller_is_not_delegated_by_name() {
+        let (root, cgroup) = made(&[], "memory pids");
+        let cases = [
+            (
+                Limits {
+                    cpu_quota: Some(1000),
+                    ..Limits::default()
+                },
+                "cpu",
+                "a CPU limit is not supported on this host (no cpu controller)",
+            ),
+            (
+                Limits {
+                    block_io: BlockIo {
+                        weight: Some(100),
+                        ..BlockIo::default()
+                    },
+                    ..Limits::default()
+                },
+                "io",
+                "block I/O limits is not supported on this host (no io controller)",
+            ),
+            (
+                Limits {
+                    hugepages: vec![("2MB".into(), 1 << 21)],
+                    ..Limits::default()
+                },
+                "hugetlb",
+                "hugepage limits is not supported on this host (no hugetlb controller)",
+            ),
+            // cgroup v2 has no net_cls or net_prio.
+            (
+                Limits {
+                    network: NetworkLimits {
+                        priorities: vec![("lo".into(), 1)],
+                        ..NetworkLimits::default()
+                    },
+                    ..Limits::default()
+                },
+                "net_prio",
+                "network priorities is not supported on this host (no net_prio controller)",
+            ),
+        ];
+        for (limits, controller, why) in cases {
+            let e = cgroup.update(&limits).unwrap_err();
+            assert_eq!(e.path, root.path().join(controller));
+            assert_eq!(e.source.to_string(), why);
+        }
+        // What is delegated is written.
+        let memory = Limits {
+            memory: Some(1 << 30),
+            ..Limits::default()
+        };
+        cgroup.update(&memory).unwrap();
+        assert_eq!(
+            read(&root.path().join("berth/t/memory.max")),
+            (1u64 << 30).to_string()
+        );
+    }
+
+    #[test]
+    fn v2_has_no_controller_paths_and_reads_its_own_files() {
+        let (root, cgroup) = made(&[], "");
+        let dir = root.path().join("berth/t");
+        let e = cgroup.below(&["memory:sub".to_owned()]).unwrap_err();
+        assert!(
+            e.to_string().contains("cgroup v2 has no controller paths"),
+            "{e}"
+        );
+        cgroup.freeze(true).unwrap();
+        assert_eq!(read(&dir.join("cgroup.freeze")), "1");
+        assert!(cgroup.frozen());
+        cgroup.freeze(false).unwrap();
+        assert!(!cgroup.frozen());
+        fs::write(dir.join("memory.current"), "8192\n").unwrap();
+        fs::write(dir.join("memory.max"), "max\n").unwrap();
+        assert_eq!(cgroup.memory(), Some((8192, None)));
+        fs::write(dir.join("memory.max"), "65536\n").unwrap();
+        assert_eq!(cgroup.memory(), Some((8192, Some(65536))));
+        fs::write(dir.join("cpu.stat"), "usage_usec 250\nuser_usec 200\n").unwrap();
+        assert_eq!(cgroup.cpu_usage_ns(), Some(250_000));
+        fs::write(dir.join("pids.current"), "2\n").unwrap();
+        assert_eq!(cgroup.pids_current(), Some(2));
+        fs::write(dir.join("cgroup.procs"), "7\n9\n").unwrap();
+        assert_eq!(cgroup.pids(), [7, 9]);
+        fs::write(dir.join("memory.events"), "oom 1\noom_kill 1\n").unwrap();
+        assert!(cgroup.oom_killed());
+        // No tasks files: the parent adds the process, or it is born in the cgroup.
+        assert!(cgroup.open_self_join().unwrap().is_none());
+        cgroup.add_to_unified(7).unwrap();
+        assert_eq!(read(&dir.join("cgroup.procs")), "7\n9\n");
+    }
+}
