@@ -371,19 +371,31 @@ fn write(path: &Path, value: &str) -> Result<(), CgroupError> {
     fs::write(path, value).map_err(at(path))
 }
 
-/// Writes `value` to `path`, a file that only some hosts have: a missing file is an error that
-/// says the host does not support `what`.
-fn write_supported(path: &Path, value: &str, what: &str) -> Result<(), CgroupError> {
+/// Writes `value` to `path`, a file that only some hosts have: a missing file is the error
+/// `missing` makes.
+fn write_present(
+    path: &Path,
+    value: &str,
+    missing: impl FnOnce() -> io::Error,
+) -> Result<(), CgroupError> {
     if !path.exists() {
         return Err(CgroupError {
             path: path.to_path_buf(),
-            source: io::Error::new(
-                io::ErrorKind::Unsupported,
-                format!("{what} is not supported on this host (its I/O scheduler has no weights)"),
-            ),
+            source: missing(),
         });
     }
     write(path, value)
+}
+
+/// Writes an I/O weight `value` to `path`: a missing file is an error that says the host does
+/// not support `what`.
+fn write_supported(path: &Path, value: &str, what: &str) -> Result<(), CgroupError> {
+    write_present(path, value, || {
+        io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("{what} is not supported on this host (its I/O scheduler has no weights)"),
+        )
+    })
 }
 
 /// `pids.max` (the same file on v1 and v2); 0 or less means no limit.
@@ -400,16 +412,12 @@ fn write_pids_max(dir: &Path, pids: Option<i64>) -> Result<(), CgroupError> {
 /// A hugepage limit of `size` pages into `file` (v1's `hugetlb.<size>.limit_in_bytes`,
 /// cgroup2's `hugetlb.<size>.max`); a size the host does not have is refused by name.
 fn write_hugepage_limit(file: &Path, size: &str, limit: u64) -> Result<(), CgroupError> {
-    if !file.exists() {
-        return Err(CgroupError {
-            path: file.to_path_buf(),
-            source: io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("invalid hugepage size {size}: this host has no such pages"),
-            ),
-        });
-    }
-    write(file, &limit.to_string())
+    write_present(file, &limit.to_string(), || {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("invalid hugepage size {size}: this host has no such pages"),
+        )
+    })
 }
 
 /// `dir` when it is a directory, else the error that says there is no such sub-cgroup.
