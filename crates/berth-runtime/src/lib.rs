@@ -4,7 +4,7 @@
 mod affinity;
 pub mod background;
 pub mod cgroup;
-pub mod cgroups;
+pub use cgroup::layout as cgroups;
 mod child;
 pub mod container;
 pub mod devices;
