@@ -117,6 +117,20 @@ impl Containers {
         if (locked.st_dev, locked.st_ino) == (renamed.dev(), renamed.ino()) {
             return Ok(Some(lock));
         }
+        // Made fresh first: unlocked and without a record for a moment, a directory with the
+        // old mtime of a spare made ahead would look like a killed command's leftover to a
+        // concurrent reclaim (`reclaim_unrecorded`).
+        let now = rustix::fs::Timestamps {
+            last_access: rustix::fs::Timespec {
+                tv_sec: 0,
+                tv_nsec: rustix::fs::UTIME_NOW,
+            },
+            last_modification: rustix::fs::Timespec {
+                tv_sec: 0,
+                tv_nsec: rustix::fs::UTIME_NOW,
+            },
+        };
+        rustix::fs::utimensat(rustix::fs::CWD, dir, &now, rustix::fs::AtFlags::empty())?;
         drop(lock);
         FileLock::on_directory(dir).map(Some).map_err(|e| e.source)
     }

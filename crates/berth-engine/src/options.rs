@@ -592,7 +592,11 @@ impl RunOptions {
             _ => {}
         }
         if let Some(cpus) = self.cpus {
-            let available = std::thread::available_parallelism().map_or(1, |n| n.get());
+            // The CPUs this process may run on, as Docker counts them (Go's runtime.NumCPU);
+            // not a cgroup quota, which `available_parallelism` would also apply.
+            let available = rustix::thread::sched_getaffinity(None)
+                .map_or(1, |set| set.count() as usize)
+                .max(1);
             check_cpus(cpus, available)?;
         }
         if let Some(name) = &self.name {

@@ -26,7 +26,9 @@ impl Containers {
     /// is nothing left.
     pub fn tear_down(&self, run_root: &Path, layout: &CgroupLayout, record: &Record) {
         connect::release(&self.roots(run_root), record);
-        Cgroup::at(layout, &record.cgroup_path).remove();
+        if let Some(cgroup) = record.own_cgroup() {
+            Cgroup::at(layout, cgroup).remove();
+        }
     }
 
     /// Cleans up after containers whose berth process died (`kill -9`): their network and

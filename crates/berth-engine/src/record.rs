@@ -100,6 +100,21 @@ pub struct Endpoint {
 }
 
 impl Record {
+    /// The container's own cgroup path (`PARENT/ID`), when the record names one: a relative
+    /// path without `.` or `..` that ends in the container's id. Removing a cgroup kills what
+    /// is in it, so a record that names another (a damaged or foreign one: an empty path is a
+    /// hierarchy's root) gets nothing removed.
+    pub fn own_cgroup(&self) -> Option<&str> {
+        let path = std::path::Path::new(&self.cgroup_path);
+        let plain = path
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+        let ends_in_id = path
+            .file_name()
+            .is_some_and(|name| name == self.id.as_str());
+        (plain && ends_in_id && !self.id.is_empty()).then_some(self.cgroup_path.as_str())
+    }
+
     /// Whether the container runs now: recorded as running by a berth process that is alive.
     pub fn is_running(&self) -> bool {
         self.status == Status::Running
@@ -467,5 +482,28 @@ mod tests {
         assert_eq!(record.restart, RestartPolicy::No);
         assert_eq!(record.log_driver, LogDriver::JsonFile);
         assert!(record.network_mode.on_bridges());
+        // ...and names no cgroup to remove: an empty path is a hierarchy's root.
+        assert_eq!(record.own_cgroup(), None);
+    }
+
+    #[test]
+    fn only_the_containers_own_cgroup_is_named_for_removal() {
+        let with = |path: &str| Record {
+            id: "abc".into(),
+            cgroup_path: path.into(),
+            ..serde_json::from_str(r#"{"id":"abc","status":"exited"}"#).unwrap()
+        };
+        assert_eq!(with("berth/abc").own_cgroup(), Some("berth/abc"));
+        assert_eq!(with("a/b/abc").own_cgroup(), Some("a/b/abc"));
+        for bad in [
+            "",
+            "/",
+            "abc/..",
+            "berth/../abc",
+            "/berth/abc",
+            "berth/other",
+        ] {
+            assert_eq!(with(bad).own_cgroup(), None, "{bad:?}");
+        }
     }
 }

@@ -125,7 +125,11 @@ pub fn give_streams_to(uid: u32) {
     if uid == 0 {
         return;
     }
-    for fd in [rustix::stdio::stdin(), rustix::stdio::stdout(), rustix::stdio::stderr()] {
+    for fd in [
+        rustix::stdio::stdin(),
+        rustix::stdio::stdout(),
+        rustix::stdio::stderr(),
+    ] {
         let Ok(stat) = rustix::fs::fstat(fd) else {
             continue;
         };
@@ -133,11 +137,7 @@ pub fn give_streams_to(uid: u32) {
             && rustix::fs::major(stat.st_rdev) == 1
             && rustix::fs::minor(stat.st_rdev) == 3;
         if !dev_null && stat.st_uid != uid {
-            let _ = rustix::fs::fchown(
-                fd,
-                Some(rustix::process::Uid::from_raw(uid)),
-                None,
-            );
+            let _ = rustix::fs::fchown(fd, Some(rustix::process::Uid::from_raw(uid)), None);
         }
     }
 }

@@ -54,7 +54,9 @@ fn cli_main() {
             std::process::exit(code);
         }
     };
+    // Without root the command is refused further on (`needs_root`), with no re-exec first.
     if makes_container_processes(&cli.command)
+        && rustix::process::geteuid().is_root()
         && let Err(e) = berth_runtime::sealed_exe::reexec_protected()
     {
         eprintln!("berth: {e}");

@@ -246,9 +246,20 @@ fn create_start_wait_kill_restart_and_bad_input() {
             &bb.image,
             "sh",
             "-c",
-            "trap 'exit 42' USR1; while true; do sleep 0.1; done",
+            "trap 'exit 42' USR1; echo trapped; while true; do sleep 0.1; done",
         ])
         .ok();
+    // PID 1 ignores a signal it has no handler for: signal once the trap is set.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !bb
+        .env
+        .berth(&["logs", "sleeper"])
+        .stdout
+        .contains("trapped")
+    {
+        assert!(Instant::now() < deadline, "the trap was never set");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     bb.env.berth(&["kill", "-s", "USR1", "sleeper"]).ok();
     assert_eq!(bb.env.berth(&["wait", "sleeper"]).ok().stdout.trim(), "42");
     bb.env

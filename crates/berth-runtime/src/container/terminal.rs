@@ -35,14 +35,23 @@ pub(crate) fn receive_terminal(socket: &OwnedFd) -> Result<Pty, RuntimeError> {
 /// and standard streams; with `console`, binds it at /dev/console too, as runc does.
 pub(crate) fn open_terminal(socket: &OwnedFd, console: bool) -> Result<(), StartError> {
     let pty = Pty::open().map_err(|e| StartError::setup(e.to_string()))?;
-    let slave = rustix::fs::open(
-        &pty.slave_path,
-        rustix::fs::OFlags::RDWR | rustix::fs::OFlags::NOCTTY | rustix::fs::OFlags::CLOEXEC,
-        rustix::fs::Mode::empty(),
-    )
-    .map_err(setup_err("open the pty"))?;
+    // The slave of this very master (TIOCGPTPEER), not whatever its path names: in a running
+    // container (`exec -t`) the container's processes could put something else there.
+    let flags = rustix::fs::OFlags::RDWR | rustix::fs::OFlags::NOCTTY | rustix::fs::OFlags::CLOEXEC;
+    let peer = rustix::pty::OpenptFlags::RDWR
+        | rustix::pty::OpenptFlags::NOCTTY
+        | rustix::pty::OpenptFlags::CLOEXEC;
+    let slave = match rustix::pty::ioctl_tiocgptpeer(&pty.master, peer) {
+        Ok(slave) => slave,
+        // Kernels before 4.13.
+        Err(rustix::io::Errno::NOTTY | rustix::io::Errno::INVAL) => {
+            rustix::fs::open(&pty.slave_path, flags, rustix::fs::Mode::empty())
+                .map_err(setup_err("open the pty"))?
+        }
+        Err(e) => return Err(setup_err("open the pty")(e)),
+    };
     if console {
-        rootfs::bind_console(&pty.slave_path).map_err(|e| StartError::setup(e.to_string()))?;
+        rootfs::bind_console(slave.as_fd()).map_err(|e| StartError::setup(e.to_string()))?;
     }
     crate::fdpass::send_fd(socket.as_fd(), pty.master.as_fd(), b"pty")
         .map_err(|e| StartError::setup(format!("hand over the pty: {e}")))?;

@@ -2,7 +2,7 @@
 //! device nodes, /dev/console; each node bound from the host where `mknod` is refused.
 
 use super::target::{RootfsError, ensure_dir, fail, open_target, proc_path};
-use rustix::fd::OwnedFd;
+use rustix::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use rustix::fs::{self, Mode, OFlags};
 use rustix::io::Errno;
 use rustix::mount;
@@ -156,14 +156,31 @@ pub(super) fn populate_dev(root: &OwnedFd, dev: &OwnedFd) -> Result<(), RootfsEr
 
 /// In the container, its root entered: binds the terminal `slave` (its path there) at
 /// /dev/console, made as an empty file if missing.
-pub fn bind_console(slave: &str) -> Result<(), RootfsError> {
+pub fn bind_console(slave: BorrowedFd<'_>) -> Result<(), RootfsError> {
     match fs::open(
         "/dev/console",
-        OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC,
+        OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
         Mode::from_raw_mode(0o600),
     ) {
         Ok(_) | Err(Errno::EXIST) => {}
         Err(e) => return Err(fail("create /dev/console")(e)),
     }
-    mount::mount_bind(slave, "/dev/console").map_err(fail("bind /dev/console"))
+    // By descriptor, never through a symlink the root file system put there (runc's
+    // CVE-2025-52565: a console bound over a /proc file).
+    let target = fs::open(
+        "/dev/console",
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(fail("open /dev/console"))?;
+    let kind = fs::fstat(&target)
+        .map_err(fail("stat /dev/console"))?
+        .st_mode
+        & libc::S_IFMT;
+    if kind != libc::S_IFREG && kind != libc::S_IFCHR {
+        return Err(fail("bind /dev/console")(Errno::INVAL));
+    }
+    let source = format!("/proc/self/fd/{}", slave.as_raw_fd());
+    mount::mount_bind(source.as_str(), proc_path(&target).as_str())
+        .map_err(fail("bind /dev/console"))
 }
