@@ -13,6 +13,10 @@ use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
+/// Held by each test: run beside the created container of the other, the re-entered berth
+/// did not see its stdin end.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A copy of berth, as `berth` and (linked to it) `berth-runc`.
 struct Copy {
     dir: tempfile::TempDir,
@@ -80,11 +84,9 @@ fn assert_repelled(copy: &Copy, handle: &std::fs::File, before: &str) {
     assert_eq!(copy.sha256(), before, "the host's binary changed");
 }
 
-// runc (since 1.2) runs its container side from a read-only overlayfs view of its binary, or
-// from a sealed memfd copy (runc 1.0-1.1, crun, youki): the container's append fails.
-#[test]
-fn a_created_container_cannot_append_to_berth_runc_after_it_exits() {
-    let copy = Copy::new();
+/// An OCI bundle in `copy`'s dir: busybox as its rootfs, the spec's defaults (no terminal),
+/// `args` as its process.
+fn bundle(copy: &Copy, args: serde_json::Value) -> PathBuf {
     let bundle = copy.dir.path().join("bundle");
     let rootfs = bundle.join("rootfs");
     std::fs::create_dir_all(&rootfs).unwrap();
@@ -98,6 +100,29 @@ fn a_created_container_cannot_append_to_berth_runc_after_it_exits() {
     let layer = berth_testkit::busybox::layer().unwrap().tar();
     untar.stdin.take().unwrap().write_all(&layer).unwrap();
     assert!(untar.wait().unwrap().success());
+    let spec = Command::new(copy.runc())
+        .args(["spec", "--bundle"])
+        .arg(&bundle)
+        .status()
+        .unwrap();
+    assert!(spec.success());
+    let config = bundle.join("config.json");
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+    spec["process"]["args"] = args;
+    spec["process"]["terminal"] = false.into();
+    std::fs::write(&config, spec.to_string()).unwrap();
+    bundle
+}
+
+// runc (since 1.2) runs its container side from a read-only overlayfs view of its binary, or
+// from a sealed memfd copy (runc 1.0-1.1, crun, youki): the container's append fails.
+#[test]
+fn a_created_container_cannot_append_to_berth_runc_after_it_exits() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let copy = Copy::new();
+    let bundle = bundle(&copy, serde_json::json!(["sleep", "30"]));
+    let bundle_arg = bundle.to_str().unwrap();
     let runc = |args: &[&str]| {
         let out = Command::new(copy.runc())
             .arg("--root")
@@ -114,14 +139,6 @@ fn a_created_container_cannot_append_to_berth_runc_after_it_exits() {
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    let bundle_arg = bundle.to_str().unwrap();
-    runc(&["spec", "--bundle", bundle_arg]);
-    let config = bundle.join("config.json");
-    let mut spec: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
-    spec["process"]["args"] = serde_json::json!(["sleep", "30"]);
-    spec["process"]["terminal"] = false.into();
-    std::fs::write(&config, spec.to_string()).unwrap();
     let before = copy.sha256();
 
     // The created container inherits create's streams: no pipe of the test's.
@@ -142,4 +159,124 @@ fn a_created_container_cannot_append_to_berth_runc_after_it_exits() {
     let outcome = std::panic::catch_unwind(|| assert_repelled(&copy, &handle, &before));
     runc(&["delete", "--force", "attacked"]);
     outcome.unwrap();
+}
+
+/// The container's watcher: takes the handle on the first berth whose `/proc/PID/exe` it may
+/// read, logs it, and once nothing executes the binary any more appends to it through
+/// `/proc/self/fd/3`; it logs `WROTE` or the last error.
+const WATCHER: &str = r#"while :; do
+  for d in /proc/[0-9]*; do
+    case "$(readlink $d/exe 2>/dev/null)" in
+    *berth*)
+      exec 3< $d/exe
+      echo "hit $(readlink $d/exe)" >> /log
+      i=0
+      while [ $i -lt 60 ]; do
+        if err=$(echo PWNED-BY-CONTAINER 2>&1 >> /proc/self/fd/3); then
+          echo WROTE >> /log
+          exit 0
+        fi
+        sleep 0.1
+        i=$((i + 1))
+      done
+      echo "failed: $err" >> /log
+      exit 0 ;;
+    esac
+  done
+done
+"#;
+
+// CVE-2019-5736 as runc met it, all from inside the container: a process re-enters the
+// runtime's binary through `/proc/self/exe` (here as `/x`'s interpreter), a watcher in the
+// container takes that process's `/proc/PID/exe` and writes to it once the process exits. runc
+// since 1.2 runs from a read-only overlayfs view of its binary (a sealed memfd copy before):
+// the write fails with EROFS, as it must for berth.
+#[test]
+fn a_container_cannot_write_to_berth_runc_through_a_reentered_proc_self_exe() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let copy = Copy::new();
+    let bundle = bundle(&copy, serde_json::json!(["/bin/sh", "/watch.sh"]));
+    let rootfs = bundle.join("rootfs");
+    let config = bundle.join("config.json");
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+    spec["process"]["env"] = serde_json::json!(["PATH=/bin"]);
+    // The watcher logs, and the re-entered berth makes its data root, in the rootfs.
+    spec["root"]["readonly"] = false.into();
+    std::fs::write(&config, spec.to_string()).unwrap();
+    // The debug berth is dynamically linked: its loader and libraries at their host paths.
+    let ldd = Command::new("ldd").arg(copy.berth()).output().unwrap();
+    assert!(ldd.status.success());
+    for library in String::from_utf8_lossy(&ldd.stdout)
+        .split_whitespace()
+        .filter(|word| word.starts_with('/'))
+    {
+        let inside = rootfs.join(library.trim_start_matches('/'));
+        std::fs::create_dir_all(inside.parent().unwrap()).unwrap();
+        std::fs::copy(library, inside).unwrap();
+    }
+    // The option swallows the `/x` that the kernel appends, so that berth takes the subcommand
+    // after it from exec's arguments.
+    std::fs::write(rootfs.join("x"), "#!/proc/self/exe --insecure-registry\n").unwrap();
+    std::fs::set_permissions(
+        rootfs.join("x"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    std::fs::write(rootfs.join("watch.sh"), WATCHER).unwrap();
+    let before = copy.sha256();
+    let runc = || {
+        let mut runc = Command::new(copy.runc());
+        runc.arg("--root").arg(copy.dir.path().join("state"));
+        runc
+    };
+
+    let run = runc()
+        .args(["run", "-d", "--bundle"])
+        .arg(&bundle)
+        .arg("attacked")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(run.success());
+    // The re-entered berth reads a password until its stdin ends, and exits then.
+    let mut login = runc()
+        .args(["exec", "attacked", "/x", "login", "--password-stdin"])
+        .args(["-u", "a", "127.0.0.1:9"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    drop(login.stdin.take());
+    let login = login.wait_with_output().unwrap();
+    let login = String::from_utf8_lossy(&login.stderr);
+    let log = rootfs.join("log");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let verdict = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("WROTE") || text.contains("failed") || std::time::Instant::now() > deadline
+        {
+            break text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let after = copy.sha256();
+    let deleted = runc()
+        .args(["delete", "--force", "attacked"])
+        .status()
+        .unwrap();
+    assert!(deleted.success());
+    assert!(
+        verdict.contains("hit "),
+        "the watcher found no berth: {verdict:?} (exec: {login})"
+    );
+    assert!(
+        verdict.contains("Read-only file system"),
+        "{verdict} (exec: {login})"
+    );
+    assert_eq!(after, before, "the host's binary changed");
 }
