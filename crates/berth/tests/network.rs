@@ -7,11 +7,11 @@ mod common;
 
 use common::{
     Busybox, Env, assert_no_network_leftovers, assert_nothing_leaked, free_ports_below_ephemeral,
-    gateway, inspect, ip_of,
+    gateway, http_get, inspect, ip_of,
 };
 use serde_json::Value;
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::io::Write;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -25,20 +25,6 @@ fn until(what: &str, mut done: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// An HTTP GET of `/` at `addr`: the response, or "" when nothing answered.
-fn http_get(addr: SocketAddr) -> String {
-    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
-        return String::new();
-    };
-    stream
-        .set_read_timeout(Some(Duration::from_secs(3)))
-        .unwrap();
-    let _ = stream.write_all(b"GET / HTTP/1.0\r\n\r\n");
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    response
 }
 
 /// Starts a detached web server `name` that answers `text`, and waits until it does.

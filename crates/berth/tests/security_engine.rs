@@ -4,9 +4,11 @@
 
 mod common;
 
-use common::{Busybox, Env, assert_no_network_leftovers, assert_nothing_leaked, cgroup_dirs_of};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use common::{
+    Busybox, Env, assert_no_network_leftovers, assert_nothing_leaked, cgroup_dirs_of,
+    free_ports_below_ephemeral, http_get,
+};
+use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -56,29 +58,6 @@ fn id_of(env: &Env, name: &str) -> String {
     let out = env.berth(&["inspect", name]).ok();
     let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     json[0]["Id"].as_str().unwrap().to_owned()
-}
-
-/// A free TCP port of the host.
-fn free_port() -> u16 {
-    TcpListener::bind("0.0.0.0:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// An HTTP GET of `/` at `addr`: the response, or "" when nothing answered.
-fn http_get(addr: SocketAddr) -> String {
-    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
-        return String::new();
-    };
-    stream
-        .set_read_timeout(Some(Duration::from_secs(3)))
-        .unwrap();
-    let _ = stream.write_all(b"GET / HTTP/1.0\r\n\r\n");
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    response
 }
 
 /// Starts a detached web server `name` publishing host port `port`, answering `text`.
@@ -238,7 +217,7 @@ fn a_reclaim_killed_half_way_is_done_again_by_the_next_command() {
     // Docker: its daemon, started again, cleans up what it held for a container that died
     // with it (its network sandbox, its NAT rules) before the container counts as stopped.
     let bb = Busybox::pulled();
-    let port = free_port();
+    let port = free_ports_below_ephemeral(23000, 1);
     web_server(&bb, "web", port, "first");
     until("the first server", || answers(port, "first"));
     let id = id_of(&bb.env, "web");
@@ -279,7 +258,7 @@ fn rm_f_removes_what_an_interrupted_reclaim_left_of_an_exited_container() {
     // Docker: `docker rm -f` releases a stopped container's network endpoint and sandbox
     // too, whatever a crash left of them.
     let bb = Busybox::pulled();
-    let port = free_port();
+    let port = free_ports_below_ephemeral(23100, 1);
     web_server(&bb, "web", port, "first");
     until("the first server", || answers(port, "first"));
     let id = id_of(&bb.env, "web");

@@ -562,6 +562,22 @@ pub fn ip_of(env: &Env, name: &str) -> std::net::Ipv4Addr {
         .expect("an IPv4 address")
 }
 
+/// An HTTP GET of `/` at `addr`: the response, or "" when nothing answered.
+pub fn http_get(addr: std::net::SocketAddr) -> String {
+    use std::io::{Read, Write};
+    let timeout = std::time::Duration::from_secs(2);
+    let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, timeout) else {
+        return String::new();
+    };
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(3)))
+        .unwrap();
+    let _ = stream.write_all(b"GET / HTTP/1.0\r\n\r\n");
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response
+}
+
 /// `count` consecutive TCP ports, free on every address, from the first such run at or above
 /// `from`: below the kernel's ephemeral range, so that no socket bound to port 0 (another
 /// test's) can take them between this check and their use. Tests pass distinct `from`s.
