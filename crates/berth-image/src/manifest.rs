@@ -181,7 +181,7 @@ impl Platform {
 
     /// Whether an image for `other` runs here when `self` is wanted. An empty variant on either
     /// side matches any variant.
-    fn matches(&self, other: &Platform) -> bool {
+    pub fn matches(&self, other: &Platform) -> bool {
         self.os == other.os
             && self.architecture == other.architecture
             && (self.variant.is_empty()

@@ -126,15 +126,20 @@ pub struct FileLock {
     _file: File,
 }
 
+/// Opens the lock file `path`, made when missing, its content left as it is.
+fn open_lock_file(path: &Path) -> Result<File, StoreError> {
+    fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(at(path))
+}
+
 impl FileLock {
     /// Waits for and takes the lock on `path` (created if missing).
     pub fn acquire(path: &Path) -> Result<FileLock, StoreError> {
-        let file = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path)
-            .map_err(at(path))?;
+        let file = open_lock_file(path)?;
         rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
             .map_err(|e| at(path)(e.into()))?;
         Ok(FileLock { _file: file })
@@ -173,12 +178,7 @@ impl FileLock {
             FlockOperation::NonBlockingLockExclusive
         };
         loop {
-            let file = fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(path)
-                .map_err(at(path))?;
+            let file = open_lock_file(path)?;
             match rustix::fs::flock(&file, operation) {
                 Ok(()) => {}
                 Err(rustix::io::Errno::WOULDBLOCK) if !wait => return Ok(None),

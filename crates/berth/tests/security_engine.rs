@@ -197,6 +197,16 @@ fn other_users_cannot_enter_the_data_root_and_containers_still_work() {
     assert_nothing_leaked(&bb.env);
 }
 
+/// A web server `web` publishing `port`, answering, whose berth process was then killed
+/// (`kill -9`): what a reclaim finds. Its id.
+fn orphaned_web_server(bb: &Busybox, port: u16) -> String {
+    web_server(bb, "web", port, "first");
+    until("the first server", || answers(port, "first"));
+    let id = id_of(&bb.env, "web");
+    kill_owner(&bb.env, &id);
+    id
+}
+
 /// A directory of fake programs: `nft` kills the berth process that runs it (`kill -9`), as
 /// if that process were killed while it tore a container's network down.
 fn killing_nft(dir: &Path) -> String {
@@ -218,10 +228,7 @@ fn a_reclaim_killed_half_way_is_done_again_by_the_next_command() {
     // with it (its network sandbox, its NAT rules) before the container counts as stopped.
     let bb = Busybox::pulled();
     let port = free_ports_below_ephemeral(23000, 1);
-    web_server(&bb, "web", port, "first");
-    until("the first server", || answers(port, "first"));
-    let id = id_of(&bb.env, "web");
-    kill_owner(&bb.env, &id);
+    let id = orphaned_web_server(&bb, port);
     // The next command reclaims the container, and is killed while it removes the rules.
     let killed = bb
         .env
@@ -259,10 +266,7 @@ fn rm_f_removes_what_an_interrupted_reclaim_left_of_an_exited_container() {
     // too, whatever a crash left of them.
     let bb = Busybox::pulled();
     let port = free_ports_below_ephemeral(23100, 1);
-    web_server(&bb, "web", port, "first");
-    until("the first server", || answers(port, "first"));
-    let id = id_of(&bb.env, "web");
-    kill_owner(&bb.env, &id);
+    let id = orphaned_web_server(&bb, port);
     // What a reclaim that marked the container exited and was killed then left: the record
     // says exited, its namespace, lease, rules and cgroup are still there.
     let path = bb

@@ -223,26 +223,33 @@ fn a_stalled_blob_body_times_out() {
     assert_good_pull_works(&env, &registry);
 }
 
-/// Item 9: what a SIGKILLed pull leaves in tmp/ (its layer's lock file and half-unpacked
-/// directory) is removed by the next pull, even one of another image.
-#[test]
-fn a_killed_pull_leaves_nothing_the_next_pull_keeps() {
+/// A registry with a one-layer image `name` (and the good one), behind a proxy that stalls
+/// the layer's download once for `stall`, 50 kB in: a pull is then mid-unpack.
+fn stalling_once(name: &str, stall: Duration) -> (Registry, FaultProxy) {
     let image = ImageSpec::new(
         vec![Layer::new().file("data", &noise(300_000), 0o644)],
         &["x"],
     )
     .build();
-    let registry = registry_with("killed", &image);
+    let registry = registry_with(name, &image);
     let proxy = FaultProxy::start(
         &registry.base_url(),
         vec![Fault::Stall {
             path: format!("/blobs/{}", image.layers[0].digest),
             after: 50_000,
-            stall: Duration::from_secs(3600),
+            stall,
             times: 1,
         }],
     )
     .unwrap();
+    (registry, proxy)
+}
+
+/// Item 9: what a SIGKILLed pull leaves in tmp/ (its layer's lock file and half-unpacked
+/// directory) is removed by the next pull, even one of another image.
+#[test]
+fn a_killed_pull_leaves_nothing_the_next_pull_keeps() {
+    let (registry, proxy) = stalling_once("killed", Duration::from_secs(3600));
     let env = Env::new();
     let mut pull = env
         .command()
@@ -268,22 +275,7 @@ fn a_killed_pull_leaves_nothing_the_next_pull_keeps() {
 /// Item 9: the sweep of tmp/ leaves a live concurrent pull's work alone.
 #[test]
 fn a_live_pull_keeps_its_work_while_another_pull_sweeps() {
-    let image = ImageSpec::new(
-        vec![Layer::new().file("data", &noise(300_000), 0o644)],
-        &["x"],
-    )
-    .build();
-    let registry = registry_with("slow", &image);
-    let proxy = FaultProxy::start(
-        &registry.base_url(),
-        vec![Fault::Stall {
-            path: format!("/blobs/{}", image.layers[0].digest),
-            after: 50_000,
-            stall: Duration::from_secs(4),
-            times: 1,
-        }],
-    )
-    .unwrap();
+    let (registry, proxy) = stalling_once("slow", Duration::from_secs(4));
     let env = Env::new();
     let slow = env
         .command()

@@ -40,7 +40,7 @@ pub(super) fn find_or_pull(
         Ok(id) => match wanted.as_ref().map(|w| (w, platform_of(store, &id))) {
             // Docker pulls the asked platform over a local image of another one, and refuses
             // when none can be had.
-            Some((wanted, Some(actual))) if !same_platform(wanted, &actual) => {
+            Some((wanted, Some(actual))) if !wanted.matches(&actual) => {
                 let pulled = Reference::parse(&options.image)
                     .map_err(|e| e.to_string())
                     .and_then(|reference| {
@@ -94,15 +94,6 @@ fn platform_of(store: &Store, id: &Digest) -> Option<Platform> {
         text("architecture"),
         text("variant")
     ))
-}
-
-/// Whether an image of `actual` is one of `wanted`; an empty variant matches any.
-fn same_platform(wanted: &Platform, actual: &Platform) -> bool {
-    wanted.os == actual.os
-        && wanted.architecture == actual.architecture
-        && (wanted.variant.is_empty()
-            || actual.variant.is_empty()
-            || wanted.variant == actual.variant)
 }
 
 /// The mount targets of every container (berth's spec mounts /proc, /sys, /dev and the three
