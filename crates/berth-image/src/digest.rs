@@ -2,7 +2,7 @@
 
 use sha2::{Digest as _, Sha256};
 use std::fmt;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 
 /// A sha256 content digest.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -112,6 +112,45 @@ impl<R: Read> Read for HashingReader<R> {
         self.hasher.update(&buf[..n]);
         self.count += n as u64;
         Ok(n)
+    }
+}
+
+/// A writer that hashes and counts every byte written through it.
+pub struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    count: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    /// Wraps `inner`.
+    pub fn new(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+        }
+    }
+
+    /// The digest and length of what was written, and the wrapped writer.
+    pub fn into_parts(self) -> (Digest, u64, W) {
+        let digest = Digest {
+            hex: hex::encode(self.hasher.finalize()),
+        };
+        (digest, self.count, self.inner)
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
     }
 }
 

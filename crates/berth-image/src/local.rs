@@ -229,6 +229,7 @@ fn collect_garbage_locked(store: &Store) -> Result<(), LocalError> {
     for (id, record) in &images.images {
         used_blobs.insert(id.clone());
         used_blobs.insert(record.manifest.clone());
+        used_blobs.extend(layer_blobs(store, &record.manifest));
         for repo_digest in &record.repo_digests {
             if let Some(d) = repo_digest
                 .split_once('@')
@@ -250,6 +251,22 @@ fn collect_garbage_locked(store: &Store) -> Result<(), LocalError> {
         }
     }
     Ok(())
+}
+
+/// The layer blobs the image manifest `manifest` names (none when it cannot be read: the
+/// blobs of a broken image are not worth keeping).
+pub fn layer_blobs(store: &Store, manifest: &Digest) -> Vec<Digest> {
+    let Ok(bytes) = store.read_blob(manifest) else {
+        return Vec::new();
+    };
+    let Ok(manifest) = serde_json::from_slice::<oci_spec::image::ImageManifest>(&bytes) else {
+        return Vec::new();
+    };
+    manifest
+        .layers()
+        .iter()
+        .filter_map(|layer| Digest::parse(layer.digest().as_ref()).ok())
+        .collect()
 }
 
 /// Docker-shaped `image inspect` JSON for the image `name` names.

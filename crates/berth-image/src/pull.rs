@@ -1,20 +1,22 @@
 //! `pull`: a reference in, a verified image in the store out.
 //!
-//! Each missing layer is streamed once: registry bytes -> sha256 of the blob -> decompression
-//! (by media type, checked against the magic bytes) -> sha256 of the tar (the config's diff id)
-//! -> extraction into `tmp/`. Only when both digests and the size match is the layer renamed
-//! into the store. Layers download in parallel on a few threads; a layer another process is
+//! Each missing layer is streamed once through `layer_in::receive`: registry bytes -> sha256 of
+//! the blob (and a copy of it, kept so that the image can be pushed and saved with the same
+//! digests) -> decompression (by media type, checked against the magic bytes) -> sha256 of the
+//! tar (the config's diff id) -> extraction into `tmp/`. Only when both digests and the size
+//! match are the layer and its blob renamed into the store. Layers download in parallel on a few threads; a layer another process is
 //! unpacking is waited for, not fetched twice.
 
 use crate::digest::{Digest, HashingReader, chain_ids};
+use crate::layer_in::{Compression, Expected, Keep, LayerInError, Received, place_blob, receive};
 use crate::manifest::{Manifest, ManifestError, NoMatchingPlatform, Platform, select_platform};
 use crate::reference::Reference;
 use crate::registry::client::{ClientOptions, RegistryClient, RegistryError};
 use crate::registry::credentials::{CredentialsError, DockerConfig};
 use crate::store::{ImageRecord, LayerRecord, Store, StoreError};
-use crate::unpack::{UnpackError, UnpackOptions, unpack};
+use crate::unpack::UnpackError;
 use oci_spec::image::{Descriptor, ImageConfiguration, ImageManifest};
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, Read};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -230,12 +232,17 @@ fn pull_from(
         )));
     }
     let chains = chain_ids(&diff_ids);
+    let layer_digests = manifest
+        .layers()
+        .iter()
+        .map(|d| descriptor_digest(d, &name))
+        .collect::<Result<Vec<_>, _>>()?;
 
     // Layers: the missing ones, on a few threads.
     let mut jobs = Vec::new();
     for (i, descriptor) in manifest.layers().iter().enumerate() {
-        let digest = descriptor_digest(descriptor, &name)?;
-        if store.layer(&chains[i]).is_some() {
+        let digest = layer_digests[i].clone();
+        if store.layer(&chains[i]).is_some() && store.has_blob(&digest) {
             progress.layer_exists(&digest);
         } else {
             progress.layer_waiting(&digest, descriptor.size());
@@ -274,7 +281,11 @@ fn pull_from(
         .map(|t| format!("{}:{t}", reference.full_name()));
     let changed = store.update_images(|images| {
         // A concurrent `rmi` may have collected a layer this pull found present.
-        if let Some(missing) = chains.iter().find(|c| store.layer(c).is_none()) {
+        if let Some(missing) = chains
+            .iter()
+            .find(|c| store.layer(c).is_none())
+            .or_else(|| layer_digests.iter().find(|b| !store.has_blob(b)))
+        {
             return Err(PullError::Layer {
                 layer: missing.clone(),
                 why: "removed by another berth command during this pull; pull again".into(),
@@ -383,19 +394,27 @@ fn fetch_layer(
 ) -> Result<bool, PullError> {
     let _lock = store.lock_layer(job.chain_id)?;
     if store.layer(job.chain_id).is_some() {
+        if !store.has_blob(&job.digest) {
+            fetch_blob(store, client, repository, job)?;
+        }
         progress.layer_done(&job.digest);
         return Ok(false);
     }
     let work_dir = store.layer_work_dir(job.chain_id)?;
-    let result = unpack_verified(client, repository, job, &work_dir, max_layer_size, progress);
+    let result = unpack_verified(client, repository, job, &work_dir, max_layer_size, progress)
+        .and_then(|received| {
+            place_blob(store, &work_dir, &received)
+                .map_err(|e| layer_in_error(&job.digest, "", e))?;
+            Ok(received)
+        });
     match result {
-        Ok(size) => {
+        Ok(received) => {
             store.commit_layer(
                 &work_dir,
                 job.chain_id,
                 &LayerRecord {
                     diff_id: job.diff_id.clone(),
-                    size,
+                    size: received.size,
                 },
             )?;
             progress.layer_done(&job.digest);
@@ -425,51 +444,7 @@ impl<R: Read> Read for Counting<'_, R> {
     }
 }
 
-/// Passes on at most `left` bytes; one more is an error, and `exceeded` tells it was this.
-struct Capped<'a> {
-    inner: Box<dyn Read + 'a>,
-    left: u64,
-    exceeded: bool,
-}
-
-impl Read for Capped<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let want = buf
-            .len()
-            .min(usize::try_from(self.left.saturating_add(1)).unwrap_or(usize::MAX));
-        let n = self.inner.read(&mut buf[..want])?;
-        if n as u64 > self.left {
-            self.exceeded = true;
-            return Err(io::Error::other("the layer is larger than its limit"));
-        }
-        self.left -= n as u64;
-        Ok(n)
-    }
-}
-
-/// The compression a layer's media type names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Compression {
-    Gzip,
-    Zstd,
-    None,
-}
-
-fn compression_of(media_type: &str) -> Option<Compression> {
-    if media_type.ends_with("tar.gzip") || media_type.ends_with("tar+gzip") {
-        Some(Compression::Gzip)
-    } else if media_type.ends_with("tar.zstd") || media_type.ends_with("tar+zstd") {
-        Some(Compression::Zstd)
-    } else if media_type.ends_with(".tar")
-        || media_type.ends_with("diff.tar")
-        || media_type.ends_with("layer.v1.tar")
-    {
-        Some(Compression::None)
-    } else {
-        None
-    }
-}
-
+/// Downloads, checks and unpacks one layer into `work_dir`, keeping its blob as it came.
 fn unpack_verified(
     client: &Arc<RegistryClient>,
     repository: &str,
@@ -477,124 +452,74 @@ fn unpack_verified(
     work_dir: &std::path::Path,
     max_layer_size: u64,
     progress: &dyn Progress,
-) -> Result<u64, PullError> {
-    let layer_error = |why: String| PullError::Layer {
-        layer: job.digest.clone(),
-        why,
-    };
+) -> Result<Received, PullError> {
     let media_type = job.descriptor.media_type().to_string();
-    let compression = compression_of(&media_type)
-        .ok_or_else(|| layer_error(format!("unsupported layer media type \"{media_type}\"")))?;
-
+    let compression = Compression::of_media_type(&media_type).ok_or_else(|| PullError::Layer {
+        layer: job.digest.clone(),
+        why: format!("unsupported layer media type \"{media_type}\""),
+    })?;
     let download = Counting {
         inner: client.blob(repository, &job.digest, job.descriptor.size()),
         layer: &job.digest,
         progress,
     };
-    let mut compressed = BufReader::with_capacity(256 << 10, HashingReader::new(download));
-    let magic = compressed
-        .fill_buf()
-        .map_err(|e| layer_error(e.to_string()))?;
-    let looks_like = if magic.starts_with(&[0x1f, 0x8b]) {
-        Compression::Gzip
-    } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Compression::Zstd
-    } else {
-        Compression::None
+    let expected = Expected {
+        blob: Some((&job.digest, job.descriptor.size())),
+        diff_id: Some(job.diff_id),
+        compression: Some(compression),
     };
-    if looks_like != compression {
-        return Err(layer_error(format!(
-            "its bytes are {looks_like:?} but its media type \"{media_type}\" says {compression:?}"
-        )));
-    }
-
-    // An archive error that a failed download or the size limit caused is told as such.
-    let unpack_error = |source: UnpackError, capped: &Capped<'_>| match source {
-        UnpackError::Archive(_) if capped.exceeded => layer_error(format!(
-            "unpacked, it is larger than {max_layer_size} bytes, the limit of max-layer-size in berth's config file (refused)"
-        )),
-        UnpackError::Archive(e) if e.get_ref().is_some_and(|inner| inner.is::<RegistryError>()) => {
-            layer_error(e.into_inner().expect("checked").to_string())
-        }
-        source => PullError::Unpack {
-            layer: job.digest.clone(),
-            source,
-        },
-    };
-    let diff = work_dir.join("diff");
-    let options = UnpackOptions::for_current_user();
-    let (diff_id, size) = {
-        let decompressed: Box<dyn Read + '_> = match compression {
-            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(&mut compressed)),
-            Compression::Zstd => Box::new(
-                zstd::stream::read::Decoder::with_buffer(&mut compressed)
-                    .map_err(|e| layer_error(e.to_string()))?,
-            ),
-            Compression::None => Box::new(&mut compressed),
-        };
-        let mut tar = HashingReader::new(Capped {
-            inner: decompressed,
-            left: max_layer_size,
-            exceeded: false,
-        });
-        let size = unpack(&mut tar, &diff, options).map_err(|e| unpack_error(e, tar.get_mut()))?;
-        // The tar's trailing padding counts toward the diff id.
-        if let Err(e) = io::copy(&mut tar, &mut io::sink()) {
-            return Err(unpack_error(UnpackError::Archive(e), tar.get_mut()));
-        }
-        (tar.finish().0, size)
-    };
-    io::copy(&mut compressed, &mut io::sink()).map_err(|e| layer_error(e.to_string()))?;
-    let (blob_digest, blob_size) = compressed.into_inner().finish();
-    if blob_size != job.descriptor.size() {
-        return Err(layer_error(format!(
-            "download has {blob_size} bytes; the manifest says {}",
-            job.descriptor.size()
-        )));
-    }
-    if blob_digest != job.digest {
-        return Err(layer_error(format!(
-            "content does not match its digest: got {blob_digest}"
-        )));
-    }
-    if &diff_id != job.diff_id {
-        return Err(layer_error(format!(
-            "uncompressed content {diff_id} does not match the config's diff id {}",
-            job.diff_id
-        )));
-    }
-    Ok(size)
+    receive(download, &expected, Keep::AsIs, work_dir, max_layer_size)
+        .map_err(|e| layer_in_error(&job.digest, &media_type, e))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn media_types_name_their_compression() {
-        assert_eq!(
-            compression_of("application/vnd.docker.image.rootfs.diff.tar.gzip"),
-            Some(Compression::Gzip)
-        );
-        assert_eq!(
-            compression_of("application/vnd.oci.image.layer.v1.tar+gzip"),
-            Some(Compression::Gzip)
-        );
-        assert_eq!(
-            compression_of("application/vnd.oci.image.layer.v1.tar+zstd"),
-            Some(Compression::Zstd)
-        );
-        assert_eq!(
-            compression_of("application/vnd.oci.image.layer.v1.tar"),
-            Some(Compression::None)
-        );
-        assert_eq!(
-            compression_of("application/vnd.docker.image.rootfs.diff.tar"),
-            Some(Compression::None)
-        );
-        assert_eq!(
-            compression_of("application/vnd.oci.image.layer.v1.tar+bzip2"),
-            None
-        );
+/// A layer stream's failure as the pull tells it.
+fn layer_in_error(layer: &Digest, media_type: &str, error: LayerInError) -> PullError {
+    let why = match error {
+        LayerInError::Unpack(source) => {
+            return PullError::Unpack {
+                layer: layer.clone(),
+                source,
+            };
+        }
+        LayerInError::Store(e) => return PullError::Store(e),
+        LayerInError::CompressionMismatch { found, declared } => {
+            format!("its bytes are {found:?} but its media type \"{media_type}\" says {declared:?}")
+        }
+        other => other.to_string(),
+    };
+    PullError::Layer {
+        layer: layer.clone(),
+        why,
     }
+}
+
+/// Downloads and checks the blob of a layer that is stored without it (unpacked by a berth
+/// that kept no blobs), so that the image can be pushed and saved.
+fn fetch_blob(
+    store: &Store,
+    client: &Arc<RegistryClient>,
+    repository: &str,
+    job: &LayerJob<'_>,
+) -> Result<(), PullError> {
+    let layer_error = |why: String| PullError::Layer {
+        layer: job.digest.clone(),
+        why,
+    };
+    let tmp_dir = store.tmp_dir();
+    let mut tmp = tempfile::NamedTempFile::new_in(&tmp_dir)
+        .map_err(|e| layer_error(format!("{}: {e}", tmp_dir.display())))?;
+    let mut reader =
+        HashingReader::new(client.blob(repository, &job.digest, job.descriptor.size()));
+    io::copy(&mut reader, &mut io::BufWriter::new(tmp.as_file_mut()))
+        .map_err(|e| layer_error(e.to_string()))?;
+    let (digest, size) = reader.finish();
+    if size != job.descriptor.size() || digest != job.digest {
+        return Err(layer_error(format!(
+            "content does not match its digest: got {digest} ({size} bytes)"
+        )));
+    }
+    let path = store.blob_path(&job.digest);
+    tmp.persist(&path)
+        .map_err(|e| layer_error(format!("{}: {}", path.display(), e.error)))?;
+    Ok(())
 }

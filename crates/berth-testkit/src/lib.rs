@@ -5,12 +5,15 @@
 //!   Docker Hub issues them, optionally over TLS with a CA made on the spot.
 //! - [`image`] builds images from trees described in code and [`client::RegistryClient`] pushes
 //!   them (and reads them back) through the registry API.
+//! - [`peers`] runs the real Docker daemon, Podman and skopeo privately, for interoperability
+//!   tests.
 //! - [`busybox`] makes a busybox image from Debian's `busybox-static`, for tests that need a shell.
 
 pub mod busybox;
 pub mod certs;
 pub mod client;
 pub mod image;
+pub mod peers;
 pub mod proxy;
 pub mod registry;
 mod token;

@@ -24,6 +24,16 @@ fn tag_rmi_and_prune_keep_shared_layers_until_unused() {
     env.berth(&["pull", &one]).ok();
     env.berth(&["pull", &two]).ok();
     assert_eq!(env.layer_dirs().len(), 3);
+    // Each layer's blob is kept as it was pulled, for push and save.
+    for blob in image(b"one").layers.iter().chain(&image(b"two").layers) {
+        let path = env.root().join("blobs/sha256").join(&blob.digest[7..]);
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            blob.data,
+            "{}",
+            path.display()
+        );
+    }
 
     env.berth(&["tag", &one, "mine/one:v1"]).ok();
     env.berth(&["tag", "nope", "x"])
