@@ -170,6 +170,23 @@ fn a_named_volume_is_filled_from_the_image_and_outlives_its_container() {
     .ok();
     let bare = env.root().join("volumes/bare/_data");
     assert_eq!(std::fs::read_dir(&bare).unwrap().count(), 0);
+    // One that another container mounts is not new: never filled (its `_data` stays the one
+    // that container has).
+    env.berth(&[
+        "create", "--name", "holder", "-v", "bare:/x", &bb.image, "true",
+    ])
+    .ok();
+    let listed = env.berth(&[
+        "run",
+        "--rm",
+        "-v",
+        "bare:/var/lib/db",
+        &db,
+        "ls",
+        "/var/lib/db",
+    ]);
+    assert_eq!(listed.ok().stdout, "");
+    env.berth(&["rm", "holder"]).ok();
     env.berth(&["volume", "rm", "data", "bare"]).ok();
     env.berth(&["volume", "inspect", "data"])
         .fails(1, "No such volume: data");

@@ -186,6 +186,7 @@ fn resolve(
     attached: &mut Attached,
 ) -> Result<(), VolumeError> {
     let mut copy_ups = Vec::new();
+    let mut records: Option<Vec<Record>> = None;
     for m in wanted {
         let Mount::Volume {
             name,
@@ -214,11 +215,19 @@ fn resolve(
             attached.made.push(volume.name.clone());
         }
         let data = volumes.data_dir(&volume.name);
-        if !nocopy
+        // A volume another container mounts is not new, even when empty: its `_data`, which
+        // that container may have bound, is never replaced.
+        let fill = !nocopy
             && volume.option("type").is_none()
             && is_empty(&data)
             && might_have(layers, target)
-        {
+            && (made
+                || users(
+                    records.get_or_insert_with(|| containers.list()),
+                    &volume.name,
+                )
+                .is_empty());
+        if fill {
             copy_ups.push(CopyUp {
                 target: target.clone(),
                 volume: volume.name.clone(),
