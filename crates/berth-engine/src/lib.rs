@@ -19,6 +19,7 @@ pub mod run;
 pub mod spec;
 pub mod supervisor;
 pub mod users;
+pub mod volumes;
 
 /// RFC 3339 times (shared with the runtime).
 pub use berth_runtime::time;

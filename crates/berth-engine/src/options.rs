@@ -27,6 +27,43 @@ pub enum Mount {
         /// tmpfs options (`size=64m`, `mode=1777`).
         options: Vec<String>,
     },
+    /// A volume, named or (`name` `None`) anonymous, as asked for; the engine resolves it
+    /// (`volumes::attach`) into a `Bind` of its data or a `Filesystem` before the spec is made.
+    Volume {
+        /// The volume's name; `None` for a new anonymous one.
+        name: Option<String>,
+        /// Container path (absolute).
+        target: String,
+        /// Read-only.
+        readonly: bool,
+        /// Do not fill a new, empty volume from the image (`nocopy`, `volume-nocopy`).
+        nocopy: bool,
+        /// The mode as `inspect` shows it (`z` for `-v` without one, as Docker's).
+        mode: String,
+    },
+    /// A file system of its own mounted at `target`: a volume made with `-o type=...`.
+    Filesystem {
+        /// File system type (`tmpfs`, `ext4`, ...).
+        kind: String,
+        /// The device (or the type's name for a virtual one).
+        source: String,
+        /// Container path (absolute).
+        target: String,
+        /// Mount options (`o=...`), `ro` among them when read-only.
+        options: Vec<String>,
+    },
+}
+
+impl Mount {
+    /// Where it goes in the container.
+    pub fn target(&self) -> &str {
+        match self {
+            Mount::Bind { target, .. }
+            | Mount::Tmpfs { target, .. }
+            | Mount::Volume { target, .. }
+            | Mount::Filesystem { target, .. } => target,
+        }
+    }
 }
 
 /// The options of `berth run` as the user gave them (the CLI fills this in).
@@ -56,6 +93,8 @@ pub struct RunOptions {
     pub mounts: Vec<String>,
     /// `--tmpfs`
     pub tmpfs: Vec<String>,
+    /// `--volumes-from`
+    pub volumes_from: Vec<String>,
     /// `--read-only`
     pub read_only: bool,
     /// `--cpus`
@@ -131,6 +170,9 @@ pub struct RunPlan {
     pub workdir: Option<String>,
     /// Mounts in order.
     pub mounts: Vec<Mount>,
+    /// `--volumes-from`: containers whose mounts it gets, each with `Some(readonly)` when
+    /// `:ro` or `:rw` says.
+    pub volumes_from: Vec<(String, Option<bool>)>,
     /// `--read-only`
     pub read_only: bool,
     /// CPUs.
@@ -368,44 +410,93 @@ fn absolute(path: &str, what: &str) -> Result<String, String> {
     }
 }
 
-/// `-v /host:/ctr[:ro|rw]`
+/// Docker's refusal of a volume name (moby's local driver: two characters at least, of
+/// `[a-zA-Z0-9][a-zA-Z0-9_.-]`), in the words of its `create` error.
+pub fn check_volume_name(name: &str) -> Result<(), String> {
+    if name.chars().count() == 1 {
+        return Err(format!(
+            "create {name}: volume name is too short, names should be at least two alphanumeric characters"
+        ));
+    }
+    match valid_name(name) {
+        true => Ok(()),
+        false => Err(format!(
+            "create {name}: \"{name}\" includes invalid characters for a local volume name, only \"{NAME_CHARS}\" are allowed. If you intended to pass a host directory, use absolute path"
+        )),
+    }
+}
+
+/// `-v /host:/ctr[:MODE]`, `-v NAME:/ctr[:MODE]` or `-v /ctr` (an anonymous volume); MODE is a
+/// comma-separated list of `ro`, `rw`, `nocopy` (volumes), `z`, `Z` and the consistency
+/// words, which change nothing on Linux.
 fn parse_volume(text: &str) -> Result<Mount, String> {
     let parts: Vec<&str> = text.split(':').collect();
     let (source, target, mode) = match parts.as_slice() {
+        [target] => ("", *target, ""),
         [source, target] => (*source, *target, ""),
         [source, target, mode] => (*source, *target, *mode),
-        [_] => {
-            return Err(format!(
-                "invalid volume \"{text}\": anonymous volumes are not supported yet; use /host/path:/container/path"
-            ));
-        }
         _ => return Err(format!("invalid volume specification: '{text}'")),
     };
-    if !source.starts_with('/') {
-        return Err(format!(
-            "invalid volume \"{text}\": named volumes are not supported yet; the source must be an absolute host path"
-        ));
-    }
-    let readonly = match mode {
-        "" | "rw" => false,
-        "ro" => true,
-        other => {
-            return Err(format!(
-                "invalid volume \"{text}\": unknown mode \"{other}\" (use ro or rw)"
-            ));
+    let (mut readonly, mut nocopy) = (false, false);
+    for word in mode.split(',').filter(|w| !w.is_empty()) {
+        match word {
+            "ro" => readonly = true,
+            "rw" => readonly = false,
+            "nocopy" if !source.starts_with('/') => nocopy = true,
+            "z" | "Z" | "consistent" | "cached" | "delegated" => {}
+            _ => return Err(format!("invalid mode: {mode}")),
         }
+    }
+    let target = absolute(target, "volume destination")?;
+    if source.starts_with('/') {
+        return Ok(Mount::Bind {
+            source: source.to_owned(),
+            target,
+            readonly,
+        });
+    }
+    let name = (!source.is_empty()).then(|| source.to_owned());
+    if let Some(name) = &name {
+        check_volume_name(name)?;
+    }
+    // Docker's CLI makes `-v /ctr` an entry of Config.Volumes, as an image's VOLUME (mode "");
+    // the engine gives a local volume of `-v` without a mode "z" (moby's `setBindModeIfNull`).
+    let mode = match (mode, parts.len()) {
+        ("", 1) => "",
+        ("", _) => "z",
+        (mode, _) => mode,
     };
-    Ok(Mount::Bind {
-        source: source.to_owned(),
-        target: absolute(target, "volume destination")?,
+    Ok(Mount::Volume {
+        name,
+        target,
         readonly,
+        nocopy,
+        mode: mode.into(),
     })
 }
 
-/// `--mount type=bind,source=/a,target=/b[,readonly]` or `type=tmpfs,target=/t[,tmpfs-size=..][,tmpfs-mode=..]`
+/// `--volumes-from CONTAINER[:ro|:rw]`
+fn parse_volumes_from(text: &str) -> Result<(String, Option<bool>), String> {
+    let (name, mode) = match text.split_once(':') {
+        Some((name, "ro")) => (name, Some(true)),
+        Some((name, "rw")) => (name, Some(false)),
+        Some((_, mode)) => return Err(format!("invalid mode: {mode}")),
+        None => (text, None),
+    };
+    match name.is_empty() {
+        true => Err(format!(
+            "invalid --volumes-from \"{text}\": a container is required"
+        )),
+        false => Ok((name.to_owned(), mode)),
+    }
+}
+
+/// `--mount type=bind,source=/a,target=/b[,readonly]`, `type=tmpfs,target=/t[,tmpfs-size=..][,tmpfs-mode=..]`
+/// or `type=volume[,source=NAME],target=/v[,readonly][,volume-nocopy]` (the default type).
 fn parse_mount(text: &str) -> Result<Mount, String> {
     let mut kind = "volume";
     let (mut source, mut target, mut readonly, mut options) = (None, None, false, Vec::new());
+    let mut nocopy = false;
     for field in text.split(',') {
         let (key, value) = field.split_once('=').unwrap_or((field, ""));
         match key {
@@ -415,6 +506,8 @@ fn parse_mount(text: &str) -> Result<Mount, String> {
             "readonly" | "ro" => readonly = value.is_empty() || value == "true" || value == "1",
             "tmpfs-size" => options.push(format!("size={}", parse_size(value)?)),
             "tmpfs-mode" => options.push(format!("mode={value}")),
+            "volume-nocopy" => nocopy = value.is_empty() || value == "true" || value == "1",
+            "volume-driver" if value == "local" => {}
             other => {
                 return Err(format!(
                     "invalid --mount \"{text}\": unknown field \"{other}\""
@@ -437,8 +530,21 @@ fn parse_mount(text: &str) -> Result<Mount, String> {
             })
         }
         "tmpfs" => Ok(Mount::Tmpfs { target, options }),
+        "volume" => {
+            let name = source.filter(|s| !s.is_empty()).map(str::to_owned);
+            if let Some(name) = &name {
+                check_volume_name(name)?;
+            }
+            Ok(Mount::Volume {
+                name,
+                target,
+                readonly,
+                nocopy,
+                mode: String::new(),
+            })
+        }
         other => Err(format!(
-            "invalid --mount \"{text}\": type \"{other}\" is not supported (bind, tmpfs)"
+            "invalid --mount \"{text}\": type \"{other}\" is not supported (bind, tmpfs, volume)"
         )),
     }
 }
@@ -564,6 +670,9 @@ impl RunOptions {
         for t in &self.tmpfs {
             mounts.push(parse_tmpfs(t)?);
         }
+        let volumes_from = (self.volumes_from.iter())
+            .map(|v| parse_volumes_from(v))
+            .collect::<Result<_, _>>()?;
         let memory = self.memory.as_deref().map(parse_size).transpose()?;
         if let Some(m) = memory
             && m < MIN_MEMORY
@@ -643,6 +752,7 @@ impl RunOptions {
             env,
             workdir,
             mounts,
+            volumes_from,
             read_only: self.read_only,
             cpus: self.cpus,
             cpu_shares: self.cpu_shares,
@@ -700,11 +810,6 @@ mod tests {
                 readonly: true
             }
         );
-        assert!(
-            parse_volume("named:/b")
-                .unwrap_err()
-                .contains("named volumes")
-        );
         assert!(parse_volume("/a:b").unwrap_err().contains("absolute"));
         assert!(parse_volume("/a:/b:zz").is_err());
         assert_eq!(
@@ -722,7 +827,7 @@ mod tests {
                 options: vec!["size=1048576".into()]
             }
         );
-        assert!(parse_mount("type=volume,target=/t").is_err());
+        assert!(parse_mount("type=image,target=/t").is_err());
         assert_eq!(
             parse_tmpfs("/run:size=1m,mode=700").unwrap(),
             Mount::Tmpfs {
@@ -730,6 +835,60 @@ mod tests {
                 options: vec!["size=1m".into(), "mode=700".into()]
             }
         );
+    }
+
+    // Docker: `-v NAME:/dst[:ro]` a named volume, `-v /dst` an anonymous one, `--mount
+    // type=volume,src=,dst=,readonly,volume-nocopy`; names by the local driver's rule.
+    #[test]
+    fn volumes_are_parsed_as_docker_does() {
+        let volume =
+            |name: Option<&str>, target: &str, readonly, nocopy, mode: &str| Mount::Volume {
+                name: name.map(str::to_owned),
+                target: target.into(),
+                readonly,
+                nocopy,
+                mode: mode.into(),
+            };
+        assert_eq!(
+            parse_volume("data:/var/lib/db").unwrap(),
+            volume(Some("data"), "/var/lib/db", false, false, "z")
+        );
+        assert_eq!(
+            parse_volume("data:/d:ro,nocopy").unwrap(),
+            volume(Some("data"), "/d", true, true, "ro,nocopy")
+        );
+        assert_eq!(
+            parse_volume("/cache").unwrap(),
+            volume(None, "/cache", false, false, "")
+        );
+        assert!(parse_volume("cache").unwrap_err().contains("absolute"));
+        assert!(parse_volume("/a:/b:nocopy").is_err());
+        assert!(
+            parse_volume("data:/d:bogus")
+                .unwrap_err()
+                .contains("invalid mode")
+        );
+        assert_eq!(
+            parse_volume("a/b:/d").unwrap_err(),
+            "create a/b: \"a/b\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
+        );
+        assert!(parse_volume("x:/d").unwrap_err().contains("too short"));
+        assert!(parse_volume("-x:/d").is_err() && parse_volume(".x:/d").is_err());
+        assert_eq!(
+            parse_mount("type=volume,src=data,dst=/d,readonly,volume-nocopy").unwrap(),
+            volume(Some("data"), "/d", true, true, "")
+        );
+        assert_eq!(
+            parse_mount("target=/d").unwrap(),
+            volume(None, "/d", false, false, "")
+        );
+        assert!(parse_mount("type=volume,src=a/b,dst=/d").is_err());
+        assert_eq!(
+            parse_volumes_from("web:ro").unwrap(),
+            ("web".into(), Some(true))
+        );
+        assert_eq!(parse_volumes_from("web").unwrap(), ("web".into(), None));
+        assert!(parse_volumes_from("web:zz").is_err() && parse_volumes_from(":ro").is_err());
     }
 
     #[test]

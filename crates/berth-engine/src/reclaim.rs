@@ -76,6 +76,7 @@ impl Containers {
         self.tear_down(run_root, layout, &record);
         if record.auto_remove {
             self.remove(id)?;
+            crate::volumes::remove_anonymous(self, &record);
             return Ok(true);
         }
         record.status = Status::Exited;

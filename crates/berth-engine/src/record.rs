@@ -79,6 +79,78 @@ pub struct Record {
     pub hostname: String,
     /// `--add-host` entries, `name:ip` (`host-gateway` is the gateway's address).
     pub extra_hosts: Vec<String>,
+    /// Its volumes and bind mounts, as `inspect` shows them (`Mounts`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<MountPoint>,
+}
+
+/// A volume or bind mount of a container, and whether the volume was made for this container
+/// alone (anonymous: `rm -v` and `run --rm` remove it).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct MountPoint {
+    /// `volume` or `bind`.
+    pub kind: String,
+    /// The volume's name (empty for a bind).
+    pub name: String,
+    /// The host path: a volume's data directory, or the bound path.
+    pub source: String,
+    /// The path in the container.
+    pub destination: String,
+    /// The mode as given (`z`, `ro`, ...).
+    pub mode: String,
+    /// Writable.
+    pub rw: bool,
+    /// An anonymous volume.
+    pub anonymous: bool,
+}
+
+/// A mount as Docker's `inspect` shows it (`Mounts`).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct InspectMount {
+    /// `volume` or `bind`.
+    #[serde(rename = "Type")]
+    pub kind: String,
+    /// The volume's name (a bind has none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The host path.
+    pub source: String,
+    /// The path in the container.
+    pub destination: String,
+    /// `local` for a volume (a bind has none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+    /// The mode as given.
+    pub mode: String,
+    /// Writable.
+    #[serde(rename = "RW")]
+    pub rw: bool,
+    /// `rprivate` for a bind, empty for a volume.
+    pub propagation: String,
+}
+
+impl MountPoint {
+    /// Whether it is volume `name`.
+    pub fn is_volume(&self, name: &str) -> bool {
+        self.kind == "volume" && self.name == name
+    }
+
+    /// The mount as `inspect` shows it.
+    pub fn inspect(&self) -> InspectMount {
+        let volume = self.kind == "volume";
+        InspectMount {
+            kind: self.kind.clone(),
+            name: volume.then(|| self.name.clone()),
+            source: self.source.clone(),
+            destination: self.destination.clone(),
+            driver: volume.then(|| "local".to_owned()),
+            mode: self.mode.clone(),
+            rw: self.rw,
+            propagation: if volume { "" } else { "rprivate" }.into(),
+        }
+    }
 }
 
 /// A container's connection to a network.

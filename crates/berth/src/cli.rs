@@ -101,6 +101,9 @@ pub enum Command {
     /// Manage networks
     #[command(subcommand)]
     Network(NetworkCommand),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(VolumeCommand),
     /// List port mappings or a specific mapping for the container
     Port(Deferred<PortArgs>),
     /// Log in to a registry
@@ -172,12 +175,15 @@ pub struct RunArgs {
     /// Container host name
     #[arg(short = 'h', long)]
     pub hostname: Option<String>,
-    /// Bind mount a volume (/host/path:/container/path[:ro])
+    /// Bind mount a volume (/host/path:/container/path[:ro], NAME:/container/path[:ro], /container/path)
     #[arg(short, long = "volume")]
     pub volume: Vec<String>,
-    /// Attach a filesystem mount to the container (type=bind|tmpfs,...)
+    /// Attach a filesystem mount to the container (type=bind|tmpfs|volume,...)
     #[arg(long)]
     pub mount: Vec<String>,
+    /// Mount volumes from the specified container(s) (CONTAINER[:ro|rw])
+    #[arg(long = "volumes-from")]
+    pub volumes_from: Vec<String>,
     /// Mount a tmpfs directory (/path[:options])
     #[arg(long)]
     pub tmpfs: Vec<String>,
@@ -327,7 +333,7 @@ pub struct RmArgs {
     /// Force the removal of a running container (uses SIGKILL)
     #[arg(short, long)]
     pub force: bool,
-    /// Remove anonymous volumes associated with the container (berth has none)
+    /// Remove anonymous volumes associated with the container
     #[arg(short, long)]
     pub volumes: bool,
     /// Containers
@@ -619,6 +625,86 @@ pub struct NetworkDisconnectArgs {
     pub network: String,
     /// The container
     pub container: String,
+}
+
+/// `berth volume ...`
+#[derive(Subcommand, Debug)]
+pub enum VolumeCommand {
+    /// Create a volume
+    Create(Deferred<VolumeCreateArgs>),
+    /// List volumes
+    #[command(alias = "list")]
+    Ls(Deferred<VolumeLsArgs>),
+    /// Display detailed information on one or more volumes
+    Inspect(Deferred<VolumeNamesArgs>),
+    /// Remove one or more volumes
+    #[command(alias = "remove")]
+    Rm(Deferred<VolumeRmArgs>),
+    /// Remove unused local volumes
+    Prune(Deferred<VolumePruneArgs>),
+}
+
+/// `berth volume create`
+#[derive(Args, Debug)]
+pub struct VolumeCreateArgs {
+    /// Specify volume driver name
+    #[arg(short, long, default_value = "local")]
+    pub driver: String,
+    /// Specify volume name
+    #[arg(long = "name")]
+    pub name_flag: Option<String>,
+    /// Set driver specific options (type=tmpfs|bind|ext4..., device=..., o=...)
+    #[arg(short, long = "opt")]
+    pub opt: Vec<String>,
+    /// Set metadata for a volume
+    #[arg(long)]
+    pub label: Vec<String>,
+    /// The volume's name (a random one when none is given)
+    pub name: Option<String>,
+}
+
+/// `berth volume ls`
+#[derive(Args, Debug)]
+pub struct VolumeLsArgs {
+    /// Only display volume names
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Provide filter values (dangling=true|false, name=..., label=KEY[=VALUE], driver=...)
+    #[arg(short, long)]
+    pub filter: Vec<String>,
+    /// Format output: "table" or "json" (one JSON object per line)
+    #[arg(long, default_value = "table")]
+    pub format: String,
+}
+
+/// `berth volume prune`
+#[derive(Args, Debug)]
+pub struct VolumePruneArgs {
+    /// Remove all unused volumes, not just anonymous ones
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+/// Volume names.
+#[derive(Args, Debug)]
+pub struct VolumeNamesArgs {
+    /// Volumes
+    #[arg(required = true)]
+    pub volumes: Vec<String>,
+}
+
+/// `berth volume rm`
+#[derive(Args, Debug)]
+pub struct VolumeRmArgs {
+    /// Force the removal of one or more volumes (a missing one is no error)
+    #[arg(short, long)]
+    pub force: bool,
+    /// Volumes
+    #[arg(required = true)]
+    pub volumes: Vec<String>,
 }
 
 /// `berth port`

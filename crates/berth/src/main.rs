@@ -149,6 +149,7 @@ fn dispatch(ctx: &Context, command: &Command) -> Outcome {
         Command::Logout(args) => login::run_logout(ctx, args),
         Command::Network(command) => commands::network::run(ctx, command),
         Command::Port(args) => commands::network::port(ctx, args),
+        Command::Volume(command) => commands::volume::run(ctx, command),
     }
 }
 

@@ -154,6 +154,7 @@ pub(super) fn record_exit(
         if let Err(e) = containers.remove_soon(id, remains) {
             tracing::warn!(id, %e, "cannot remove the container's directory");
         }
+        crate::volumes::remove_anonymous(containers, record);
         return Ok(());
     }
     if let Some(remains) = remains {

@@ -22,6 +22,7 @@ use crate::record::{Endpoint, NetworkMode, Record, Status};
 use crate::spec;
 use crate::spec::NetworkNs;
 use crate::users;
+use crate::volumes;
 use berth_image::store::Store;
 use berth_runtime::cgroups::{self, CgroupMode};
 use berth_runtime::container::{self as runtime, StdioMode};
@@ -79,7 +80,7 @@ fn make(
     {
         return Err(RunError::NotATty);
     }
-    let plan = options.plan().map_err(RunError::Options)?;
+    let mut plan = options.plan().map_err(RunError::Options)?;
     if plan.network.mode == NetworkMode::Host
         && (!options.publish.is_empty() || options.publish_all)
     {
@@ -138,6 +139,8 @@ fn make(
         .display()
         .to_string();
     let dir = containers.dir(&id);
+    // Anonymous volumes made for it: removed again when it cannot be made.
+    let mut made_volumes = Vec::new();
     let result = (|| {
         // Held until the record is written: no reclaim takes the directory for a leftover.
         let _creating = containers
@@ -151,6 +154,27 @@ fn make(
                 }
             }
         }
+        let mut lower: Vec<String> = init_layer(&store, &image, &layers)
+            .into_iter()
+            .chain(layers.iter().cloned())
+            .map(|l| l.display().to_string())
+            .collect();
+        if lower.is_empty() {
+            let empty = dir.join("empty");
+            fs::create_dir_all(&empty).map_err(io("create an empty layer"))?;
+            lower.push(empty.display().to_string());
+        }
+        let attached = volumes::attach(
+            &containers,
+            &plan.mounts,
+            &plan.volumes_from,
+            &image_config["config"]["Volumes"],
+            &lower,
+            &dir,
+        )
+        .map_err(|e| RunError::Options(e.to_string()))?;
+        made_volumes = attached.made;
+        plan.mounts = attached.mounts;
         fs::write(dir.join("hostname"), format!("{hostname}\n")).map_err(io("write hostname"))?;
         let (hosts, resolv) = if network.mode == NetworkMode::Host {
             let host = fs::read_to_string("/etc/hosts").unwrap_or_else(|_| connect::HOSTS.into());
@@ -208,16 +232,6 @@ fn make(
             &serde_json::to_vec(&spec).expect("a spec serialises"),
         )
         .map_err(io("write config.json"))?;
-        let mut lower: Vec<String> = init_layer(&store, &image, &layers)
-            .into_iter()
-            .chain(layers.iter().cloned())
-            .map(|l| l.display().to_string())
-            .collect();
-        if lower.is_empty() {
-            let empty = dir.join("empty");
-            fs::create_dir_all(&empty).map_err(io("create an empty layer"))?;
-            lower.push(empty.display().to_string());
-        }
         let record = Record {
             id: id.clone(),
             image: options.image.clone(),
@@ -259,6 +273,7 @@ fn make(
             ports,
             hostname: hostname.clone(),
             extra_hosts: plan.network.extra_hosts.clone(),
+            mounts: attached.points,
             ..Record::default()
         };
         // Names are unique: checked and taken under one lock. The one reading of every record
@@ -268,6 +283,9 @@ fn make(
             .lock_names()
             .map_err(io("lock container names"))?;
         let existing = containers.reclaim(&roots.run_root, &layout);
+        // A `volume rm` decides under this lock too: it saw no record, or this sees no volume.
+        volumes::still_there(&roots.root, &record.mounts)
+            .map_err(|e| RunError::Options(e.to_string()))?;
         let name = match &options.name {
             Some(name) => {
                 if let Some(other) = existing.iter().find(|r| &r.name == name) {
@@ -290,10 +308,11 @@ fn make(
         tracing::debug!(id, "container files, spec and record written");
         Ok((record, spec))
     })();
-    if result.is_err()
-        && let Err(e) = containers.remove(&id)
-    {
-        tracing::warn!(id, %e, "cannot remove the container's directory");
+    if result.is_err() {
+        if let Err(e) = containers.remove(&id) {
+            tracing::warn!(id, %e, "cannot remove the container's directory");
+        }
+        volumes::remove_made(&containers, &made_volumes);
     }
     result
 }

@@ -355,6 +355,21 @@ fn mounts(plan: &RunPlan, ctx: &Context<'_>) -> Result<Vec<Mount>, OciSpecError>
                 all.extend(options.iter().map(String::as_str));
                 mount(target, "tmpfs", "tmpfs", &merge_tmpfs_options(&all))?
             }
+            crate::options::Mount::Filesystem {
+                kind,
+                source,
+                target,
+                options,
+            } => {
+                let options: Vec<&str> = options.iter().map(String::as_str).collect();
+                mount(target, kind, source, &options)?
+            }
+            // The engine resolves volumes before it makes the spec (`volumes::attach`).
+            crate::options::Mount::Volume { target, .. } => {
+                return Err(OciSpecError::Other(format!(
+                    "the volume at {target} was not resolved"
+                )));
+            }
         });
     }
     // Shallower destinations first, else in order (moby's `sortMounts`): a mount at /data

@@ -119,7 +119,10 @@ pub fn kill(ctx: &Context, args: &KillArgs) -> Outcome {
 pub fn rm(ctx: &Context, args: &RmArgs) -> Outcome {
     let all = containers(ctx);
     for_each(&args.containers, |name| {
-        lifecycle::remove(&all, &ctx.roots.run_root, name, args.force).map_err(one)?;
+        let record = lifecycle::remove(&all, &ctx.roots.run_root, name, args.force).map_err(one)?;
+        if args.volumes {
+            berth_engine::volumes::remove_anonymous(&all, &record);
+        }
         println!("{name}");
         Ok(())
     })
@@ -484,16 +487,7 @@ fn container_json(ctx: &Context, all: &Containers, record: &Record) -> serde_jso
         .unwrap_or_default();
     let running = record.is_running();
     let resources = &spec["linux"]["resources"];
-    let mounts: Vec<serde_json::Value> = spec["mounts"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|m| m["type"] == "bind" && !m["destination"].as_str().unwrap_or("").starts_with("/etc/"))
-        .map(|m| {
-            let ro = m["options"].as_array().is_some_and(|o| o.iter().any(|x| x == "ro"));
-            serde_json::json!({ "Type": "bind", "Source": m["source"], "Destination": m["destination"], "RW": !ro })
-        })
-        .collect();
+    let mounts: Vec<_> = record.mounts.iter().map(|m| m.inspect()).collect();
     serde_json::json!({
         "Id": record.id,
         "Created": record.created,

@@ -9,6 +9,7 @@ pub mod progress;
 pub mod reclaimed;
 pub mod run;
 pub mod version;
+pub mod volume;
 
 use berth_engine::config::EngineConfig;
 use berth_engine::paths::Roots;

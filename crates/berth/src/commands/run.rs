@@ -28,6 +28,7 @@ fn options(args: &RunArgs) -> RunOptions {
         volumes: args.volume.clone(),
         mounts: args.mount.clone(),
         tmpfs: args.tmpfs.clone(),
+        volumes_from: args.volumes_from.clone(),
         read_only: args.read_only,
         cpus: args.cpus,
         cpu_shares: args.cpu_shares,
