@@ -34,12 +34,7 @@ fn host_interface(id: &str, n: usize) -> String {
 }
 
 fn host(what: &str) -> impl FnOnce(std::io::Error) -> NetworkError + '_ {
-    move |source| {
-        NetworkError::Net(NetError::Host {
-            what: what.to_owned(),
-            source,
-        })
-    }
+    move |source| NetworkError::Net(NetError::from(berth_error::IoContext::new(what, source)))
 }
 
 /// What the process that owns a running container holds for it: the sockets that reserve its

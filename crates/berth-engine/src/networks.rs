@@ -123,12 +123,7 @@ fn host_lock(run_dir: &Path) -> io::Result<FileLock> {
 }
 
 fn host(what: &'static str) -> impl FnOnce(io::Error) -> NetworkError {
-    move |source| {
-        NetworkError::Net(NetError::Host {
-            what: what.into(),
-            source,
-        })
-    }
+    move |source| NetworkError::Net(NetError::from(berth_error::IoContext::new(what, source)))
 }
 
 fn valid_name(name: &str) -> bool {
@@ -231,10 +226,7 @@ impl Networks {
         if self.find(name).is_ok_and(|n| n.name == name) {
             return Err(NetworkError::Exists(name.to_owned()));
         }
-        let mut rtnl = Rtnl::open().map_err(|e| NetError::Host {
-            what: "open netlink".into(),
-            source: e,
-        })?;
+        let mut rtnl = Rtnl::open().map_err(host("open netlink"))?;
         // A bridge of this name that outlived its record (a data root wiped, say) is taken
         // over with its address, or made anew when it has none.
         let (subnet, gateway) = match self.adopt(&mut rtnl, device, subnet)? {
@@ -325,11 +317,7 @@ impl Networks {
         rtnl: &mut Rtnl,
         own_device: &str,
     ) -> Result<Vec<(Subnet, String)>, NetworkError> {
-        let host = |e| NetError::Host {
-            what: "read the host's routes".into(),
-            source: e,
-        };
-        let links = rtnl.links().map_err(host)?;
+        let links = rtnl.links().map_err(host("read the host's routes"))?;
         let mut taken: Vec<(Subnet, String)> = self
             .list()
             .into_iter()
@@ -337,7 +325,7 @@ impl Networks {
             .collect();
         taken.extend(
             rtnl.routes()
-                .map_err(host)?
+                .map_err(host("read the host's routes"))?
                 .into_iter()
                 .filter(|r| r.destination.prefix() > 0)
                 .filter_map(|r| {
@@ -372,10 +360,7 @@ impl Networks {
             ));
         }
         let _lock = self.lock(network)?;
-        let mut rtnl = Rtnl::open().map_err(|e| NetError::Host {
-            what: "open netlink".into(),
-            source: e,
-        })?;
+        let mut rtnl = Rtnl::open().map_err(host("open netlink"))?;
         self.bridge(network)
             .remove(&mut rtnl, &Firewall::new(&network.table))?;
         let _ = fs::remove_dir_all(self.run_dir.join(&network.id));
