@@ -11,6 +11,7 @@ use crate::containers::Containers;
 use crate::networks::{DEFAULT, Network, NetworkError, Networks};
 use crate::paths::Roots;
 use crate::record::{Endpoint, NetworkMode, Record};
+use berth_error::Context;
 use berth_net::bridge::Attachment;
 use berth_net::firewall::Firewall;
 use berth_net::netlink::Rtnl;
@@ -31,15 +32,6 @@ pub fn netns_path(run_root: &Path, id: &str) -> PathBuf {
 /// The host's end of the veth pair of container `id`'s `n`th endpoint.
 fn host_interface(id: &str, n: usize) -> String {
     format!("vb{}{n}", &id[..11])
-}
-
-fn host(what: &str) -> impl FnOnce(std::io::Error) -> NetworkError + '_ {
-    move |source| {
-        NetworkError::Net(NetError::Host {
-            what: what.to_owned(),
-            source,
-        })
-    }
 }
 
 /// What the process that owns a running container holds for it: the sockets that reserve its
@@ -88,8 +80,8 @@ fn join(roots: &Roots, other: &str) -> Result<(NetworkNamespace, HeldPorts), Net
 fn connect_bridges(roots: &Roots, record: &Record, path: &Path) -> Result<HeldPorts, NetworkError> {
     let id = &record.id;
     let networks = Networks::new(&roots.root, &roots.run_root);
-    netns::create(path).map_err(host("create the network namespace"))?;
-    let mut rtnl = Rtnl::open().map_err(host("open netlink"))?;
+    netns::create(path).context("create the network namespace")?;
+    let mut rtnl = Rtnl::open().context("open netlink")?;
     let mut endpoints = record.networks.clone();
     let mut first = None;
     for (n, endpoint) in endpoints.iter_mut().enumerate() {
@@ -325,7 +317,7 @@ pub fn connect_network(
     let containers = Containers::new(&roots.root);
     if record.is_running() {
         let networks = Networks::new(&roots.root, &roots.run_root);
-        let mut rtnl = Rtnl::open().map_err(host("open netlink"))?;
+        let mut rtnl = Rtnl::open().context("open netlink")?;
         let device = networks.device(network, &mut rtnl)?;
         let leases = networks.leases(network);
         let ip = leases
@@ -379,7 +371,7 @@ pub fn disconnect_network(
         )));
     };
     if let Some(host_if) = &endpoint.host_interface {
-        let mut rtnl = Rtnl::open().map_err(host("open netlink"))?;
+        let mut rtnl = Rtnl::open().context("open netlink")?;
         bridge::detach(&mut rtnl, host_if)?;
     }
     let networks = Networks::new(&roots.root, &roots.run_root);

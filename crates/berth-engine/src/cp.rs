@@ -8,6 +8,7 @@
 use crate::containers::{Containers, FindError};
 use crate::paths::Roots;
 use crate::record::Record;
+use berth_error::{Context, IoContext};
 use berth_image::unpack::{UnpackOptions, unpack};
 use berth_runtime::rootfs::{self, Overlay};
 use rustix::fd::{AsRawFd, OwnedFd};
@@ -26,6 +27,9 @@ pub enum CpError {
         "copying between containers or between host paths is not supported: name one side as CONTAINER:PATH"
     )]
     Sides,
+    /// A system call failed.
+    #[error(transparent)]
+    Io(#[from] IoContext),
     /// The copy itself failed.
     #[error("{0}")]
     Copy(String),
@@ -111,7 +115,6 @@ fn in_container(
     side: Side,
     host: impl FnOnce(&mut dyn ReadWrite) -> Result<(), String>,
 ) -> Result<(), CpError> {
-    let fail = |e: std::io::Error| CpError::Copy(e.to_string());
     let mount_ns = match record.init_pid() {
         Some(pid) => Some(
             rustix::fs::open(
@@ -119,7 +122,7 @@ fn in_container(
                 rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
                 rustix::fs::Mode::empty(),
             )
-            .map_err(|e| fail(e.into()))?,
+            .context("open the container's mount namespace")?,
         ),
         _ => None,
     };
@@ -134,16 +137,18 @@ fn in_container(
     // A stopped container's root is mounted there.
     let mount_point = match mount_ns {
         Some(_) => containers.mount_point(),
-        None => containers.make_mount_point().map_err(fail)?,
+        None => containers
+            .make_mount_point()
+            .context("make the mount point")?,
     };
     let (data_read, data_write) =
-        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| fail(e.into()))?;
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).context("pipe")?;
     let (err_read, err_write) =
-        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| fail(e.into()))?;
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).context("pipe")?;
     // SAFETY: fork in a single-threaded process; the child ends with _exit.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
-        return Err(fail(std::io::Error::last_os_error()));
+        return Err(IoContext::new("fork", std::io::Error::last_os_error()).into());
     }
     if pid == 0 {
         drop(err_read);

@@ -3,6 +3,7 @@
 use crate::containers::{Containers, FindError};
 use crate::paths::Roots;
 use crate::users;
+use berth_error::{Context, IoContext};
 use berth_runtime::cgroup::Cgroup;
 use berth_runtime::container::RuntimeError;
 use std::io::Read;
@@ -42,6 +43,9 @@ pub enum ExecError {
     /// Starting the process failed.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    /// A system call failed.
+    #[error(transparent)]
+    Io(#[from] IoContext),
 }
 
 impl ExecError {
@@ -123,8 +127,7 @@ pub fn exec(roots: &Roots, name: &str, options: &ExecOptions) -> Result<i32, Exe
         config.gid = resolved.gid;
         config.groups = resolved.groups;
     }
-    let layout = berth_runtime::cgroups::detect()
-        .map_err(|e| ExecError::Invalid(format!("read the cgroup layout: {e}")))?;
+    let layout = berth_runtime::cgroups::detect().context("read the cgroup layout")?;
     let cgroup = Cgroup::at(&layout, &record.cgroup_path);
     Ok(berth_runtime::exec::exec(
         pid,

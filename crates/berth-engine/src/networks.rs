@@ -11,6 +11,7 @@
 //! every berth network, and the bridge is made before the lock goes: two berth instances
 //! never pick the same subnet.
 
+use berth_error::{Context, IoContext};
 use berth_image::store::FileLock;
 use berth_net::NetError;
 use berth_net::bridge::{Bridge, BridgeDevice};
@@ -95,6 +96,9 @@ pub enum NetworkError {
     /// The host refused.
     #[error(transparent)]
     Net(#[from] NetError),
+    /// A system call failed.
+    #[error(transparent)]
+    Host(#[from] IoContext),
     /// The records could not be read or written.
     #[error("network records: {0}")]
     Io(#[from] io::Error),
@@ -119,15 +123,6 @@ fn host_lock(run_dir: &Path) -> io::Result<FileLock> {
         lock(Path::new("/run/lock/berth-networks.lock"))
     } else {
         lock(&run_dir.join("subnets.lock"))
-    }
-}
-
-fn host(what: &'static str) -> impl FnOnce(io::Error) -> NetworkError {
-    move |source| {
-        NetworkError::Net(NetError::Host {
-            what: what.into(),
-            source,
-        })
     }
 }
 
@@ -231,10 +226,7 @@ impl Networks {
         if self.find(name).is_ok_and(|n| n.name == name) {
             return Err(NetworkError::Exists(name.to_owned()));
         }
-        let mut rtnl = Rtnl::open().map_err(|e| NetError::Host {
-            what: "open netlink".into(),
-            source: e,
-        })?;
+        let mut rtnl = Rtnl::open().context("open netlink")?;
         // A bridge of this name that outlived its record (a data root wiped, say) is taken
         // over with its address, or made anew when it has none.
         let (subnet, gateway) = match self.adopt(&mut rtnl, device, subnet)? {
@@ -295,18 +287,18 @@ impl Networks {
         if device.is_empty() {
             return Ok(None);
         }
-        let Some(link) = rtnl.link(device).map_err(host("look up the bridge"))? else {
+        let Some(link) = rtnl.link(device).context("look up the bridge")? else {
             return Ok(None);
         };
         let address = rtnl
             .addresses(link.index)
-            .map_err(host("read the bridge's addresses"))?
+            .context("read the bridge's addresses")?
             .into_iter()
             .find_map(|(ip, prefix)| Subnet::new(ip, prefix).map(|s| (s, ip)));
         match (address, wanted) {
             (None, _) => {
                 rtnl.delete_link(link.index)
-                    .map_err(host("delete a stale bridge"))?;
+                    .context("delete a stale bridge")?;
                 Ok(None)
             }
             (Some((have, _)), Some(wanted)) if have != wanted => {
@@ -325,11 +317,7 @@ impl Networks {
         rtnl: &mut Rtnl,
         own_device: &str,
     ) -> Result<Vec<(Subnet, String)>, NetworkError> {
-        let host = |e| NetError::Host {
-            what: "read the host's routes".into(),
-            source: e,
-        };
-        let links = rtnl.links().map_err(host)?;
+        let links = rtnl.links().context("read the host's routes")?;
         let mut taken: Vec<(Subnet, String)> = self
             .list()
             .into_iter()
@@ -337,7 +325,7 @@ impl Networks {
             .collect();
         taken.extend(
             rtnl.routes()
-                .map_err(host)?
+                .context("read the host's routes")?
                 .into_iter()
                 .filter(|r| r.destination.prefix() > 0)
                 .filter_map(|r| {
@@ -372,10 +360,7 @@ impl Networks {
             ));
         }
         let _lock = self.lock(network)?;
-        let mut rtnl = Rtnl::open().map_err(|e| NetError::Host {
-            what: "open netlink".into(),
-            source: e,
-        })?;
+        let mut rtnl = Rtnl::open().context("open netlink")?;
         self.bridge(network)
             .remove(&mut rtnl, &Firewall::new(&network.table))?;
         let _ = fs::remove_dir_all(self.run_dir.join(&network.id));

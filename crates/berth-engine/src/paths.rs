@@ -1,5 +1,6 @@
 //! Where berth keeps its data: a persistent root and a runtime root (see DESIGN.md).
 
+use berth_error::{Context, IoContext};
 use std::fs;
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -43,7 +44,7 @@ impl Roots {
     /// Docker makes `/var/lib/docker` and `/run/docker`), and takes from existing ones what
     /// those modes do not grant (a 0755 root becomes 0710). One `stat` each when they are
     /// right already.
-    pub fn secure(&self) -> io::Result<()> {
+    pub fn secure(&self) -> Result<(), IoContext> {
         restrict(&self.root, ROOT_MODE)?;
         restrict(&self.run_root, RUN_ROOT_MODE)
     }
@@ -66,27 +67,27 @@ impl Roots {
 
 /// Makes directory `dir` with `mode`, or takes from an existing one the permissions that
 /// `mode` lacks.
-fn restrict(dir: &Path, mode: u32) -> io::Result<()> {
-    let at = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", dir.display()));
+fn restrict(dir: &Path, mode: u32) -> Result<(), IoContext> {
     match fs::metadata(dir) {
         Ok(meta) => {
             let now = meta.permissions().mode() & 0o7777;
             if now & !mode != 0 {
-                fs::set_permissions(dir, fs::Permissions::from_mode(now & mode)).map_err(at)?;
+                fs::set_permissions(dir, fs::Permissions::from_mode(now & mode))
+                    .context(dir.display())?;
             }
             Ok(())
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             if let Some(parent) = dir.parent() {
-                fs::create_dir_all(parent).map_err(at)?;
+                fs::create_dir_all(parent).context(dir.display())?;
             }
             match fs::DirBuilder::new().mode(mode).create(dir) {
                 // Made meanwhile by another berth command: checked again.
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => restrict(dir, mode),
-                made => made.map_err(at),
+                made => made.context(dir.display()),
             }
         }
-        Err(e) => Err(at(e)),
+        Err(e) => Err(IoContext::new(dir.display(), e)),
     }
 }
 

@@ -9,6 +9,7 @@ use crate::record::{LogDriver, Record, RestartPolicy};
 use crate::relay_args::{RelayArgs, RelayArgsError, RelayStreams};
 use crate::run::RunError;
 use crate::run::{self, Detached};
+use berth_error::Context;
 use berth_runtime::container::{DetachedIo, Pipes, Stream};
 use rustix::fd::{AsRawFd, OwnedFd};
 use std::fs::{self, File, OpenOptions};
@@ -25,11 +26,8 @@ const READY_FD: i32 = 3;
 
 /// Starts the supervisor of container `id` and waits until the container runs (or failed to).
 pub fn start_detached(roots: &Roots, id: &str) -> Result<(), RunError> {
-    let (ready_read, ready_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-        .map_err(|e| RunError::Io {
-            what: "pipe".into(),
-            source: e.into(),
-        })?;
+    let (ready_read, ready_write) =
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).context("pipe")?;
     let mut command = berth_runtime::sealed_exe::berth_command();
     command
         .arg("--root")
@@ -51,18 +49,12 @@ pub fn start_detached(roots: &Roots, id: &str) -> Result<(), RunError> {
             Ok(())
         });
     }
-    command.spawn().map_err(|e| RunError::Io {
-        what: "start the supervisor".into(),
-        source: e,
-    })?;
+    command.spawn().context("start the supervisor")?;
     drop(ready_write);
     let mut answer = String::new();
     File::from(ready_read)
         .read_to_string(&mut answer)
-        .map_err(|e| RunError::Io {
-            what: "wait for the container to start".into(),
-            source: e,
-        })?;
+        .context("wait for the container to start")?;
     match answer.split_once(':') {
         _ if answer == "ok" => Ok(()),
         Some((code, message)) => Err(RunError::Runtime(

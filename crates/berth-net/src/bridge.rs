@@ -6,6 +6,7 @@ use crate::firewall::Firewall;
 use crate::netlink::{self, Rtnl};
 use crate::netns;
 use crate::subnet::Subnet;
+use berth_error::Context;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
@@ -73,15 +74,11 @@ pub fn mac_text(mac: &[u8; 6]) -> String {
         .join(":")
 }
 
-fn step(what: String) -> impl FnOnce(std::io::Error) -> NetError {
-    move |source| NetError::Host { what, source }
-}
-
 fn write_sysctl(path: &str, value: &str) -> Result<(), NetError> {
     if std::fs::read_to_string(path).is_ok_and(|v| v.trim() == value) {
         return Ok(());
     }
-    std::fs::write(path, value).map_err(step(format!("write {path}")))
+    Ok(std::fs::write(path, value).with_context(|| format!("write {path}"))?)
 }
 
 /// The alias a bridge gets once its network's firewall rules, as this berth writes them, are
@@ -96,7 +93,7 @@ impl Bridge {
     pub fn ensure(&self, rtnl: &mut Rtnl, firewall: &Firewall) -> Result<BridgeDevice, NetError> {
         if let Some(link) = rtnl
             .link(&self.device)
-            .map_err(step(format!("look up {}", self.device)))?
+            .with_context(|| format!("look up {}", self.device))?
         {
             if link.alias.as_deref() != Some(RULES_MARK) {
                 let uplink = netlink::default_route_link(rtnl);
@@ -111,17 +108,17 @@ impl Bridge {
         let mtu = uplink.as_ref().and_then(|l| l.mtu).unwrap_or(1500);
         let device = &self.device;
         rtnl.create_bridge(device, mtu)
-            .map_err(step(format!("create bridge {device}")))?;
+            .with_context(|| format!("create bridge {device}"))?;
         let made = (|| {
             let index = rtnl
                 .link(device)
-                .map_err(step(format!("look up {device}")))?
+                .with_context(|| format!("look up {device}"))?
                 .ok_or_else(|| NetError::Invalid(format!("bridge {device} vanished")))?
                 .index;
             rtnl.add_address(index, self.gateway, self.subnet.prefix())
-                .map_err(step(format!("add {} to {device}", self.gateway)))?;
+                .with_context(|| format!("add {} to {device}", self.gateway))?;
             rtnl.set_up(index, None, Some(mtu))
-                .map_err(step(format!("set {device} up")))?;
+                .with_context(|| format!("set {device} up"))?;
             write_sysctl("/proc/sys/net/ipv4/ip_forward", "1")?;
             // Lets connections to 127.0.0.1 be forwarded to containers (published ports).
             write_sysctl(
@@ -151,7 +148,8 @@ impl Bridge {
         let uplink = uplink.map(|l| l.name.as_str());
         firewall.add_network(&self.network, &self.device, &self.subnet, uplink)?;
         rtnl.set_alias(index, RULES_MARK)
-            .map_err(step(format!("mark {}", self.device)))
+            .with_context(|| format!("mark {}", self.device))?;
+        Ok(())
     }
 
     /// Removes the bridge device and the network's firewall rules.
@@ -177,7 +175,7 @@ impl Bridge {
             default_route,
         } = *how;
         let namespace =
-            netns::open_path(netns).map_err(step(format!("open {}", netns.display())))?;
+            netns::open_path(netns).with_context(|| format!("open {}", netns.display()))?;
         let mac = mac_for(ip);
         rtnl.create_veth(
             host_interface,
@@ -186,35 +184,35 @@ impl Bridge {
             mac,
             device.mtu,
         )
-        .map_err(step(format!("create veth {host_interface}")))?;
+        .with_context(|| format!("create veth {host_interface}"))?;
         let configured = (|| {
             let host = rtnl
                 .link(host_interface)
-                .map_err(step(format!("look up {host_interface}")))?
+                .with_context(|| format!("look up {host_interface}"))?
                 .ok_or_else(|| NetError::Invalid(format!("veth {host_interface} vanished")))?;
             rtnl.set_up(host.index, Some(device.index), None)
-                .map_err(step(format!("attach {host_interface} to {}", self.device)))?;
+                .with_context(|| format!("attach {host_interface} to {}", self.device))?;
             let _inside =
-                netns::Entered::new(netns).map_err(step(format!("enter {}", netns.display())))?;
-            let mut inner = Rtnl::open().map_err(step("open netlink in the container".into()))?;
+                netns::Entered::new(netns).with_context(|| format!("enter {}", netns.display()))?;
+            let mut inner = Rtnl::open().context("open netlink in the container")?;
             for name in ["lo", interface] {
                 let link = inner
                     .link(name)
-                    .map_err(step(format!("look up {name}")))?
+                    .with_context(|| format!("look up {name}"))?
                     .ok_or_else(|| NetError::Invalid(format!("{name} missing in the container")))?;
                 if name == interface {
                     inner
                         .add_address(link.index, ip, self.subnet.prefix())
-                        .map_err(step(format!("add {ip} to {interface}")))?;
+                        .with_context(|| format!("add {ip} to {interface}"))?;
                 }
                 inner
                     .set_up(link.index, None, None)
-                    .map_err(step(format!("set {name} up")))?;
+                    .with_context(|| format!("set {name} up"))?;
             }
             if default_route {
                 inner
                     .add_default_route(self.gateway)
-                    .map_err(step(format!("route through {}", self.gateway)))?;
+                    .with_context(|| format!("route through {}", self.gateway))?;
             }
             Ok(())
         })();
@@ -233,10 +231,10 @@ impl Bridge {
 
 /// Deletes the link `name` (a veth: both ends) if it exists.
 pub fn detach(rtnl: &mut Rtnl, name: &str) -> Result<(), NetError> {
-    match rtnl.link(name).map_err(step(format!("look up {name}")))? {
-        Some(link) => rtnl
+    match rtnl.link(name).with_context(|| format!("look up {name}"))? {
+        Some(link) => Ok(rtnl
             .delete_link(link.index)
-            .map_err(step(format!("delete {name}"))),
+            .with_context(|| format!("delete {name}"))?),
         None => Ok(()),
     }
 }

@@ -41,6 +41,7 @@
 
 use crate::ports::PortBinding;
 use crate::subnet::Subnet;
+use berth_error::Context;
 use serde_json::Value;
 use std::io::Write;
 use std::net::Ipv4Addr;
@@ -50,12 +51,15 @@ use std::process::{Command, Stdio};
 #[derive(Debug, thiserror::Error)]
 pub enum FirewallError {
     /// It could not be run.
-    #[error("cannot run nft (install the nftables package): {0}")]
-    Spawn(std::io::Error),
+    #[error(transparent)]
+    Spawn(#[from] berth_error::IoContext),
     /// It refused the rules.
     #[error("nft: {0}")]
     Refused(String),
 }
+
+/// What failed when `nft` cannot be run.
+const NO_NFT: &str = "cannot run nft (install the nftables package)";
 
 /// berth's nftables table.
 #[derive(Debug, Clone)]
@@ -107,13 +111,11 @@ impl Firewall {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(FirewallError::Spawn)?;
+            .context(NO_NFT)?;
         if let (Some(script), Some(mut stdin)) = (script, child.stdin.take()) {
-            stdin
-                .write_all(script.as_bytes())
-                .map_err(FirewallError::Spawn)?;
+            stdin.write_all(script.as_bytes()).context(NO_NFT)?;
         }
-        let output = child.wait_with_output().map_err(FirewallError::Spawn)?;
+        let output = child.wait_with_output().context(NO_NFT)?;
         if !output.status.success() {
             return Err(FirewallError::Refused(
                 String::from_utf8_lossy(&output.stderr).trim().to_owned(),

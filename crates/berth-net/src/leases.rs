@@ -12,6 +12,7 @@
 //! ```
 
 use crate::subnet::Subnet;
+use berth_error::{Context, IoContext};
 use std::fs;
 use std::io::{self, Write};
 use std::net::Ipv4Addr;
@@ -30,13 +31,8 @@ pub enum LeaseError {
     #[error("no available IPv4 addresses on network {0}")]
     Exhausted(Subnet),
     /// The lease directory failed.
-    #[error("lease directory {path}: {source}")]
-    Io {
-        /// The directory.
-        path: PathBuf,
-        /// Why.
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] berth_error::IoContext),
 }
 
 /// The leases of one network.
@@ -53,11 +49,8 @@ impl Leases {
         }
     }
 
-    fn io(&self) -> impl FnOnce(io::Error) -> LeaseError + '_ {
-        |source| LeaseError::Io {
-            path: self.dir.clone(),
-            source,
-        }
+    fn what(&self) -> String {
+        format!("lease directory {}", self.dir.display())
     }
 
     /// Leases `wanted`, or else the lowest free host address of `subnet` other than
@@ -69,7 +62,7 @@ impl Leases {
         owner: &str,
         wanted: Option<Ipv4Addr>,
     ) -> Result<Ipv4Addr, LeaseError> {
-        fs::create_dir_all(&self.dir).map_err(self.io())?;
+        fs::create_dir_all(&self.dir).with_context(|| self.what())?;
         if let Some(ip) = wanted {
             if subnet.offset(ip).is_none() {
                 return Err(LeaseError::OutOfSubnet(ip));
@@ -106,11 +99,11 @@ impl Leases {
         {
             Ok(mut file) => {
                 file.write_all(format!("{owner}\n").as_bytes())
-                    .map_err(self.io())?;
+                    .with_context(|| self.what())?;
                 Ok(true)
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
-            Err(e) => Err(self.io()(e)),
+            Err(e) => Err(IoContext::new(self.what(), e).into()),
         }
     }
 

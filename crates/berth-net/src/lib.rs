@@ -17,13 +17,8 @@ pub mod subnet;
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
     /// A system call or netlink request failed.
-    #[error("{what}: {source}")]
-    Host {
-        /// What was being done.
-        what: String,
-        /// Why.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] berth_error::IoContext),
     /// The firewall refused.
     #[error(transparent)]
     Firewall(#[from] firewall::FirewallError),

@@ -24,10 +24,7 @@ pub(crate) fn clone(flags: libc::c_int) -> Result<i32, RuntimeError> {
         )
     };
     if pid < 0 {
-        return Err(RuntimeError::Host {
-            what: "clone",
-            source: std::io::Error::last_os_error(),
-        });
+        return Err(berth_error::IoContext::new("clone", std::io::Error::last_os_error()).into());
     }
     Ok(pid as i32)
 }
@@ -38,10 +35,7 @@ pub(crate) fn try_wait(pid: i32) -> Result<Option<i32>, RuntimeError> {
     // SAFETY: waitpid writes the status into our integer.
     let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
     if r < 0 {
-        return Err(RuntimeError::Host {
-            what: "waitpid",
-            source: std::io::Error::last_os_error(),
-        });
+        return Err(berth_error::IoContext::new("waitpid", std::io::Error::last_os_error()).into());
     }
     if r == 0 {
         return Ok(None);
@@ -79,11 +73,6 @@ pub(crate) fn report_and_exit(err: Option<OwnedFd>, error: &StartError) -> ! {
     // SAFETY: _exit ends the process at once; nothing of the parent's state must be flushed
     // from this copy of it.
     unsafe { libc::_exit(error.code) }
-}
-
-/// Turns a failed system call of the child's setup into a `StartError`, saying what failed.
-pub(crate) fn setup_err(what: &str) -> impl FnOnce(rustix::io::Errno) -> StartError + '_ {
-    move |e| StartError::setup(format!("{what}: {e}"))
 }
 
 /// Makes `fd` the child's descriptor `target` (0, 1 or 2).

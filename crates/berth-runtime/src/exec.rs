@@ -3,15 +3,15 @@
 //! no_new_privs, through the same steps `run` takes.
 
 use crate::cgroup::Cgroup;
-use crate::child::{dup_onto, is_current, report_and_exit, setns, setup_err, unblock_signals};
+use crate::child::{dup_onto, is_current, report_and_exit, setns, unblock_signals};
 use crate::container::guard::ChildGuard;
 use crate::container::handshake::{CgroupEntry, join_cgroup_self, release_child};
 use crate::container::inside::become_process;
 use crate::container::terminal::{Pty, open_terminal, receive_terminal, terminal_socket};
 use crate::container::wait::wait_forwarding;
 use crate::container::{ContainerConfig, RuntimeError, block_signals};
-use crate::error::host;
 use crate::process::{self, StartError};
+use berth_error::{Context, IoContext};
 use rustix::fd::{AsFd, OwnedFd};
 use std::io::Read;
 
@@ -24,13 +24,13 @@ const NAMESPACES: [(&str, libc::c_int); 5] = [
     ("mnt", libc::CLONE_NEWNS),
 ];
 
-fn open_ns(pid: i32, name: &str) -> Result<OwnedFd, RuntimeError> {
+fn open_ns(pid: i32, name: &str) -> Result<OwnedFd, IoContext> {
     rustix::fs::open(
         format!("/proc/{pid}/ns/{name}"),
         rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
         rustix::fs::Mode::empty(),
     )
-    .map_err(host("open the container's namespaces"))
+    .context("open the container's namespaces")
 }
 
 /// Runs `config.args` in the container whose init is `target`, in `cgroup`; returns its exit
@@ -93,23 +93,17 @@ fn spawn(
         false => None,
     };
     let (go_read, go_write) =
-        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(host("pipe"))?;
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).context("pipe")?;
     let (err_read, err_write) =
-        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(host("pipe"))?;
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).context("pipe")?;
     let signals = block_signals()?;
     let (entry, self_join) = CgroupEntry::choose(cgroup)?;
     // Joining a PID namespace moves only the children made afterwards.
-    setns(&pid_ns, libc::CLONE_NEWPID).map_err(|e| RuntimeError::Host {
-        what: "join the container's PID namespace",
-        source: e,
-    })?;
+    setns(&pid_ns, libc::CLONE_NEWPID).context("join the container's PID namespace")?;
     // SAFETY: fork in a single-threaded process; the child never returns.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
-        return Err(RuntimeError::Host {
-            what: "fork",
-            source: std::io::Error::last_os_error(),
-        });
+        return Err(berth_error::IoContext::new("fork", std::io::Error::last_os_error()).into());
     }
     if pid == 0 {
         drop(go_write);
@@ -168,17 +162,15 @@ fn child(
     let mut byte = [0u8; 1];
     std::fs::File::from(go)
         .read_exact(&mut byte)
-        .map_err(|e| StartError::setup(format!("berth went away: {e}")))?;
+        .context("berth went away")?;
     if let Some(fd) = user_ns {
-        setns(fd, libc::CLONE_NEWUSER)
-            .map_err(|e| StartError::setup(format!("join the container's user namespace: {e}")))?;
+        setns(fd, libc::CLONE_NEWUSER).context("join the container's user namespace")?;
         crate::userns::become_root()?;
     }
     for (fd, kind) in namespaces {
-        setns(fd, *kind)
-            .map_err(|e| StartError::setup(format!("join the container's namespaces: {e}")))?;
+        setns(fd, *kind).context("join the container's namespaces")?;
     }
-    rustix::process::setsid().map_err(setup_err("setsid"))?;
+    rustix::process::setsid().context("setsid")?;
     match terminal {
         // The container's /dev/ptmx opens a pty of the container's own /dev/pts.
         Some(socket) => open_terminal(socket, false)?,
@@ -188,7 +180,7 @@ fn child(
                 rustix::fs::OFlags::RDONLY,
                 rustix::fs::Mode::empty(),
             )
-            .map_err(setup_err("open /dev/null"))?;
+            .context("open /dev/null")?;
             dup_onto(null.as_fd(), 0)?;
         }
         None => {}

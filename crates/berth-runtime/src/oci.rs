@@ -16,6 +16,7 @@ use crate::cgroup::Cgroup;
 use crate::cgroups::{self, CgroupLayout};
 use crate::container::{self, RuntimeError};
 use crate::spec::{self, SpecError};
+use berth_error::{Context, IoContext};
 use oci_spec::runtime::Spec;
 use rustix::fd::{AsFd, OwnedFd};
 use serde::{Deserialize, Serialize};
@@ -47,18 +48,8 @@ pub enum OciError {
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
     /// The host refused something.
-    #[error("{what}: {source}")]
-    Io {
-        /// What was being done.
-        what: String,
-        /// Why.
-        source: io::Error,
-    },
-}
-
-fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> OciError {
-    let what = what.into();
-    move |source| OciError::Io { what, source }
+    #[error(transparent)]
+    Io(#[from] IoContext),
 }
 
 /// A container's status.
@@ -187,15 +178,12 @@ impl OciRuntime {
         }
         let bytes = fs::read(self.dir(id).join("state.json")).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => OciError::NotFound(id.to_owned()),
-            _ => OciError::Io {
-                what: format!("read the state of {id}"),
-                source: e,
-            },
+            _ => IoContext::new(format!("read the state of {id}"), e).into(),
         })?;
-        serde_json::from_slice(&bytes).map_err(|e| OciError::Io {
-            what: format!("read the state of {id}"),
-            source: io::Error::other(e),
-        })
+        serde_json::from_slice(&bytes)
+            .map_err(io::Error::other)
+            .with_context(|| format!("read the state of {id}"))
+            .map_err(OciError::from)
     }
 
     fn status(&self, saved: &Saved, layout: &CgroupLayout) -> Status {
@@ -237,14 +225,14 @@ impl OciRuntime {
         // 0700, as runc makes its root: the states name bundles and pids for root alone.
         std::os::unix::fs::DirBuilderExt::mode(fs::DirBuilder::new().recursive(true), 0o700)
             .create(&self.root)
-            .map_err(io_err(format!("create {}", self.root.display())))?;
+            .with_context(|| format!("create {}", self.root.display()))?;
         let dir = self.dir(id);
         match fs::create_dir(&dir) {
             Ok(()) => Ok(dir),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 Err(OciError::Exists(id.to_owned()))
             }
-            Err(e) => Err(io_err(format!("create {}", dir.display()))(e)),
+            Err(e) => Err(IoContext::new(format!("create {}", dir.display()), e).into()),
         }
     }
 
@@ -281,7 +269,7 @@ impl OciRuntime {
             .as_ref()
             .map(|path| connect_console(path))
             .transpose()?;
-        let layout = cgroups::detect().map_err(io_err("read the cgroup layout"))?;
+        let layout = cgroups::detect().context("read the cgroup layout")?;
         let gate = dir.join("exec.fifo");
         rustix::fs::mknodat(
             rustix::fs::CWD,
@@ -290,7 +278,7 @@ impl OciRuntime {
             rustix::fs::Mode::from_raw_mode(0o622),
             0,
         )
-        .map_err(|e| io_err("make the start gate")(e.into()))?;
+        .context("make the start gate")?;
         // The process opens it as the container's user, after the switch from its root (which a
         // user namespace maps elsewhere): owned by that root, writable by anyone, as runc's.
         let (uid, gid) = config.namespaces.host_root();
@@ -300,7 +288,7 @@ impl OciRuntime {
             Some(rustix::process::Gid::from_raw(gid)),
         )
         .and_then(|()| rustix::fs::chmod(&gate, rustix::fs::Mode::from_raw_mode(0o622)))
-        .map_err(|e| io_err("make the start gate")(e.into()))?;
+        .context("make the start gate")?;
         let (pid, master) = container::create_gated(&config, &layout, &gate)?;
         let saved = Saved {
             pid,
@@ -310,16 +298,16 @@ impl OciRuntime {
         let recorded = (|| {
             if let (Some(socket), Some(master)) = (&console, &master) {
                 crate::fdpass::send_fd(socket.as_fd(), master.as_fd(), b"/dev/ptmx")
-                    .map_err(io_err("send the terminal to the console socket"))?;
+                    .context("send the terminal to the console socket")?;
             }
             write_atomically(
                 &dir.join("state.json"),
                 &serde_json::to_vec(&saved).expect("state serialises"),
             )
-            .map_err(io_err("write the state"))?;
+            .context("write the state")?;
             if let Some(pid_file) = &options.pid_file {
                 write_atomically(pid_file, pid.to_string().as_bytes())
-                    .map_err(io_err(format!("write {}", pid_file.display())))?;
+                    .with_context(|| format!("write {}", pid_file.display()))?;
             }
             Ok(pid)
         })();
@@ -346,7 +334,7 @@ impl OciRuntime {
         let ran = (|| {
             let (mut config, spec, bundle, rootfs) = prepare(id, bundle, options)?;
             config.outlive_parent = false;
-            let layout = cgroups::detect().map_err(io_err("read the cgroup layout"))?;
+            let layout = cgroups::detect().context("read the cgroup layout")?;
             let mut saved = Saved::new(id, &config, &spec, bundle, rootfs);
             let state_file = dir.join("state.json");
             let ended = container::run(
@@ -395,7 +383,7 @@ impl OciRuntime {
     /// Lets a created container's process exec its command.
     pub fn start(&self, id: &str) -> Result<(), OciError> {
         let saved = self.load(id)?;
-        let layout = cgroups::detect().map_err(io_err("read the cgroup layout"))?;
+        let layout = cgroups::detect().context("read the cgroup layout")?;
         match self.status(&saved, &layout) {
             Status::Created => {}
             Status::Stopped => {
@@ -415,7 +403,7 @@ impl OciRuntime {
             rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::CLOEXEC,
             rustix::fs::Mode::empty(),
         )
-        .map_err(|e| io_err("open the start gate")(e.into()))?;
+        .context("open the start gate")?;
         // The process opens its end now that a reader exists, and writes one byte.
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut fifo = fs::File::from(fifo);
@@ -449,7 +437,7 @@ impl OciRuntime {
                 }
             }
         }
-        fs::remove_file(&gate).map_err(io_err("remove the start gate"))?;
+        fs::remove_file(&gate).context("remove the start gate")?;
         self.warn_hooks(&saved, crate::hooks::Point::Poststart, "running");
         Ok(())
     }
@@ -478,20 +466,20 @@ impl OciRuntime {
     /// The container's state.
     pub fn state(&self, id: &str) -> Result<State, OciError> {
         let saved = self.load(id)?;
-        let layout = cgroups::detect().map_err(io_err("read the cgroup layout"))?;
+        let layout = cgroups::detect().context("read the cgroup layout")?;
         Ok(self.state_of(saved, &layout))
     }
 
     /// Every container's state, by id.
     pub fn list(&self) -> Result<Vec<State>, OciError> {
-        let layout = cgroups::detect().map_err(io_err("read the cgroup layout"))?;
+        let layout = cgroups::detect().context("read the cgroup layout")?;
         let mut ids: Vec<String> = match fs::read_dir(&self.root) {
             Ok(entries) => entries
                 .flatten()
                 .map(|e| e.file_name().to_string_lossy().into_owned())
                 .collect(),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(io_err(format!("read {}", self.root.display()))(e)),
+            Err(e) => return Err(IoContext::new(format!("read {}", self.root.display()), e).into()),
         };
         ids.sort();
         Ok(ids
@@ -505,7 +493,7 @@ impl OciRuntime {
     /// cgroup).
     pub fn kill(&self, id: &str, signal: i32, all: bool) -> Result<(), OciError> {
         let saved = self.load(id)?;
-        let layout = cgroups::detect().map_err(io_err("read the cgroup layout"))?;
+        let layout = cgroups::detect().context("read the cgroup layout")?;
         if self.status(&saved, &layout) == Status::Stopped {
             return Err(OciError::WrongState("container not running".into()));
         }
@@ -514,7 +502,7 @@ impl OciRuntime {
         for pid in targets {
             // SAFETY: kill takes plain integers; the pid was checked to be the container's.
             if unsafe { libc::kill(pid, signal) } != 0 && pid == saved.pid {
-                return Err(io_err("kill")(io::Error::last_os_error()));
+                return Err(IoContext::new("kill", io::Error::last_os_error()).into());
             }
         }
         if signal == libc::SIGKILL || signal == libc::SIGTERM {
@@ -527,7 +515,7 @@ impl OciRuntime {
     /// Removes a stopped (or, with `force`, any) container: its process, cgroup and state.
     pub fn delete(&self, id: &str, force: bool) -> Result<(), OciError> {
         let saved = self.load(id)?;
-        let layout = cgroups::detect().map_err(io_err("read the cgroup layout"))?;
+        let layout = cgroups::detect().context("read the cgroup layout")?;
         let status = self.status(&saved, &layout);
         match status {
             Status::Stopped => {}
@@ -543,10 +531,13 @@ impl OciRuntime {
         Cgroup::at(&layout, &saved.cgroup_path).remove();
         if saved.host_mounts {
             crate::rootfs::unmount_below(&saved.rootfs).map_err(|e| {
-                io_err(format!("remove the mounts of {id}"))(io::Error::other(e.to_string()))
+                IoContext::new(
+                    format!("remove the mounts of {id}"),
+                    io::Error::other(e.to_string()),
+                )
             })?;
         }
-        fs::remove_dir_all(self.dir(id)).map_err(io_err(format!("remove the state of {id}")))?;
+        fs::remove_dir_all(self.dir(id)).with_context(|| format!("remove the state of {id}"))?;
         // Poststop hooks' failures are reported, and the container is gone regardless.
         self.warn_hooks(&saved, crate::hooks::Point::Poststop, "stopped");
         Ok(())
@@ -570,7 +561,7 @@ impl OciRuntime {
     /// Freezes (`pause`) or thaws (`resume`) the container.
     pub fn set_paused(&self, id: &str, paused: bool) -> Result<(), OciError> {
         let saved = self.load(id)?;
-        let layout = cgroups::detect().map_err(io_err("read the cgroup layout"))?;
+        let layout = cgroups::detect().context("read the cgroup layout")?;
         let status = self.status(&saved, &layout);
         match (status, paused) {
             (Status::Running, true) | (Status::Paused, false) => {}
@@ -582,20 +573,20 @@ impl OciRuntime {
         }
         Cgroup::at(&layout, &saved.cgroup_path)
             .freeze(paused)
-            .map_err(|e| io_err("freeze")(io::Error::other(e.to_string())))
+            .map_err(|e| IoContext::new("freeze", io::Error::other(e.to_string())).into())
     }
 
     /// The host pids of the container's processes.
     pub fn pids(&self, id: &str) -> Result<Vec<i32>, OciError> {
         let saved = self.load(id)?;
-        let layout = cgroups::detect().map_err(io_err("read the cgroup layout"))?;
+        let layout = cgroups::detect().context("read the cgroup layout")?;
         Ok(Cgroup::at(&layout, &saved.cgroup_path).pids())
     }
 
     /// The container's cgroup.
     pub fn cgroup(&self, id: &str) -> Result<Cgroup, OciError> {
         let saved = self.load(id)?;
-        let layout = cgroups::detect().map_err(io_err("read the cgroup layout"))?;
+        let layout = cgroups::detect().context("read the cgroup layout")?;
         Ok(Cgroup::at(&layout, &saved.cgroup_path))
     }
 }
@@ -608,7 +599,7 @@ fn prepare(
     options: &CreateOptions,
 ) -> Result<(container::ContainerConfig, Spec, PathBuf, PathBuf), OciError> {
     let bundle =
-        fs::canonicalize(bundle).map_err(io_err(format!("bundle {}", bundle.display())))?;
+        fs::canonicalize(bundle).with_context(|| format!("bundle {}", bundle.display()))?;
     let spec = load_spec(&bundle)?;
     let rootfs = spec
         .root()
@@ -700,7 +691,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
 }
 
 /// Connects to the console socket at `path`.
-fn connect_console(path: &Path) -> Result<OwnedFd, OciError> {
+fn connect_console(path: &Path) -> Result<OwnedFd, IoContext> {
     rustix::net::socket(
         rustix::net::AddressFamily::UNIX,
         rustix::net::SocketType::STREAM,
@@ -710,14 +701,15 @@ fn connect_console(path: &Path) -> Result<OwnedFd, OciError> {
         rustix::net::connect(&socket, &rustix::net::SocketAddrUnix::new(path)?)?;
         Ok(socket)
     })
-    .map_err(|e| io_err(format!("connect to the console socket {}", path.display()))(e.into()))
+    .with_context(|| format!("connect to the console socket {}", path.display()))
 }
 
 /// Sends a terminal's master to the console socket at `path` (runc's protocol).
 pub fn send_terminal(path: &Path, master: &OwnedFd) -> Result<(), OciError> {
     let socket = connect_console(path)?;
     crate::fdpass::send_fd(socket.as_fd(), master.as_fd(), b"/dev/ptmx")
-        .map_err(io_err("send the terminal to the console socket"))
+        .context("send the terminal to the console socket")?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The container process's last steps before `execve`: rlimits, user and groups, capabilities,
 //! no_new_privs, seccomp, and the search of the command in `$PATH`.
 
+use berth_error::Context;
 use caps::{CapSet, Capability, CapsHashSet};
 use std::ffi::CString;
 
@@ -21,6 +22,13 @@ impl StartError {
             code: 125,
             message: message.into(),
         }
+    }
+}
+
+/// A failed system call of the setup is a setup failure (exit 125) saying what failed.
+impl From<berth_error::IoContext> for StartError {
+    fn from(e: berth_error::IoContext) -> StartError {
+        StartError::setup(e.to_string())
     }
 }
 
@@ -193,8 +201,8 @@ pub fn set_capabilities(sets: &CapabilitySets) -> Result<(), StartError> {
 
 /// Sets no_new_privs: no exec can gain privileges (setuid bits, file capabilities).
 pub fn set_no_new_privs() -> Result<(), StartError> {
-    rustix::thread::set_no_new_privs(true)
-        .map_err(|e| StartError::setup(format!("cannot set no_new_privs: {e}")))
+    rustix::thread::set_no_new_privs(true).context("cannot set no_new_privs")?;
+    Ok(())
 }
 
 /// Loads a seccomp filter. Unlike `seccompiler::apply_filter`, this does not set

@@ -11,7 +11,10 @@ use crate::process::{CapabilitySets, Rlimit, rlimit_resource};
 use crate::rootfs::{self, MountSpec, Overlay};
 use crate::seccomp;
 use crate::userns::IdMap;
-use oci_spec::runtime::Spec;
+use caps::Capability;
+use oci_spec::runtime::{Linux, LinuxSeccomp, Process, Spec};
+use seccompiler::BpfProgram;
+use std::collections::HashMap;
 use std::path::Path;
 
 /// The spec asks for something berth cannot do.
@@ -305,69 +308,18 @@ pub fn container_config(
         .as_ref()
         .ok_or_else(|| SpecError("no process".into()))?;
     let user = process.user();
-    let caps_sets = match process.capabilities() {
-        Some(c) => CapabilitySets {
-            bounding: capabilities(c.bounding())?,
-            effective: capabilities(c.effective())?,
-            permitted: capabilities(c.permitted())?,
-            inheritable: capabilities(c.inheritable())?,
-            ambient: capabilities(c.ambient())?,
-        },
-        None => CapabilitySets::default(),
-    };
-    let mut rlimits = Vec::new();
-    for limit in process.rlimits().iter().flatten() {
-        let name = serde_json::to_value(limit.typ())
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        let (resource, name) =
-            rlimit_resource(&name).ok_or_else(|| SpecError(format!("unknown rlimit {name}")))?;
-        rlimits.push(Rlimit {
-            resource,
-            name,
-            soft: limit.soft(),
-            hard: limit.hard(),
-        });
-    }
-    let mounts = spec
-        .mounts()
-        .iter()
-        .flatten()
-        .map(|m| MountSpec {
-            destination: m.destination().display().to_string(),
-            kind: m.typ().clone().unwrap_or_else(|| "bind".into()),
-            source: m
-                .source()
-                .as_ref()
-                .map(|s| s.display().to_string())
-                .unwrap_or_default(),
-            options: m.options().clone().unwrap_or_default(),
-        })
-        .flat_map(expand_cgroup_mount)
-        .collect();
+    let caps_sets = capability_sets(process)?;
+    let rlimits = rlimits(process)?;
+    let mounts = mounts(spec);
     let linux = spec.linux().as_ref();
     let limits = limits_of(linux.and_then(|l| l.resources().as_ref()));
     let annotations = spec.annotations().clone().unwrap_or_default();
     let oci_seccomp = linux.and_then(|l| l.seccomp().as_ref());
-    let seccomp = match annotations.get("berth.seccomp").map(String::as_str) {
-        // The runtime spec's own filter (the same shape as Docker's profiles).
-        None if oci_seccomp.is_some() => {
-            let json = serde_json::to_vec(&oci_seccomp).map_err(|e| SpecError(e.to_string()))?;
-            seccomp::profile_filters(&json, &caps_sets.effective)
-                .map_err(|e| SpecError(format!("linux.seccomp: {e}")))?
-        }
-        None | Some("unconfined") => Vec::new(),
-        Some("default") => vec![
-            seccomp::default_filter(&caps_sets.effective).map_err(|e| SpecError(e.to_string()))?,
-        ],
-        Some(path) => {
-            let json = std::fs::read(path)
-                .map_err(|e| SpecError(format!("seccomp profile {path}: {e}")))?;
-            seccomp::profile_filters(&json, &caps_sets.effective)
-                .map_err(|e| SpecError(format!("seccomp profile {path}: {e}")))?
-        }
-    };
+    let seccomp = seccomp_filters(
+        annotations.get("berth.seccomp").map(String::as_str),
+        oci_seccomp,
+        &caps_sets.effective,
+    )?;
     Ok(ContainerConfig {
         id: id.to_owned(),
         rootfs: rootfs.to_path_buf(),
@@ -427,38 +379,133 @@ pub fn container_config(
             .unwrap_or_default(),
         oom_score_adj: process.oom_score_adj(),
         preserve_fds: 0,
-        devices: linux
-            .and_then(|l| l.devices().as_ref())
+        devices: devices(linux),
+        hooks: hook_set(id, spec, process, &annotations),
+    })
+}
+
+/// The process's capability sets.
+fn capability_sets(process: &Process) -> Result<CapabilitySets, SpecError> {
+    Ok(match process.capabilities() {
+        Some(c) => CapabilitySets {
+            bounding: capabilities(c.bounding())?,
+            effective: capabilities(c.effective())?,
+            permitted: capabilities(c.permitted())?,
+            inheritable: capabilities(c.inheritable())?,
+            ambient: capabilities(c.ambient())?,
+        },
+        None => CapabilitySets::default(),
+    })
+}
+
+/// The process's resource limits.
+fn rlimits(process: &Process) -> Result<Vec<Rlimit>, SpecError> {
+    let mut rlimits = Vec::new();
+    for limit in process.rlimits().iter().flatten() {
+        let name = serde_json::to_value(limit.typ())
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let (resource, name) =
+            rlimit_resource(&name).ok_or_else(|| SpecError(format!("unknown rlimit {name}")))?;
+        rlimits.push(Rlimit {
+            resource,
+            name,
+            soft: limit.soft(),
+            hard: limit.hard(),
+        });
+    }
+    Ok(rlimits)
+}
+
+/// The spec's mounts, a cgroup mount expanded to the host's hierarchies.
+fn mounts(spec: &Spec) -> Vec<MountSpec> {
+    spec.mounts()
+        .iter()
+        .flatten()
+        .map(|m| MountSpec {
+            destination: m.destination().display().to_string(),
+            kind: m.typ().clone().unwrap_or_else(|| "bind".into()),
+            source: m
+                .source()
+                .as_ref()
+                .map(|s| s.display().to_string())
+                .unwrap_or_default(),
+            options: m.options().clone().unwrap_or_default(),
+        })
+        .flat_map(expand_cgroup_mount)
+        .collect()
+}
+
+/// The seccomp filters: the `berth.seccomp` annotation's (`unconfined`, `default` or a
+/// profile's path), else the spec's own `linux.seccomp`, else none.
+fn seccomp_filters(
+    annotation: Option<&str>,
+    oci_seccomp: Option<&LinuxSeccomp>,
+    effective: &[Capability],
+) -> Result<Vec<BpfProgram>, SpecError> {
+    Ok(match annotation {
+        // The runtime spec's own filter (the same shape as Docker's profiles).
+        None if oci_seccomp.is_some() => {
+            let json = serde_json::to_vec(&oci_seccomp).map_err(|e| SpecError(e.to_string()))?;
+            seccomp::profile_filters(&json, effective)
+                .map_err(|e| SpecError(format!("linux.seccomp: {e}")))?
+        }
+        None | Some("unconfined") => Vec::new(),
+        Some("default") => {
+            vec![seccomp::default_filter(effective).map_err(|e| SpecError(e.to_string()))?]
+        }
+        Some(path) => {
+            let json = std::fs::read(path)
+                .map_err(|e| SpecError(format!("seccomp profile {path}: {e}")))?;
+            seccomp::profile_filters(&json, effective)
+                .map_err(|e| SpecError(format!("seccomp profile {path}: {e}")))?
+        }
+    })
+}
+
+/// The device nodes to create.
+fn devices(linux: Option<&Linux>) -> Vec<crate::rootfs::DeviceNode> {
+    linux
+        .and_then(|l| l.devices().as_ref())
+        .into_iter()
+        .flatten()
+        .map(|d| crate::rootfs::DeviceNode {
+            path: d.path().display().to_string(),
+            kind: d.typ().as_str().chars().next().unwrap_or('c'),
+            major: d.major() as u32,
+            minor: d.minor() as u32,
+            mode: d.file_mode().unwrap_or(0o666),
+            uid: d.uid().unwrap_or(0),
+            gid: d.gid().unwrap_or(0),
+        })
+        .collect()
+}
+
+/// The hooks, and the state they are given.
+fn hook_set(
+    id: &str,
+    spec: &Spec,
+    process: &Process,
+    annotations: &HashMap<String, String>,
+) -> crate::container::HookSet {
+    crate::container::HookSet {
+        prestart: hooks::of(spec, hooks::Point::Prestart),
+        create_runtime: hooks::of(spec, hooks::Point::CreateRuntime),
+        create_container: hooks::of(spec, hooks::Point::CreateContainer),
+        // A startContainer hook runs as part of the container's process: without an env of
+        // its own it gets the process's.
+        start_container: hooks::of(spec, hooks::Point::StartContainer)
             .into_iter()
-            .flatten()
-            .map(|d| crate::rootfs::DeviceNode {
-                path: d.path().display().to_string(),
-                kind: d.typ().as_str().chars().next().unwrap_or('c'),
-                major: d.major() as u32,
-                minor: d.minor() as u32,
-                mode: d.file_mode().unwrap_or(0o666),
-                uid: d.uid().unwrap_or(0),
-                gid: d.gid().unwrap_or(0),
+            .map(|mut hook| {
+                if hook.env().is_none() {
+                    hook.set_env(process.env().clone());
+                }
+                hook
             })
             .collect(),
-        hooks: crate::container::HookSet {
-            prestart: hooks::of(spec, hooks::Point::Prestart),
-            create_runtime: hooks::of(spec, hooks::Point::CreateRuntime),
-            create_container: hooks::of(spec, hooks::Point::CreateContainer),
-            // A startContainer hook runs as part of the container's process: without an env of
-            // its own it gets the process's.
-            start_container: hooks::of(spec, hooks::Point::StartContainer)
-                .into_iter()
-                .map(|mut hook| {
-                    if hook.env().is_none() {
-                        hook.set_env(process.env().clone());
-                    }
-                    hook
-                })
-                .collect(),
-            state: serde_json::json!({ "ociVersion": "1.2.0", "id": id, "annotations": annotations }),
-        },
-    })
+        state: serde_json::json!({ "ociVersion": "1.2.0", "id": id, "annotations": annotations }),
+    }
 }
 
 #[cfg(test)]

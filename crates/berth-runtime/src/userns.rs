@@ -8,8 +8,9 @@
 //! container with `CLONE_PARENT`, so that berth stays the container's parent.
 
 use crate::child::{clone, wait_for};
-use crate::error::{RuntimeError, host};
+use crate::error::RuntimeError;
 use crate::process::StartError;
+use berth_error::Context;
 use rustix::fd::{AsRawFd, OwnedFd};
 use std::io::{Read, Write};
 
@@ -43,16 +44,13 @@ fn map_text(maps: &[IdMap]) -> String {
 /// Writes the uid and gid maps of `pid`'s new user namespace (each file takes one write).
 pub fn write_maps(pid: i32, uid_map: &[IdMap], gid_map: &[IdMap]) -> Result<(), RuntimeError> {
     for (file, maps) in [("uid_map", uid_map), ("gid_map", gid_map)] {
-        std::fs::write(format!("/proc/{pid}/{file}"), map_text(maps)).map_err(|source| {
-            RuntimeError::Host {
-                what: if file == "uid_map" {
-                    "write the user namespace's uid_map"
-                } else {
-                    "write the user namespace's gid_map"
-                },
-                source,
-            }
-        })?;
+        std::fs::write(format!("/proc/{pid}/{file}"), map_text(maps)).context(
+            if file == "uid_map" {
+                "write the user namespace's uid_map"
+            } else {
+                "write the user namespace's gid_map"
+            },
+        )?;
     }
     Ok(())
 }
@@ -86,7 +84,7 @@ pub(crate) fn become_root() -> Result<(), StartError> {
 /// its pid and exits. Returns 0 in the child and the child's pid in this process, like fork.
 pub(crate) fn clone_in(userns: &OwnedFd, flags: libc::c_int) -> Result<i32, RuntimeError> {
     let (read, write) =
-        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(host("pipe"))?;
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).context("pipe")?;
     // The intermediate only makes system calls and ends with _exit, or returns 0 as the
     // container's child.
     let intermediate = clone(0)?;
@@ -115,16 +113,14 @@ pub(crate) fn clone_in(userns: &OwnedFd, flags: libc::c_int) -> Result<i32, Runt
     let mut report = String::new();
     let read_result = std::fs::File::from(read).read_to_string(&mut report);
     let _ = wait_for(intermediate);
-    read_result.map_err(|source| RuntimeError::Host {
-        what: "read the container's pid",
-        source,
-    })?;
+    read_result.context("read the container's pid")?;
     match report.parse::<i32>() {
         Ok(pid) if pid > 0 => Ok(pid),
-        _ => Err(RuntimeError::Host {
-            what: "clone into the joined user namespace",
-            source: std::io::Error::other(report.trim_start_matches('-').to_owned()),
-        }),
+        _ => Err(berth_error::IoContext::new(
+            "clone into the joined user namespace",
+            std::io::Error::other(report.trim_start_matches('-').to_owned()),
+        )
+        .into()),
     }
 }
 

@@ -1,12 +1,13 @@
 //! A detached container: started with its output on pipes (or a terminal), waited for by the
 //! relay, its end recorded.
 
-use super::error::{RunError, io};
+use super::error::RunError;
 use super::lifecycle::{conclude, prepare, record_exit};
 use crate::connect::HeldPorts;
 use crate::containers::Containers;
 use crate::paths::Roots;
 use crate::record::LogDriver;
+use berth_error::Context;
 use berth_runtime::cgroups;
 use berth_runtime::container::{self as runtime, DetachedIo, OutputSink};
 
@@ -68,7 +69,8 @@ pub fn finish_detached(
         streams => {
             let socket = crate::attach::socket_path(&roots.run_root, id);
             crate::attach::serve(detached.pid, streams, &socket, sink)
-                .map_err(io("relay the container's streams"))
+                .context("relay the container's streams")
+                .map_err(RunError::from)
         }
     };
     drop(detached.held);
@@ -84,10 +86,8 @@ fn conclude_detached(
     code: Result<i32, RunError>,
 ) -> Result<i32, RunError> {
     let containers = Containers::new(&roots.root);
-    let record = containers
-        .get(id)
-        .map_err(io("read the container record"))?;
-    let layout = cgroups::detect().map_err(io("read the cgroup layout"))?;
+    let record = containers.get(id).context("read the container record")?;
+    let layout = cgroups::detect().context("read the cgroup layout")?;
     let oom_killed = runtime::finish_cgroup(&layout, &record.cgroup_path);
     let result = code.map(|code| runtime::Exit { code, oom_killed });
     conclude(roots, &containers, &record, result, None)

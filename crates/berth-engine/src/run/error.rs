@@ -2,6 +2,7 @@
 
 use crate::networks::NetworkError;
 use crate::users;
+use berth_error::IoContext;
 use berth_image::local::LocalError;
 use berth_image::pull::PullError;
 use berth_runtime::container::RuntimeError;
@@ -31,13 +32,8 @@ pub enum RunError {
     #[error("the input device is not a TTY")]
     NotATty,
     /// The host refused something.
-    #[error("{what}: {source}")]
-    Io {
-        /// What was being done.
-        what: String,
-        /// Why.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoContext),
 }
 
 impl RunError {
@@ -50,9 +46,4 @@ impl RunError {
             _ => 125,
         }
     }
-}
-
-pub(super) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RunError {
-    let what = what.into();
-    move |source| RunError::Io { what, source }
 }

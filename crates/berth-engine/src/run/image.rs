@@ -5,6 +5,7 @@ use super::error::RunError;
 use crate::config::EngineConfig;
 use crate::notices::Notices;
 use crate::options::RunOptions;
+use berth_error::Context;
 use berth_image::digest::Digest;
 use berth_image::local::{self, LocalError};
 use berth_image::manifest::Platform;
@@ -23,10 +24,10 @@ pub(super) fn find_or_pull(
     notices: &dyn Notices,
 ) -> Result<(Digest, ImageRecord), RunError> {
     let read = || {
-        store.images().map_err(|e| RunError::Io {
-            what: "read images".into(),
-            source: std::io::Error::other(e),
-        })
+        store
+            .images()
+            .map_err(std::io::Error::other)
+            .context("read images")
     };
     let images = read()?;
     let wanted = match &options.platform {

@@ -1,11 +1,12 @@
 //! A container's claim and end: claimed and connected before it runs, its exit recorded (or
 //! the container removed) after.
 
-use super::error::{RunError, io};
+use super::error::RunError;
 use crate::connect::{self, HeldPorts};
 use crate::containers::{Containers, process_start_time};
 use crate::paths::Roots;
 use crate::record::{Record, Status};
+use berth_error::Context;
 use berth_runtime::cgroups;
 use berth_runtime::container::{self as runtime, Remains};
 use berth_runtime::rootfs::Overlay;
@@ -30,16 +31,16 @@ pub(super) fn prepare(
     created: Option<(Record, Spec)>,
 ) -> Result<Prepared, RunError> {
     let dir = containers.dir(id);
-    let layout = cgroups::detect().map_err(io("read the cgroup layout"))?;
+    let layout = cgroups::detect().context("read the cgroup layout")?;
     let mount_point = containers
         .make_mount_point()
-        .map_err(io("create the containers' mount point"))?;
+        .context("create the containers' mount point")?;
     let started_again = created.is_none();
     let (record, spec) = match created {
         Some(created) => created,
         None => {
             let spec = serde_json::from_slice(
-                &fs::read(dir.join("config.json")).map_err(io("read config.json"))?,
+                &fs::read(dir.join("config.json")).context("read config.json")?,
             )
             .map_err(|e| RunError::Options(format!("config.json of {id}: {e}")))?;
             let record = containers
@@ -50,7 +51,7 @@ pub(super) fn prepare(
                     *r = claim(std::mem::take(r));
                     Some(r.clone())
                 })
-                .map_err(io("write the container record"))?
+                .context("write the container record")?
                 .ok_or_else(|| RunError::Options(format!("container {id} is already running")))?;
             (record, spec)
         }
@@ -68,7 +69,8 @@ pub(super) fn prepare(
     let cleared = match started_again && overlay.volatile {
         true => overlay
             .clear_volatile_mark()
-            .map_err(io("clear the writable layer's volatile mark")),
+            .context("clear the writable layer's volatile mark")
+            .map_err(RunError::from),
         false => Ok(()),
     };
     let configured = cleared
@@ -169,5 +171,6 @@ pub(super) fn record_exit(
             r.finished_at = Some(crate::time::now());
             r.owner = None;
         })
-        .map_err(io("write the container record"))
+        .context("write the container record")?;
+    Ok(())
 }

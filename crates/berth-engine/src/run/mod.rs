@@ -23,10 +23,10 @@ use crate::spec;
 use crate::spec::NetworkNs;
 use crate::users;
 use crate::volumes;
+use berth_error::Context;
 use berth_image::store::Store;
 use berth_runtime::cgroups::{self, CgroupMode};
 use berth_runtime::container::{self as runtime, StdioMode};
-use error::io;
 use files::{etc_hosts, resolv_conf, with_extra_hosts};
 use image::{exposed_ports, find_or_pull, init_layer, read_image_file};
 use lifecycle::{claim, conclude, prepare};
@@ -86,15 +86,14 @@ fn make(
     {
         notices.warning("Published ports are discarded when using host network mode");
     }
-    let layout = cgroups::detect().map_err(io("read the cgroup layout"))?;
+    let layout = cgroups::detect().context("read the cgroup layout")?;
     let containers = Containers::new(&roots.root);
     let network = resolve_network(roots, config, &containers, &plan.network)?;
     tracing::debug!("options checked");
 
-    let store = Store::open(&roots.root).map_err(|e| RunError::Io {
-        what: "open the image store".into(),
-        source: std::io::Error::other(e),
-    })?;
+    let store = Store::open(&roots.root)
+        .map_err(std::io::Error::other)
+        .context("open the image store")?;
     let (image_id, image) = find_or_pull(&store, config, options, notices)?;
     let image_config: serde_json::Value = store
         .read_blob(&image_id)
@@ -125,7 +124,7 @@ fn make(
         &read_image_file(&layers, "etc/group"),
     )?;
 
-    let id = new_id().map_err(io("make a container id"))?;
+    let id = new_id().context("make a container id")?;
     let hostname = options
         .hostname
         .clone()
@@ -145,12 +144,12 @@ fn make(
         // Held until the record is written: no reclaim takes the directory for a leftover.
         let _creating = containers
             .make_dir(&id)
-            .map_err(io(format!("create {}", dir.display())))?;
+            .with_context(|| format!("create {}", dir.display()))?;
         for m in &plan.mounts {
             if let Mount::Bind { source, .. } = m {
                 // Docker creates a missing host directory of a -v bind.
                 if !Path::new(source).exists() {
-                    fs::create_dir_all(source).map_err(io(format!("create {source}")))?;
+                    fs::create_dir_all(source).with_context(|| format!("create {source}"))?;
                 }
             }
         }
@@ -161,7 +160,7 @@ fn make(
             .collect();
         if lower.is_empty() {
             let empty = dir.join("empty");
-            fs::create_dir_all(&empty).map_err(io("create an empty layer"))?;
+            fs::create_dir_all(&empty).context("create an empty layer")?;
             lower.push(empty.display().to_string());
         }
         let attached = volumes::attach(
@@ -175,7 +174,7 @@ fn make(
         .map_err(|e| RunError::Options(e.to_string()))?;
         made_volumes = attached.made;
         plan.mounts = attached.mounts;
-        fs::write(dir.join("hostname"), format!("{hostname}\n")).map_err(io("write hostname"))?;
+        fs::write(dir.join("hostname"), format!("{hostname}\n")).context("write hostname")?;
         let (hosts, resolv) = if network.mode == NetworkMode::Host {
             let host = fs::read_to_string("/etc/hosts").unwrap_or_else(|_| connect::HOSTS.into());
             (
@@ -188,8 +187,8 @@ fn make(
                 resolv_conf(&plan.network),
             )
         };
-        fs::write(dir.join("hosts"), hosts).map_err(io("write hosts"))?;
-        fs::write(dir.join("resolv.conf"), resolv).map_err(io("write resolv.conf"))?;
+        fs::write(dir.join("hosts"), hosts).context("write hosts")?;
+        fs::write(dir.join("resolv.conf"), resolv).context("write resolv.conf")?;
         let cgroup_path = format!("{}/{id}", config.cgroup_parent());
         let host_caps: Vec<String> = caps::read(None, caps::CapSet::Bounding)
             .map(|set| set.iter().map(|c| c.to_string()).collect())
@@ -231,7 +230,7 @@ fn make(
             &dir.join("config.json"),
             &serde_json::to_vec(&spec).expect("a spec serialises"),
         )
-        .map_err(io("write config.json"))?;
+        .context("write config.json")?;
         let record = Record {
             id: id.clone(),
             image: options.image.clone(),
@@ -279,9 +278,7 @@ fn make(
         // Names are unique: checked and taken under one lock. The one reading of every record
         // that the check needs also reclaims what killed berth processes left (before this
         // container connects to its networks), so that a run reads each record once.
-        let _names = containers
-            .lock_names()
-            .map_err(io("lock container names"))?;
+        let _names = containers.lock_names().context("lock container names")?;
         let existing = containers.reclaim(&roots.run_root, &layout);
         // A `volume rm` decides under this lock too: it saw no record, or this sees no volume.
         volumes::still_there(&roots.root, &record.mounts)
@@ -304,7 +301,7 @@ fn make(
         };
         containers
             .save(&record)
-            .map_err(io("write the container record"))?;
+            .context("write the container record")?;
         tracing::debug!(id, "container files, spec and record written");
         Ok((record, spec))
     })();

@@ -9,6 +9,7 @@ mod limits;
 mod v1;
 mod v2;
 
+use berth_error::{Context, IoContext};
 use layout::{CgroupLayout, CgroupMode};
 pub use limits::{BlockIo, DEFAULT_DEVICE_RULES, Limits, NetworkLimits};
 use std::fs;
@@ -46,15 +47,8 @@ impl SelfJoin {
     }
 }
 
-/// A cgroup operation failed.
-#[derive(Debug, thiserror::Error)]
-#[error("cgroup {path}: {source}")]
-pub struct CgroupError {
-    /// The file or directory.
-    pub path: PathBuf,
-    /// Why.
-    pub source: io::Error,
-}
+/// A cgroup operation failed: on which file or directory (`cgroup <path>`), and why.
+pub type CgroupError = IoContext;
 
 /// A container's cgroup, in one directory per v1 controller or one v2 directory.
 #[derive(Debug, Clone)]
@@ -150,10 +144,10 @@ impl Cgroup {
     pub fn open_v2_dir(&self) -> Result<std::os::fd::OwnedFd, CgroupError> {
         match &self.hierarchy {
             Hierarchy::V2(dir) => dir.open(),
-            Hierarchy::V1(_) => Err(CgroupError {
-                path: self.relative.clone(),
-                source: io::Error::new(io::ErrorKind::Unsupported, "not a cgroup v2 cgroup"),
-            }),
+            Hierarchy::V1(_) => Err(IoContext::new(
+                what_at(&self.relative),
+                io::Error::new(io::ErrorKind::Unsupported, "not a cgroup v2 cgroup"),
+            )),
         }
     }
 
@@ -170,9 +164,11 @@ impl Cgroup {
     /// entry `[controller:]path`, the path relative to this cgroup (no `..`); an entry without a
     /// controller applies to every controller (v2 has only those).
     pub fn below(&self, entries: &[String]) -> Result<Cgroup, CgroupError> {
-        let invalid = |entry: &str, why: &str| CgroupError {
-            path: self.relative.join(entry),
-            source: io::Error::new(io::ErrorKind::InvalidInput, why.to_owned()),
+        let invalid = |entry: &str, why: &str| {
+            IoContext::new(
+                what_at(&self.relative.join(entry)),
+                io::Error::new(io::ErrorKind::InvalidInput, why.to_owned()),
+            )
         };
         let mut every: Option<PathBuf> = None;
         let mut per_controller: Vec<(&str, PathBuf)> = Vec::new();
@@ -349,26 +345,23 @@ impl Cgroup {
 
 /// Limits (`what`) asked of a host without the controller that keeps them.
 fn no_controller(root: &Path, controller: &str, what: &str) -> CgroupError {
-    CgroupError {
-        path: root.join(controller),
-        source: io::Error::new(
+    IoContext::new(
+        what_at(&root.join(controller)),
+        io::Error::new(
             io::ErrorKind::Unsupported,
             format!("{what} is not supported on this host (no {controller} controller)"),
         ),
-    }
+    )
 }
 
-/// The error of a failed operation on `path`, for `map_err`.
-fn at(path: &Path) -> impl FnOnce(io::Error) -> CgroupError + '_ {
-    move |source| CgroupError {
-        path: path.to_path_buf(),
-        source,
-    }
+/// What was being done when an operation on the cgroup file or directory `path` failed.
+fn what_at(path: &Path) -> String {
+    format!("cgroup {}", path.display())
 }
 
 /// Writes `value` to the cgroup file `path`.
 fn write(path: &Path, value: &str) -> Result<(), CgroupError> {
-    fs::write(path, value).map_err(at(path))
+    fs::write(path, value).with_context(|| what_at(path))
 }
 
 /// Writes `value` to `path`, a file that only some hosts have: a missing file is the error
@@ -379,10 +372,7 @@ fn write_present(
     missing: impl FnOnce() -> io::Error,
 ) -> Result<(), CgroupError> {
     if !path.exists() {
-        return Err(CgroupError {
-            path: path.to_path_buf(),
-            source: missing(),
-        });
+        return Err(IoContext::new(what_at(path), missing()));
     }
     write(path, value)
 }
@@ -424,10 +414,10 @@ fn write_hugepage_limit(file: &Path, size: &str, limit: u64) -> Result<(), Cgrou
 fn existing(dir: PathBuf) -> Result<PathBuf, CgroupError> {
     match dir.is_dir() {
         true => Ok(dir),
-        false => Err(CgroupError {
-            path: dir,
-            source: io::Error::new(io::ErrorKind::NotFound, "no such sub-cgroup"),
-        }),
+        false => Err(IoContext::new(
+            what_at(&dir),
+            io::Error::new(io::ErrorKind::NotFound, "no such sub-cgroup"),
+        )),
     }
 }
 
@@ -501,7 +491,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("hugetlb.1GB.max");
         let e = write_hugepage_limit(&file, "1GB", 1 << 30).unwrap_err();
-        assert_eq!(e.path, file);
+        assert_eq!(e.what(), what_at(&file));
         assert!(
             e.to_string()
                 .contains("invalid hugepage size 1GB: this host has no such pages"),

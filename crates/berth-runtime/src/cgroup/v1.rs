@@ -5,9 +5,10 @@
 use super::layout::{CgroupLayout, CgroupMode};
 use super::limits::{BlockIo, Limits, NetworkLimits, THROTTLES};
 use super::{
-    CgroupError, at, existing, no_controller, read_number, write, write_hugepage_limit,
+    CgroupError, existing, no_controller, read_number, what_at, write, write_hugepage_limit,
     write_pids_max, write_supported,
 };
+use berth_error::{Context, IoContext};
 use std::fs;
 use std::io;
 use std::os::fd::OwnedFd;
@@ -76,7 +77,7 @@ impl Dirs {
             match *controller {
                 // Makes each level, with CPUs and memory nodes.
                 "cpuset" => prepare_cpuset(dir, relative)?,
-                _ => fs::create_dir_all(dir).map_err(at(dir))?,
+                _ => fs::create_dir_all(dir).with_context(|| what_at(dir))?,
             }
         }
         Ok(())
@@ -102,7 +103,9 @@ impl Dirs {
             write(&level.join("cgroup.subtree_control"), "+hugetlb")?;
             level = level.join(part);
             match fs::create_dir(&level) {
-                Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(at(&level)(e)),
+                Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
+                    return Err(IoContext::new(what_at(&level), e));
+                }
                 _ => {}
             }
         }
@@ -205,7 +208,7 @@ impl Dirs {
                     .write(true)
                     .open(&path)
                     .map(OwnedFd::from)
-                    .map_err(at(&path))
+                    .with_context(|| what_at(&path))
             })
             .collect()
     }
@@ -223,10 +226,10 @@ impl Dirs {
                 &dir.join("freezer.state"),
                 if frozen { "FROZEN" } else { "THAWED" },
             ),
-            None => Err(CgroupError {
-                path: PathBuf::from("freezer"),
-                source: io::Error::other("this host has no freezer controller"),
-            }),
+            None => Err(IoContext::new(
+                what_at(Path::new("freezer")),
+                io::Error::other("this host has no freezer controller"),
+            )),
         }
     }
 
@@ -265,7 +268,9 @@ fn prepare_cpuset(dir: &Path, relative: &Path) -> Result<(), CgroupError> {
         let parent = level.clone();
         level = level.join(part);
         let made = match fs::create_dir(&level) {
-            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(at(&level)(e)),
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
+                return Err(IoContext::new(what_at(&level), e));
+            }
             result => result.is_ok(),
         };
         for file in ["cpuset.cpus", "cpuset.mems"] {
@@ -274,8 +279,8 @@ fn prepare_cpuset(dir: &Path, relative: &Path) -> Result<(), CgroupError> {
                 .trim()
                 .is_empty()
             {
-                let value =
-                    fs::read_to_string(parent.join(file)).map_err(at(&parent.join(file)))?;
+                let value = fs::read_to_string(parent.join(file))
+                    .with_context(|| what_at(&parent.join(file)))?;
                 write(&level.join(file), value.trim())?;
             }
         }
@@ -401,9 +406,9 @@ fn write_devices(dir: &Path, rules: &[String]) -> Result<(), CgroupError> {
     let mut file = fs::OpenOptions::new()
         .write(true)
         .open(&allow)
-        .map_err(at(&allow))?;
+        .with_context(|| what_at(&allow))?;
     for rule in rules {
-        std::io::Write::write_all(&mut file, rule.as_bytes()).map_err(at(&allow))?;
+        std::io::Write::write_all(&mut file, rule.as_bytes()).with_context(|| what_at(&allow))?;
     }
     Ok(())
 }
@@ -637,8 +642,8 @@ mod tests {
         ];
         for (limits, controller, why) in cases {
             let e = refusal(&limits);
-            assert_eq!(e.path, root.path().join(controller));
-            assert_eq!(e.source.to_string(), why);
+            assert_eq!(e.what(), what_at(&root.path().join(controller)));
+            assert_eq!(e.io().to_string(), why);
         }
         // A weight needs its scheduler's file.
         let weight = Limits {
@@ -659,7 +664,7 @@ mod tests {
             ..Limits::default()
         };
         let e = cgroup.apply_limits(&layout, &hugepages).unwrap_err();
-        assert_eq!(e.path, root.path().join("hugetlb"));
+        assert_eq!(e.what(), what_at(&root.path().join("hugetlb")));
         assert!(e.to_string().contains("no hugetlb controller"), "{e}");
     }
 

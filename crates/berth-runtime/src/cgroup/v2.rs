@@ -5,10 +5,11 @@
 use super::layout::CgroupLayout;
 use super::limits::{BlockIo, Limits, THROTTLES};
 use super::{
-    CgroupError, at, existing, no_controller, write, write_hugepage_limit, write_pids_max,
+    CgroupError, existing, no_controller, what_at, write, write_hugepage_limit, write_pids_max,
     write_supported,
 };
 use crate::devices::{self, DeviceRule};
+use berth_error::{Context, IoContext};
 use std::fs;
 use std::io;
 use std::os::fd::OwnedFd;
@@ -41,7 +42,9 @@ pub(super) fn make(layout: &CgroupLayout, relative: &Path) -> Result<(), CgroupE
         }
         level = level.join(part);
         match fs::create_dir(&level) {
-            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(at(&level)(e)),
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
+                return Err(IoContext::new(what_at(&level), e));
+            }
             _ => {}
         }
     }
@@ -118,7 +121,7 @@ impl Dir {
                 | rustix::fs::OFlags::CLOEXEC,
             rustix::fs::Mode::empty(),
         )
-        .map_err(|e| at(&self.dir)(e.into()))
+        .with_context(|| what_at(&self.dir))
     }
 
     /// The cgroup at `every` below this one, which must exist.
@@ -274,7 +277,7 @@ fn attach_device_filter(dir: &Path, limits: &Limits) -> Result<(), CgroupError> 
         .iter()
         .filter_map(|r| DeviceRule::parse(r))
         .collect();
-    devices::attach_filter(dir, &rules).map_err(at(dir))
+    devices::attach_filter(dir, &rules).with_context(|| what_at(dir))
 }
 
 #[cfg(test)]
@@ -449,8 +452,8 @@ mod tests {
         ];
         for (limits, controller, why) in cases {
             let e = cgroup.update(&limits).unwrap_err();
-            assert_eq!(e.path, root.path().join(controller));
-            assert_eq!(e.source.to_string(), why);
+            assert_eq!(e.what(), what_at(&root.path().join(controller)));
+            assert_eq!(e.io().to_string(), why);
         }
         // What is delegated is written.
         let memory = Limits {

@@ -81,10 +81,7 @@ fn clone_into(flags: libc::c_int, cgroup: &Cgroup) -> Result<i32, RuntimeError> 
         )
     };
     if pid < 0 {
-        return Err(RuntimeError::Host {
-            what: "clone3",
-            source: std::io::Error::last_os_error(),
-        });
+        return Err(berth_error::IoContext::new("clone3", std::io::Error::last_os_error()).into());
     }
     Ok(pid as i32)
 }

@@ -3,13 +3,16 @@
 //! `code:message`: it failed).
 
 use crate::cgroup::{Cgroup, SelfJoin};
-use crate::child::setup_err;
 use crate::error::RuntimeError;
 use crate::fdpass;
 use crate::process::StartError;
 use crate::userns::{self, IdMap};
+use berth_error::{Context, IoContext};
 use rustix::fd::{AsFd, OwnedFd};
 use std::io::{Read, Write};
+
+/// What was being done when the verdict pipe could not be read.
+const READ_VERDICT: &str = "read the process's setup result";
 
 /// How a new process gets into its cgroup.
 pub(crate) enum CgroupEntry<'a> {
@@ -37,7 +40,7 @@ impl CgroupEntry<'_> {
 /// The child moves itself into its cgroup with the `tasks` files it was given and says so on
 /// the verdict pipe (`+`).
 pub(crate) fn join_cgroup_self(join: &SelfJoin, verdict: &OwnedFd) -> Result<(), StartError> {
-    join.join().map_err(setup_err("join the cgroup"))?;
+    join.join().context("join the cgroup")?;
     let _ = rustix::io::write(verdict, b"+");
     Ok(())
 }
@@ -56,10 +59,6 @@ pub(crate) fn release_child(
     before_go: &mut dyn FnMut() -> Result<(), RuntimeError>,
 ) -> Result<(), RuntimeError> {
     let mut verdict = std::fs::File::from(verdict);
-    let read_failed = |e| RuntimeError::Host {
-        what: "read the process's setup result",
-        source: e,
-    };
     // The verdict: end of file (it exec'd), `=` (it waits at its start gate) or
     // `code:message`; after a `+` when it moved itself into its cgroup.
     let mut message = String::new();
@@ -77,7 +76,7 @@ pub(crate) fn release_child(
                     message.push_str(&String::from_utf8_lossy(&first[..n]));
                     Ok(false)
                 }
-                Err(e) => Err(read_failed(e)),
+                Err(e) => Err(IoContext::new(READ_VERDICT, e).into()),
             }
         }
     };
@@ -91,7 +90,7 @@ pub(crate) fn release_child(
         };
         let mut chunk = [0u8; 4096];
         while message != "=" {
-            let n = verdict.read(&mut chunk).map_err(read_failed)?;
+            let n = verdict.read(&mut chunk).context(READ_VERDICT)?;
             if n == 0 {
                 break;
             }
@@ -104,10 +103,7 @@ pub(crate) fn release_child(
                 message: text.to_owned(),
             }
             .into()),
-            (None, Err(e)) => Err(RuntimeError::Host {
-                what: "start the process",
-                source: e,
-            }),
+            (None, Err(e)) => Err(IoContext::new("start the process", e).into()),
             (None, Ok(())) if !joined => {
                 Err(StartError::setup("the process ended before it joined its cgroup").into())
             }
@@ -127,10 +123,8 @@ pub(super) fn release_mapped(
     userns::write_maps(pid, uid_map, gid_map)?;
     std::fs::File::from(mapped)
         .write_all(b"1")
-        .map_err(|source| RuntimeError::Host {
-            what: "release the mapped process",
-            source,
-        })
+        .context("release the mapped process")?;
+    Ok(())
 }
 
 /// On v1 the child moves itself in with the `tasks` files sent over `socket`.

@@ -6,9 +6,10 @@ use super::handshake::join_cgroup_self;
 use super::prepare::Prepared;
 use super::terminal::open_terminal;
 use crate::cgroup::SelfJoin;
-use crate::child::{dup_onto, report_and_exit, setns, setup_err, unblock_signals};
+use crate::child::{dup_onto, report_and_exit, setns, unblock_signals};
 use crate::process::{self, StartError};
 use crate::rootfs::{self, MountSpec};
+use berth_error::Context;
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::io::{Read, Write};
 use std::path::Path;
@@ -206,7 +207,7 @@ fn take_identity(config: &ContainerConfig, io: &mut ChildIo<'_>) -> Result<(), S
 
 /// A session of its own, and the standard streams (a terminal's once the root is entered).
 fn set_up_streams(io: &ChildIo<'_>) -> Result<(), StartError> {
-    rustix::process::setsid().map_err(setup_err("setsid"))?;
+    rustix::process::setsid().context("setsid")?;
     match (io.terminal, io.input) {
         (Some(_), _) => {}
         (None, Some(input)) => dup_onto(input, 0)?,
@@ -216,7 +217,7 @@ fn set_up_streams(io: &ChildIo<'_>) -> Result<(), StartError> {
                 rustix::fs::OFlags::RDONLY,
                 rustix::fs::Mode::empty(),
             )
-            .map_err(setup_err("open /dev/null"))?;
+            .context("open /dev/null")?;
             dup_onto(null.as_fd(), 0)?;
         }
         (None, None) => {}
@@ -232,17 +233,17 @@ fn set_up_streams(io: &ChildIo<'_>) -> Result<(), StartError> {
 /// network.
 fn enter_namespaces(config: &ContainerConfig, io: &ChildIo<'_>) -> Result<(), StartError> {
     if let Some(hostname) = &config.hostname {
-        rustix::system::sethostname(hostname.as_bytes()).map_err(setup_err("sethostname"))?;
+        rustix::system::sethostname(hostname.as_bytes()).context("sethostname")?;
     }
     if let Some(domainname) = &config.domainname {
-        rustix::system::setdomainname(domainname.as_bytes()).map_err(setup_err("setdomainname"))?;
+        rustix::system::setdomainname(domainname.as_bytes()).context("setdomainname")?;
     }
     for (fd, kind) in io.joins {
         if !matches!(
             *kind,
             libc::CLONE_NEWPID | libc::CLONE_NEWCGROUP | libc::CLONE_NEWUSER
         ) {
-            setns(fd, *kind).map_err(|e| StartError::setup(format!("join a namespace: {e}")))?;
+            setns(fd, *kind).context("join a namespace")?;
         }
     }
     match io.network {
@@ -250,15 +251,11 @@ fn enter_namespaces(config: &ContainerConfig, io: &ChildIo<'_>) -> Result<(), St
             namespace.as_fd(),
             Some(rustix::thread::LinkNameSpaceType::Network),
         )
-        .map_err(setup_err("join the network namespace"))?,
+        .context("join the network namespace")?,
         None if config.network == NetworkNamespace::New => bring_up_loopback()?,
         None => {}
     }
     Ok(())
-}
-
-fn rootfs_error(e: rootfs::RootfsError) -> StartError {
-    StartError::setup(e.to_string())
 }
 
 /// The file system, up to the root entered: everything but the cgroup file systems mounted
@@ -273,10 +270,10 @@ fn build_root(
 ) -> Result<i32, StartError> {
     let own_mounts = config.namespaces.has(libc::CLONE_NEWNS);
     if own_mounts {
-        rootfs::make_private().map_err(rootfs_error)?;
+        rootfs::make_private()?;
     }
-    rootfs::mount_root(&config.rootfs, config.overlay.as_ref()).map_err(rootfs_error)?;
-    let root = rootfs::open_root(&config.rootfs).map_err(rootfs_error)?;
+    rootfs::mount_root(&config.rootfs, config.overlay.as_ref())?;
+    let root = rootfs::open_root(&config.rootfs)?;
     // Everything but the cgroup file systems is mounted before the go-ahead, while the parent
     // makes the cgroup.
     let (cgroup_mounts, other_mounts): (Vec<MountSpec>, Vec<MountSpec>) = config
@@ -284,13 +281,13 @@ fn build_root(
         .iter()
         .cloned()
         .partition(|m| Path::new(&m.destination).starts_with("/sys/fs/cgroup"));
-    rootfs::mount_all(&root, &other_mounts, own_mounts).map_err(rootfs_error)?;
-    rootfs::create_devices(&root, &config.devices).map_err(rootfs_error)?;
+    rootfs::mount_all(&root, &other_mounts, own_mounts)?;
+    rootfs::create_devices(&root, &config.devices)?;
     let host_pid = await_go_ahead(io, go, verdict)?;
     enter_cgroup_namespace(config, io)?;
-    rootfs::mount_all(&root, &cgroup_mounts, own_mounts).map_err(rootfs_error)?;
+    rootfs::mount_all(&root, &cgroup_mounts, own_mounts)?;
     // Docker creates a missing working directory.
-    rootfs::ensure_dir(&root, &config.cwd).map_err(rootfs_error)?;
+    rootfs::ensure_dir(&root, &config.cwd)?;
     drop(root);
     crate::hooks::run(
         &config.hooks.create_container,
@@ -300,10 +297,9 @@ fn build_root(
     match own_mounts {
         true => rootfs::pivot_into(&config.rootfs),
         false => rootfs::chroot_into(&config.rootfs),
-    }
-    .map_err(rootfs_error)?;
+    }?;
     if let Some(propagation) = config.rootfs_propagation {
-        rootfs::set_root_propagation(propagation).map_err(rootfs_error)?;
+        rootfs::set_root_propagation(propagation)?;
     }
     Ok(host_pid)
 }
@@ -312,14 +308,14 @@ fn build_root(
 /// the parent moves it), then the go-ahead: its pid as the host sees it.
 fn await_go_ahead(io: &ChildIo<'_>, go: OwnedFd, verdict: &OwnedFd) -> Result<i32, StartError> {
     if let Some(socket) = io.cgroup_files {
-        let files = crate::fdpass::recv_fds(socket.as_fd())
-            .map_err(|e| StartError::setup(format!("berth went away during setup: {e}")))?;
+        let files =
+            crate::fdpass::recv_fds(socket.as_fd()).context("berth went away during setup")?;
         join_cgroup_self(&SelfJoin::from_files(files), verdict)?;
     }
     let mut go_ahead = String::new();
     std::fs::File::from(go)
         .read_to_string(&mut go_ahead)
-        .map_err(|e| StartError::setup(format!("berth went away during setup: {e}")))?;
+        .context("berth went away during setup")?;
     go_ahead
         .parse()
         .map_err(|_| StartError::setup("berth went away during setup"))
@@ -330,15 +326,14 @@ fn enter_cgroup_namespace(config: &ContainerConfig, io: &ChildIo<'_>) -> Result<
     if config.namespaces.new & libc::CLONE_NEWCGROUP != 0 {
         // SAFETY: a new cgroup namespace changes no memory, file table or credentials.
         unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWCGROUP) }
-            .map_err(setup_err("unshare the cgroup namespace"))?;
+            .context("unshare the cgroup namespace")?;
     }
     for (fd, kind) in io
         .joins
         .iter()
         .filter(|(_, kind)| *kind == libc::CLONE_NEWCGROUP)
     {
-        setns(fd, *kind)
-            .map_err(|e| StartError::setup(format!("join the cgroup namespace: {e}")))?;
+        setns(fd, *kind).context("join the cgroup namespace")?;
     }
     Ok(())
 }
@@ -351,17 +346,16 @@ fn finish_root(config: &ContainerConfig, terminal: Option<&OwnedFd>) -> Result<(
     // Before /proc/sys turns read-only: the namespaced sysctls the spec asks for.
     for (key, value) in &config.sysctls {
         let path = format!("/proc/sys/{}", key.replace('.', "/"));
-        std::fs::write(&path, value)
-            .map_err(|e| StartError::setup(format!("sysctl {key}={value}: {e}")))?;
+        std::fs::write(&path, value).with_context(|| format!("sysctl {key}={value}"))?;
     }
     if let Some(score) = config.oom_score_adj {
         std::fs::write("/proc/self/oom_score_adj", score.to_string())
-            .map_err(|e| StartError::setup(format!("set oom_score_adj to {score}: {e}")))?;
+            .with_context(|| format!("set oom_score_adj to {score}"))?;
     }
-    rootfs::mask_paths(&config.masked_paths).map_err(rootfs_error)?;
-    rootfs::readonly_paths(&config.readonly_paths).map_err(rootfs_error)?;
+    rootfs::mask_paths(&config.masked_paths)?;
+    rootfs::readonly_paths(&config.readonly_paths)?;
     if config.readonly_root {
-        rootfs::readonly_root().map_err(rootfs_error)?;
+        rootfs::readonly_root()?;
     }
     Ok(())
 }
@@ -406,7 +400,8 @@ pub(crate) fn become_process(
         Some(agent) if crate::seccomp::notifies(filter) => {
             let listener = process::load_seccomp_with_listener(filter)?;
             crate::fdpass::send_fd(agent.socket, listener.as_fd(), agent.message.as_bytes())
-                .map_err(|e| StartError::setup(format!("send the seccomp listener: {e}")))
+                .context("send the seccomp listener")
+                .map_err(StartError::from)
         }
         _ => process::load_seccomp(filter),
     };
@@ -423,10 +418,8 @@ pub(crate) fn become_process(
     if let Some(umask) = config.umask {
         rustix::process::umask(rustix::fs::Mode::from_raw_mode(umask & 0o777));
     }
-    rustix::process::chdir(config.cwd.as_str()).map_err(|e| StartError {
-        code: 125,
-        message: format!("cannot chdir to {}: {e}", config.cwd),
-    })?;
+    rustix::process::chdir(config.cwd.as_str())
+        .with_context(|| format!("cannot chdir to {}", config.cwd))?;
     process::set_capabilities(&config.capabilities)?;
     if config.no_new_privileges {
         process::set_no_new_privs()?;
@@ -459,7 +452,7 @@ fn bring_up_loopback() -> Result<(), StartError> {
         rustix::net::SocketType::DGRAM,
         None,
     )
-    .map_err(setup_err("socket"))?;
+    .context("socket")?;
     // SAFETY: an all-zero ifreq is valid; the name is NUL-terminated within its array.
     let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
     for (dst, src) in request.ifr_name.iter_mut().zip(b"lo\0") {

@@ -36,7 +36,7 @@ pub use wait::{OutputSink, Stream};
 use crate::cgroup::Cgroup;
 use crate::cgroups::CgroupLayout;
 use crate::child::{try_wait, unblock_signals};
-use crate::error::host;
+use berth_error::Context;
 use guard::HostMounts;
 use launch::{Launched, launch};
 use prepare::Capture;
@@ -187,7 +187,7 @@ pub fn create_gated(
         rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
         rustix::fs::Mode::empty(),
     )
-    .map_err(host("open the start gate"))?;
+    .context("open the start gate")?;
     let mounts = HostMounts::new(config);
     let launched = launch(config, layout, true, Capture::Nothing, Some(&gate))?;
     mounts.keep();

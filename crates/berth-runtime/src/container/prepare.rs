@@ -9,7 +9,8 @@ use super::signals::block_signals;
 use super::terminal::terminal_socket;
 use crate::cgroups::{CgroupLayout, CgroupMode};
 use crate::child::{is_current, setns};
-use crate::error::{RuntimeError, host};
+use crate::error::RuntimeError;
+use berth_error::Context;
 use rustix::fd::OwnedFd;
 
 /// Which of the container's standard streams go to pipes that berth holds.
@@ -92,7 +93,7 @@ pub struct Pipes {
 }
 
 fn pipe() -> Result<Pair, RuntimeError> {
-    rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(host("pipe"))
+    Ok(rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).context("pipe")?)
 }
 
 impl Prepared {
@@ -123,10 +124,7 @@ impl Prepared {
         let verdict = pipe()?;
         let network = match &config.network {
             NetworkNamespace::Join(path) => {
-                Some(open_namespace(path).map_err(|e| RuntimeError::Host {
-                    what: "open the network namespace",
-                    source: e.into(),
-                })?)
+                Some(open_namespace(path).context("open the network namespace")?)
             }
             _ => None,
         };
@@ -149,7 +147,7 @@ impl Prepared {
                     rustix::net::SocketFlags::CLOEXEC,
                     None,
                 )
-                .map_err(host("socketpair"))?,
+                .context("socketpair")?,
             ),
         };
         Ok(Prepared {
@@ -210,17 +208,11 @@ fn open_joins(config: &ContainerConfig) -> Result<Vec<(OwnedFd, libc::c_int)>, R
         .map(|(kind, path)| {
             open_namespace(path)
                 .map(|fd| (fd, *kind))
-                .map_err(|e| RuntimeError::Host {
-                    what: "open a namespace to join",
-                    source: e.into(),
-                })
+                .context("open a namespace to join")
         })
         .collect::<Result<_, _>>()?;
     for (fd, kind) in joins.iter().filter(|(_, kind)| *kind == libc::CLONE_NEWPID) {
-        setns(fd, *kind).map_err(|e| RuntimeError::Host {
-            what: "join the PID namespace",
-            source: e,
-        })?;
+        setns(fd, *kind).context("join the PID namespace")?;
     }
     Ok(joins)
 }
@@ -230,12 +222,8 @@ fn connect_agent(config: &ContainerConfig) -> Result<Option<OwnedFd>, RuntimeErr
     Ok(match &config.seccomp_listener {
         Some(listener) if config.seccomp.iter().any(crate::seccomp::notifies) => {
             Some(OwnedFd::from(
-                std::os::unix::net::UnixStream::connect(&listener.path).map_err(|source| {
-                    RuntimeError::Host {
-                        what: "connect to the seccomp listener",
-                        source,
-                    }
-                })?,
+                std::os::unix::net::UnixStream::connect(&listener.path)
+                    .context("connect to the seccomp listener")?,
             ))
         }
         _ => None,

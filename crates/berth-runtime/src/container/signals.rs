@@ -37,10 +37,9 @@ pub fn signal_fd(signals: &[libc::c_int]) -> Result<OwnedFd, RuntimeError> {
         libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
         let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC);
         if fd < 0 {
-            return Err(RuntimeError::Host {
-                what: "signalfd",
-                source: std::io::Error::last_os_error(),
-            });
+            return Err(
+                berth_error::IoContext::new("signalfd", std::io::Error::last_os_error()).into(),
+            );
         }
         Ok(<OwnedFd as rustix::fd::FromRawFd>::from_raw_fd(fd))
     }

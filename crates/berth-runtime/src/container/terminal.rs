@@ -2,32 +2,30 @@
 //! sent back to berth, which relays it to its own terminal in raw mode.
 
 use super::signals::{forward, read_signal};
-use crate::child::{dup_onto, setup_err, try_wait, wait_for};
-use crate::error::{RuntimeError, host};
+use crate::child::{dup_onto, try_wait, wait_for};
+use crate::error::RuntimeError;
 use crate::process::StartError;
 use crate::rootfs;
+use berth_error::{Context, IoContext};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::io::Write;
 
 /// The socket pair a terminal's master comes back over from the process that made it.
-pub(crate) fn terminal_socket() -> Result<(OwnedFd, OwnedFd), RuntimeError> {
+pub(crate) fn terminal_socket() -> Result<(OwnedFd, OwnedFd), IoContext> {
     rustix::net::socketpair(
         rustix::net::AddressFamily::UNIX,
         rustix::net::SocketType::STREAM,
         rustix::net::SocketFlags::CLOEXEC,
         None,
     )
-    .map_err(host("socketpair"))
+    .context("socketpair")
 }
 
 /// Receives the terminal's master that `open_terminal` sent over `socket`.
 pub(crate) fn receive_terminal(socket: &OwnedFd) -> Result<Pty, RuntimeError> {
-    crate::fdpass::recv_fd(socket.as_fd())
+    Ok(crate::fdpass::recv_fd(socket.as_fd())
         .map(Pty::from_master)
-        .map_err(|source| RuntimeError::Host {
-            what: "receive the process's terminal",
-            source,
-        })
+        .context("receive the process's terminal")?)
 }
 
 /// In the container, its root entered: makes a pty from the container's own /dev/ptmx, sends
@@ -46,18 +44,17 @@ pub(crate) fn open_terminal(socket: &OwnedFd, console: bool) -> Result<(), Start
         // Kernels before 4.13.
         Err(rustix::io::Errno::NOTTY | rustix::io::Errno::INVAL) => {
             rustix::fs::open(&pty.slave_path, flags, rustix::fs::Mode::empty())
-                .map_err(setup_err("open the pty"))?
+                .context("open the pty")?
         }
-        Err(e) => return Err(setup_err("open the pty")(e)),
+        Err(e) => return Err(IoContext::new("open the pty", e).into()),
     };
     if console {
-        rootfs::bind_console(slave.as_fd()).map_err(|e| StartError::setup(e.to_string()))?;
+        rootfs::bind_console(slave.as_fd())?;
     }
     crate::fdpass::send_fd(socket.as_fd(), pty.master.as_fd(), b"pty")
-        .map_err(|e| StartError::setup(format!("hand over the pty: {e}")))?;
+        .context("hand over the pty")?;
     drop(pty);
-    rustix::process::ioctl_tiocsctty(&slave)
-        .map_err(setup_err("make the pty the controlling terminal"))?;
+    rustix::process::ioctl_tiocsctty(&slave).context("make the pty the controlling terminal")?;
     for target in 0..3 {
         dup_onto(slave.as_fd(), target)?;
     }
@@ -82,10 +79,10 @@ impl Pty {
     pub(crate) fn open() -> Result<Pty, RuntimeError> {
         use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
         let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)
-            .map_err(host("open a pty"))?;
-        grantpt(&master).map_err(host("grantpt"))?;
-        unlockpt(&master).map_err(host("unlockpt"))?;
-        let name = ptsname(&master, Vec::new()).map_err(host("ptsname"))?;
+            .context("open a pty")?;
+        grantpt(&master).context("grantpt")?;
+        unlockpt(&master).context("unlockpt")?;
+        let name = ptsname(&master, Vec::new()).context("ptsname")?;
         let pty = Pty {
             master,
             slave_path: name.to_string_lossy().into_owned(),
@@ -144,7 +141,7 @@ impl Pty {
                 Ok(0) => break,
                 Ok(_) => {}
                 Err(rustix::io::Errno::INTR) => continue,
-                Err(e) => return Err(host("poll")(e)),
+                Err(e) => return Err(IoContext::new("poll", e).into()),
             }
             let ready: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
             drop(fds);

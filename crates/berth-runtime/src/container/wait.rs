@@ -3,7 +3,8 @@
 
 use super::signals::{forward, read_signal};
 use crate::child::try_wait;
-use crate::error::{RuntimeError, host};
+use crate::error::RuntimeError;
+use berth_error::IoContext;
 use rustix::fd::OwnedFd;
 
 /// Which output stream a captured chunk came from.
@@ -62,7 +63,7 @@ pub(super) fn wait_capturing(
         }
         match crate::idle::poll_resting(&mut fds) {
             Ok(_) | Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(host("poll")(e)),
+            Err(e) => return Err(IoContext::new("poll", e).into()),
         }
         let ready: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
         drop(fds);

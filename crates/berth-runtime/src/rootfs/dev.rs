@@ -1,7 +1,8 @@
 //! The container's devices: its /dev filled (the standard nodes and symlinks), the spec's
 //! device nodes, /dev/console; each node bound from the host where `mknod` is refused.
 
-use super::target::{RootfsError, ensure_dir, fail, open_target, proc_path};
+use super::target::{RootfsError, ensure_dir, open_target, proc_path};
+use berth_error::Context;
 use rustix::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use rustix::fs::{self, Mode, OFlags};
 use rustix::io::Errno;
@@ -27,12 +28,12 @@ fn make_node(
         Err(Errno::PERM) => {
             let target = open_target(root, container_path, true)?;
             mount::mount_bind(host_path, proc_path(&target).as_str())
-                .map_err(fail(format!("bind {host_path} on {container_path}")))?;
+                .with_context(|| format!("bind {host_path} on {container_path}"))?;
             Ok(true)
         }
         done => done
             .map(|()| false)
-            .map_err(fail(format!("mknod {container_path}"))),
+            .with_context(|| format!("mknod {container_path}")),
     }
 }
 
@@ -61,10 +62,10 @@ pub fn create_devices(root: &OwnedFd, devices: &[DeviceNode]) -> Result<(), Root
     let made = devices.iter().try_for_each(|device| {
         let path = Path::new(&device.path);
         let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
-            return Err(RootfsError {
-                what: format!("device path {}", device.path),
-                source: Errno::INVAL.into(),
-            });
+            return Err(RootfsError::new(
+                format!("device path {}", device.path),
+                Errno::INVAL,
+            ));
         };
         let parent = parent.display().to_string();
         ensure_dir(root, &parent)?;
@@ -75,7 +76,7 @@ pub fn create_devices(root: &OwnedFd, devices: &[DeviceNode]) -> Result<(), Root
             OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
             Mode::empty(),
         )
-        .map_err(fail(format!("open {parent}")))?;
+        .with_context(|| format!("open {parent}"))?;
         let kind = match device.kind {
             'b' => fs::FileType::BlockDevice,
             'p' => fs::FileType::Fifo,
@@ -102,7 +103,7 @@ pub fn create_devices(root: &OwnedFd, devices: &[DeviceNode]) -> Result<(), Root
             Some(rustix::process::Gid::from_raw(device.gid)),
             fs::AtFlags::SYMLINK_NOFOLLOW,
         )
-        .map_err(fail(format!("chown {}", device.path)))
+        .with_context(|| format!("chown {}", device.path))
     });
     rustix::process::umask(old_umask);
     made
@@ -127,7 +128,7 @@ pub(super) fn populate_dev(root: &OwnedFd, dev: &OwnedFd) -> Result<(), RootfsEr
         OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
         Mode::empty(),
     )
-    .map_err(fail("open /dev"))?;
+    .context("open /dev")?;
     let old_umask = rustix::process::umask(Mode::empty());
     for (name, major, minor) in DEVICES {
         make_node(
@@ -149,7 +150,7 @@ pub(super) fn populate_dev(root: &OwnedFd, dev: &OwnedFd) -> Result<(), RootfsEr
         ("ptmx", "pts/ptmx"),
         ("core", "/proc/kcore"),
     ] {
-        fs::symlinkat(target, &dev_dir, link).map_err(fail(format!("symlink /dev/{link}")))?;
+        fs::symlinkat(target, &dev_dir, link).with_context(|| format!("symlink /dev/{link}"))?;
     }
     Ok(())
 }
@@ -163,7 +164,7 @@ pub fn bind_console(slave: BorrowedFd<'_>) -> Result<(), RootfsError> {
         Mode::from_raw_mode(0o600),
     ) {
         Ok(_) | Err(Errno::EXIST) => {}
-        Err(e) => return Err(fail("create /dev/console")(e)),
+        Err(e) => return Err(RootfsError::new("create /dev/console", e)),
     }
     // By descriptor, never through a symlink the root file system put there (runc's
     // CVE-2025-52565: a console bound over a /proc file).
@@ -172,15 +173,11 @@ pub fn bind_console(slave: BorrowedFd<'_>) -> Result<(), RootfsError> {
         OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::empty(),
     )
-    .map_err(fail("open /dev/console"))?;
-    let kind = fs::fstat(&target)
-        .map_err(fail("stat /dev/console"))?
-        .st_mode
-        & libc::S_IFMT;
+    .context("open /dev/console")?;
+    let kind = fs::fstat(&target).context("stat /dev/console")?.st_mode & libc::S_IFMT;
     if kind != libc::S_IFREG && kind != libc::S_IFCHR {
-        return Err(fail("bind /dev/console")(Errno::INVAL));
+        return Err(RootfsError::new("bind /dev/console", Errno::INVAL));
     }
     let source = format!("/proc/self/fd/{}", slave.as_raw_fd());
-    mount::mount_bind(source.as_str(), proc_path(&target).as_str())
-        .map_err(fail("bind /dev/console"))
+    mount::mount_bind(source.as_str(), proc_path(&target).as_str()).context("bind /dev/console")
 }

@@ -14,13 +14,13 @@ pub use mounts::{MountSpec, mount_all};
 pub use options::propagation;
 pub use target::{RootfsError, ensure_dir, open_root};
 
+use berth_error::Context;
 use mounts::remount_bind;
 use rustix::fs::{self, Mode, OFlags};
 use rustix::io::Errno;
 use rustix::mount::{self, MountFlags, MountPropagationFlags, UnmountFlags};
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
-use target::fail;
 
 /// An overlay root: read-only layers (top first) under a writable upper directory.
 #[derive(Debug, Clone)]
@@ -57,7 +57,7 @@ pub fn make_private() -> Result<(), RootfsError> {
         "/",
         MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
     )
-    .map_err(fail("make / private"))
+    .context("make / private")
 }
 
 /// Mounts the overlay (or binds `rootfs` onto itself) so that `rootfs` is a mount point.
@@ -80,7 +80,7 @@ pub fn mount_root(rootfs: &Path, overlay: Option<&Overlay>) -> Result<(), Rootfs
                 })
                 .collect();
             if let Some(dir) = common {
-                rustix::process::chdir(dir).map_err(fail(format!("chdir {}", dir.display())))?;
+                rustix::process::chdir(dir).with_context(|| format!("chdir {}", dir.display()))?;
             }
             let data = format!(
                 "lowerdir={},upperdir={},workdir={}",
@@ -106,17 +106,17 @@ pub fn mount_root(rootfs: &Path, overlay: Option<&Overlay>) -> Result<(), Rootfs
                 }),
                 false => mount_with(data),
             }
-            .map_err(fail("mount overlay root"))
+            .context("mount overlay root")
         }
         None => mount::mount_bind_recursive(rootfs, rootfs)
-            .map_err(fail(format!("bind {}", rootfs.display()))),
+            .with_context(|| format!("bind {}", rootfs.display())),
     }
 }
 
 /// In the container, its root entered: gives the root mount `propagation`
 /// (`linux.rootfsPropagation`), as runc does after its pivot.
 pub fn set_root_propagation(propagation: MountPropagationFlags) -> Result<(), RootfsError> {
-    mount::mount_change("/", propagation).map_err(fail("set the propagation of the root"))
+    mount::mount_change("/", propagation).context("set the propagation of the root")
 }
 
 /// Makes `rootfs` the root: `pivot_root(".", ".")` and the old root unmounted lazily.
@@ -126,37 +126,35 @@ pub fn pivot_into(rootfs: &Path) -> Result<(), RootfsError> {
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )
-    .map_err(fail("open the old root"))?;
-    rustix::process::chdir(rootfs).map_err(fail(format!("chdir {}", rootfs.display())))?;
-    rustix::process::pivot_root(".", ".").map_err(fail("pivot_root"))?;
+    .context("open the old root")?;
+    rustix::process::chdir(rootfs).with_context(|| format!("chdir {}", rootfs.display()))?;
+    rustix::process::pivot_root(".", ".").context("pivot_root")?;
     // The old root sits on top of the new one: make it a slave so the unmount does not
     // propagate to the host, then detach it. "." is the old root only once the working
     // directory is in it (as runc does): from the new root's, the change would make every
     // container mount a slave too, and `shared` mounts and rootfsPropagation would be lost.
-    rustix::process::fchdir(&old_root).map_err(fail("enter the old root"))?;
+    rustix::process::fchdir(&old_root).context("enter the old root")?;
     mount::mount_change(
         ".",
         MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC,
     )
-    .map_err(fail("make the old root a slave"))?;
-    mount::unmount(".", UnmountFlags::DETACH).map_err(fail("detach the old root"))?;
-    rustix::process::chdir("/").map_err(fail("chdir /"))
+    .context("make the old root a slave")?;
+    mount::unmount(".", UnmountFlags::DETACH).context("detach the old root")?;
+    rustix::process::chdir("/").context("chdir /")
 }
 
 /// Makes `rootfs` the root with `chroot` (for a container without a mount namespace).
 pub fn chroot_into(rootfs: &Path) -> Result<(), RootfsError> {
-    rustix::process::chdir(rootfs).map_err(fail(format!("chdir {}", rootfs.display())))?;
-    rustix::process::chroot(".").map_err(fail("chroot"))?;
-    rustix::process::chdir("/").map_err(fail("chdir /"))
+    rustix::process::chdir(rootfs).with_context(|| format!("chdir {}", rootfs.display()))?;
+    rustix::process::chroot(".").context("chroot")?;
+    rustix::process::chdir("/").context("chdir /")
 }
 
 /// Detaches every mount at or below `dir`, deepest first: what a container without a mount
 /// namespace of its own left in the host's.
 pub fn unmount_below(dir: &Path) -> Result<(), RootfsError> {
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| RootfsError {
-        what: "read /proc/self/mountinfo".into(),
-        source: e,
-    })?;
+    let mountinfo =
+        std::fs::read_to_string("/proc/self/mountinfo").context("read /proc/self/mountinfo")?;
     let mut points: Vec<PathBuf> = mountinfo
         .lines()
         .filter_map(|line| line.split(' ').nth(4))
@@ -167,7 +165,7 @@ pub fn unmount_below(dir: &Path) -> Result<(), RootfsError> {
     for point in points {
         match mount::unmount(&point, UnmountFlags::DETACH) {
             Ok(()) | Err(Errno::INVAL) | Err(Errno::NOENT) => {}
-            Err(e) => return Err(fail(format!("unmount {}", point.display()))(e)),
+            Err(e) => return Err(RootfsError::new(format!("unmount {}", point.display()), e)),
         }
     }
     Ok(())
@@ -206,10 +204,10 @@ pub fn mask_paths(paths: &[String]) -> Result<(), RootfsError> {
         match std::fs::metadata(path) {
             Ok(md) if md.is_dir() => {
                 mount::mount("tmpfs", path.as_str(), "tmpfs", MountFlags::RDONLY, None)
-                    .map_err(fail(format!("mask {path}")))?
+                    .with_context(|| format!("mask {path}"))?
             }
             Ok(_) => mount::mount_bind("/dev/null", path.as_str())
-                .map_err(fail(format!("mask {path}")))?,
+                .with_context(|| format!("mask {path}"))?,
             Err(_) => {}
         }
     }
@@ -224,7 +222,7 @@ pub fn readonly_paths(paths: &[String]) -> Result<(), RootfsError> {
             continue;
         }
         mount::mount_bind_recursive(path.as_str(), path.as_str())
-            .map_err(fail(format!("bind {path}")))?;
+            .with_context(|| format!("bind {path}"))?;
         mount::mount_remount(
             path.as_str(),
             MountFlags::BIND
@@ -234,14 +232,14 @@ pub fn readonly_paths(paths: &[String]) -> Result<(), RootfsError> {
                 | MountFlags::NOEXEC,
             "",
         )
-        .map_err(fail(format!("make {path} read-only")))?;
+        .with_context(|| format!("make {path} read-only"))?;
     }
     Ok(())
 }
 
 /// Remounts the root read-only (`--read-only`).
 pub fn readonly_root() -> Result<(), RootfsError> {
-    remount_bind("/", MountFlags::RDONLY).map_err(fail("make / read-only"))
+    remount_bind("/", MountFlags::RDONLY).context("make / read-only")
 }
 
 #[cfg(test)]

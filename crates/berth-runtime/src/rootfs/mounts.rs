@@ -4,8 +4,9 @@
 
 use super::dev::populate_dev;
 use super::options::{Options, parse_options};
-use super::target::{RootfsError, fail, open_target, proc_path};
+use super::target::{RootfsError, open_target, proc_path};
 use crate::mountattr::RecursiveAttrs;
+use berth_error::Context;
 use rustix::fd::OwnedFd;
 use rustix::fs::{self, Mode};
 use rustix::io::Errno;
@@ -70,10 +71,7 @@ fn apply_attrs(
     let target = open_target(root, &m.destination, file)?;
     attrs
         .apply(rustix::fd::AsFd::as_fd(&target))
-        .map_err(|source| RootfsError {
-            what: format!("set the recursive attributes of {}", m.destination),
-            source,
-        })
+        .with_context(|| format!("set the recursive attributes of {}", m.destination))
 }
 
 /// Mounts one spec mount below `rootfs`. In a `private_tree` (a mount namespace of the
@@ -99,24 +97,20 @@ fn mount_one(root: &OwnedFd, m: &MountSpec, private_tree: bool) -> Result<(), Ro
     if flags.contains(MountFlags::BIND) || m.kind == "bind" {
         let source_is_file = std::fs::metadata(&m.source)
             .map(|md| !md.is_dir())
-            .map_err(|e| RootfsError {
-                what: what.clone(),
-                source: e,
-            })?;
+            .context(&what)?;
         let target = open_target(root, &m.destination, source_is_file)?;
         let target_path = proc_path(&target);
         if recursive {
-            mount::mount_bind_recursive(m.source.as_str(), target_path.as_str())
-                .map_err(fail(&what))?;
+            mount::mount_bind_recursive(m.source.as_str(), target_path.as_str()).context(&what)?;
         } else {
-            mount::mount_bind(m.source.as_str(), target_path.as_str()).map_err(fail(&what))?;
+            mount::mount_bind(m.source.as_str(), target_path.as_str()).context(&what)?;
         }
         // Bind mounts take flags such as ro only on a remount.
         let extra = flags & !(MountFlags::BIND);
         if !extra.is_empty() {
             let target = open_target(root, &m.destination, source_is_file)?;
             remount_bind(proc_path(&target).as_str(), extra)
-                .map_err(fail(format!("{what} (remount)")))?;
+                .with_context(|| format!("{what} (remount)"))?;
         }
         change_propagation(root, m, propagation, private_tree, source_is_file)?;
         return apply_attrs(root, m, &attrs, source_is_file);
@@ -126,12 +120,14 @@ fn mount_one(root: &OwnedFd, m: &MountSpec, private_tree: bool) -> Result<(), Ro
         refuse_symlink(root, &m.destination)?;
     }
     let target = open_target(root, &m.destination, false)?;
-    let data = CString::new(data).map_err(|_| RootfsError {
-        what: format!("{what}: its options"),
-        source: std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "mount data must not contain a NUL byte",
-        ),
+    let data = CString::new(data).map_err(|_| {
+        RootfsError::new(
+            format!("{what}: its options"),
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "mount data must not contain a NUL byte",
+            ),
+        )
     })?;
     let data = if data.as_bytes().is_empty() {
         None
@@ -163,7 +159,7 @@ fn mount_one(root: &OwnedFd, m: &MountSpec, private_tree: bool) -> Result<(), Ro
             )
         }
         done => {
-            done.map_err(fail(&what))?;
+            done.context(&what)?;
             change_propagation(root, m, propagation, private_tree, false)?;
             apply_attrs(root, m, &attrs, false)
         }
@@ -188,7 +184,7 @@ fn change_propagation(
     };
     let target = open_target(root, &m.destination, file)?;
     mount::mount_change(proc_path(&target).as_str(), p)
-        .map_err(fail(format!("set the propagation of {}", m.destination)))
+        .with_context(|| format!("set the propagation of {}", m.destination))
 }
 
 /// Fails when `destination` below `root` is a symbolic link.
@@ -196,10 +192,10 @@ fn refuse_symlink(root: &OwnedFd, destination: &str) -> Result<(), RootfsError> 
     let relative = destination.trim_matches('/');
     match fs::statat(root, relative, fs::AtFlags::SYMLINK_NOFOLLOW) {
         Ok(stat) if fs::FileType::from_raw_mode(stat.st_mode) == fs::FileType::Symlink => {
-            Err(RootfsError {
-                what: format!("{destination} must be mounted on ordinary directory"),
-                source: Errno::NOTDIR.into(),
-            })
+            Err(RootfsError::new(
+                format!("{destination} must be mounted on ordinary directory"),
+                Errno::NOTDIR,
+            ))
         }
         _ => Ok(()),
     }
@@ -236,7 +232,7 @@ pub fn mount_all(
         if let Some((dir, name)) = in_fresh.filter(|_| !is_bind) {
             match fs::mkdirat(dir, name, Mode::from_raw_mode(0o755)) {
                 Ok(()) | Err(Errno::EXIST) => {}
-                Err(e) => return Err(fail(format!("create {}", m.destination))(e)),
+                Err(e) => return Err(RootfsError::new(format!("create {}", m.destination), e)),
             }
         }
         if has_children && !is_bind && m.options.iter().any(|o| o == "ro") {
@@ -264,7 +260,7 @@ pub fn mount_all(
         let flags = parse_options(&m.options).flags;
         let target = open_target(root, &m.destination, false)?;
         mount::mount_remount(proc_path(&target).as_str(), flags | MountFlags::RDONLY, "")
-            .map_err(fail(format!("make {} read-only", m.destination)))?;
+            .with_context(|| format!("make {} read-only", m.destination))?;
     }
     Ok(())
 }
@@ -291,6 +287,6 @@ mod tests {
         }
         let e = result.expect_err("mounted with the data cut off");
         assert!(e.to_string().contains("NUL"), "{e}");
-        assert_eq!(e.source.kind(), std::io::ErrorKind::InvalidInput);
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
     }
 }

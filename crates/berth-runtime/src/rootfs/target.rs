@@ -1,29 +1,14 @@
 //! Mount targets below the container's root, opened (and made when missing) with
 //! `openat2(RESOLVE_IN_ROOT)` so that no symlink leads outside it; the error of every step.
 
+use berth_error::Context;
 use rustix::fd::OwnedFd;
 use rustix::fs::{self, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 use std::path::Path;
 
-/// A step of the file system setup failed.
-#[derive(Debug, thiserror::Error)]
-#[error("{what}: {source}")]
-pub struct RootfsError {
-    /// What was being done.
-    pub what: String,
-    /// Why it failed.
-    pub source: std::io::Error,
-}
-
-/// The error of `what`, failed with the errno it is given.
-pub(super) fn fail(what: impl Into<String>) -> impl FnOnce(Errno) -> RootfsError {
-    let what = what.into();
-    move |e| RootfsError {
-        what,
-        source: e.into(),
-    }
-}
+/// A step of the file system setup failed: what it was, and the OS error.
+pub type RootfsError = berth_error::IoContext;
 
 /// Opens `destination` below `rootfs` without leaving it, creating it (a directory, or an
 /// empty file when `file`) if missing.
@@ -42,7 +27,7 @@ pub(super) fn open_target(
             Mode::empty(),
             resolve,
         )
-        .map_err(fail("open /"));
+        .context("open /");
     }
     match fs::openat2(
         root,
@@ -53,7 +38,7 @@ pub(super) fn open_target(
     ) {
         Ok(fd) => return Ok(fd),
         Err(Errno::NOENT) => {}
-        Err(e) => return Err(fail(format!("open {destination}"))(e)),
+        Err(e) => return Err(RootfsError::new(format!("open {destination}"), e)),
     }
     // Create each missing component, every step resolved inside the root.
     let parts: Vec<&str> = relative.split('/').filter(|p| !p.is_empty()).collect();
@@ -82,7 +67,7 @@ pub(super) fn open_target(
         };
         match made {
             Ok(()) | Err(Errno::EXIST) => {}
-            Err(e) => return Err(fail(format!("create {destination}"))(e)),
+            Err(e) => return Err(RootfsError::new(format!("create {destination}"), e)),
         }
         let prefix = parts[..=i].join("/");
         let flags = if last {
@@ -91,17 +76,17 @@ pub(super) fn open_target(
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC
         };
         fs::openat2(root, prefix.as_str(), flags, Mode::empty(), resolve)
-            .map_err(fail(format!("open {destination}")))
+            .with_context(|| format!("open {destination}"))
     };
     // Most often only the last component is missing.
     if parts.len() > 1 {
         match open_dir(&parts[..parts.len() - 1].join("/")) {
             Ok(parent) => return make(&parent, parts.len() - 1),
             Err(Errno::NOENT) => {}
-            Err(e) => return Err(fail(format!("open {destination}"))(e)),
+            Err(e) => return Err(RootfsError::new(format!("open {destination}"), e)),
         }
     }
-    let mut dir = open_dir(".").map_err(fail("open /"))?;
+    let mut dir = open_dir(".").context("open /")?;
     for i in 0..parts.len() {
         dir = make(&dir, i)?;
     }
@@ -125,5 +110,5 @@ pub fn open_root(rootfs: &Path) -> Result<OwnedFd, RootfsError> {
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )
-    .map_err(fail(format!("open {}", rootfs.display())))
+    .with_context(|| format!("open {}", rootfs.display()))
 }
