@@ -5,6 +5,7 @@ pub mod config;
 pub mod connect;
 pub mod containers;
 pub mod cp;
+pub mod disk_usage;
 pub mod exec;
 pub mod ids;
 pub mod lifecycle;
@@ -12,12 +13,15 @@ pub mod networks;
 pub mod notices;
 pub mod options;
 pub mod paths;
+pub mod prune;
 pub mod reclaim;
 pub mod record;
 pub mod relay_args;
+pub mod rename;
 pub mod run;
 pub mod spec;
 pub mod supervisor;
+pub mod update;
 pub mod users;
 
 /// RFC 3339 times (shared with the runtime).
