@@ -9,8 +9,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 fn inspect(bb: &Busybox, name: &str) -> serde_json::Value {
-    let out = bb.env.berth(&["inspect", name]).ok();
-    serde_json::from_str::<serde_json::Value>(&out.stdout).unwrap()[0].clone()
+    common::inspect(&bb.env, &["inspect", name])
 }
 
 fn id_of(bb: &Busybox, name: &str) -> String {
@@ -122,6 +121,42 @@ fn rename_renames_running_and_stopped_containers_and_frees_the_old_name() {
 }
 
 #[test]
+fn a_renamed_container_is_found_by_its_new_name_on_a_user_network() {
+    let bb = Busybox::pulled();
+    bb.env.berth(&["network", "create", "talk"]).ok();
+    for name in ["a", "b"] {
+        bb.env
+            .berth(&[
+                "run",
+                "-d",
+                "--network",
+                "talk",
+                "--name",
+                name,
+                &bb.image,
+                "sleep",
+                "60",
+            ])
+            .ok();
+    }
+    bb.env.berth(&["rename", "a", "renamed"]).ok();
+    let hosts = bb
+        .env
+        .berth(&["exec", "b", "cat", "/etc/hosts"])
+        .ok()
+        .stdout;
+    let ip = common::ip_of(&bb.env, "renamed");
+    assert!(hosts.contains(&format!("{ip}\trenamed\n")), "{hosts}");
+    assert!(!hosts.contains("\ta\n"), "{hosts}");
+    bb.env
+        .berth(&["exec", "b", "ping", "-c", "1", "-W", "2", "renamed"])
+        .ok();
+    bb.env.berth(&["rm", "-f", "renamed", "b"]).ok();
+    bb.env.berth(&["network", "rm", "talk"]).ok();
+    assert_nothing_leaked(&bb.env);
+}
+
+#[test]
 fn update_changes_a_running_containers_cgroup_and_a_restart_keeps_it() {
     let bb = Busybox::pulled();
     bb.env
@@ -174,6 +209,11 @@ fn update_changes_a_running_containers_cgroup_and_a_restart_keeps_it() {
     // A memory hog in the container dies at the new limit.
     let hog = bb.env.berth(&["exec", "u", "tail", "/dev/zero"]);
     assert_eq!(hog.code, 137, "{}", hog.stderr);
+    // ...at the new limit, not the old one: the peak of the container's memory is below it.
+    let peak: u64 = cgroup_file(&bb, "memory", &id, "memory.max_usage_in_bytes")
+        .parse()
+        .unwrap();
+    assert!((24 << 20..=32 << 20).contains(&peak), "peak {peak}");
     assert_eq!(inspect(&bb, "u")["State"]["Running"], true);
     // Raised past the swap limit it had: both change, in the order the kernel takes.
     bb.env

@@ -210,7 +210,7 @@ mod tests {
         let hour_ago = berth_engine::time::unix_now() - 3600;
         assert!(recent.until.is_some_and(|t| (t - hour_ago).abs() < 5));
         for bad in ["name=x", "until=soon", "x"] {
-            let e = parse_filters(&[bad.into()]).err().expect(bad);
+            let e = parse_filters(&[bad.into()]).expect_err(bad);
             assert_eq!(e.code, 1);
         }
         assert_eq!(section("Deleted Networks:", &[]), "");
