@@ -362,6 +362,16 @@ fn check_hostname(hostname: &str) -> Result<(), String> {
     }
 }
 
+/// A `--cpus` count (of `run` or `update`) checked against the CPUs this process may run on,
+/// as Docker counts them (Go's runtime.NumCPU); not a cgroup quota, which
+/// `available_parallelism` would also apply.
+pub(crate) fn check_host_cpus(cpus: f64) -> Result<(), String> {
+    let available = rustix::thread::sched_getaffinity(None)
+        .map_or(1, |set| set.count() as usize)
+        .max(1);
+    check_cpus(cpus, available)
+}
+
 /// A `--cpus` count: from 0.01 to the CPUs this host has, as Docker allows.
 fn check_cpus(cpus: f64, available: usize) -> Result<(), String> {
     match (0.01..=available as f64).contains(&cpus) {
@@ -701,12 +711,7 @@ impl RunOptions {
             _ => {}
         }
         if let Some(cpus) = self.cpus {
-            // The CPUs this process may run on, as Docker counts them (Go's runtime.NumCPU);
-            // not a cgroup quota, which `available_parallelism` would also apply.
-            let available = rustix::thread::sched_getaffinity(None)
-                .map_or(1, |set| set.count() as usize)
-                .max(1);
-            check_cpus(cpus, available)?;
+            check_host_cpus(cpus)?;
         }
         if let Some(name) = &self.name {
             check_name(name)?;

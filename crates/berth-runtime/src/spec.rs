@@ -127,6 +127,7 @@ pub fn limits_of(resources: Option<&oci_spec::runtime::LinuxResources>) -> Limit
         cpu_period: cpu.and_then(|c| c.period()).filter(|p| *p != 0),
         cpu_shares: cpu.and_then(|c| c.shares()).filter(|s| *s != 0),
         cpuset_cpus: cpu.and_then(|c| c.cpus().clone()),
+        cpuset_mems: cpu.and_then(|c| c.mems().clone()),
         memory: memory.and_then(|m| m.limit()),
         memory_swap: memory.and_then(|m| m.swap()),
         memory_reservation: memory.and_then(|m| m.reservation()),

@@ -110,6 +110,16 @@ pub enum Command {
     Login(Deferred<LoginArgs>),
     /// Log out from a registry
     Logout(Deferred<LogoutArgs>),
+    /// Rename a container
+    Rename(Deferred<crate::cli_groups::RenameArgs>),
+    /// Update configuration of one or more containers
+    Update(Deferred<crate::cli_groups::UpdateArgs>),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(crate::cli_groups::ContainerCommand),
+    /// Manage berth
+    #[command(subcommand)]
+    System(crate::cli_groups::SystemCommand),
     /// Show the berth version information
     Version,
     /// Display system-wide information
@@ -563,6 +573,8 @@ pub enum NetworkCommand {
     Connect(Deferred<NetworkConnectArgs>),
     /// Disconnect a container from a network
     Disconnect(Deferred<NetworkDisconnectArgs>),
+    /// Remove all unused networks
+    Prune(Deferred<crate::cli_groups::NetworkPruneArgs>),
 }
 
 /// `berth network create`

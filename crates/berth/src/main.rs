@@ -1,6 +1,7 @@
 //! `berth`: the Docker-like command line.
 
 mod cli;
+mod cli_groups;
 mod commands;
 mod exit;
 mod runc;
@@ -92,7 +93,7 @@ fn makes_container_processes(command: &Command) -> bool {
             | Command::Restart(_)
             | Command::Exec(_)
             | Command::Supervise(_)
-    )
+    ) || matches!(command, Command::Container(c) if c.makes_container_processes())
 }
 
 /// The data roots and the engine's configuration, as the global flags and the config file say.
@@ -150,6 +151,10 @@ fn dispatch(ctx: &Context, command: &Command) -> Outcome {
         Command::Network(command) => commands::network::run(ctx, command),
         Command::Port(args) => commands::network::port(ctx, args),
         Command::Volume(command) => commands::volume::run(ctx, command),
+        Command::Rename(args) => commands::update::rename(ctx, args),
+        Command::Update(args) => commands::update::update(ctx, args),
+        Command::Container(command) => commands::groups::container(ctx, command),
+        Command::System(command) => commands::groups::system(ctx, command),
     }
 }
 

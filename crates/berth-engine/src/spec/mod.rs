@@ -59,7 +59,7 @@ pub const READONLY_PATHS: [&str; 5] = [
 ];
 
 /// The CFS period of `--cpus`, in microseconds (Docker's).
-const CPU_PERIOD: u64 = 100_000;
+pub const CPU_PERIOD: u64 = 100_000;
 
 /// The PATH a container gets when its image sets none.
 pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

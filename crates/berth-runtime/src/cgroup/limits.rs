@@ -27,6 +27,8 @@ pub struct Limits {
     pub cpu_shares: Option<u64>,
     /// CPUs the container may run on (`0-1`, `0,2`).
     pub cpuset_cpus: Option<String>,
+    /// Memory nodes the container may use (`0`, `0-1`).
+    pub cpuset_mems: Option<String>,
     /// Memory limit in bytes.
     pub memory: Option<i64>,
     /// Memory plus swap limit in bytes (-1: unlimited swap).
@@ -110,7 +112,7 @@ impl Limits {
                 ("cpu", "cpu", "a CPU limit"),
             ),
             (
-                self.cpuset_cpus.is_some(),
+                self.cpuset_cpus.is_some() || self.cpuset_mems.is_some(),
                 ("cpuset", "cpuset", "a CPU set"),
             ),
             (memory, ("memory", "memory", "a memory limit")),

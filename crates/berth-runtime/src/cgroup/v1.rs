@@ -308,10 +308,13 @@ fn write_cpu(dir: &Path, limits: &Limits) -> Result<(), CgroupError> {
     Ok(())
 }
 
-/// The CPUs.
+/// The CPUs and memory nodes.
 fn write_cpuset(dir: &Path, limits: &Limits) -> Result<(), CgroupError> {
     if let Some(cpus) = &limits.cpuset_cpus {
         write(&dir.join("cpuset.cpus"), cpus)?;
+    }
+    if let Some(mems) = &limits.cpuset_mems {
+        write(&dir.join("cpuset.mems"), mems)?;
     }
     Ok(())
 }
@@ -320,12 +323,22 @@ fn write_cpuset(dir: &Path, limits: &Limits) -> Result<(), CgroupError> {
 /// buffers, the OOM killer.
 fn write_memory(dir: &Path, limits: &Limits) -> Result<(), CgroupError> {
     if let Some(memory) = limits.memory {
-        write(&dir.join("memory.limit_in_bytes"), &memory.to_string())?;
-        if let Some(swap) = limits.memory_swap {
-            let file = dir.join("memory.memsw.limit_in_bytes");
-            if file.exists() {
-                write(&file, &swap.to_string())?;
+        let limit = dir.join("memory.limit_in_bytes");
+        let memsw = dir.join("memory.memsw.limit_in_bytes");
+        match limits.memory_swap.filter(|_| memsw.exists()) {
+            // The kernel keeps the memory limit at most the memory-plus-swap one: a swap
+            // limit above the memory limit now (an update that raises both) goes first.
+            Some(swap)
+                if swap == -1 || read_number(&limit).is_some_and(|now| now < swap as u64) =>
+            {
+                write(&memsw, &swap.to_string())?;
+                write(&limit, &memory.to_string())?;
             }
+            Some(swap) => {
+                write(&limit, &memory.to_string())?;
+                write(&memsw, &swap.to_string())?;
+            }
+            None => write(&limit, &memory.to_string())?,
         }
     }
     if let Some(soft) = limits.memory_reservation {
@@ -466,6 +479,7 @@ mod tests {
             cpu_period: None,
             cpu_shares: Some(512),
             cpuset_cpus: Some("1".into()),
+            cpuset_mems: Some("0-1".into()),
             memory: Some(64 << 20),
             memory_swap: Some(128 << 20),
             memory_reservation: Some(32 << 20),
@@ -497,6 +511,7 @@ mod tests {
             ("cpu", "cpu.cfs_quota_us", "50000".to_owned()),
             ("cpu", "cpu.shares", "512".to_owned()),
             ("cpuset", "cpuset.cpus", "1".to_owned()),
+            ("cpuset", "cpuset.mems", "0-1".to_owned()),
             ("memory", "memory.limit_in_bytes", (64 << 20).to_string()),
             (
                 "memory",

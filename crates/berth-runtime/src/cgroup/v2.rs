@@ -93,6 +93,9 @@ impl Dir {
         if let Some(cpus) = &limits.cpuset_cpus {
             write(&dir.join("cpuset.cpus"), cpus)?;
         }
+        if let Some(mems) = &limits.cpuset_mems {
+            write(&dir.join("cpuset.mems"), mems)?;
+        }
         write_memory(dir, limits)?;
         write_io(dir, &limits.block_io)?;
         if creating {
@@ -318,6 +321,7 @@ mod tests {
             cpu_period: Some(200_000),
             cpu_shares: Some(512),
             cpuset_cpus: Some("0-1".into()),
+            cpuset_mems: Some("0".into()),
             memory: Some(64 << 20),
             memory_swap: Some(96 << 20),
             memory_reservation: Some(32 << 20),
@@ -342,6 +346,7 @@ mod tests {
             ("cpu.max", "50000 200000".to_owned()),
             ("cpu.weight", "20".to_owned()),
             ("cpuset.cpus", "0-1".to_owned()),
+            ("cpuset.mems", "0".to_owned()),
             ("memory.max", (64 << 20).to_string()),
             // The swap alone: v1's memory plus swap, less the memory.
             ("memory.swap.max", (32 << 20).to_string()),

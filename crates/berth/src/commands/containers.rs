@@ -24,7 +24,7 @@ fn short(id: &str) -> &str {
 }
 
 /// Docker's exit code for a failed container command: 1.
-fn one(error: impl Into<anyhow::Error>) -> Failure {
+pub(super) fn one(error: impl Into<anyhow::Error>) -> Failure {
     Failure {
         code: 1,
         error: error.into(),
@@ -32,7 +32,10 @@ fn one(error: impl Into<anyhow::Error>) -> Failure {
 }
 
 /// Runs `each` on every name; prints the error of each failure; exit 1 if any failed.
-fn for_each(names: &[String], mut each: impl FnMut(&str) -> Result<(), Failure>) -> Outcome {
+pub(super) fn for_each(
+    names: &[String],
+    mut each: impl FnMut(&str) -> Result<(), Failure>,
+) -> Outcome {
     let mut failed = false;
     for name in names {
         if let Err(f) = each(name) {
@@ -138,7 +141,7 @@ pub fn wait(ctx: &Context, args: &NamesArgs) -> Outcome {
 }
 
 /// The STATUS column: `Up 5 seconds`, `Exited (0) 2 minutes ago`, `Created`.
-fn status_text(record: &Record, now: i64) -> String {
+pub(super) fn status_text(record: &Record, now: i64) -> String {
     let ago = |at: &Option<String>| {
         at.as_deref()
             .and_then(time::parse)
@@ -478,7 +481,11 @@ pub fn inspect(ctx: &Context, args: &NamesArgs) -> Outcome {
 }
 
 /// Docker-shaped container JSON.
-fn container_json(ctx: &Context, all: &Containers, record: &Record) -> serde_json::Value {
+pub(super) fn container_json(
+    ctx: &Context,
+    all: &Containers,
+    record: &Record,
+) -> serde_json::Value {
     let (network_mode, port_bindings, network_settings) =
         super::network::inspect_fields(ctx, record);
     let spec: serde_json::Value = std::fs::read(all.dir(&record.id).join("config.json"))
@@ -524,6 +531,11 @@ fn container_json(ctx: &Context, all: &Containers, record: &Record) -> serde_jso
             "RestartPolicy": { "Name": record.restart.name(), "MaximumRetryCount": record.restart.maximum_retry_count() },
             "LogConfig": { "Type": record.log_driver },
             "Memory": resources["memory"]["limit"].as_i64().unwrap_or(0),
+            "MemorySwap": resources["memory"]["swap"].as_i64().unwrap_or(0),
+            "MemoryReservation": resources["memory"]["reservation"].as_i64().unwrap_or(0),
+            "CpuShares": resources["cpu"]["shares"].as_u64().unwrap_or(0),
+            "CpusetCpus": resources["cpu"]["cpus"].as_str().unwrap_or(""),
+            "CpusetMems": resources["cpu"]["mems"].as_str().unwrap_or(""),
             "NanoCpus": resources["cpu"]["quota"].as_i64().map_or(0, |q| q * 10_000),
             "PidsLimit": resources["pids"]["limit"],
             "ReadonlyRootfs": spec["root"]["readonly"],

@@ -192,7 +192,7 @@ pub fn run_tag(ctx: &Context, args: &TagArgs) -> Outcome {
 }
 
 /// The ids of images that containers use: those `rmi` refuses and `prune` keeps.
-fn images_in_use(ctx: &Context) -> BTreeSet<Digest> {
+pub(super) fn images_in_use(ctx: &Context) -> BTreeSet<Digest> {
     Containers::new(&ctx.roots.root)
         .list()
         .iter()

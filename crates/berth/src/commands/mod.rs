@@ -1,13 +1,17 @@
 //! One module per berth command, and the context they share.
 
 pub mod containers;
+pub mod groups;
 pub mod images;
 pub mod info;
 pub mod login;
 pub mod network;
 pub mod progress;
+pub mod prune;
 pub mod reclaimed;
 pub mod run;
+pub mod system;
+pub mod update;
 pub mod version;
 pub mod volume;
 

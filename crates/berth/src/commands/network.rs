@@ -39,6 +39,7 @@ pub fn run(ctx: &Context, command: &NetworkCommand) -> Outcome {
         NetworkCommand::Rm(args) => rm(ctx, args),
         NetworkCommand::Connect(args) => connect_container(ctx, args),
         NetworkCommand::Disconnect(args) => disconnect_container(ctx, args),
+        NetworkCommand::Prune(args) => super::prune::network_prune(ctx, args),
     }
 }
 

@@ -1,0 +1,63 @@
+//! The `container` and `system` groups: Docker's longer names for berth's commands, each
+//! dispatched to the command it names. `container inspect` looks at containers only.
+
+use super::Context;
+use super::reclaimed::containers;
+use crate::cli::NamesArgs;
+use crate::cli_groups::{ContainerCommand, SystemCommand};
+use crate::exit::Outcome;
+use berth_engine::containers::FindError;
+
+/// `berth container ...`
+pub fn container(ctx: &Context, command: &ContainerCommand) -> Outcome {
+    use super::containers as c;
+    match command {
+        ContainerCommand::Attach(args) => c::attach(ctx, args),
+        ContainerCommand::Cp(args) => c::cp(ctx, args),
+        ContainerCommand::Create(args) => super::run::create(ctx, args),
+        ContainerCommand::Exec(args) => c::exec(ctx, args),
+        ContainerCommand::Inspect(args) => inspect(ctx, args),
+        ContainerCommand::Kill(args) => c::kill(ctx, args),
+        ContainerCommand::Logs(args) => c::logs(ctx, args),
+        ContainerCommand::Ls(args) => c::ps(ctx, args),
+        ContainerCommand::Pause(args) => c::pause(ctx, args, true),
+        ContainerCommand::Port(args) => super::network::port(ctx, args),
+        ContainerCommand::Prune(args) => super::prune::container_prune(ctx, args),
+        ContainerCommand::Rename(args) => super::update::rename(ctx, args),
+        ContainerCommand::Restart(args) => c::restart(ctx, args),
+        ContainerCommand::Rm(args) => c::rm(ctx, args),
+        ContainerCommand::Run(args) => super::run::run(ctx, args),
+        ContainerCommand::Start(args) => c::start(ctx, args),
+        ContainerCommand::Stats(args) => c::stats(ctx, args),
+        ContainerCommand::Stop(args) => c::stop(ctx, args),
+        ContainerCommand::Top(args) => c::top(ctx, args),
+        ContainerCommand::Unpause(args) => c::pause(ctx, args, false),
+        ContainerCommand::Update(args) => super::update::update(ctx, args),
+        ContainerCommand::Wait(args) => c::wait(ctx, args),
+    }
+}
+
+/// `berth system ...`
+pub fn system(ctx: &Context, command: &SystemCommand) -> Outcome {
+    match command {
+        SystemCommand::Df(args) => super::system::df(ctx, args),
+        SystemCommand::Info => super::info::run(&ctx.roots),
+        SystemCommand::Prune(args) => super::prune::system_prune(ctx, args),
+    }
+}
+
+/// `berth container inspect`: containers only (`inspect` falls back to images), missing ones
+/// reported as `Error: No such container: NAME`.
+fn inspect(ctx: &Context, args: &NamesArgs) -> Outcome {
+    let all = containers(ctx);
+    let mut found = Vec::new();
+    let mut missing = Vec::new();
+    for name in &args.containers {
+        match all.find(name) {
+            Ok(record) => found.push(super::containers::container_json(ctx, &all, &record)),
+            Err(FindError::NoSuch(_)) => missing.push(name.clone()),
+            Err(e) => return Err(super::containers::one(e)),
+        }
+    }
+    Ok(super::print_inspect(&found, &missing, "No such container"))
+}
