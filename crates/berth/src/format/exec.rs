@@ -221,7 +221,10 @@ impl State<'_> {
 
     fn no_args(&self, has_args: bool, arg: &Arg) -> Result<(), ExecError> {
         if has_args {
-            return Err(at(arg, &format!("can't give argument to non-function {arg}")));
+            return Err(at(
+                arg,
+                &format!("can't give argument to non-function {arg}"),
+            ));
         }
         Ok(())
     }
@@ -259,7 +262,10 @@ impl State<'_> {
                         let [Value::Str(key)] = args.as_slice() else {
                             return Err(at(
                                 node,
-                                &format!("wrong number of args for Label: want 1 got {}", args.len()),
+                                &format!(
+                                    "wrong number of args for Label: want 1 got {}",
+                                    args.len()
+                                ),
                             ));
                         };
                         let labels = s.labels.as_ref().expect("checked");
@@ -270,7 +276,9 @@ impl State<'_> {
                             if has_args {
                                 return Err(at(
                                     node,
-                                    &format!("{name} has arguments but cannot be invoked as function"),
+                                    &format!(
+                                        "{name} has arguments but cannot be invoked as function"
+                                    ),
                                 ));
                             }
                             v.clone()
@@ -387,7 +395,11 @@ impl State<'_> {
             message,
         };
         let wanted = function.params.len();
-        let least = if function.variadic { wanted - 1 } else { wanted };
+        let least = if function.variadic {
+            wanted - 1
+        } else {
+            wanted
+        };
         if args.len() < least || (!function.variadic && args.len() > wanted) {
             return Err(cmd_error(format!(
                 "wrong number of args for {name}: want {}{least} got {}",

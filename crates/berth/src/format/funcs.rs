@@ -67,10 +67,16 @@ pub fn get(name: &str) -> Option<Function> {
     };
     match name {
         "and" => f(&[Any, Any], true, |a| {
-            Ok(a.iter().find(|v| !v.is_true()).unwrap_or(&a[a.len() - 1]).clone())
+            Ok(a.iter()
+                .find(|v| !v.is_true())
+                .unwrap_or(&a[a.len() - 1])
+                .clone())
         }),
         "or" => f(&[Any, Any], true, |a| {
-            Ok(a.iter().find(|v| v.is_true()).unwrap_or(&a[a.len() - 1]).clone())
+            Ok(a.iter()
+                .find(|v| v.is_true())
+                .unwrap_or(&a[a.len() - 1])
+                .clone())
         }),
         "not" => f(&[Any], false, |a| Ok(Value::Bool(!a[0].is_true()))),
         "len" => f(&[Any], false, |a| match &a[0] {
@@ -98,11 +104,17 @@ pub fn get(name: &str) -> Option<Function> {
             Ok(Value::Bool(false))
         }),
         "ne" => f(&[Any, Any], false, |a| {
-            Ok(Value::Bool(compare(&a[0], &a[1], true)? != Some(Ordering::Equal)))
+            Ok(Value::Bool(
+                compare(&a[0], &a[1], true)? != Some(Ordering::Equal),
+            ))
         }),
         "lt" => f(&[Any, Any], false, |a| ordered(a, |o| o == Ordering::Less)),
-        "le" => f(&[Any, Any], false, |a| ordered(a, |o| o != Ordering::Greater)),
-        "gt" => f(&[Any, Any], false, |a| ordered(a, |o| o == Ordering::Greater)),
+        "le" => f(&[Any, Any], false, |a| {
+            ordered(a, |o| o != Ordering::Greater)
+        }),
+        "gt" => f(&[Any, Any], false, |a| {
+            ordered(a, |o| o == Ordering::Greater)
+        }),
         "ge" => f(&[Any, Any], false, |a| ordered(a, |o| o != Ordering::Less)),
         "json" => f(&[Any], false, |a| {
             Ok(Value::Str(a[0].to_json().to_string()))
@@ -135,7 +147,11 @@ pub fn get(name: &str) -> Option<Function> {
                 return Ok(a[0].clone());
             }
             let spaces = |n: i64| " ".repeat(n.max(0) as usize);
-            Ok(Value::Str(format!("{}{s}{}", spaces(*prefix), spaces(*suffix))))
+            Ok(Value::Str(format!(
+                "{}{s}{}",
+                spaces(*prefix),
+                spaces(*suffix)
+            )))
         }),
         "truncate" => f(&[Str, Int], false, |a| {
             let (Value::Str(s), Value::Int(length)) = (&a[0], &a[1]) else {
@@ -180,7 +196,8 @@ fn title(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut previous: Option<char> = None;
     for c in s.chars() {
-        let at_word_start = previous.is_none_or(|p| !(p.is_alphanumeric() || p == '_' || p == '\''));
+        let at_word_start =
+            previous.is_none_or(|p| !(p.is_alphanumeric() || p == '_' || p == '\''));
         if at_word_start {
             out.extend(c.to_uppercase());
         } else {

@@ -121,7 +121,9 @@ pub fn lex(input: &str) -> Result<Vec<Token>, LexError> {
             let kind = match c {
                 ' ' | '\t' | '\r' | '\n' => {
                     at += input[at..].len()
-                        - input[at..].trim_start_matches([' ', '\t', '\r', '\n']).len();
+                        - input[at..]
+                            .trim_start_matches([' ', '\t', '\r', '\n'])
+                            .len();
                     // The last space before `-}}` belongs to the trim marker.
                     if input[at..].starts_with("-}}") {
                         at -= 1;
@@ -341,7 +343,10 @@ fn quoted(input: &str, at: usize) -> Result<(String, usize), LexError> {
                             'u' => 4,
                             _ => 8,
                         };
-                        let hex: String = (0..width).filter_map(|_| chars.next()).map(|(_, c)| c).collect();
+                        let hex: String = (0..width)
+                            .filter_map(|_| chars.next())
+                            .map(|(_, c)| c)
+                            .collect();
                         let ch = u32::from_str_radix(&hex, 16)
                             .ok()
                             .and_then(char::from_u32)

@@ -17,6 +17,7 @@ mod tests;
 mod value;
 
 pub use exec::Missing;
+pub use printf::go_quote;
 pub use value::{Struct, Value};
 
 use crate::exit::Failure;
@@ -124,14 +125,12 @@ impl Format {
             },
         };
         // Docker trims spaces and reads `\t` and `\n` as a tab and a newline.
-        let body = body.trim_matches(' ').replace("\\t", "\t").replace("\\n", "\n");
+        let body = body
+            .trim_matches(' ')
+            .replace("\\t", "\t")
+            .replace("\\n", "\n");
         let template = Template::parse(&body, "").map_err(|e| failure(e, 1))?;
         Ok(Format { template, table })
-    }
-
-    /// Whether this is a table with a header row.
-    pub fn is_table(&self) -> bool {
-        self.table
     }
 
     /// The rows written, each followed by a newline; a table aligned under its header row,
@@ -171,4 +170,24 @@ pub fn header(titles: &[(&str, &str)]) -> Value {
 /// `inspect --format`: the template parsed as Docker's inspect parses it (exit 64 on error).
 pub fn inspect_template(format: &str) -> Result<Template, Failure> {
     Template::parse(format, "").map_err(|e| failure(e, 64))
+}
+
+/// `version --format` and `info --format`: the document as JSON for `json`, else through the
+/// template named `name` (exit 64 when it does not parse, 1 with Go's words when it fails).
+pub fn document(
+    text: &str,
+    name: &'static str,
+    data: &serde_json::Value,
+    type_name: &'static str,
+) -> Result<String, Failure> {
+    if text == "json" {
+        return Ok(data.to_string());
+    }
+    let template = Template::parse(text, name).map_err(|e| failure(e, 64))?;
+    template
+        .render(&Value::from_json(data, type_name), Missing::Field)
+        .map_err(|e| Failure {
+            code: 1,
+            error: e.into(),
+        })
 }

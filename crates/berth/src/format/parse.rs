@@ -255,7 +255,9 @@ impl Parser {
             "break" | "continue" => {
                 self.next();
                 if self.range_depth == 0 {
-                    return Err(self.error_at(&format!("{{{{{keyword}}}}} outside {{{{range}}}}"), pos));
+                    return Err(
+                        self.error_at(&format!("{{{{{keyword}}}}} outside {{{{range}}}}"), pos)
+                    );
                 }
                 self.close(&keyword)?;
                 nodes.push(if keyword == "break" {
@@ -510,7 +512,9 @@ impl Parser {
                 ArgKind::Chain(Box::new(pipe), Vec::new())
             }
             other => {
-                return Err(self.error_at(&format!("unexpected {} in operand", describe(&other)), pos));
+                return Err(
+                    self.error_at(&format!("unexpected {} in operand", describe(&other)), pos)
+                );
             }
         };
         // Go places a chain at its first chained field.

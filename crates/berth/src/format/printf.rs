@@ -171,7 +171,11 @@ fn format_float(verb: char, spec: &Spec, f: f64) -> String {
                 if exponent < 0 { '-' } else { '+' },
                 exponent.abs()
             );
-            if verb == 'E' { text.to_uppercase() } else { text }
+            if verb == 'E' {
+                text.to_uppercase()
+            } else {
+                text
+            }
         }
         _ => match spec.precision {
             None => go_float(abs),

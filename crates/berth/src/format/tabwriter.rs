@@ -19,7 +19,13 @@ pub fn align(text: &str) -> String {
 }
 
 /// Go's `Writer.format`: the blocks of column `widths.len()` in lines `line0..line1`.
-fn format(lines: &[Vec<&str>], mut line0: usize, line1: usize, widths: &mut Vec<usize>, out: &mut String) {
+fn format(
+    lines: &[Vec<&str>],
+    mut line0: usize,
+    line1: usize,
+    widths: &mut Vec<usize>,
+    out: &mut String,
+) {
     let column = widths.len();
     let mut this = line0;
     while this < line1 {
@@ -42,7 +48,13 @@ fn format(lines: &[Vec<&str>], mut line0: usize, line1: usize, widths: &mut Vec<
     write_lines(lines, line0, line1, widths, out);
 }
 
-fn write_lines(lines: &[Vec<&str>], line0: usize, line1: usize, widths: &[usize], out: &mut String) {
+fn write_lines(
+    lines: &[Vec<&str>],
+    line0: usize,
+    line1: usize,
+    widths: &[usize],
+    out: &mut String,
+) {
     for line in &lines[line0..line1] {
         for (j, cell) in line.iter().enumerate() {
             out.push_str(cell);
@@ -66,8 +78,14 @@ mod tests {
             align("CONTAINER ID\tNAMES\nabc\tweb\n"),
             "CONTAINER ID   NAMES\nabc            web\n"
         );
-        assert_eq!(align("A\tB\tC\nx\ty\tz\n"), "A         B         C\nx         y         z\n");
+        assert_eq!(
+            align("A\tB\tC\nx\ty\tz\n"),
+            "A         B         C\nx         y         z\n"
+        );
         // A line without the column ends its block.
-        assert_eq!(align("aaaaaaaaaaaaa\tb\nno tab\nc\td"), "aaaaaaaaaaaaa   b\nno tab\nc         d");
+        assert_eq!(
+            align("aaaaaaaaaaaaa\tb\nno tab\nc\td"),
+            "aaaaaaaaaaaaa   b\nno tab\nc         d"
+        );
     }
 }

@@ -62,11 +62,17 @@ fn docker_inspect_examples() {
     let c = container();
     // docs/reference/commandline/inspect.md and container_inspect.md
     assert_eq!(
-        render("{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", &c),
+        render(
+            "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+            &c
+        ),
         "172.17.0.2"
     );
     assert_eq!(
-        render("{{range .NetworkSettings.Networks}}{{.MacAddress}}{{end}}", &c),
+        render(
+            "{{range .NetworkSettings.Networks}}{{.MacAddress}}{{end}}",
+            &c
+        ),
         "02:42:ac:11:00:02"
     );
     assert_eq!(
@@ -151,7 +157,10 @@ fn ps_row() -> Value {
         fields: vec![
             ("Command".into(), Value::from("\"sleep 100\"")),
             ("ID".into(), Value::from("a87ecb4f327c")),
-            ("Labels".into(), Value::from("com.docker.swarm.node=ubuntu,com.example=x")),
+            (
+                "Labels".into(),
+                Value::from("com.docker.swarm.node=ubuntu,com.example=x"),
+            ),
             ("Names".into(), Value::from("web")),
         ],
         labels: Some(labels),
@@ -201,7 +210,11 @@ fn docker_ps_examples() {
         "{\"Command\":\"\\\"sleep 100\\\"\",\"ID\":\"a87ecb4f327c\",\"Labels\":\"com.docker.swarm.node=ubuntu,com.example=x\",\"Names\":\"web\"}\n"
     );
     assert_eq!(
-        table(r#"{{.Label "nope"}}|{{join (split .Labels ",") " "}}"#, &rows, &h),
+        table(
+            r#"{{.Label "nope"}}|{{join (split .Labels ",") " "}}"#,
+            &rows,
+            &h
+        ),
         "|com.docker.swarm.node=ubuntu com.example=x\n"
     );
     // Header functions keep the title; pad still pads.
@@ -256,7 +269,11 @@ fn docker_images_examples() {
         "IMAGE ID       REPOSITORY   TAG\n77af4d6b9913   <none>       <none>\nb6fa739cedf5   committ      latest\n"
     );
     assert_eq!(
-        table("table {{.ID}}\\t{{.Repository}}\\t{{.Tag}}\\t{{.Size}}", &rows, &h),
+        table(
+            "table {{.ID}}\\t{{.Repository}}\\t{{.Tag}}\\t{{.Size}}",
+            &rows,
+            &h
+        ),
         "IMAGE ID       REPOSITORY   TAG       SIZE\n77af4d6b9913   <none>       <none>    4.26MB\nb6fa739cedf5   committ      latest    4.26MB\n"
     );
     assert_eq!(
@@ -268,28 +285,63 @@ fn docker_images_examples() {
 
 #[test]
 fn go_semantics() {
-    let data = Value::from_json_maps(&json!({ "Os": "linux", "N": 3, "F": 1.5, "L": ["a", "b"], "E": [], "M": {"b": 2, "a": 1} }));
+    let data = Value::from_json_maps(
+        &json!({ "Os": "linux", "N": 3, "F": 1.5, "L": ["a", "b"], "E": [], "M": {"b": 2, "a": 1} }),
+    );
     for (template, expected) in [
-        (r#"{{printf "%5.2f|%-6s|%x|%q|%v|%t|%03d" 3.14159 "ab" 255 "q" .Os true 7}}"#, " 3.14|ab    |ff|\"q\"|linux|true|007"),
-        (r#"{{.Os | printf "%s-%d" 3}}"#, "%!s(int=3)-%!d(string=linux)"),
-        (r#"{{json .Os}} {{split "a:b:c" ":"}} {{join (split "a:b" ":") "-"}} {{title "hello world"}} {{pad "x" 2 3}}| {{truncate "abcdef" 3}} {{println "a" 1 2}}{{print "a" 1 2 "b"}} {{print 1 2}}"#, "\"linux\" [a b c] a-b Hello World   x   | abc a 1 2\na1 2b 1 2"),
-        (r#"{{range $i, $e := split "a,b" ","}}{{$i}}={{$e}};{{end}}"#, "0=a;1=b;"),
-        (r#"{{eq "a" "a" "b"}} {{lt 1 2}} {{and 1 0}} {{or 0 "" "x"}} {{not ""}} {{len "abc"}}"#, "true true 0 x true 3"),
+        (
+            r#"{{printf "%5.2f|%-6s|%x|%q|%v|%t|%03d" 3.14159 "ab" 255 "q" .Os true 7}}"#,
+            " 3.14|ab    |ff|\"q\"|linux|true|007",
+        ),
+        (
+            r#"{{.Os | printf "%s-%d" 3}}"#,
+            "%!s(int=3)-%!d(string=linux)",
+        ),
+        (
+            r#"{{json .Os}} {{split "a:b:c" ":"}} {{join (split "a:b" ":") "-"}} {{title "hello world"}} {{pad "x" 2 3}}| {{truncate "abcdef" 3}} {{println "a" 1 2}}{{print "a" 1 2 "b"}} {{print 1 2}}"#,
+            "\"linux\" [a b c] a-b Hello World   x   | abc a 1 2\na1 2b 1 2",
+        ),
+        (
+            r#"{{range $i, $e := split "a,b" ","}}{{$i}}={{$e}};{{end}}"#,
+            "0=a;1=b;",
+        ),
+        (
+            r#"{{eq "a" "a" "b"}} {{lt 1 2}} {{and 1 0}} {{or 0 "" "x"}} {{not ""}} {{len "abc"}}"#,
+            "true true 0 x true 3",
+        ),
         ("{{range 3}}{{.}}{{end}}", "012"),
         ("{{ .Os -}}  x  {{- 3 }}", "linuxx3"),
         (r#"{{if eq .Os "linux"}}L{{else if 1}}O{{end}}"#, "L"),
-        (r#"{{if eq .Os "mac"}}M{{else if .N}}N{{else}}E{{end}}"#, "N"),
+        (
+            r#"{{if eq .Os "mac"}}M{{else if .N}}N{{else}}E{{end}}"#,
+            "N",
+        ),
         (r#"{{slice "abcdef" 1 3}}"#, "bc"),
-        ("{{1.5}} {{1e6}} {{0x10}} {{-3}} {{.F}}", "1.5 1e+06 16 -3 1.5"),
+        (
+            "{{1.5}} {{1e6}} {{0x10}} {{-3}} {{.F}}",
+            "1.5 1e+06 16 -3 1.5",
+        ),
         (r#"{{printf "%v" nil}} {{print nil}}"#, "<nil> <nil>"),
-        ("{{range .M}}{{.}}{{end}} {{.M}} {{len .L}} {{index .L 1}}", "12 map[a:1 b:2] 2 b"),
+        (
+            "{{range .M}}{{.}}{{end}} {{.M}} {{len .L}} {{index .L 1}}",
+            "12 map[a:1 b:2] 2 b",
+        ),
         ("{{range .E}}x{{else}}empty{{end}}", "empty"),
-        ("{{with .Os}}{{.}}{{end}}{{with .Nope}}x{{else}}none{{end}}", "linuxnone"),
+        (
+            "{{with .Os}}{{.}}{{end}}{{with .Nope}}x{{else}}none{{end}}",
+            "linuxnone",
+        ),
         ("{{$x := 1}}{{if true}}{{$x = 2}}{{end}}{{$x}}", "2"),
-        ("{{range .L}}{{if eq . \"a\"}}{{continue}}{{end}}{{.}}{{break}}{{end}}", "b"),
+        (
+            "{{range .L}}{{if eq . \"a\"}}{{continue}}{{end}}{{.}}{{break}}{{end}}",
+            "b",
+        ),
         ("{{/* a comment */}}a {{- /* trimmed */ -}} b", "ab"),
         ("{{`raw\\n`}}", "raw\\n"),
-        ("{{$}}", "map[E:[] F:1.5 L:[a b] M:map[a:1 b:2] N:3 Os:linux]"),
+        (
+            "{{$}}",
+            "map[E:[] F:1.5 L:[a b] M:map[a:1 b:2] N:3 Os:linux]",
+        ),
     ] {
         assert_eq!(render(template, &data), expected, "{template}");
     }
@@ -313,7 +365,10 @@ fn go_parse_errors() {
         ("{{$x}}", "template: :1: undefined variable \"$x\""),
         ("{{/* a", "template: :1: unclosed comment"),
         ("{{if}}{{end}}", "template: :1: missing value for if"),
-        ("{{with .A}}{{else}}{{else}}{{end}}", "template: :1: expected end; found {{else}}"),
+        (
+            "{{with .A}}{{else}}{{else}}{{end}}",
+            "template: :1: expected end; found {{else}}",
+        ),
         ("{{$x := }}", "template: :1: missing value for command"),
         ("{{break}}", "template: :1: {{break}} outside {{range}}"),
         ("a\n{{.X\n}}{{end}}", "template: :3: unexpected {{end}}"),
@@ -327,12 +382,31 @@ fn go_parse_errors() {
 fn go_exec_errors() {
     let data = Value::from_json_maps(&json!({ "L": ["a"], "S": "x" }));
     for (template, expected) in [
-        ("{{index .L 5}}", "template: :1:2: executing \"\" at <index .L 5>: error calling index: index out of range: 5"),
-        ("{{join .S \",\"}}", "template: :1:2: executing \"\" at <join .S \",\">: wrong type for value; expected []string; got string"),
-        ("{{len 3}}", "template: :1:2: executing \"\" at <len 3>: error calling len: len of type int"),
-        ("{{.S.X}}", "template: :1:4: executing \"\" at <.S.X>: can't evaluate field X in type string"),
-        ("{{eq 1 \"a\"}}", "template: :1:2: executing \"\" at <eq 1 \"a\">: error calling eq: incompatible types for comparison"),
+        (
+            "{{index .L 5}}",
+            "template: :1:2: executing \"\" at <index .L 5>: error calling index: index out of range: 5",
+        ),
+        (
+            "{{join .S \",\"}}",
+            "template: :1:2: executing \"\" at <join .S \",\">: wrong type for value; expected []string; got string",
+        ),
+        (
+            "{{len 3}}",
+            "template: :1:2: executing \"\" at <len 3>: error calling len: len of type int",
+        ),
+        (
+            "{{.S.X}}",
+            "template: :1:4: executing \"\" at <.S.X>: can't evaluate field X in type string",
+        ),
+        (
+            "{{eq 1 \"a\"}}",
+            "template: :1:2: executing \"\" at <eq 1 \"a\">: error calling eq: incompatible types for comparison",
+        ),
     ] {
-        assert_eq!(exec_error(template, &data, Missing::Field), expected, "{template}");
+        assert_eq!(
+            exec_error(template, &data, Missing::Field),
+            expected,
+            "{template}"
+        );
     }
 }

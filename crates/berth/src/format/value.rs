@@ -45,10 +45,7 @@ impl Struct {
     pub fn new(type_name: &'static str, fields: Vec<(&str, Value)>) -> Struct {
         Struct {
             type_name,
-            fields: fields
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
-                .collect(),
+            fields: fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
             labels: None,
         }
     }
@@ -103,8 +100,8 @@ impl Value {
         Value::convert(json, type_name, false)
     }
 
-    /// A JSON document as plain maps: Docker's raw fallback for `inspect`, and the data of
-    /// `version` and `info`.
+    /// A JSON document as plain maps (Go's `map[string]interface {}`).
+    #[cfg(test)]
     pub fn from_json_maps(json: &serde_json::Value) -> Value {
         Value::convert(json, "", true)
     }
