@@ -114,10 +114,13 @@ pub struct Format {
 
 impl Format {
     /// `format` as given (`table`, `json`, `table TEMPLATE` or `TEMPLATE`), `default_table` the
-    /// command's own table (for `table` alone, or no `--format`).
+    /// command's own `table TEMPLATE` (for `table` alone, or no `--format`).
     pub fn new(format: &str, default_table: &str) -> Result<Format, Failure> {
+        let format = match format {
+            "" | "table" => default_table,
+            other => other,
+        };
         let (table, body) = match format {
-            "" | "table" => (true, default_table),
             "json" => (false, "{{json .}}"),
             other => match other.strip_prefix("table") {
                 Some(rest) => (true, rest),
