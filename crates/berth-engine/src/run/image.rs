@@ -150,6 +150,21 @@ pub(super) fn exposed_ports(image: &serde_json::Value) -> Vec<PortRequest> {
         .collect()
 }
 
+/// The container's labels: the image's (`config.Labels`), then the run's over them.
+pub(super) fn labels(
+    image_config: &serde_json::Value,
+    run: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut labels: BTreeMap<String, String> = image_config["config"]["Labels"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+        .collect();
+    labels.extend(run.iter().map(|(k, v)| (k.clone(), v.clone())));
+    labels
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,19 +180,4 @@ mod tests {
         ports.sort_by_key(|p| p.0);
         assert_eq!(ports, [(53, Protocol::Udp), (80, Protocol::Tcp)]);
     }
-}
-
-/// The container's labels: the image's (`config.Labels`), then the run's over them.
-pub(super) fn labels(
-    image_config: &serde_json::Value,
-    run: &BTreeMap<String, String>,
-) -> BTreeMap<String, String> {
-    let mut labels: BTreeMap<String, String> = image_config["config"]["Labels"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-        .collect();
-    labels.extend(run.iter().map(|(k, v)| (k.clone(), v.clone())));
-    labels
 }

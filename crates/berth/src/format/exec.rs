@@ -253,7 +253,7 @@ impl State<'_> {
             let has_args = final_name && (cmd.args.len() > 1 || last.is_some());
             value = match &value {
                 Value::Struct(s) => {
-                    if name == "Label" && s.labels.is_some() {
+                    if let (Some(labels), "Label") = (&s.labels, name.as_str()) {
                         if !final_name {
                             return Err(at(node, "wrong number of args for Label: want 1 got 0"));
                         }
@@ -268,7 +268,6 @@ impl State<'_> {
                                 ),
                             ));
                         };
-                        let labels = s.labels.as_ref().expect("checked");
                         return Ok(Value::Str(labels.get(key).cloned().unwrap_or_default()));
                     }
                     match s.field(name) {

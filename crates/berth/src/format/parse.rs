@@ -131,14 +131,14 @@ pub fn parse(input: &str) -> Result<Vec<Node>, ParseError> {
     };
     let (list, end) = parser.list()?;
     match end {
-        End::Eof => Ok(list),
-        End::End(pos) => Err(parser.error_at("unexpected {{end}}", pos)),
-        End::Else(pos, _) => Err(parser.error_at("unexpected {{else}}", pos)),
+        Stop::Eof => Ok(list),
+        Stop::End(pos) => Err(parser.error_at("unexpected {{end}}", pos)),
+        Stop::Else(pos, _) => Err(parser.error_at("unexpected {{else}}", pos)),
     }
 }
 
 /// What ended a list.
-enum End {
+enum Stop {
     /// The end of the template.
     Eof,
     /// `{{end}}`, at this position.
@@ -192,7 +192,7 @@ impl Parser {
     }
 
     /// Nodes up to `{{end}}`, `{{else}}` or the end of the template.
-    fn list(&mut self) -> Result<(Vec<Node>, End), ParseError> {
+    fn list(&mut self) -> Result<(Vec<Node>, Stop), ParseError> {
         let mut nodes = Vec::new();
         while let Some(token) = self.next() {
             match token.kind {
@@ -205,11 +205,11 @@ impl Parser {
                 _ => return Err(self.error_at("unexpected token", token.pos)),
             }
         }
-        Ok((nodes, End::Eof))
+        Ok((nodes, Stop::Eof))
     }
 
     /// After `{{`: one action; `Some` when it ends the current list.
-    fn action(&mut self, nodes: &mut Vec<Node>) -> Result<Option<End>, ParseError> {
+    fn action(&mut self, nodes: &mut Vec<Node>) -> Result<Option<Stop>, ParseError> {
         let pos = self.pos();
         let keyword = match self.peek_non_space() {
             Some(Token {
@@ -222,7 +222,7 @@ impl Parser {
             "end" => {
                 self.next();
                 self.close("end")?;
-                Ok(Some(End::End(pos)))
+                Ok(Some(Stop::End(pos)))
             }
             "else" => {
                 self.next();
@@ -240,7 +240,7 @@ impl Parser {
                 if kind.is_none() {
                     self.close("else")?;
                 }
-                Ok(Some(End::Else(pos, kind)))
+                Ok(Some(Stop::Else(pos, kind)))
             }
             "if" | "range" | "with" => {
                 self.next();
@@ -304,9 +304,9 @@ impl Parser {
             self.range_depth -= 1;
         }
         let else_list = match end {
-            End::Eof => return Err(self.error_at("unexpected EOF", self.end)),
-            End::End(_) => Vec::new(),
-            End::Else(pos, Some(chained)) => {
+            Stop::Eof => return Err(self.error_at("unexpected EOF", self.end)),
+            Stop::End(_) => Vec::new(),
+            Stop::Else(pos, Some(chained)) => {
                 if kind == BranchKind::Range || chained != kind {
                     return Err(self.error_at("expected end; found {{else}}", pos));
                 }
@@ -314,14 +314,14 @@ impl Parser {
                 self.next_non_space();
                 vec![Node::Branch(self.branch(chained, context)?)]
             }
-            End::Else(_, None) => {
+            Stop::Else(_, None) => {
                 let (else_list, end) = self.list()?;
                 match end {
-                    End::End(_) => else_list,
-                    End::Else(pos, _) => {
+                    Stop::End(_) => else_list,
+                    Stop::Else(pos, _) => {
                         return Err(self.error_at("expected end; found {{else}}", pos));
                     }
-                    End::Eof => return Err(self.error_at("unexpected EOF", self.end)),
+                    Stop::Eof => return Err(self.error_at("unexpected EOF", self.end)),
                 }
             }
         };
