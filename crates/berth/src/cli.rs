@@ -377,9 +377,9 @@ pub struct PsArgs {
     /// Format output: "table", "table TEMPLATE", "json" or a Go template
     #[arg(long, default_value = "table")]
     pub format: String,
-    /// Show n last created containers (includes all states)
+    /// Show n last created containers (includes all states; -1 for no limit)
     #[arg(short = 'n', long = "last", allow_hyphen_values = true)]
-    pub last: Option<usize>,
+    pub last: Option<i64>,
     /// Show the latest created container (includes all states)
     #[arg(short, long)]
     pub latest: bool,

@@ -147,6 +147,7 @@ fn ps_inspect_and_labels_through_templates_and_filters() {
         .fails(1, "No such container: nope");
     assert_eq!(lines(&names(&["-n", "2"])), ["up", "c3"]);
     assert_eq!(lines(&names(&["-l"])), ["up"]);
+    assert_eq!(lines(&names(&["-n", "-1"])), ["up"]);
 
     // Sizes: the writable layer, and with the image's.
     let sized = env

@@ -321,7 +321,7 @@ pub fn run_images(ctx: &Context, args: &ImagesArgs) -> Outcome {
                     ("Containers", Value::from("N/A")),
                     (
                         "CreatedAt",
-                        Value::from(super::ps::created_at(&row.created)),
+                        Value::from(crate::units::created_at(&row.created)),
                     ),
                     ("CreatedSince", Value::from(row.since.as_str())),
                     ("Digest", Value::from(row.digest.as_str())),

@@ -112,7 +112,7 @@ fn ls(ctx: &Context, args: &NetworkLsArgs) -> Outcome {
                 vec![
                     (
                         "CreatedAt",
-                        format::Value::from(super::ps::created_at(created)),
+                        format::Value::from(crate::units::created_at(created)),
                     ),
                     ("Driver", format::Value::from(driver)),
                     ("ID", format::Value::from(id)),

@@ -123,14 +123,6 @@ fn ellipsis(text: &str, max: usize) -> String {
     cut
 }
 
-/// Docker's `time.Unix(t).String()` in UTC: `2026-12-04 21:24:25 +0000 UTC`.
-pub fn created_at(rfc3339: &str) -> String {
-    time::parse(rfc3339).map_or_else(String::new, |t| {
-        let text = time::format_unix(t, 0);
-        format!("{} {} +0000 UTC", &text[..10], &text[11..19])
-    })
-}
-
 /// The bytes of the files under `dir`, not following links (a container's writable layer).
 fn disk_usage(dir: &std::path::Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -281,7 +273,7 @@ pub fn ps(ctx: &Context, args: &PsArgs) -> Outcome {
     let limit = if args.latest {
         Some(1)
     } else {
-        args.last.filter(|&n| n > 0)
+        args.last.filter(|&n| n > 0).map(|n| n as usize)
     };
     if let Some(n) = limit {
         records.truncate(n);
@@ -359,7 +351,10 @@ fn row(all: &Containers, r: &Record, now: i64, no_trunc: bool, size: Option<(u64
     };
     let fields = vec![
         ("Command", Value::from(format::go_quote(&command))),
-        ("CreatedAt", Value::from(created_at(&r.created))),
+        (
+            "CreatedAt",
+            Value::from(crate::units::created_at(&r.created)),
+        ),
         (
             "ID",
             Value::from(if no_trunc {
