@@ -61,6 +61,8 @@ fn ps_inspect_and_labels_through_templates_and_filters() {
         "shared=run",
         "--label-file",
         &label_file,
+        "-v",
+        "data:/data",
         image,
         "true",
     ])
@@ -139,6 +141,44 @@ fn ps_inspect_and_labels_through_templates_and_filters() {
     assert_eq!(lines(&names(&["-a", "--filter", "before=c2"])), ["c1"]);
     assert_eq!(lines(&names(&["-a", "--filter", "since=c2"])), ["up", "c3"]);
     assert_eq!(lines(&names(&["--filter", "network=bridge"])), ["up"]);
+    assert_eq!(lines(&names(&["-a", "--filter", "volume=data"])), ["c1"]);
+    assert_eq!(lines(&names(&["-a", "--filter", "volume=/data"])), ["c1"]);
+    assert_eq!(
+        env.berth(&[
+            "ps",
+            "-a",
+            "--filter",
+            "name=c1",
+            "--format",
+            "{{.Mounts}} {{.LocalVolumes}}"
+        ])
+        .ok()
+        .stdout,
+        "data 1\n"
+    );
+    assert_eq!(
+        env.berth(&[
+            "volume",
+            "ls",
+            "--format",
+            "{{.Name}} {{.Driver}} {{.Links}}"
+        ])
+        .ok()
+        .stdout,
+        "data local N/A\n"
+    );
+    assert_eq!(
+        env.berth(&[
+            "volume",
+            "inspect",
+            "--format",
+            "{{.Name}} {{.Driver}} {{.Scope}}",
+            "data"
+        ])
+        .ok()
+        .stdout,
+        "data local local\n"
+    );
     assert_eq!(lines(&names(&["-a", "--filter", "health=none"])).len(), 4);
     assert_eq!(names(&["-a", "--filter", "health=healthy"]), "");
     env.berth(&["ps", "--filter", "health=bogus"])
@@ -234,6 +274,7 @@ fn ps_inspect_and_labels_through_templates_and_filters() {
         "4 1\n"
     );
     env.berth(&["rm", "-f", "c1", "c2", "c3", "up"]).ok();
+    env.berth(&["volume", "rm", "data"]).ok();
     assert_nothing_leaked(env);
 }
 

@@ -1,6 +1,6 @@
 //! `berth ps`: the containers, filtered (`--filter`), limited (`-n`, `-l`), with their sizes
-//! (`-s`), written by a `--format` template on Docker's fields; and the states, status texts
-//! and mounts that `inspect` shows too.
+//! (`-s`), written by a `--format` template on Docker's fields; and the states and status
+//! texts that `inspect` shows too.
 
 use super::Context;
 use super::reclaimed::reclaimed;
@@ -77,24 +77,6 @@ pub fn state(record: &Record) -> &'static str {
     } else {
         "exited"
     }
-}
-
-/// The container's mounts as `inspect` shows them: its binds, from its spec.
-pub fn mounts(all: &Containers, record: &Record) -> Vec<serde_json::Value> {
-    let spec: serde_json::Value = std::fs::read(all.dir(&record.id).join("config.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
-    spec["mounts"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|m| m["type"] == "bind" && !m["destination"].as_str().unwrap_or("").starts_with("/etc/"))
-        .map(|m| {
-            let ro = m["options"].as_array().is_some_and(|o| o.iter().any(|x| x == "ro"));
-            serde_json::json!({ "Type": "bind", "Source": m["source"], "Destination": m["destination"], "RW": !ro })
-        })
-        .collect()
 }
 
 /// The container's health, as `--filter health=` reads it: berth runs no healthchecks yet, so
@@ -235,9 +217,9 @@ fn filter(ctx: &Context, records: Vec<Record>, filters: &Filters) -> Result<Vec<
                 network_names(r).iter().any(|n| n == v || *n == by_id)
             })
             && filters.any("volume", |v| {
-                mounts(&all, r)
+                r.mounts
                     .iter()
-                    .any(|m| m["Source"] == v || m["Destination"] == v || m["Name"] == v)
+                    .any(|m| m.name == v || m.source == v || m.destination == v)
             })
             && filters.any("health", |v| health(r) == v)
             && before.iter().all(|&b| i > b)
@@ -301,7 +283,7 @@ pub fn ps(ctx: &Context, args: &PsArgs) -> Outcome {
                 let image = image_sizes.get(&r.image_id).copied().unwrap_or(0);
                 (rw, rw + image)
             });
-            row(&all, r, now, args.no_trunc, size)
+            row(r, now, args.no_trunc, size)
         })
         .collect();
     let text = format.render(&rows, &format::header(&TITLES))?;
@@ -310,23 +292,24 @@ pub fn ps(ctx: &Context, args: &PsArgs) -> Outcome {
 }
 
 /// One container as Docker's `ContainerContext` shows it.
-fn row(all: &Containers, r: &Record, now: i64, no_trunc: bool, size: Option<(u64, u64)>) -> Value {
+fn row(r: &Record, now: i64, no_trunc: bool, size: Option<(u64, u64)>) -> Value {
     let command = r.command.join(" ");
     let command = if no_trunc {
         command
     } else {
         ellipsis(&command, 20)
     };
-    let mounts = mounts(all, r);
-    let mount_names: Vec<String> = mounts
+    let mount_names: Vec<String> = r
+        .mounts
         .iter()
         .map(|m| {
-            let name = m["Name"]
-                .as_str()
-                .or(m["Source"].as_str())
-                .unwrap_or_default();
+            let name = if m.name.is_empty() {
+                &m.source
+            } else {
+                &m.name
+            };
             if no_trunc {
-                name.to_owned()
+                name.clone()
             } else {
                 ellipsis(name, 15)
             }
@@ -368,9 +351,9 @@ fn row(all: &Containers, r: &Record, now: i64, no_trunc: bool, size: Option<(u64
         (
             "LocalVolumes",
             Value::from(
-                mounts
+                r.mounts
                     .iter()
-                    .filter(|m| m["Type"] == "volume")
+                    .filter(|m| m.kind == "volume")
                     .count()
                     .to_string(),
             ),
