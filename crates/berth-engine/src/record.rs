@@ -85,6 +85,7 @@ pub struct Record {
     pub mounts: Vec<MountPoint>,
     /// Its labels: the image's, then `--label` and `--label-file` over them (as Docker merges
     /// them into `Config.Labels`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
 }
 
