@@ -155,6 +155,8 @@ pub struct RunOptions {
     pub log_driver: Option<String>,
     /// `-d`: nothing attaches now.
     pub detach: bool,
+    /// `--label` and `--label-file`, read and checked by the CLI.
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// The options, checked and parsed.

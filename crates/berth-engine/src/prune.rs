@@ -26,22 +26,14 @@ impl PruneFilter {
         if self.until.is_some_and(|until| created >= until) {
             return false;
         }
-        let labels = labels_of(record);
         self.labels.iter().all(|(wanted, key, value)| {
-            let has = labels
+            let has = record
+                .labels
                 .get(key)
                 .is_some_and(|v| value.as_deref().is_none_or(|want| v == want));
             has == *wanted
         })
     }
-}
-
-/// The container's labels as its record holds them (none in a record that has no `labels`).
-fn labels_of(record: &Record) -> serde_json::Map<String, serde_json::Value> {
-    let labels = serde_json::to_value(record)
-        .ok()
-        .and_then(|mut v| v["labels"].take().as_object().cloned());
-    labels.unwrap_or_default()
 }
 
 /// Removes every stopped container `filter` selects; returns the ids removed with the size of

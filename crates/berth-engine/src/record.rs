@@ -8,6 +8,7 @@ use crate::networks::DEFAULT;
 use berth_net::ports::{PortBinding, PortRequest};
 use berth_runtime::host::process_start_time;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::str::FromStr;
@@ -82,6 +83,10 @@ pub struct Record {
     /// Its volumes and bind mounts, as `inspect` shows them (`Mounts`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub mounts: Vec<MountPoint>,
+    /// Its labels: the image's, then `--label` and `--label-file` over them (as Docker merges
+    /// them into `Config.Labels`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
 }
 
 /// A volume or bind mount of a container, and whether the volume was made for this container

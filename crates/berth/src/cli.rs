@@ -97,7 +97,7 @@ pub enum Command {
     #[command(override_usage = "berth exec [OPTIONS] CONTAINER COMMAND [ARG...]")]
     Exec(Deferred<ExecArgs>),
     /// Return low-level information on berth objects
-    Inspect(Deferred<NamesArgs>),
+    Inspect(Deferred<InspectArgs>),
     /// Manage networks
     #[command(subcommand)]
     Network(NetworkCommand),
@@ -121,9 +121,9 @@ pub enum Command {
     #[command(subcommand)]
     System(crate::cli_groups::SystemCommand),
     /// Show the berth version information
-    Version,
+    Version(Deferred<FormatArgs>),
     /// Display system-wide information
-    Info,
+    Info(Deferred<FormatArgs>),
 }
 
 /// `berth image ...`
@@ -275,6 +275,12 @@ pub struct RunArgs {
     /// Logging driver for the container (json-file, none)
     #[arg(long = "log-driver")]
     pub log_driver: Option<String>,
+    /// Set meta data on a container
+    #[arg(short = 'l', long = "label", value_name = "KEY=VALUE")]
+    pub label: Vec<String>,
+    /// Read in a line delimited file of labels
+    #[arg(long = "label-file", value_name = "FILE")]
+    pub label_file: Vec<String>,
     /// The image, then the container's command and its arguments (all from IMAGE on is the
     /// container's, verbatim)
     #[arg(value_names = ["IMAGE", "COMMAND"], required = true, num_args = 1.., trailing_var_arg = true)]
@@ -297,6 +303,17 @@ impl RunArgs {
 #[derive(Args, Debug)]
 pub struct NamesArgs {
     /// Containers
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// `berth inspect`
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// Format output using a custom template ('json' for compact JSON, or a Go template)
+    #[arg(short, long)]
+    pub format: Option<String>,
+    /// Containers or images
     #[arg(required = true)]
     pub containers: Vec<String>,
 }
@@ -363,12 +380,22 @@ pub struct PsArgs {
     /// Don't truncate output
     #[arg(long = "no-trunc")]
     pub no_trunc: bool,
-    /// Filter output (status=..., name=...)
+    /// Filter output (status, name, id, label, ancestor, exited, network, volume, before,
+    /// since, health)
     #[arg(short, long)]
     pub filter: Vec<String>,
-    /// Format output: "table" or "json" (one JSON object per line)
+    /// Format output: "table", "table TEMPLATE", "json" or a Go template
     #[arg(long, default_value = "table")]
     pub format: String,
+    /// Show n last created containers (includes all states; -1 for no limit)
+    #[arg(short = 'n', long = "last", allow_hyphen_values = true)]
+    pub last: Option<i64>,
+    /// Show the latest created container (includes all states)
+    #[arg(short, long)]
+    pub latest: bool,
+    /// Display total file sizes
+    #[arg(short, long)]
+    pub size: bool,
 }
 
 /// `berth logs`
@@ -412,6 +439,9 @@ pub struct StatsArgs {
     /// Disable streaming stats and only pull the first result
     #[arg(long = "no-stream")]
     pub no_stream: bool,
+    /// Format output: "table", "table TEMPLATE", "json" or a Go template
+    #[arg(long, default_value = "table")]
+    pub format: String,
     /// Containers (default: every running one)
     pub containers: Vec<String>,
 }
@@ -489,7 +519,13 @@ pub struct ImagesArgs {
     /// Don't truncate output
     #[arg(long = "no-trunc")]
     pub no_trunc: bool,
-    /// Format output: "table" or "json" (one JSON object per line)
+    /// Show digests
+    #[arg(long)]
+    pub digests: bool,
+    /// Filter output (dangling=true|false, label=KEY[=VALUE], reference=PATTERN)
+    #[arg(short, long)]
+    pub filter: Vec<String>,
+    /// Format output: "table", "table TEMPLATE", "json" or a Go template
     #[arg(long, default_value = "table")]
     pub format: String,
 }
@@ -517,6 +553,9 @@ pub struct RmiArgs {
 /// `berth image inspect`
 #[derive(Args, Debug)]
 pub struct ImageInspectArgs {
+    /// Format output using a custom template ('json' for compact JSON, or a Go template)
+    #[arg(short, long)]
+    pub format: Option<String>,
     /// Images to inspect
     #[arg(required = true)]
     pub images: Vec<String>,
@@ -565,7 +604,7 @@ pub enum NetworkCommand {
     #[command(alias = "list")]
     Ls(Deferred<NetworkLsArgs>),
     /// Display detailed information on one or more networks
-    Inspect(Deferred<NetworkNamesArgs>),
+    Inspect(Deferred<NetworkInspectArgs>),
     /// Remove one or more networks
     #[command(alias = "remove")]
     Rm(Deferred<NetworkNamesArgs>),
@@ -602,6 +641,20 @@ pub struct NetworkLsArgs {
     /// Do not truncate the output
     #[arg(long = "no-trunc")]
     pub no_trunc: bool,
+    /// Format output: "table", "table TEMPLATE", "json" or a Go template
+    #[arg(long, default_value = "table")]
+    pub format: String,
+}
+
+/// `berth network inspect`
+#[derive(Args, Debug)]
+pub struct NetworkInspectArgs {
+    /// Format output using a custom template ('json' for compact JSON, or a Go template)
+    #[arg(short, long)]
+    pub format: Option<String>,
+    /// Networks
+    #[arg(required = true)]
+    pub networks: Vec<String>,
 }
 
 /// Network names or ids.
@@ -648,7 +701,7 @@ pub enum VolumeCommand {
     #[command(alias = "list")]
     Ls(Deferred<VolumeLsArgs>),
     /// Display detailed information on one or more volumes
-    Inspect(Deferred<VolumeNamesArgs>),
+    Inspect(Deferred<VolumeInspectArgs>),
     /// Remove one or more volumes
     #[command(alias = "remove")]
     Rm(Deferred<VolumeRmArgs>),
@@ -684,7 +737,7 @@ pub struct VolumeLsArgs {
     /// Provide filter values (dangling=true|false, name=..., label=KEY[=VALUE], driver=...)
     #[arg(short, long)]
     pub filter: Vec<String>,
-    /// Format output: "table" or "json" (one JSON object per line)
+    /// Format output: "table", "table TEMPLATE", "json" or a Go template
     #[arg(long, default_value = "table")]
     pub format: String,
 }
@@ -700,9 +753,12 @@ pub struct VolumePruneArgs {
     pub force: bool,
 }
 
-/// Volume names.
+/// `berth volume inspect`
 #[derive(Args, Debug)]
-pub struct VolumeNamesArgs {
+pub struct VolumeInspectArgs {
+    /// Format output using a custom template ('json' for compact JSON, or a Go template)
+    #[arg(short, long)]
+    pub format: Option<String>,
     /// Volumes
     #[arg(required = true)]
     pub volumes: Vec<String>,
@@ -717,6 +773,14 @@ pub struct VolumeRmArgs {
     /// Volumes
     #[arg(required = true)]
     pub volumes: Vec<String>,
+}
+
+/// `berth version` and `berth info`
+#[derive(Args, Debug)]
+pub struct FormatArgs {
+    /// Format output using a custom template ('json' for JSON, or a Go template)
+    #[arg(short, long)]
+    pub format: Option<String>,
 }
 
 /// `berth port`

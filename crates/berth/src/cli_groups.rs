@@ -3,8 +3,8 @@
 //! `container` group reuses: `container ls` is `ps`, `container rm` is `rm`, and so on.
 
 use crate::cli::{
-    CpArgs, Deferred, ExecArgs, KillArgs, LogsArgs, NamesArgs, PortArgs, PsArgs, RmArgs, RunArgs,
-    StartArgs, StatsArgs, StopArgs, TopArgs,
+    CpArgs, Deferred, ExecArgs, FormatArgs, InspectArgs, KillArgs, LogsArgs, NamesArgs, PortArgs,
+    PsArgs, RmArgs, RunArgs, StartArgs, StatsArgs, StopArgs, TopArgs,
 };
 use clap::{Args, Subcommand};
 
@@ -22,7 +22,7 @@ pub enum ContainerCommand {
     #[command(override_usage = "berth container exec [OPTIONS] CONTAINER COMMAND [ARG...]")]
     Exec(Deferred<ExecArgs>),
     /// Display detailed information on one or more containers
-    Inspect(Deferred<NamesArgs>),
+    Inspect(Deferred<InspectArgs>),
     /// Kill one or more running containers
     Kill(Deferred<KillArgs>),
     /// Fetch the logs of a container
@@ -81,7 +81,7 @@ pub enum SystemCommand {
     /// Show berth disk usage
     Df(Deferred<DfArgs>),
     /// Display system-wide information
-    Info,
+    Info(Deferred<FormatArgs>),
     /// Remove unused data
     Prune(Deferred<SystemPruneArgs>),
 }

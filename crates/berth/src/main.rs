@@ -4,6 +4,7 @@ mod cli;
 mod cli_groups;
 mod commands;
 mod exit;
+mod format;
 mod runc;
 mod units;
 
@@ -115,8 +116,8 @@ fn context(cli: &Cli) -> Result<Context, Failure> {
 
 fn dispatch(ctx: &Context, command: &Command) -> Outcome {
     match command {
-        Command::Version => commands::version::run(),
-        Command::Info => commands::info::run(&ctx.roots),
+        Command::Version(args) => commands::version::run(args),
+        Command::Info(args) => commands::info::run(&ctx.roots, args),
         Command::Pull(args) | Command::Image(ImageCommand::Pull(args)) => {
             images::run_pull(ctx, args)
         }
@@ -134,7 +135,7 @@ fn dispatch(ctx: &Context, command: &Command) -> Outcome {
         Command::Restart(args) => containers::restart(ctx, args),
         Command::Kill(args) => containers::kill(ctx, args),
         Command::Rm(args) => containers::rm(ctx, args),
-        Command::Ps(args) => containers::ps(ctx, args),
+        Command::Ps(args) => commands::ps::ps(ctx, args),
         Command::Logs(args) => containers::logs(ctx, args),
         Command::Wait(args) => containers::wait(ctx, args),
         Command::Exec(args) => containers::exec(ctx, args),

@@ -56,6 +56,14 @@ pub fn human_duration(seconds: u64) -> String {
     }
 }
 
+/// Docker's `time.Unix(t).String()` in UTC: `2026-12-04 21:24:25 +0000 UTC`.
+pub fn created_at(rfc3339: &str) -> String {
+    berth_engine::time::parse(rfc3339).map_or_else(String::new, |t| {
+        let text = berth_engine::time::format_unix(t, 0);
+        format!("{} {} +0000 UTC", &text[..10], &text[11..19])
+    })
+}
+
 /// A duration as Go writes them (`5s`, `100ms`, `1m30s`, `1.5h`), which Docker's and runc's
 /// flags take.
 pub fn go_duration(text: &str) -> Option<std::time::Duration> {
@@ -92,6 +100,19 @@ pub fn go_duration(text: &str) -> Option<std::time::Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn created_at_is_gos_time_string_in_utc() {
+        assert_eq!(
+            created_at("2026-12-04T21:24:25.123456789Z"),
+            "2026-12-04 21:24:25 +0000 UTC"
+        );
+        assert_eq!(
+            created_at("2026-12-04T23:24:25+02:00"),
+            "2026-12-04 21:24:25 +0000 UTC"
+        );
+        assert_eq!(created_at(""), "");
+    }
 
     #[test]
     fn go_durations() {

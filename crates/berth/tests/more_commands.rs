@@ -411,6 +411,23 @@ fn prunes_remove_stopped_containers_unused_networks_and_images() {
     bb.env
         .berth(&["container", "prune", "-f", "--filter", "label=app"])
         .ok();
+    // A label filter that selects one: only it goes.
+    bb.env
+        .berth(&[
+            "create", "--name", "tagged", "--label", "app=web", &bb.image, "true",
+        ])
+        .ok();
+    let tagged = id_of(&bb, "tagged");
+    let out = bb
+        .env
+        .berth(&["container", "prune", "-f", "--filter", "label=app=web"])
+        .ok();
+    assert!(
+        out.stdout
+            .starts_with(&format!("Deleted Containers:\n{tagged}\n")),
+        "{}",
+        out.stdout
+    );
     bb.env
         .berth(&["container", "prune", "-f", "--filter", "color=red"])
         .fails(1, "invalid filter 'color'");

@@ -13,6 +13,7 @@ use berth_image::pull;
 use berth_image::reference::Reference;
 use berth_image::store::{ImageRecord, Placeholder, Store};
 use berth_net::ports::{PortRequest, Protocol};
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::PathBuf;
 
@@ -147,6 +148,21 @@ pub(super) fn exposed_ports(image: &serde_json::Value) -> Vec<PortRequest> {
             })
         })
         .collect()
+}
+
+/// The container's labels: the image's (`config.Labels`), then the run's over them.
+pub(super) fn labels(
+    image_config: &serde_json::Value,
+    run: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut labels: BTreeMap<String, String> = image_config["config"]["Labels"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+        .collect();
+    labels.extend(run.iter().map(|(k, v)| (k.clone(), v.clone())));
+    labels
 }
 
 #[cfg(test)]

@@ -273,6 +273,7 @@ fn make(
             hostname: hostname.clone(),
             extra_hosts: plan.network.extra_hosts.clone(),
             mounts: attached.points,
+            labels: image::labels(&image_config, &options.labels),
             ..Record::default()
         };
         // Names are unique: checked and taken under one lock. The one reading of every record

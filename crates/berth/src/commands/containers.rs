@@ -3,25 +3,21 @@
 
 use super::Context;
 use super::progress::Silent;
-use super::reclaimed::{containers, reclaimed};
+use super::ps::{short, state};
+use super::reclaimed::containers;
 use crate::cli::{
-    CpArgs, ExecArgs, KillArgs, LogsArgs, NamesArgs, PsArgs, RmArgs, StartArgs, StatsArgs,
+    CpArgs, ExecArgs, InspectArgs, KillArgs, LogsArgs, NamesArgs, RmArgs, StartArgs, StatsArgs,
     StopArgs, SuperviseArgs, TopArgs,
 };
 use crate::exit::{Failure, Outcome};
-use crate::units::human_duration;
+use crate::format::{self, Format};
 use anyhow::anyhow;
 use berth_engine::containers::{Containers, FindError};
 use berth_engine::lifecycle::{self, LifecycleError};
-use berth_engine::record::{LogDriver, Record, Status};
+use berth_engine::record::{LogDriver, Record};
 use berth_engine::{supervisor, time};
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::time::Duration;
-
-/// The first 12 digits of an id, as Docker shows ids (a damaged record's id as it is).
-fn short(id: &str) -> &str {
-    id.get(..12).unwrap_or(id)
-}
 
 /// Docker's exit code for a failed container command: 1.
 pub(super) fn one(error: impl Into<anyhow::Error>) -> Failure {
@@ -138,159 +134,6 @@ pub fn wait(ctx: &Context, args: &NamesArgs) -> Outcome {
         println!("{}", lifecycle::wait(&all, name).map_err(one)?);
         Ok(())
     })
-}
-
-/// The STATUS column: `Up 5 seconds`, `Exited (0) 2 minutes ago`, `Created`.
-pub(super) fn status_text(record: &Record, now: i64) -> String {
-    let ago = |at: &Option<String>| {
-        at.as_deref()
-            .and_then(time::parse)
-            .map_or(0, |t| now.saturating_sub(t).max(0) as u64)
-    };
-    if record.is_running() && record.paused {
-        format!("Up {} (Paused)", human_duration(ago(&record.started_at)))
-    } else if record.is_running() {
-        format!("Up {}", human_duration(ago(&record.started_at)))
-    } else if record.status == Status::Created {
-        "Created".into()
-    } else {
-        format!(
-            "Exited ({}) {} ago",
-            record.exit_code.unwrap_or(0),
-            human_duration(ago(&record.finished_at))
-        )
-    }
-}
-
-/// `created`, `running` or `exited`, as the state really is.
-fn state(record: &Record) -> &'static str {
-    if record.is_running() && record.paused {
-        "paused"
-    } else if record.is_running() {
-        "running"
-    } else if record.status == Status::Created {
-        "created"
-    } else {
-        "exited"
-    }
-}
-
-/// `berth ps`
-pub fn ps(ctx: &Context, args: &PsArgs) -> Outcome {
-    let json_lines = match args.format.as_str() {
-        "table" => false,
-        "json" => true,
-        other => {
-            return Err(
-                anyhow!("unsupported --format \"{other}\": use \"table\" or \"json\"").into(),
-            );
-        }
-    };
-    let (_, mut records) = reclaimed(ctx);
-    records.sort_by(|a, b| b.created.cmp(&a.created));
-    for filter in &args.filter {
-        let (key, value) = filter
-            .split_once('=')
-            .ok_or_else(|| anyhow!("bad format of filter (expected name=value): {filter}"))?;
-        match key {
-            "status" => records.retain(|r| state(r) == value),
-            "name" => records.retain(|r| r.name.contains(value)),
-            "id" => records.retain(|r| r.id.starts_with(value)),
-            other => return Err(anyhow!("invalid filter '{other}'").into()),
-        }
-    }
-    if !args.all && !args.filter.iter().any(|f| f.starts_with("status=")) {
-        records.retain(Record::is_running);
-    }
-    let now = time::unix_now();
-    let id = |r: &Record| {
-        if args.no_trunc {
-            r.id.clone()
-        } else {
-            short(&r.id).to_owned()
-        }
-    };
-    let command = |r: &Record| {
-        let full = r.command.join(" ");
-        if args.no_trunc || full.chars().count() <= 20 {
-            format!("\"{full}\"")
-        } else {
-            format!("\"{}…\"", full.chars().take(19).collect::<String>())
-        }
-    };
-    let created = |r: &Record| {
-        time::parse(&r.created).map_or_else(
-            || "N/A".into(),
-            |t| {
-                format!(
-                    "{} ago",
-                    human_duration(now.saturating_sub(t).max(0) as u64)
-                )
-            },
-        )
-    };
-    let mut out = std::io::stdout().lock();
-    if args.quiet {
-        for r in &records {
-            let _ = writeln!(out, "{}", id(r));
-        }
-        return Ok(0);
-    }
-    if json_lines {
-        for r in &records {
-            let line = serde_json::json!({ "ID": id(r), "Image": r.image, "Command": command(r), "CreatedAt": r.created, "RunningFor": created(r), "State": state(r), "Status": status_text(r, now), "Names": r.name, "Ports": super::network::ports_column(r) });
-            let _ = writeln!(out, "{line}");
-        }
-        return Ok(0);
-    }
-    let rows: Vec<[String; 7]> = records
-        .iter()
-        .map(|r| {
-            [
-                id(r),
-                r.image.clone(),
-                command(r),
-                created(r),
-                status_text(r, now),
-                super::network::ports_column(r),
-                r.name.clone(),
-            ]
-        })
-        .collect();
-    let width = |i: usize, title: &str| {
-        rows.iter()
-            .map(|r| r[i].chars().count())
-            .max()
-            .unwrap_or(0)
-            .max(title.len())
-    };
-    let titles = [
-        "CONTAINER ID",
-        "IMAGE",
-        "COMMAND",
-        "CREATED",
-        "STATUS",
-        "PORTS",
-    ];
-    let widths: Vec<usize> = titles
-        .iter()
-        .enumerate()
-        .map(|(i, t)| width(i, t))
-        .collect();
-    let mut header = String::new();
-    for (title, w) in titles.iter().zip(&widths) {
-        header.push_str(&format!("{title:<w$}   "));
-    }
-    let _ = writeln!(out, "{header}NAMES");
-    for row in &rows {
-        let mut line = String::new();
-        for (cell, w) in row[..6].iter().zip(&widths) {
-            line.push_str(&format!("{cell:<w$}   ", w = *w));
-        }
-        line.push_str(&row[6]);
-        let _ = writeln!(out, "{line}");
-    }
-    Ok(0)
 }
 
 /// `--since`: an RFC 3339 time or a duration back from now (`42s`, `10m`, `1h30m`).
@@ -462,7 +305,7 @@ fn print_entry(line: &str, timestamps: bool, since: Option<i64>) {
 }
 
 /// `berth inspect`: containers, or images when no container has the name.
-pub fn inspect(ctx: &Context, args: &NamesArgs) -> Outcome {
+pub fn inspect(ctx: &Context, args: &InspectArgs) -> Outcome {
     let all = containers(ctx);
     let store = ctx.store()?;
     let mut found = Vec::new();
@@ -477,7 +320,7 @@ pub fn inspect(ctx: &Context, args: &NamesArgs) -> Outcome {
             Err(e) => return Err(one(LifecycleError::from(e))),
         }
     }
-    Ok(super::print_inspect(&found, &missing, "No such object"))
+    super::print_inspect(&found, &missing, "No such object", args.format.as_deref())
 }
 
 /// Docker-shaped container JSON.
@@ -525,6 +368,7 @@ pub(super) fn container_json(
             "Image": record.image,
             "WorkingDir": spec["process"]["cwd"],
             "StopSignal": record.stop_signal,
+            "Labels": record.labels,
         },
         "HostConfig": {
             "AutoRemove": record.auto_remove,
@@ -638,9 +482,48 @@ pub fn process_table(processes: &[berth_runtime::host::ProcessInfo]) -> String {
     table
 }
 
+/// berth's default `stats` table: Docker's, less the network and block I/O it does not
+/// measure.
+const STATS_TABLE: &str =
+    "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.PIDs}}";
+
+/// Each field's column title, as Docker's `stats` names them.
+const STATS_TITLES: [(&str, &str); 7] = [
+    ("Container", "CONTAINER"),
+    ("ID", "CONTAINER ID"),
+    ("Name", "NAME"),
+    ("CPUPerc", "CPU %"),
+    ("MemUsage", "MEM USAGE / LIMIT"),
+    ("MemPerc", "MEM %"),
+    ("PIDs", "PIDS"),
+];
+
+/// One container's usage as Docker's `stats` fields show it; `Container` is the name asked for.
+fn stats_row(asked: &str, s: &lifecycle::Stats) -> format::Value {
+    let usage = format!(
+        "{} / {}",
+        crate::units::human_binary(s.memory),
+        crate::units::human_binary(s.memory_limit)
+    );
+    let mem_percent = 100.0 * s.memory as f64 / s.memory_limit.max(1) as f64;
+    format::Value::from(format::Struct::new(
+        "formatter.statsContext",
+        vec![
+            ("CPUPerc", format!("{:.2}%", s.cpu_percent).into()),
+            ("Container", asked.into()),
+            ("ID", short(&s.record.id).into()),
+            ("MemPerc", format!("{mem_percent:.2}%").into()),
+            ("MemUsage", usage.into()),
+            ("Name", s.record.name.as_str().into()),
+            ("PIDs", s.pids.to_string().into()),
+        ],
+    ))
+}
+
 /// `berth stats`: one table with `--no-stream`, else a table every second until interrupted or
 /// until the containers named have all stopped.
 pub fn stats(ctx: &Context, args: &StatsArgs) -> Outcome {
+    let format = Format::new(&args.format, STATS_TABLE)?;
     let all = containers(ctx);
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
     loop {
@@ -661,10 +544,7 @@ pub fn stats(ctx: &Context, args: &StatsArgs) -> Outcome {
             // Redraw in place, as docker stats does.
             print!("\x1b[2J\x1b[H");
         }
-        println!(
-            "{:<15}{:<20}{:<10}{:<25}{:<10}PIDS",
-            "CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %"
-        );
+        let mut rows = Vec::new();
         let code = for_each(&names, |name| {
             let s = lifecycle::stats(
                 &all,
@@ -672,23 +552,10 @@ pub fn stats(ctx: &Context, args: &StatsArgs) -> Outcome {
                 Duration::from_millis(if args.no_stream { 200 } else { 1000 }),
             )
             .map_err(one)?;
-            let usage = format!(
-                "{} / {}",
-                crate::units::human_binary(s.memory),
-                crate::units::human_binary(s.memory_limit)
-            );
-            let mem_percent = 100.0 * s.memory as f64 / s.memory_limit.max(1) as f64;
-            println!(
-                "{:<15}{:<20}{:<10}{:<25}{:<10}{}",
-                short(&s.record.id),
-                s.record.name,
-                format!("{:.2}%", s.cpu_percent),
-                usage,
-                format!("{mem_percent:.2}%"),
-                s.pids
-            );
+            rows.push(stats_row(name, &s));
             Ok(())
         })?;
+        print!("{}", format.render(&rows, &format::header(&STATS_TITLES))?);
         let _ = std::io::stdout().flush();
         let named_all_stopped = !args.containers.is_empty()
             && args

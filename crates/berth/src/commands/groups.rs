@@ -3,7 +3,7 @@
 
 use super::Context;
 use super::reclaimed::containers;
-use crate::cli::NamesArgs;
+use crate::cli::InspectArgs;
 use crate::cli_groups::{ContainerCommand, SystemCommand};
 use crate::exit::Outcome;
 use berth_engine::containers::FindError;
@@ -19,7 +19,7 @@ pub fn container(ctx: &Context, command: &ContainerCommand) -> Outcome {
         ContainerCommand::Inspect(args) => inspect(ctx, args),
         ContainerCommand::Kill(args) => c::kill(ctx, args),
         ContainerCommand::Logs(args) => c::logs(ctx, args),
-        ContainerCommand::Ls(args) => c::ps(ctx, args),
+        ContainerCommand::Ls(args) => super::ps::ps(ctx, args),
         ContainerCommand::Pause(args) => c::pause(ctx, args, true),
         ContainerCommand::Port(args) => super::network::port(ctx, args),
         ContainerCommand::Prune(args) => super::prune::container_prune(ctx, args),
@@ -41,14 +41,14 @@ pub fn container(ctx: &Context, command: &ContainerCommand) -> Outcome {
 pub fn system(ctx: &Context, command: &SystemCommand) -> Outcome {
     match command {
         SystemCommand::Df(args) => super::system::df(ctx, args),
-        SystemCommand::Info => super::info::run(&ctx.roots),
+        SystemCommand::Info(args) => super::info::run(&ctx.roots, args),
         SystemCommand::Prune(args) => super::prune::system_prune(ctx, args),
     }
 }
 
 /// `berth container inspect`: containers only (`inspect` falls back to images), missing ones
 /// reported as `Error: No such container: NAME`.
-fn inspect(ctx: &Context, args: &NamesArgs) -> Outcome {
+fn inspect(ctx: &Context, args: &InspectArgs) -> Outcome {
     let all = containers(ctx);
     let mut found = Vec::new();
     let mut missing = Vec::new();
@@ -59,5 +59,10 @@ fn inspect(ctx: &Context, args: &NamesArgs) -> Outcome {
             Err(e) => return Err(super::containers::one(e)),
         }
     }
-    Ok(super::print_inspect(&found, &missing, "No such container"))
+    super::print_inspect(
+        &found,
+        &missing,
+        "No such container",
+        args.format.as_deref(),
+    )
 }

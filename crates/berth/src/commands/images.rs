@@ -4,6 +4,7 @@ use super::Context;
 use super::progress;
 use crate::cli::{ImageInspectArgs, ImagesArgs, PruneArgs, PullArgs, RmiArgs, TagArgs};
 use crate::exit::{Failure, Outcome};
+use crate::format::{self, Format, Struct, Value};
 use crate::units::{human_duration, human_size};
 use anyhow::anyhow;
 use berth_engine::containers::Containers;
@@ -13,8 +14,7 @@ use berth_image::local::{self, LocalError, Removal};
 use berth_image::manifest::Platform;
 use berth_image::pull::pull;
 use berth_image::reference::Reference;
-use serde_json::json;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::BufRead;
 
 /// `berth pull NAME`
@@ -67,17 +67,118 @@ pub fn run_pull(ctx: &Context, args: &PullArgs) -> Outcome {
     Ok(0)
 }
 
+/// Docker's default `images` table, and the one of `--digests`.
+const TABLE: &str = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
+const DIGESTS_TABLE: &str =
+    "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
+
+/// Each field's column title, as Docker's `images` names them.
+const TITLES: [(&str, &str); 11] = [
+    ("Repository", "REPOSITORY"),
+    ("Tag", "TAG"),
+    ("Digest", "DIGEST"),
+    ("ID", "IMAGE ID"),
+    ("CreatedSince", "CREATED"),
+    ("CreatedAt", "CREATED AT"),
+    ("Size", "SIZE"),
+    ("Containers", "CONTAINERS"),
+    ("VirtualSize", "VIRTUAL SIZE"),
+    ("SharedSize", "SHARED SIZE"),
+    ("UniqueSize", "UNIQUE SIZE"),
+];
+
+/// One line of `images`: a tag of an image (or `<none>`).
+struct ImageRow {
+    repository: String,
+    tag: String,
+    digest: String,
+    id: Digest,
+    created: String,
+    since: String,
+    size: u64,
+}
+
+/// `images --filter`: `dangling=true|false`, `label=KEY[=VALUE]`, `reference=PATTERN`.
+#[derive(Default)]
+struct ImageFilters {
+    dangling: Option<bool>,
+    labels: Vec<String>,
+    references: Vec<String>,
+}
+
+impl ImageFilters {
+    fn parse(filters: &[String]) -> Result<ImageFilters, Failure> {
+        let mut parsed = ImageFilters::default();
+        for filter in filters {
+            let (key, value) = filter
+                .split_once('=')
+                .ok_or_else(|| anyhow!("bad format of filter (expected name=value): {filter}"))?;
+            match key {
+                "dangling" => {
+                    parsed.dangling = Some(match value.to_ascii_lowercase().as_str() {
+                        "true" | "1" => true,
+                        "false" | "0" => false,
+                        _ => return Err(anyhow!("Invalid filter 'dangling=[{value}]'").into()),
+                    });
+                }
+                "label" => parsed.labels.push(value.to_owned()),
+                "reference" => parsed.references.push(value.to_owned()),
+                other => return Err(anyhow!("invalid filter '{other}'").into()),
+            }
+        }
+        Ok(parsed)
+    }
+}
+
+/// Go's `path.Match`: `*` is any run of characters but `/`, `?` one of them, `[...]` a class.
+fn glob(pattern: &[char], text: &[char]) -> bool {
+    match pattern.split_first() {
+        None => text.is_empty(),
+        Some(('*', rest)) => (0..=text.len())
+            .take_while(|&i| i == 0 || text[i - 1] != '/')
+            .any(|i| glob(rest, &text[i..])),
+        Some(('?', rest)) => text.first().is_some_and(|&c| c != '/') && glob(rest, &text[1..]),
+        Some(('[', rest)) => {
+            let Some(end) = rest.iter().position(|&c| c == ']') else {
+                return false;
+            };
+            let (negated, class) = match rest[..end].split_first() {
+                Some(('^', class)) => (true, class),
+                _ => (false, &rest[..end]),
+            };
+            let Some(&c) = text.first() else {
+                return false;
+            };
+            let mut hit = false;
+            let mut i = 0;
+            while i < class.len() {
+                if i + 2 < class.len() && class[i + 1] == '-' {
+                    hit |= class[i] <= c && c <= class[i + 2];
+                    i += 3;
+                } else {
+                    hit |= class[i] == c;
+                    i += 1;
+                }
+            }
+            hit != negated && glob(&rest[end + 1..], &text[1..])
+        }
+        Some((&p, rest)) => text.first() == Some(&p) && glob(rest, &text[1..]),
+    }
+}
+
+/// Docker's `reference=` filter: the pattern against `name:tag`, then against `name`.
+fn reference_matches(pattern: &str, repository: &str, tag: &str) -> bool {
+    let pattern: Vec<char> = pattern.chars().collect();
+    let full: Vec<char> = format!("{repository}:{tag}").chars().collect();
+    let name: Vec<char> = repository.chars().collect();
+    glob(&pattern, &full) || glob(&pattern, &name)
+}
+
 /// `berth images`
 pub fn run_images(ctx: &Context, args: &ImagesArgs) -> Outcome {
-    let json_lines = match args.format.as_str() {
-        "table" => false,
-        "json" => true,
-        other => {
-            return Err(
-                anyhow!("unsupported --format \"{other}\": use \"table\" or \"json\"").into(),
-            );
-        }
-    };
+    let default_table = if args.digests { DIGESTS_TABLE } else { TABLE };
+    let format = Format::new(&args.format, default_table)?;
+    let filters = ImageFilters::parse(&args.filter)?;
     let store = ctx.store()?;
     let images = store.images().map_err(anyhow::Error::from)?;
     let filter = args
@@ -90,9 +191,7 @@ pub fn run_images(ctx: &Context, args: &ImagesArgs) -> Outcome {
         .repository
         .as_deref()
         .is_some_and(|r| r.rsplit('/').next().is_some_and(|last| last.contains(':')));
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
+    let now = time::unix_now();
 
     let mut rows = Vec::new();
     for (id, record) in &images.images {
@@ -101,6 +200,19 @@ pub fn run_images(ctx: &Context, args: &ImagesArgs) -> Outcome {
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default();
+        let labels: BTreeMap<String, String> = config["config"]["Labels"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+            .collect();
+        if !filters
+            .labels
+            .iter()
+            .all(|l| super::labels::matches(&labels, l))
+        {
+            continue;
+        }
         let created = config["created"].as_str().unwrap_or("");
         let since = time::parse(created).map_or_else(
             || "N/A".to_owned(),
@@ -111,77 +223,120 @@ pub fn run_images(ctx: &Context, args: &ImagesArgs) -> Outcome {
                 )
             },
         );
-        let mut names: Vec<(String, String)> = images
+        let tags: Vec<Reference> = images
             .tags_of(id)
             .iter()
             .filter_map(|t| Reference::parse(t).ok())
+            .collect();
+        if filters
+            .dangling
+            .is_some_and(|dangling| dangling != tags.is_empty())
+        {
+            continue;
+        }
+        let digest_of = |r: &Reference| {
+            record
+                .repo_digests
+                .iter()
+                .find_map(|d| d.strip_prefix(&format!("{}@", r.full_name())))
+                .unwrap_or("<none>")
+                .to_owned()
+        };
+        let mut names: Vec<(String, String, String)> = tags
+            .iter()
             .filter(|r| {
                 filter.as_ref().is_none_or(|f| {
                     f.full_name() == r.full_name() && (!filter_has_tag || f.tag == r.tag)
                 })
             })
-            .map(|r| (r.familiar_name(), r.tag.clone().unwrap_or_default()))
+            .map(|r| {
+                (
+                    r.familiar_name(),
+                    r.tag.clone().unwrap_or_default(),
+                    digest_of(r),
+                )
+            })
             .collect();
         if names.is_empty() {
-            if filter.is_some() {
+            if filter.is_some() || !filters.references.is_empty() {
                 continue;
             }
-            names.push(("<none>".into(), "<none>".into()));
+            names.push(("<none>".into(), "<none>".into(), "<none>".into()));
         }
-        for (repository, tag) in names {
-            rows.push((
+        for (repository, tag, digest) in names {
+            if !filters.references.is_empty()
+                && !filters
+                    .references
+                    .iter()
+                    .any(|p| reference_matches(p, &repository, &tag))
+            {
+                continue;
+            }
+            rows.push(ImageRow {
                 repository,
                 tag,
-                id.clone(),
-                created.to_owned(),
-                since.clone(),
-                record.size,
-            ));
+                digest,
+                id: id.clone(),
+                created: created.to_owned(),
+                since: since.clone(),
+                size: record.size,
+            });
         }
     }
-    rows.sort_by(|a, b| b.3.cmp(&a.3).then(a.0.cmp(&b.0)).then(a.1.cmp(&b.1)));
+    rows.sort_by(|a, b| {
+        b.created
+            .cmp(&a.created)
+            .then(a.repository.cmp(&b.repository))
+            .then(a.tag.cmp(&b.tag))
+    });
 
     if args.quiet {
-        let mut seen = std::collections::BTreeSet::new();
+        let mut seen = BTreeSet::new();
         for row in &rows {
-            if seen.insert(row.2.clone()) {
+            if seen.insert(row.id.clone()) {
                 println!(
                     "{}",
                     if args.no_trunc {
-                        row.2.to_string()
+                        row.id.to_string()
                     } else {
-                        row.2.short().to_owned()
+                        row.id.short().to_owned()
                     }
                 );
             }
         }
         return Ok(0);
     }
-    if json_lines {
-        for (repository, tag, id, created, since, size) in &rows {
-            let line = json!({ "Repository": repository, "Tag": tag, "ID": if args.no_trunc { id.to_string() } else { id.short().to_owned() }, "CreatedAt": created, "CreatedSince": since, "Size": human_size(*size) });
-            println!("{line}");
-        }
-        return Ok(0);
-    }
-    let id_width = if args.no_trunc { 71 } else { 12 };
-    let repo_width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0).max(10);
-    let tag_width = rows.iter().map(|r| r.1.len()).max().unwrap_or(0).max(3);
-    println!(
-        "{:<repo_width$}   {:<tag_width$}   {:<id_width$}   {:<18}   SIZE",
-        "REPOSITORY", "TAG", "IMAGE ID", "CREATED"
-    );
-    for (repository, tag, id, _, since, size) in &rows {
-        let id = if args.no_trunc {
-            id.to_string()
-        } else {
-            id.short().to_owned()
-        };
-        println!(
-            "{repository:<repo_width$}   {tag:<tag_width$}   {id:<id_width$}   {since:<18}   {}",
-            human_size(*size)
-        );
-    }
+    let values: Vec<Value> = rows
+        .iter()
+        .map(|row| {
+            let size = Value::from(human_size(row.size));
+            let id = if args.no_trunc {
+                row.id.to_string()
+            } else {
+                row.id.short().to_owned()
+            };
+            Value::from(Struct::new(
+                "*formatter.ImageContext",
+                vec![
+                    ("Containers", Value::from("N/A")),
+                    (
+                        "CreatedAt",
+                        Value::from(crate::units::created_at(&row.created)),
+                    ),
+                    ("CreatedSince", Value::from(row.since.as_str())),
+                    ("Digest", Value::from(row.digest.as_str())),
+                    ("ID", Value::from(id)),
+                    ("Repository", Value::from(row.repository.as_str())),
+                    ("SharedSize", Value::from("N/A")),
+                    ("Size", size.clone()),
+                    ("Tag", Value::from(row.tag.as_str())),
+                    ("UniqueSize", Value::from("N/A")),
+                    ("VirtualSize", size),
+                ],
+            ))
+        })
+        .collect();
+    print!("{}", format.render(&values, &format::header(&TITLES))?);
     Ok(0)
 }
 
@@ -236,7 +391,7 @@ pub fn run_inspect(ctx: &Context, args: &ImageInspectArgs) -> Outcome {
             Err(e) => return Err(local_failure(e)),
         }
     }
-    Ok(super::print_inspect(&found, &missing, "No such image"))
+    super::print_inspect(&found, &missing, "No such image", args.format.as_deref())
 }
 
 /// `berth image prune`
@@ -276,5 +431,24 @@ fn local_failure(error: LocalError) -> Failure {
     Failure {
         code,
         error: error.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reference_matches;
+
+    // Docker's documented `reference=` examples: `busy*:*libc`, `busybox`, `busybox:uclibc`.
+    #[test]
+    fn reference_patterns_match_as_go_path_match_does() {
+        assert!(reference_matches("busy*:*libc", "busybox", "uclibc"));
+        assert!(reference_matches("busy*:*libc", "busybox", "glibc"));
+        assert!(!reference_matches("busy*:*libc", "busybox", "latest"));
+        assert!(reference_matches("busybox", "busybox", "latest"));
+        assert!(!reference_matches("busy", "busybox", "latest"));
+        assert!(reference_matches("*/x", "mine/x", "1"));
+        assert!(!reference_matches("*", "mine/x", "1"));
+        assert!(reference_matches("mine/[a-x]", "mine/x", "1"));
+        assert!(reference_matches("mine/?:1", "mine/x", "1"));
     }
 }

@@ -4,10 +4,12 @@ pub mod containers;
 pub mod groups;
 pub mod images;
 pub mod info;
+pub mod labels;
 pub mod login;
 pub mod network;
 pub mod progress;
 pub mod prune;
+pub mod ps;
 pub mod reclaimed;
 pub mod run;
 pub mod system;
@@ -15,6 +17,8 @@ pub mod update;
 pub mod version;
 pub mod volume;
 
+use crate::exit::Outcome;
+use crate::format;
 use berth_engine::config::EngineConfig;
 use berth_engine::paths::Roots;
 use berth_image::store::Store;
@@ -34,16 +38,51 @@ impl Context {
     }
 }
 
-/// Ends an `inspect` command as Docker does: print the found objects as one
-/// JSON array, report each missing name as `Error: {what}: NAME`, and exit 1
-/// when any was missing.
-fn print_inspect(found: &[serde_json::Value], missing: &[String], what: &str) -> i32 {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(found).expect("JSON values serialise")
-    );
+/// Ends an `inspect` command as Docker does: print the found objects (as one indented JSON
+/// array, a compact one for `--format json`, or each through the `--format` template),
+/// report each missing name as `Error: {what}: NAME` and each template error, and exit 1
+/// when any was missing or failed. A template that does not parse is exit 64, as Docker's.
+fn print_inspect(
+    found: &[serde_json::Value],
+    missing: &[String],
+    what: &str,
+    format: Option<&str>,
+) -> Outcome {
+    let mut failed = Vec::new();
+    match format {
+        None | Some("") => println!(
+            "{}",
+            serde_json::to_string_pretty(found).expect("JSON values serialise")
+        ),
+        Some("json") => println!("{}", serde_json::Value::from(found.to_vec())),
+        Some(text) => {
+            let template = format::inspect_template(text)?;
+            let mut out = String::new();
+            for object in found {
+                let value = format::Value::from_json(object, "types.InspectResponse");
+                match template.render(&value, format::Missing::NoEntry) {
+                    Ok(text) => {
+                        out.push_str(&text);
+                        out.push('\n');
+                    }
+                    Err(e) => failed.push(format!("template parsing error: {e}")),
+                }
+            }
+            if out.is_empty() {
+                out.push('\n');
+            }
+            let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), out.as_bytes());
+        }
+    }
     for name in missing {
         eprintln!("Error: {what}: {name}");
     }
-    if missing.is_empty() { 0 } else { 1 }
+    for error in &failed {
+        eprintln!("{error}");
+    }
+    Ok(if missing.is_empty() && failed.is_empty() {
+        0
+    } else {
+        1
+    })
 }

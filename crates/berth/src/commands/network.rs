@@ -4,10 +4,11 @@
 use super::Context;
 use super::reclaimed::containers;
 use crate::cli::{
-    NetworkCommand, NetworkConnectArgs, NetworkCreateArgs, NetworkDisconnectArgs, NetworkLsArgs,
-    NetworkNamesArgs, PortArgs,
+    NetworkCommand, NetworkConnectArgs, NetworkCreateArgs, NetworkDisconnectArgs,
+    NetworkInspectArgs, NetworkLsArgs, NetworkNamesArgs, PortArgs,
 };
 use crate::exit::{Failure, Outcome};
+use crate::format::{self, Format, Struct};
 use anyhow::anyhow;
 use berth_engine::connect;
 use berth_engine::networks::{DEFAULT, Network, NetworkError, Networks};
@@ -80,51 +81,70 @@ fn create(ctx: &Context, args: &NetworkCreateArgs) -> Outcome {
 /// The pseudo-networks Docker lists beside the real ones.
 const PSEUDO: [&str; 2] = ["host", "none"];
 
+/// Each field's column title, as Docker's `network ls` names them.
+const TITLES: [(&str, &str); 8] = [
+    ("ID", "NETWORK ID"),
+    ("Name", "NAME"),
+    ("Driver", "DRIVER"),
+    ("Scope", "SCOPE"),
+    ("IPv6", "IPV6"),
+    ("Internal", "INTERNAL"),
+    ("Labels", "LABELS"),
+    ("CreatedAt", "CREATED"),
+];
+
 fn ls(ctx: &Context, args: &NetworkLsArgs) -> Outcome {
+    let format = if args.quiet {
+        Format::new("{{.ID}}", "")?
+    } else {
+        Format::new(
+            &args.format,
+            "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}",
+        )?
+    };
     let networks = networks(ctx);
     // The default network exists from the first use on; list it as Docker always does.
     let _ = networks.default_network(&ctx.config.network_defaults());
-    let all = networks.list();
-    let mut out = std::io::stdout().lock();
-    let id = |n: &Network| {
-        if args.no_trunc {
-            n.id.clone()
-        } else {
-            n.id[..12].to_owned()
-        }
+    let row = |id: String, name: &str, driver: &str, created: &str| {
+        format::Value::from(Struct {
+            labels: Some(BTreeMap::new()),
+            ..Struct::new(
+                "*formatter.networkContext",
+                vec![
+                    (
+                        "CreatedAt",
+                        format::Value::from(crate::units::created_at(created)),
+                    ),
+                    ("Driver", format::Value::from(driver)),
+                    ("ID", format::Value::from(id)),
+                    ("IPv6", format::Value::from("false")),
+                    ("Internal", format::Value::from("false")),
+                    ("Labels", format::Value::from("")),
+                    ("Name", format::Value::from(name)),
+                    ("Scope", format::Value::from("local")),
+                ],
+            )
+        })
     };
-    if args.quiet {
-        for n in &all {
-            let _ = writeln!(out, "{}", id(n));
-        }
-        return Ok(0);
-    }
-    let width = all.iter().map(|n| n.name.len()).max().unwrap_or(0).max(7);
-    let _ = writeln!(
-        out,
-        "{:<12}   {:<width$}   {:<7}   SCOPE",
-        "NETWORK ID", "NAME", "DRIVER"
-    );
-    for n in &all {
-        let _ = writeln!(
-            out,
-            "{:<12}   {:<width$}   {:<7}   local",
-            id(n),
-            n.name,
-            n.driver
-        );
-    }
-    for name in PSEUDO {
-        let _ = writeln!(
-            out,
-            "{:<12}   {name:<width$}   {name:<7}   local",
-            "-".repeat(12)
-        );
-    }
+    let mut rows: Vec<format::Value> = networks
+        .list()
+        .iter()
+        .map(|n| {
+            let id = if args.no_trunc {
+                n.id.clone()
+            } else {
+                n.id[..12].to_owned()
+            };
+            row(id, &n.name, &n.driver, &n.created)
+        })
+        .collect();
+    rows.extend(PSEUDO.map(|name| row("-".repeat(12), name, name, "")));
+    let text = format.render(&rows, &format::header(&TITLES))?;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
     Ok(0)
 }
 
-fn inspect(ctx: &Context, args: &NetworkNamesArgs) -> Outcome {
+fn inspect(ctx: &Context, args: &NetworkInspectArgs) -> Outcome {
     let networks = networks(ctx);
     let records = containers(ctx).list();
     let mut found = Vec::new();
@@ -138,7 +158,7 @@ fn inspect(ctx: &Context, args: &NetworkNamesArgs) -> Outcome {
             Err(_) => missing.push(name.clone()),
         }
     }
-    Ok(super::print_inspect(&found, &missing, "No such network"))
+    super::print_inspect(&found, &missing, "No such network", args.format.as_deref())
 }
 
 /// Docker-shaped network JSON.

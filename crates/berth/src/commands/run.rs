@@ -10,8 +10,8 @@ use berth_engine::{run, supervisor};
 use berth_runtime::container::StdioMode;
 
 /// The engine's options from the command line.
-fn options(args: &RunArgs) -> RunOptions {
-    RunOptions {
+fn options(args: &RunArgs) -> Result<RunOptions, Failure> {
+    Ok(RunOptions {
         image: args.image().to_owned(),
         command: args.command().to_vec(),
         entrypoint: args.entrypoint.clone(),
@@ -59,7 +59,8 @@ fn options(args: &RunArgs) -> RunOptions {
         restart: args.restart.clone(),
         log_driver: args.log_driver.clone(),
         detach: args.detach,
-    }
+        labels: super::labels::read(&args.label, &args.label_file)?,
+    })
 }
 
 /// Refuses to run a container without root, in one line and before anything is made, until
@@ -85,7 +86,7 @@ fn failure(e: RunError) -> Failure {
 /// the id once the container runs.
 pub fn run(ctx: &Context, args: &RunArgs) -> Outcome {
     needs_root()?;
-    let options = options(args);
+    let options = options(args)?;
     let display = progress::for_output(false);
     if !args.detach {
         return run::run(&ctx.roots, &ctx.config, &options, display.as_ref()).map_err(failure);
@@ -105,7 +106,7 @@ pub fn create(ctx: &Context, args: &RunArgs) -> Outcome {
     needs_root()?;
     let display = progress::for_output(false);
     let (record, _) =
-        run::create(&ctx.roots, &ctx.config, &options(args), display.as_ref()).map_err(failure)?;
+        run::create(&ctx.roots, &ctx.config, &options(args)?, display.as_ref()).map_err(failure)?;
     println!("{}", record.id);
     Ok(0)
 }

@@ -268,7 +268,7 @@ fn verbose(
             "0".into(),
             human_size(*size),
             ago(&record.created),
-            super::containers::status_text(record, now),
+            super::ps::status_text(record, now),
             record.name.clone(),
         ]);
     }

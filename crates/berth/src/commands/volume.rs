@@ -3,9 +3,10 @@
 use super::Context;
 use super::reclaimed::reclaimed;
 use crate::cli::{
-    VolumeCommand, VolumeCreateArgs, VolumeLsArgs, VolumeNamesArgs, VolumePruneArgs, VolumeRmArgs,
+    VolumeCommand, VolumeCreateArgs, VolumeInspectArgs, VolumeLsArgs, VolumePruneArgs, VolumeRmArgs,
 };
 use crate::exit::{Failure, Outcome};
+use crate::format::{self, Format};
 use anyhow::anyhow;
 use berth_engine::volumes::{CreateOptions, VolumeError, VolumeRow, Volumes};
 use std::io::{BufRead, Write};
@@ -62,51 +63,51 @@ pub fn ls_rows(ctx: &Context, filters: &[String]) -> Result<Vec<VolumeRow>, Fail
     volumes(ctx).rows(&records, filters).map_err(refused)
 }
 
+/// Each field's column title, as Docker's `volume ls` names them.
+const TITLES: [(&str, &str); 11] = [
+    ("Name", "VOLUME NAME"),
+    ("Driver", "DRIVER"),
+    ("Scope", "SCOPE"),
+    ("Mountpoint", "MOUNTPOINT"),
+    ("Labels", "LABELS"),
+    ("Label", "LABEL"),
+    ("Links", "LINKS"),
+    ("Size", "SIZE"),
+    ("Group", "GROUP"),
+    ("Availability", "AVAILABILITY"),
+    ("Status", "STATUS"),
+];
+
 fn ls(ctx: &Context, args: &VolumeLsArgs) -> Outcome {
-    let json_lines = match args.format.as_str() {
-        "table" => false,
-        "json" => true,
-        other => {
-            return Err(
-                anyhow!("unsupported --format \"{other}\": use \"table\" or \"json\"").into(),
-            );
-        }
+    let format = if args.quiet {
+        Format::new("{{.Name}}", "")?
+    } else {
+        Format::new(&args.format, "table {{.Driver}}\t{{.Name}}")?
     };
-    let rows = ls_rows(ctx, &args.filter)?;
-    let mut out = std::io::stdout().lock();
-    if args.quiet {
-        for row in &rows {
-            let _ = writeln!(out, "{}", row.name);
-        }
-        return Ok(0);
-    }
-    if json_lines {
-        for row in &rows {
-            let _ = writeln!(
-                out,
-                "{}",
-                serde_json::to_string(row).expect("a row serialises")
-            );
-        }
-        return Ok(0);
-    }
-    // Docker's tab writer: cells padded by 3, 10 wide at least.
-    let width = rows
+    let volumes = volumes(ctx);
+    let rows: Vec<format::Value> = ls_rows(ctx, &args.filter)?
         .iter()
-        .map(|r| r.driver.len())
-        .chain(["DRIVER".len()])
-        .max()
-        .unwrap_or(0)
-        .saturating_add(3)
-        .max(10);
-    let _ = writeln!(out, "{:<width$}VOLUME NAME", "DRIVER");
-    for row in &rows {
-        let _ = writeln!(out, "{:<width$}{}", row.driver, row.name);
-    }
+        .map(|row| {
+            let json = serde_json::to_value(row).expect("a row serialises");
+            let format::Value::Struct(fields) =
+                format::Value::from_json(&json, "*formatter.volumeContext")
+            else {
+                unreachable!("a row is an object")
+            };
+            let labels = volumes.get(&row.name).ok().and_then(|v| v.labels);
+            format::Value::from(format::Struct {
+                type_name: fields.type_name,
+                fields: fields.fields.clone(),
+                labels: Some(labels.unwrap_or_default()),
+            })
+        })
+        .collect();
+    let text = format.render(&rows, &format::header(&TITLES))?;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
     Ok(0)
 }
 
-fn inspect(ctx: &Context, args: &VolumeNamesArgs) -> Outcome {
+fn inspect(ctx: &Context, args: &VolumeInspectArgs) -> Outcome {
     let volumes = volumes(ctx);
     let mut found = Vec::new();
     let mut missing = Vec::new();
@@ -118,7 +119,7 @@ fn inspect(ctx: &Context, args: &VolumeNamesArgs) -> Outcome {
             Err(e) => return Err(refused(e)),
         }
     }
-    Ok(super::print_inspect(&found, &missing, "No such volume"))
+    super::print_inspect(&found, &missing, "No such volume", args.format.as_deref())
 }
 
 fn rm(ctx: &Context, args: &VolumeRmArgs) -> Outcome {

@@ -1,0 +1,374 @@
+//! `berth ps`: the containers, filtered (`--filter`), limited (`-n`, `-l`), with their sizes
+//! (`-s`), written by a `--format` template on Docker's fields; and the states and status
+//! texts that `inspect` shows too.
+
+use super::Context;
+use super::reclaimed::reclaimed;
+use crate::cli::PsArgs;
+use crate::exit::{Failure, Outcome};
+use crate::format::{self, Format, Struct, Value};
+use crate::units::{human_duration, human_size};
+use anyhow::anyhow;
+use berth_engine::containers::Containers;
+use berth_engine::networks::Networks;
+use berth_engine::record::{Record, Status};
+use berth_engine::time;
+use std::collections::BTreeMap;
+use std::io::Write;
+
+/// Docker's default `ps` table.
+const TABLE: &str =
+    "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
+
+/// Each field's column title, as Docker's `ps` names them.
+const TITLES: [(&str, &str); 15] = [
+    ("ID", "CONTAINER ID"),
+    ("Image", "IMAGE"),
+    ("Command", "COMMAND"),
+    ("CreatedAt", "CREATED AT"),
+    ("RunningFor", "CREATED"),
+    ("Ports", "PORTS"),
+    ("State", "STATE"),
+    ("Status", "STATUS"),
+    ("Size", "SIZE"),
+    ("Names", "NAMES"),
+    ("Labels", "LABELS"),
+    ("Label", "LABEL"),
+    ("Mounts", "MOUNTS"),
+    ("LocalVolumes", "LOCAL VOLUMES"),
+    ("Networks", "NETWORKS"),
+];
+
+/// The first 12 digits of an id, as Docker shows ids (a damaged record's id as it is).
+pub fn short(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
+}
+
+/// The STATUS column: `Up 5 seconds`, `Exited (0) 2 minutes ago`, `Created`.
+pub fn status_text(record: &Record, now: i64) -> String {
+    let ago = |at: &Option<String>| {
+        at.as_deref()
+            .and_then(time::parse)
+            .map_or(0, |t| now.saturating_sub(t).max(0) as u64)
+    };
+    if record.is_running() && record.paused {
+        format!("Up {} (Paused)", human_duration(ago(&record.started_at)))
+    } else if record.is_running() {
+        format!("Up {}", human_duration(ago(&record.started_at)))
+    } else if record.status == Status::Created {
+        "Created".into()
+    } else {
+        format!(
+            "Exited ({}) {} ago",
+            record.exit_code.unwrap_or(0),
+            human_duration(ago(&record.finished_at))
+        )
+    }
+}
+
+/// `created`, `running`, `paused` or `exited`, as the state really is.
+pub fn state(record: &Record) -> &'static str {
+    if record.is_running() && record.paused {
+        "paused"
+    } else if record.is_running() {
+        "running"
+    } else if record.status == Status::Created {
+        "created"
+    } else {
+        "exited"
+    }
+}
+
+/// The container's health, as `--filter health=` reads it: berth runs no healthchecks yet, so
+/// every container is `none`.
+fn health(_record: &Record) -> &'static str {
+    "none"
+}
+
+/// The networks a container is on, by name (`host` or `none` for those modes).
+fn network_names(record: &Record) -> Vec<String> {
+    if record.networks.is_empty() {
+        return vec![record.network_mode.to_string()];
+    }
+    let mut names: Vec<String> = record.networks.iter().map(|e| e.network.clone()).collect();
+    names.sort();
+    names
+}
+
+/// Docker's `Ellipsis`: at most `max` characters, the last one `…` when cut.
+fn ellipsis(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(max - 1).collect();
+    cut.push('…');
+    cut
+}
+
+/// The bytes of the files under `dir`, not following links (a container's writable layer).
+fn disk_usage(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| match entry.metadata() {
+            Ok(m) if m.is_dir() => disk_usage(&entry.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// `ps --filter`: values of one key are alternatives, keys all apply.
+struct Filters(BTreeMap<String, Vec<String>>);
+
+impl Filters {
+    fn parse(filters: &[String]) -> Result<Filters, Failure> {
+        let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for filter in filters {
+            let (key, value) = filter
+                .split_once('=')
+                .ok_or_else(|| anyhow!("bad format of filter (expected name=value): {filter}"))?;
+            let valid = [
+                "status", "name", "id", "label", "ancestor", "exited", "network", "volume",
+                "before", "since", "health",
+            ];
+            if !valid.contains(&key) {
+                return Err(anyhow!("invalid filter '{key}'").into());
+            }
+            if key == "health" && !["starting", "healthy", "unhealthy", "none"].contains(&value) {
+                return Err(anyhow!("Unrecognised filter value for health: {value}").into());
+            }
+            if key == "exited" && value.parse::<i32>().is_err() {
+                return Err(anyhow!("strconv.Atoi: parsing \"{value}\": invalid syntax").into());
+            }
+            map.entry(key.to_owned())
+                .or_default()
+                .push(value.to_owned());
+        }
+        Ok(Filters(map))
+    }
+
+    fn has(&self, key: &str) -> bool {
+        self.0.contains_key(key)
+    }
+
+    /// Whether any value of `key` passes `test` (true when the key is not filtered on).
+    fn any(&self, key: &str, test: impl Fn(&str) -> bool) -> bool {
+        self.0
+            .get(key)
+            .is_none_or(|values| values.iter().any(|v| test(v)))
+    }
+}
+
+/// Keeps the records `filters` pass; `records` is every container, newest first.
+fn filter(ctx: &Context, records: Vec<Record>, filters: &Filters) -> Result<Vec<Record>, Failure> {
+    let all = Containers::new(&ctx.roots.root);
+    // before= and since= name containers: their place in the list, newest first.
+    let place = |name: &str| -> Result<usize, Failure> {
+        let id = all
+            .find(name)
+            .map_err(|_| Failure {
+                code: 1,
+                error: anyhow!("No such container: {name}"),
+            })?
+            .id;
+        Ok(records.iter().position(|r| r.id == id).unwrap_or(0))
+    };
+    let before: Vec<usize> = filters
+        .0
+        .get("before")
+        .into_iter()
+        .flatten()
+        .map(|n| place(n))
+        .collect::<Result<_, _>>()?;
+    let since: Vec<usize> = filters
+        .0
+        .get("since")
+        .into_iter()
+        .flatten()
+        .map(|n| place(n))
+        .collect::<Result<_, _>>()?;
+    let images = if filters.has("ancestor") {
+        Some(ctx.store()?.images().map_err(anyhow::Error::from)?)
+    } else {
+        None
+    };
+    let networks = Networks::new(&ctx.roots.root, &ctx.roots.run_root);
+    let mut kept = Vec::new();
+    for (i, r) in records.iter().enumerate() {
+        let pass = filters.any("status", |v| state(r) == v)
+            && filters.any("name", |v| r.name.contains(v.trim_start_matches('/')))
+            && filters.any("id", |v| r.id.starts_with(v))
+            && filters.any("label", |v| super::labels::matches(&r.labels, v))
+            && filters.any("exited", |v| {
+                state(r) == "exited" && v.parse() == Ok(r.exit_code.unwrap_or(0))
+            })
+            && filters.any("ancestor", |v| {
+                r.image == v
+                    || images.as_ref().is_some_and(|images| {
+                        berth_image::local::resolve(images, v)
+                            .is_ok_and(|id| id.to_string() == r.image_id)
+                    })
+            })
+            && filters.any("network", |v| {
+                let by_id = networks.find(v).map(|n| n.name).unwrap_or_default();
+                network_names(r).iter().any(|n| n == v || *n == by_id)
+            })
+            && filters.any("volume", |v| {
+                r.mounts
+                    .iter()
+                    .any(|m| m.name == v || m.source == v || m.destination == v)
+            })
+            && filters.any("health", |v| health(r) == v)
+            && before.iter().all(|&b| i > b)
+            && since.iter().all(|&s| i < s);
+        if pass {
+            kept.push(r.clone());
+        }
+    }
+    Ok(kept)
+}
+
+/// `berth ps`
+pub fn ps(ctx: &Context, args: &PsArgs) -> Outcome {
+    let custom = !matches!(args.format.as_str(), "" | "table");
+    if args.quiet && custom {
+        eprintln!("WARNING: Ignoring custom format, because both --format and --quiet are set.");
+    }
+    let default_table = if args.size {
+        format!("{TABLE}\t{{{{.Size}}}}")
+    } else {
+        TABLE.to_owned()
+    };
+    let format = if args.quiet {
+        Format::new("{{.ID}}", "")?
+    } else {
+        Format::new(&args.format, &default_table)?
+    };
+    let size = args.size || (custom && args.format.contains(".Size"));
+    let filters = Filters::parse(&args.filter)?;
+    let (_, mut records) = reclaimed(ctx);
+    records.sort_by(|a, b| b.created.cmp(&a.created));
+    let mut records = filter(ctx, records, &filters)?;
+    let limit = if args.latest {
+        Some(1)
+    } else {
+        args.last.filter(|&n| n > 0).map(|n| n as usize)
+    };
+    if let Some(n) = limit {
+        records.truncate(n);
+    } else if !args.all && !filters.has("status") {
+        records.retain(Record::is_running);
+    }
+    let all = Containers::new(&ctx.roots.root);
+    let image_sizes: BTreeMap<String, u64> = if size {
+        ctx.store()?
+            .images()
+            .map_err(anyhow::Error::from)?
+            .images
+            .iter()
+            .map(|(id, image)| (id.to_string(), image.size))
+            .collect()
+    } else {
+        BTreeMap::new()
+    };
+    let now = time::unix_now();
+    let rows: Vec<Value> = records
+        .iter()
+        .map(|r| {
+            let size = size.then(|| {
+                let rw = disk_usage(&all.dir(&r.id).join("upper"));
+                let image = image_sizes.get(&r.image_id).copied().unwrap_or(0);
+                (rw, rw + image)
+            });
+            row(r, now, args.no_trunc, size)
+        })
+        .collect();
+    let text = format.render(&rows, &format::header(&TITLES))?;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    Ok(0)
+}
+
+/// One container as Docker's `ContainerContext` shows it.
+fn row(r: &Record, now: i64, no_trunc: bool, size: Option<(u64, u64)>) -> Value {
+    let command = r.command.join(" ");
+    let command = if no_trunc {
+        command
+    } else {
+        ellipsis(&command, 20)
+    };
+    let mount_names: Vec<String> = r
+        .mounts
+        .iter()
+        .map(|m| {
+            let name = if m.name.is_empty() {
+                &m.source
+            } else {
+                &m.name
+            };
+            if no_trunc {
+                name.clone()
+            } else {
+                ellipsis(name, 15)
+            }
+        })
+        .collect();
+    let labels: Vec<String> = r.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let running_for = time::parse(&r.created).map_or_else(
+        || "N/A".into(),
+        |t| {
+            format!(
+                "{} ago",
+                human_duration(now.saturating_sub(t).max(0) as u64)
+            )
+        },
+    );
+    let size = match size {
+        Some((rw, virtual_size)) if virtual_size > 0 => {
+            format!("{} (virtual {})", human_size(rw), human_size(virtual_size))
+        }
+        Some((rw, _)) => human_size(rw),
+        None => "0B".into(),
+    };
+    let fields = vec![
+        ("Command", Value::from(format::go_quote(&command))),
+        (
+            "CreatedAt",
+            Value::from(crate::units::created_at(&r.created)),
+        ),
+        (
+            "ID",
+            Value::from(if no_trunc {
+                r.id.as_str()
+            } else {
+                short(&r.id)
+            }),
+        ),
+        ("Image", Value::from(r.image.as_str())),
+        ("Labels", Value::from(labels.join(","))),
+        (
+            "LocalVolumes",
+            Value::from(
+                r.mounts
+                    .iter()
+                    .filter(|m| m.kind == "volume")
+                    .count()
+                    .to_string(),
+            ),
+        ),
+        ("Mounts", Value::from(mount_names.join(","))),
+        ("Names", Value::from(r.name.as_str())),
+        ("Networks", Value::from(network_names(r).join(","))),
+        ("Ports", Value::from(super::network::ports_column(r))),
+        ("RunningFor", Value::from(running_for)),
+        ("Size", Value::from(size)),
+        ("State", Value::from(state(r))),
+        ("Status", Value::from(status_text(r, now))),
+    ];
+    Value::from(Struct {
+        labels: Some(r.labels.clone()),
+        ..Struct::new("*formatter.ContainerContext", fields)
+    })
+}
