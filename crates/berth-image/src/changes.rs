@@ -112,16 +112,15 @@ pub fn apply(config: &mut Value, changes: &[String]) -> Result<(), String> {
             }
             "ONBUILD" => {
                 let trigger = rest.split_whitespace().next().unwrap_or("");
-                if ["ONBUILD", "FROM", "MAINTAINER"].contains(&trigger.to_ascii_uppercase().as_str())
+                if ["ONBUILD", "FROM", "MAINTAINER"]
+                    .contains(&trigger.to_ascii_uppercase().as_str())
                 {
                     return Err(format!(
                         "{} isn't allowed as an ONBUILD trigger",
                         trigger.to_ascii_uppercase()
                     ));
                 }
-                let list = fields
-                    .entry("OnBuild")
-                    .or_insert_with(|| json!([]));
+                let list = fields.entry("OnBuild").or_insert_with(|| json!([]));
                 if !list.is_array() {
                     *list = json!([]);
                 }
@@ -186,7 +185,7 @@ fn pairs(rest: &str, instruction: &str) -> Result<Vec<(String, String)>, String>
     words(rest)?
         .into_iter()
         .map(|word| match word.split_once('=') {
-            Some((key, _)) if key.is_empty() => Err(format!("{instruction} names can not be blank")),
+            Some(("", _)) => Err(format!("{instruction} names can not be blank")),
             Some((key, value)) => Ok((key.to_owned(), value.to_owned())),
             None => Err(format!(
                 "Syntax error - can't find = in \"{word}\". Must be of the form: name=value"
@@ -230,7 +229,9 @@ fn words(text: &str) -> Result<Vec<String>, String> {
         }
     }
     if let Some(q) = quote {
-        return Err(format!("unexpected end of statement while looking for matching {q}"));
+        return Err(format!(
+            "unexpected end of statement while looking for matching {q}"
+        ));
     }
     if in_word {
         out.push(word);
@@ -279,7 +280,10 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c["Cmd"], json!(["echo", "hi"]));
-        assert_eq!(c["Env"], json!(["PATH=/bin", "A=2", "B=two words", "C=c value"]));
+        assert_eq!(
+            c["Env"],
+            json!(["PATH=/bin", "A=2", "B=two words", "C=c value"])
+        );
         assert_eq!(c["ExposedPorts"], json!({"80/tcp": {}, "53/udp": {}}));
         assert_eq!(c["Labels"], json!({"com.x": "y", "k 2": "v"}));
         assert_eq!(c["User"], "nobody:nogroup");
@@ -309,8 +313,14 @@ mod tests {
             applied(&["from x"]).unwrap_err(),
             "from is not a valid change command"
         );
-        assert_eq!(applied(&["CMD"]).unwrap_err(), "CMD requires at least one argument");
-        assert_eq!(applied(&["EXPOSE http"]).unwrap_err(), "invalid containerPort: http");
+        assert_eq!(
+            applied(&["CMD"]).unwrap_err(),
+            "CMD requires at least one argument"
+        );
+        assert_eq!(
+            applied(&["EXPOSE http"]).unwrap_err(),
+            "invalid containerPort: http"
+        );
         assert!(applied(&["ENV A=\"open"]).is_err());
         assert!(applied(&["LABEL a=1 novalue"]).is_err());
     }

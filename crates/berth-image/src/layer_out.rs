@@ -134,8 +134,11 @@ impl<W: Write> Writer<W> {
                 if self.layer && opaque {
                     let mut marker = self.header(&stat, tar::EntryType::Regular);
                     marker.set_mode(0o644);
-                    self.tar
-                        .append_data(&mut marker, format!("{path}/{OPAQUE_MARKER}"), io::empty())?;
+                    self.tar.append_data(
+                        &mut marker,
+                        format!("{path}/{OPAQUE_MARKER}"),
+                        io::empty(),
+                    )?;
                 }
                 let mut below = vec![child];
                 if !opaque {

@@ -2,6 +2,7 @@
 
 pub mod changes;
 pub mod digest;
+pub mod import;
 pub mod layer_in;
 pub mod layer_out;
 pub mod local;

@@ -36,19 +36,41 @@ fn scratch_upper(dir: &Path) {
     mknod(dir, "etc/gone", FileType::CharacterDevice, 0);
     mknod(dir, "fifo", FileType::Fifo, 0);
     mknod(dir, "tty", FileType::CharacterDevice, fs::makedev(5, 0));
-    fs::setxattr(dir.join("etc/empty").as_path(), OPAQUE_XATTR, b"y", fs::XattrFlags::empty())
-        .unwrap();
-    fs::setxattr(dir.join("etc/new").as_path(), "user.note", b"kept", fs::XattrFlags::empty())
-        .unwrap();
+    fs::setxattr(
+        dir.join("etc/empty").as_path(),
+        OPAQUE_XATTR,
+        b"y",
+        fs::XattrFlags::empty(),
+    )
+    .unwrap();
+    fs::setxattr(
+        dir.join("etc/new").as_path(),
+        "user.note",
+        b"kept",
+        fs::XattrFlags::empty(),
+    )
+    .unwrap();
     // A sparse file: a hole, then a byte.
     let sparse = std::fs::File::create(dir.join("sparse")).unwrap();
     sparse.set_len(1 << 20).unwrap();
     std::os::unix::fs::FileExt::write_at(&sparse, b"x", (1 << 20) - 1).unwrap();
     let when = fs::Timestamps {
-        last_access: fs::Timespec { tv_sec: 1_000_000, tv_nsec: 0 },
-        last_modification: fs::Timespec { tv_sec: 1_000_000, tv_nsec: 0 },
+        last_access: fs::Timespec {
+            tv_sec: 1_000_000,
+            tv_nsec: 0,
+        },
+        last_modification: fs::Timespec {
+            tv_sec: 1_000_000,
+            tv_nsec: 0,
+        },
     };
-    fs::utimensat(fs::CWD, dir.join("etc/new").as_path(), &when, AtFlags::empty()).unwrap();
+    fs::utimensat(
+        fs::CWD,
+        dir.join("etc/new").as_path(),
+        &when,
+        AtFlags::empty(),
+    )
+    .unwrap();
 }
 
 #[test]
@@ -75,7 +97,11 @@ fn an_upper_dir_round_trips_through_unpack() {
             "tty",
         ]
     );
-    assert_eq!(tar, write_layer(upper.path(), Vec::new()).unwrap(), "deterministic");
+    assert_eq!(
+        tar,
+        write_layer(upper.path(), Vec::new()).unwrap(),
+        "deterministic"
+    );
 
     let out = tempfile::tempdir().unwrap();
     unpack(&tar[..], out.path(), UnpackOptions::for_current_user()).unwrap();
@@ -84,14 +110,24 @@ fn an_upper_dir_round_trips_through_unpack() {
     let new = meta("etc/new");
     assert_eq!(new.mode() & 0o7777, 0o4755);
     assert_eq!((new.uid(), new.gid(), new.mtime()), (1000, 100, 1_000_000));
-    assert_eq!(new.ino(), meta("etc/new-link").ino(), "a hardlink stays one");
+    assert_eq!(
+        new.ino(),
+        meta("etc/new-link").ino(),
+        "a hardlink stays one"
+    );
     assert_eq!(std::fs::read(o.join("etc/new")).unwrap(), b"new\n");
     let mut note = [0u8; 8];
     let n = fs::getxattr(o.join("etc/new").as_path(), "user.note", &mut note[..]).unwrap();
     assert_eq!(&note[..n], b"kept");
-    assert_eq!(std::fs::read_link(o.join("etc/sym")).unwrap(), Path::new("../etc/new"));
+    assert_eq!(
+        std::fs::read_link(o.join("etc/sym")).unwrap(),
+        Path::new("../etc/new")
+    );
     let gone = meta("etc/gone");
-    assert!(gone.file_type().is_char_device() && gone.rdev() == 0, "a whiteout again");
+    assert!(
+        gone.file_type().is_char_device() && gone.rdev() == 0,
+        "a whiteout again"
+    );
     let dir = open_root(&o.join("etc/empty")).unwrap();
     assert!(is_opaque(&dir), "opaque again");
     assert!(meta("fifo").file_type().is_fifo());
@@ -123,12 +159,24 @@ fn a_merged_tree_applies_whiteouts_and_opaque_dirs() {
     std::fs::write(t.join("keep/a"), "new").unwrap();
     std::fs::write(t.join("replaced/in"), "").unwrap();
     mknod(t, "deleted", FileType::CharacterDevice, 0);
-    fs::setxattr(t.join("emptied").as_path(), OPAQUE_XATTR, b"y", fs::XattrFlags::empty())
-        .unwrap();
+    fs::setxattr(
+        t.join("emptied").as_path(),
+        OPAQUE_XATTR,
+        b"y",
+        fs::XattrFlags::empty(),
+    )
+    .unwrap();
     let tar = write_merged(&[t, b], Vec::new()).unwrap();
     assert_eq!(
         names(&tar),
-        ["emptied/", "keep/", "keep/a", "keep/b", "replaced/", "replaced/in"]
+        [
+            "emptied/",
+            "keep/",
+            "keep/a",
+            "keep/b",
+            "replaced/",
+            "replaced/in"
+        ]
     );
     let mut archive = tar::Archive::new(&tar[..]);
     let mut a = archive
