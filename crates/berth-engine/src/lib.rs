@@ -1,10 +1,12 @@
 //! berth's engine: it ties images, the runtime and networks together into containers.
 
 pub mod attach;
+pub mod commit;
 pub mod config;
 pub mod connect;
 pub mod containers;
 pub mod cp;
+pub mod diff;
 pub mod disk_usage;
 pub mod exec;
 pub mod ids;

@@ -1,7 +1,10 @@
 //! berth images: references, the registry client, the content store and layer unpacking.
 
+pub mod changes;
 pub mod digest;
+pub mod import;
 pub mod layer_in;
+pub mod layer_out;
 pub mod local;
 pub mod manifest;
 pub mod new_image;

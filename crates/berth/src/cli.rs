@@ -120,6 +120,16 @@ pub enum Command {
     /// Manage berth
     #[command(subcommand)]
     System(crate::cli_groups::SystemCommand),
+    /// Create a new image from a container's changes
+    Commit(Deferred<crate::commands::image_out::CommitArgs>),
+    /// Export a container's filesystem as a tar archive
+    Export(Deferred<crate::commands::image_out::ExportArgs>),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(Deferred<crate::commands::image_out::ImportArgs>),
+    /// Show the history of an image
+    History(Deferred<crate::commands::image_out::HistoryArgs>),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(Deferred<crate::commands::image_out::DiffArgs>),
     /// Show the berth version information
     Version(Deferred<FormatArgs>),
     /// Display system-wide information
@@ -143,6 +153,10 @@ pub enum ImageCommand {
     Rm(Deferred<RmiArgs>),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
     Tag(Deferred<TagArgs>),
+    /// Show the history of an image
+    History(Deferred<crate::commands::image_out::HistoryArgs>),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(Deferred<crate::commands::image_out::ImportArgs>),
 }
 
 /// `berth run`

@@ -13,14 +13,20 @@ use clap::{Args, Subcommand};
 pub enum ContainerCommand {
     /// Attach local standard output and error streams to a running container
     Attach(Deferred<TopArgs>),
+    /// Create a new image from a container's changes
+    Commit(Deferred<crate::commands::image_out::CommitArgs>),
     /// Copy files/folders between a container and the local filesystem
     Cp(Deferred<CpArgs>),
     /// Create a new container
     #[command(override_usage = "berth container create [OPTIONS] IMAGE [COMMAND] [ARG...]")]
     Create(Deferred<Box<RunArgs>>),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(Deferred<crate::commands::image_out::DiffArgs>),
     /// Execute a command in a running container
     #[command(override_usage = "berth container exec [OPTIONS] CONTAINER COMMAND [ARG...]")]
     Exec(Deferred<ExecArgs>),
+    /// Export a container's filesystem as a tar archive
+    Export(Deferred<crate::commands::image_out::ExportArgs>),
     /// Display detailed information on one or more containers
     Inspect(Deferred<InspectArgs>),
     /// Kill one or more running containers

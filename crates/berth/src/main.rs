@@ -11,7 +11,7 @@ mod units;
 use berth_engine::config::EngineConfig;
 use clap::Parser;
 use cli::{Cli, Command, ImageCommand};
-use commands::{Context, containers, images, login};
+use commands::{Context, containers, image_out, images, login};
 use exit::{Failure, Outcome};
 
 /// Picks one of berth's three faces by its name and first argument. Kept small: the relay of a
@@ -156,6 +156,15 @@ fn dispatch(ctx: &Context, command: &Command) -> Outcome {
         Command::Update(args) => commands::update::update(ctx, args),
         Command::Container(command) => commands::groups::container(ctx, command),
         Command::System(command) => commands::groups::system(ctx, command),
+        Command::Commit(args) => image_out::run_commit(ctx, args),
+        Command::Export(args) => image_out::run_export(ctx, args),
+        Command::Import(args) | Command::Image(ImageCommand::Import(args)) => {
+            image_out::run_import(ctx, args)
+        }
+        Command::History(args) | Command::Image(ImageCommand::History(args)) => {
+            image_out::run_history(ctx, args)
+        }
+        Command::Diff(args) => image_out::run_diff(ctx, args),
     }
 }
 

@@ -13,9 +13,12 @@ pub fn container(ctx: &Context, command: &ContainerCommand) -> Outcome {
     use super::containers as c;
     match command {
         ContainerCommand::Attach(args) => c::attach(ctx, args),
+        ContainerCommand::Commit(args) => super::image_out::run_commit(ctx, args),
         ContainerCommand::Cp(args) => c::cp(ctx, args),
         ContainerCommand::Create(args) => super::run::create(ctx, args),
+        ContainerCommand::Diff(args) => super::image_out::run_diff(ctx, args),
         ContainerCommand::Exec(args) => c::exec(ctx, args),
+        ContainerCommand::Export(args) => super::image_out::run_export(ctx, args),
         ContainerCommand::Inspect(args) => inspect(ctx, args),
         ContainerCommand::Kill(args) => c::kill(ctx, args),
         ContainerCommand::Logs(args) => c::logs(ctx, args),

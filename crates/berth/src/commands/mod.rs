@@ -2,6 +2,7 @@
 
 pub mod containers;
 pub mod groups;
+pub mod image_out;
 pub mod images;
 pub mod info;
 pub mod labels;
