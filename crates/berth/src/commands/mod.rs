@@ -8,6 +8,7 @@ pub mod login;
 pub mod network;
 pub mod progress;
 pub mod prune;
+pub mod push;
 pub mod reclaimed;
 pub mod run;
 pub mod system;
