@@ -275,3 +275,99 @@ fn on_threads<T: Sync>(
         None => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layer_in::{Compression, Expected, Keep, store_layer};
+    use crate::new_image::{ManifestFormat, record_image};
+    use crate::pull::{Progress, PullOptions, pull};
+
+    struct Quiet;
+
+    impl PushProgress for Quiet {
+        fn layer_waiting(&self, _: &Digest, _: u64) {}
+        fn layer_sent(&self, _: &Digest, _: u64) {}
+        fn layer_done(&self, _: &Digest, _: &LayerPushed) {}
+    }
+
+    impl Progress for Quiet {
+        fn layer_waiting(&self, _: &Digest, _: u64) {}
+        fn layer_exists(&self, _: &Digest) {}
+        fn layer_bytes(&self, _: &Digest, _: u64) {}
+        fn layer_done(&self, _: &Digest) {}
+    }
+
+    fn tar_of(name: &str, data: &[u8]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder.append_data(&mut header, name, data).unwrap();
+        builder.into_inner().unwrap()
+    }
+
+    /// An image berth made (as commit and import make one) goes out as its gzip blob and
+    /// manifest, and comes back in with the same digests.
+    #[test]
+    fn a_made_image_is_pushed_and_pulled_back() {
+        let registry = berth_testkit::registry::Registry::start_open().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("a")).unwrap();
+        let layer = store_layer(
+            &store,
+            &tar_of("made", b"by berth")[..],
+            &Expected::default(),
+            Keep::Compressed(Compression::Gzip),
+            None,
+            1 << 20,
+        )
+        .unwrap();
+        let config = serde_json::to_vec(&serde_json::json!({
+            "architecture": "amd64", "os": "linux", "config": {},
+            "rootfs": {"type": "layers", "diff_ids": [layer.received.diff_id.to_string()]},
+        }))
+        .unwrap();
+        let tag = Reference::parse(&format!("{}/made/one:1", registry.host())).unwrap();
+        let id = record_image(
+            &store,
+            &config,
+            std::slice::from_ref(&layer),
+            ManifestFormat::Docker,
+            std::slice::from_ref(&tag),
+        )
+        .unwrap();
+        let options = PushOptions {
+            client: ClientOptions::default(),
+            credentials: DockerConfig::at(dir.path().join("config.json")),
+        };
+        let pushed = push(&store, &tag, &options, &Quiet).unwrap();
+        let manifest = store.images().unwrap().images[&id].manifest.clone();
+        assert_eq!(pushed.digest, manifest);
+        assert!(
+            store.images().unwrap().images[&id]
+                .repo_digests
+                .contains(&format!("{}@{manifest}", tag.full_name()))
+        );
+        let blob = registry
+            .client(None)
+            .get_blob("made/one", &layer.received.blob.to_string())
+            .unwrap();
+        assert_eq!(
+            blob,
+            std::fs::read(store.blob_path(&layer.received.blob)).unwrap()
+        );
+
+        let other = Store::open(&dir.path().join("b")).unwrap();
+        let pull_options = PullOptions {
+            platform: None,
+            client: ClientOptions::default(),
+            credentials: DockerConfig::at(dir.path().join("config.json")),
+            docker_io_mirrors: Vec::new(),
+            max_layer_size: 1 << 20,
+        };
+        let pulled = pull(&other, &tag, &pull_options, &Quiet).unwrap();
+        assert_eq!((pulled.id, pulled.digest), (id, manifest));
+    }
+}
