@@ -235,7 +235,10 @@ fn large_blobs_go_in_chunks_and_a_cut_upload_starts_again() {
     env.berth(&["tag", &name, &doomed]).ok();
     env.berth(&["push", &doomed]).fails(
         1,
-        &format!("upload of blob {big} to {} failed 5 times", always.host()),
+        &format!(
+            "upload of blob {big} to {}/cut/again failed 5 times",
+            always.host()
+        ),
     );
 }
 
@@ -320,7 +323,8 @@ fn refused_and_impossible_pushes_exit_1_with_a_clear_error() {
     .unwrap();
     let dest = format!("{}/dst/app:1", not_found.host());
     env.berth(&["tag", &name, &dest]).ok();
-    env.berth(&["push", &dest]).fails(1, "not found");
+    env.berth(&["push", &dest])
+        .fails(1, &format!("to {}/dst/app not found", not_found.host()));
     let busy = FaultProxy::start(
         &registry.base_url(),
         vec![Fault::Status {
@@ -334,6 +338,29 @@ fn refused_and_impossible_pushes_exit_1_with_a_clear_error() {
     let dest = format!("{}/dst/app:1", busy.host());
     env.berth(&["tag", &name, &dest]).ok();
     env.berth(&["push", &dest]).fails(1, "HTTP 503");
+
+    // A PUT answered 429 with Retry-After, once: the upload starts again and succeeds.
+    let once = FaultProxy::start(
+        &registry.base_url(),
+        vec![Fault::Status {
+            path: "digest=sha256".into(),
+            status: 429,
+            retry_after: Some(1),
+            times: 1,
+        }],
+    )
+    .unwrap();
+    let dest = format!("{}/dst/app:1", once.host());
+    env.berth(&["tag", &name, &dest]).ok();
+    let started = std::time::Instant::now();
+    env.berth(&["push", &dest]).ok();
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1));
+    let starts = once
+        .seen()
+        .iter()
+        .filter(|s| s.method == "POST" && s.path.contains("/blobs/uploads/"))
+        .count();
+    assert_eq!(starts, 7, "six blobs, one of them twice");
 
     // Nobody listens.
     let closed = TcpListener::bind("127.0.0.1:0")

@@ -235,7 +235,8 @@ pub(super) fn header<'a>(response: &'a Response<ureq::Body>, name: &str) -> &'a 
         .unwrap_or("")
 }
 
-fn retry_after(response: &Response<ureq::Body>) -> Option<Duration> {
+/// The wait a 429 or 503 asks for (`Retry-After` in seconds), at most `MAX_RETRY_AFTER`.
+pub(super) fn retry_after(response: &Response<ureq::Body>) -> Option<Duration> {
     let seconds: u64 = header(response, "retry-after").trim().parse().ok()?;
     Some(Duration::from_secs(seconds).min(MAX_RETRY_AFTER))
 }

@@ -9,11 +9,12 @@
 
 use super::client::{Access, RegistryClient, resolve_location};
 use super::error::{RegistryError, error_message};
-use super::transport::{BACKOFF, header, host_of, is_retryable_status};
+use super::transport::{BACKOFF, header, host_of, is_retryable_status, retry_after};
 use crate::digest::Digest;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
+use std::time::Duration;
 use ureq::http::{Method, Response};
 
 /// Blobs up to this size go in one `PUT`; larger ones in `PATCH`es of this size. One request
@@ -30,9 +31,10 @@ pub struct PushTarget<'a> {
     access: Access,
 }
 
-/// A failed attempt: worth another (`Again`) or not.
+/// A failed attempt: worth another (`Again`, after the wait the registry asked for, if any)
+/// or not.
 enum Failed {
-    Again(RegistryError),
+    Again(RegistryError, Option<Duration>),
     Final(RegistryError),
 }
 
@@ -58,7 +60,7 @@ impl PushTarget<'_> {
     /// Whether the repository has the blob `digest`.
     pub fn has_blob(&self, digest: &Digest) -> Result<bool, RegistryError> {
         let url = self.url(&format!("blobs/{digest}"));
-        let what = format!("blob {digest}");
+        let what = format!("blob {digest} in {}", self.place());
         match self
             .client
             .request_with(Method::HEAD, &url, &[], &self.access, &what)
@@ -74,7 +76,7 @@ impl PushTarget<'_> {
     /// returned for `upload`.
     pub fn mount(&self, digest: &Digest, from: &str) -> Result<Option<String>, RegistryError> {
         let url = self.url(&format!("blobs/uploads/?mount={digest}&from={from}"));
-        let what = format!("mount of blob {digest} from {from}");
+        let what = format!("mount of blob {digest} from {from} into {}", self.place());
         let response = self.client.request_with(
             Method::POST,
             &url,
@@ -99,7 +101,7 @@ impl PushTarget<'_> {
         mut session: Option<String>,
         sent: &dyn Fn(u64),
     ) -> Result<(), RegistryError> {
-        let what = format!("upload of blob {digest}");
+        let what = format!("upload of blob {digest} to {}", self.place());
         self.attempts(&what, || {
             let location = match session.take() {
                 Some(location) => location,
@@ -119,7 +121,7 @@ impl PushTarget<'_> {
     ) -> Result<Digest, RegistryError> {
         let url = self.url(&format!("manifests/{reference}"));
         let digest = Digest::of(bytes);
-        let what = format!("manifest {}:{reference}", self.repository);
+        let what = format!("manifest {}:{reference}", self.place());
         self.attempts(&what, || {
             let headers = [("Content-Type", media_type)];
             let response = self.send(
@@ -141,6 +143,11 @@ impl PushTarget<'_> {
         Ok(digest)
     }
 
+    /// `host/repository`, for messages.
+    fn place(&self) -> String {
+        format!("{}/{}", self.client.host, self.repository)
+    }
+
     /// `<base>/v2/<repository>/<rest>`
     fn url(&self, rest: &str) -> String {
         format!("{}/v2/{}/{rest}", self.client.base, self.repository)
@@ -158,15 +165,14 @@ impl PushTarget<'_> {
             match attempt() {
                 Ok(()) => return Ok(()),
                 Err(Failed::Final(e)) => return Err(e),
-                Err(Failed::Again(e)) if n == ATTEMPTS => {
+                Err(Failed::Again(e, _)) if n == ATTEMPTS => {
                     return Err(RegistryError::Protocol(format!(
-                        "{what} to {} failed {ATTEMPTS} times; the last time: {e}",
-                        self.client.host
+                        "{what} failed {ATTEMPTS} times; the last time: {e}"
                     )));
                 }
-                Err(Failed::Again(e)) => {
+                Err(Failed::Again(e, wait)) => {
                     tracing::debug!(what, attempt = n, error = %e, "starting again");
-                    std::thread::sleep(delay);
+                    std::thread::sleep(wait.unwrap_or(delay));
                     delay *= 2;
                 }
             }
@@ -177,7 +183,7 @@ impl PushTarget<'_> {
     /// Opens an upload session; returns its location.
     fn start_upload(&self, digest: &Digest) -> Result<String, RegistryError> {
         let url = self.url("blobs/uploads/");
-        let what = format!("upload of blob {digest}");
+        let what = format!("upload of blob {digest} to {}", self.place());
         let response = self.client.request_with(
             Method::POST,
             &url,
@@ -197,7 +203,7 @@ impl PushTarget<'_> {
         path: &Path,
         sent: &dyn Fn(u64),
     ) -> Result<(), Failed> {
-        let what = format!("upload of blob {digest}");
+        let what = format!("upload of blob {digest} to {}", self.place());
         let unreadable = |e: io::Error| {
             Failed::Final(RegistryError::Protocol(format!(
                 "{what}: cannot read {}: {e}",
@@ -262,7 +268,7 @@ impl PushTarget<'_> {
         let response = client
             .transport
             .send_once(method, url, headers, authorization.as_deref(), body, length)
-            .map_err(Failed::Again)?;
+            .map_err(|e| Failed::Again(e, None))?;
         let status = response.status().as_u16();
         match status {
             200..=299 => Ok(response),
@@ -276,6 +282,7 @@ impl PushTarget<'_> {
                     .remove(&self.access.scope);
                 Err(Failed::Again(
                     self.access.denied(&client.host, error_message(response)),
+                    None,
                 ))
             }
             403 => Err(Failed::Final(
@@ -286,13 +293,14 @@ impl PushTarget<'_> {
                 message: error_message(response),
             })),
             _ => {
+                let wait = retry_after(&response);
                 let error = RegistryError::Status {
                     what: what.to_owned(),
                     status,
                     message: error_message(response),
                 };
                 match is_retryable_status(status) {
-                    true => Err(Failed::Again(error)),
+                    true => Err(Failed::Again(error, wait)),
                     false => Err(Failed::Final(error)),
                 }
             }
