@@ -9,6 +9,7 @@ pub mod local;
 pub mod manifest;
 pub mod new_image;
 pub mod pull;
+pub mod push;
 pub mod reference;
 pub mod registry;
 pub mod store;

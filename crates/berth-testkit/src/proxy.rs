@@ -282,7 +282,7 @@ fn handle(state: &State, mut request: tiny_http::Request) {
     let mut upstream = http::Request::builder()
         .method(seen.method.as_str())
         .uri(format!("{}{}", state.upstream, seen.path));
-    for name in ["Accept", "Range", "Content-Type"] {
+    for name in ["Accept", "Range", "Content-Type", "Content-Range"] {
         if let Some(value) = header(name) {
             upstream = upstream.header(name, value);
         }

@@ -47,6 +47,8 @@ pub struct Cli {
 pub enum Command {
     /// Download an image from a registry
     Pull(Deferred<PullArgs>),
+    /// Upload an image to a registry
+    Push(Deferred<PushArgs>),
     /// List images
     Images(Deferred<ImagesArgs>),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
@@ -148,6 +150,8 @@ pub enum ImageCommand {
     Ls(Deferred<ImagesArgs>),
     /// Download an image from a registry
     Pull(Deferred<PullArgs>),
+    /// Upload an image to a registry
+    Push(Deferred<PushArgs>),
     /// Remove one or more images
     #[command(alias = "remove")]
     Rm(Deferred<RmiArgs>),
@@ -520,6 +524,19 @@ pub struct PullArgs {
     /// Set platform if the image is multi-platform (os/arch[/variant])
     #[arg(long)]
     pub platform: Option<String>,
+}
+
+/// `berth push`
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    /// The image: NAME[:TAG]
+    pub name: String,
+    /// Push all tags of an image to the repository
+    #[arg(short, long = "all-tags")]
+    pub all_tags: bool,
+    /// Suppress verbose output
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 /// `berth images`

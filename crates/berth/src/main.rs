@@ -121,6 +121,9 @@ fn dispatch(ctx: &Context, command: &Command) -> Outcome {
         Command::Pull(args) | Command::Image(ImageCommand::Pull(args)) => {
             images::run_pull(ctx, args)
         }
+        Command::Push(args) | Command::Image(ImageCommand::Push(args)) => {
+            commands::push::run(ctx, args)
+        }
         Command::Images(args) | Command::Image(ImageCommand::Ls(args)) => {
             images::run_images(ctx, args)
         }

@@ -78,7 +78,8 @@ impl Auth {
         }
     }
 
-    /// Asks the token endpoint for a token for `scope` ("" for a login check).
+    /// Asks the token endpoint for a token for `scope` ("" for a login check; several scopes
+    /// separated by spaces are asked for together).
     pub(super) fn fetch_token(
         &self,
         transport: &Transport,
@@ -93,7 +94,7 @@ impl Auth {
             ));
         };
         let mut url = format!("{realm}?service={}", encode_query(&service));
-        if !scope.is_empty() {
+        for scope in scope.split(' ').filter(|s| !s.is_empty()) {
             url.push_str(&format!("&scope={}", encode_query(scope)));
         }
         let basic = self.credentials.as_ref().map(|c| {

@@ -24,11 +24,58 @@ pub struct RegistryClient {
     pub(super) transport: Transport,
     pub(super) host: String,
     pub(super) base: String,
-    auth: Auth,
+    pub(super) auth: Auth,
 }
 
 /// A response body as a plain reader.
 pub type Body = ureq::BodyReader<'static>;
+
+/// What a request may do: the token scope it asks for, and how a refusal is told.
+pub(super) struct Access {
+    /// `pull` or `push`.
+    action: &'static str,
+    /// The repository acted on.
+    repository: String,
+    /// The token scope: `repository:NAME:ACTIONS`, several separated by spaces.
+    pub(super) scope: String,
+}
+
+impl Access {
+    /// Pulling from `repository`.
+    pub(super) fn pull(repository: &str) -> Access {
+        Access {
+            action: "pull",
+            repository: repository.to_owned(),
+            scope: format!("repository:{repository}:pull"),
+        }
+    }
+
+    /// Pushing to `repository`, and pulling from each of `mount_from` (cross-repository mounts).
+    pub(super) fn push(repository: &str, mount_from: &[String]) -> Access {
+        let mut scope = format!("repository:{repository}:push,pull");
+        for from in mount_from.iter().filter(|f| *f != repository) {
+            scope.push_str(&format!(" repository:{from}:pull"));
+        }
+        Access {
+            action: "push",
+            repository: repository.to_owned(),
+            scope,
+        }
+    }
+
+    /// The refusal of a request with this access.
+    pub(super) fn denied(&self, host: &str, message: String) -> RegistryError {
+        RegistryError::Denied {
+            action: self.action,
+            repository: self.repository.clone(),
+            host: host.to_owned(),
+            message: match self.action {
+                "pull" => message,
+                _ => format!("{message} (scope \"{}\")", self.scope),
+            },
+        }
+    }
+}
 impl RegistryClient {
     /// Connects to `host` (`registry-1.docker.io`, `127.0.0.1:5000`): pings `/v2/` over HTTPS,
     /// and over plain HTTP when HTTPS fails and the host may be insecure.
@@ -210,14 +257,27 @@ impl RegistryClient {
         repository: &str,
         what: &str,
     ) -> Result<Response<ureq::Body>, RegistryError> {
-        let scope = format!("repository:{repository}:pull");
+        let access = Access::pull(repository);
+        self.request_with(method, url, headers, &access, what)
+    }
+
+    /// `request` with the access (token scope) of a push or a pull.
+    pub(super) fn request_with(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(&str, &str)],
+        access: &Access,
+        what: &str,
+    ) -> Result<Response<ureq::Body>, RegistryError> {
+        let scope = &access.scope;
         let mut url = url.to_owned();
         let mut refreshed = false;
         for _ in 0..10 {
             let same_host = host_of(&url) == host_of(&self.base);
             let auth = if same_host {
                 self.auth
-                    .authorization(&self.transport, &self.host, &scope, false)?
+                    .authorization(&self.transport, &self.host, scope, false)?
             } else {
                 None
             };
@@ -241,19 +301,12 @@ impl RegistryClient {
                     if !matches!(challenge, Challenge::None) {
                         *self.auth.challenge.lock().expect("challenge lock") = challenge;
                     }
-                    self.auth.tokens.lock().expect("token lock").remove(&scope);
+                    self.auth.tokens.lock().expect("token lock").remove(scope);
                     self.auth
-                        .authorization(&self.transport, &self.host, &scope, true)?;
+                        .authorization(&self.transport, &self.host, scope, true)?;
                     refreshed = true;
                 }
-                401 | 403 => {
-                    return Err(RegistryError::Denied {
-                        action: "pull",
-                        repository: repository.to_owned(),
-                        host: self.host.clone(),
-                        message: error_message(response),
-                    });
-                }
+                401 | 403 => return Err(access.denied(&self.host, error_message(response))),
                 404 => {
                     return Err(RegistryError::NotFound {
                         what: what.to_owned(),
@@ -291,7 +344,7 @@ fn host_without_port(host: &str) -> &str {
     host.rsplit_once(':').map_or(host, |(name, _)| name)
 }
 
-fn resolve_location(current: &str, location: &str) -> Option<String> {
+pub(super) fn resolve_location(current: &str, location: &str) -> Option<String> {
     if location.starts_with("http://") || location.starts_with("https://") {
         return Some(location.to_owned());
     }

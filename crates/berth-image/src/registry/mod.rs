@@ -6,3 +6,4 @@ pub mod client;
 pub mod credentials;
 mod error;
 mod transport;
+pub mod upload;

@@ -80,7 +80,7 @@ impl Transport {
             match self.agent.run(request) {
                 Ok(response) => {
                     let status = response.status().as_u16();
-                    let retryable = status == 429 || matches!(status, 500 | 502 | 503 | 504);
+                    let retryable = is_retryable_status(status);
                     if !retryable || attempt == ATTEMPTS {
                         return Ok(response);
                     }
@@ -102,6 +102,38 @@ impl Transport {
             delay *= 2;
         }
         unreachable!("the last attempt returns")
+    }
+
+    /// Sends one request with a body of `length` bytes read from `body`, once: a body that
+    /// broke off may have been partly taken, so the caller starts its upload again instead.
+    pub(super) fn send_once(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(&str, &str)],
+        authorization: Option<&str>,
+        body: &mut dyn io::Read,
+        length: u64,
+    ) -> Result<Response<ureq::Body>, RegistryError> {
+        let mut request = http::Request::builder()
+            .method(method)
+            .uri(url)
+            .header("Content-Length", length.to_string());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(value) = authorization {
+            request = request.header("Authorization", value);
+        }
+        let request = request
+            .body(ureq::SendBody::from_reader(body))
+            .map_err(|e| RegistryError::Protocol(format!("bad request for {url}: {e}")))?;
+        self.agent
+            .run(request)
+            .map_err(|e| RegistryError::Unreachable {
+                host: host_of(url).to_owned(),
+                why: self.describe(&e),
+            })
     }
 
     /// What went wrong with a request, in words: a timeout and a connection closed without an
@@ -182,6 +214,12 @@ fn build_agent(host: &str, options: &ClientOptions) -> Result<ureq::Agent, Regis
     Ok(config.build().into())
 }
 
+/// Whether an answer with `status` is worth asking again: the registry is busy or broken for
+/// now (429, 5xx).
+pub(super) fn is_retryable_status(status: u16) -> bool {
+    status == 429 || matches!(status, 500 | 502 | 503 | 504)
+}
+
 /// Whether a request is worth sending again. A timeout is not: the registry already had the
 /// whole idle timeout to answer.
 fn is_transient(error: &ureq::Error) -> bool {
@@ -197,7 +235,8 @@ pub(super) fn header<'a>(response: &'a Response<ureq::Body>, name: &str) -> &'a 
         .unwrap_or("")
 }
 
-fn retry_after(response: &Response<ureq::Body>) -> Option<Duration> {
+/// The wait a 429 or 503 asks for (`Retry-After` in seconds), at most `MAX_RETRY_AFTER`.
+pub(super) fn retry_after(response: &Response<ureq::Body>) -> Option<Duration> {
     let seconds: u64 = header(response, "retry-after").trim().parse().ok()?;
     Some(Duration::from_secs(seconds).min(MAX_RETRY_AFTER))
 }

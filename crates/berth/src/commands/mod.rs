@@ -11,6 +11,7 @@ pub mod network;
 pub mod progress;
 pub mod prune;
 pub mod ps;
+pub mod push;
 pub mod reclaimed;
 pub mod run;
 pub mod system;
