@@ -116,6 +116,8 @@ pub struct RunOptions {
     pub log_driver: Option<String>,
     /// `-d`: nothing attaches now.
     pub detach: bool,
+    /// `--health-*` and `--no-healthcheck`.
+    pub health: crate::health::HealthOptions,
 }
 
 /// The options, checked and parsed.

@@ -79,6 +79,8 @@ pub struct Record {
     pub hostname: String,
     /// `--add-host` entries, `name:ip` (`host-gateway` is the gateway's address).
     pub extra_hosts: Vec<String>,
+    /// Its healthcheck (the run's options over the image's), when it has one.
+    pub healthcheck: Option<crate::health::Healthcheck>,
 }
 
 /// A container's connection to a network.

@@ -106,6 +106,9 @@ fn make(
             ))
         })?;
     tracing::debug!(image = %image_id, "image found");
+    let healthcheck =
+        crate::health::resolve(&options.health, &image_config["config"]["Healthcheck"])
+            .map_err(RunError::Options)?;
     let layers: Vec<PathBuf> = image
         .layers
         .iter()
@@ -259,6 +262,7 @@ fn make(
             ports,
             hostname: hostname.clone(),
             extra_hosts: plan.network.extra_hosts.clone(),
+            healthcheck,
             ..Record::default()
         };
         // Names are unique: checked and taken under one lock. The one reading of every record
@@ -288,6 +292,7 @@ fn make(
             .save(&record)
             .map_err(io("write the container record"))?;
         tracing::debug!(id, "container files, spec and record written");
+        crate::events::container(&roots.root, &record, "create", &[]);
         Ok((record, spec))
     })();
     if result.is_err()
@@ -310,7 +315,8 @@ pub fn execute(
 ) -> Result<i32, RunError> {
     let containers = Containers::new(&roots.root);
     let prepared = prepare(roots, &containers, id, created)?;
-    let ended = runtime::run(&prepared.config, &prepared.layout, stdio, &mut |_| {
+    let ended = runtime::run(&prepared.config, &prepared.layout, stdio, &mut |pid| {
+        lifecycle::started(roots, &prepared.record, pid);
         on_started()
     });
     drop(prepared.held);

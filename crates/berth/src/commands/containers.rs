@@ -12,6 +12,7 @@ use crate::exit::{Failure, Outcome};
 use crate::units::human_duration;
 use anyhow::anyhow;
 use berth_engine::containers::{Containers, FindError};
+use berth_engine::health::{self, HealthStatus};
 use berth_engine::lifecycle::{self, LifecycleError};
 use berth_engine::record::{LogDriver, Record, Status};
 use berth_engine::{supervisor, time};
@@ -134,8 +135,9 @@ pub fn wait(ctx: &Context, args: &NamesArgs) -> Outcome {
     })
 }
 
-/// The STATUS column: `Up 5 seconds`, `Exited (0) 2 minutes ago`, `Created`.
-fn status_text(record: &Record, now: i64) -> String {
+/// The STATUS column: `Up 5 seconds`, `Up 5 seconds (healthy)` (with its `health`),
+/// `Exited (0) 2 minutes ago`, `Created`.
+fn status_text(record: &Record, health: Option<HealthStatus>, now: i64) -> String {
     let ago = |at: &Option<String>| {
         at.as_deref()
             .and_then(time::parse)
@@ -144,7 +146,11 @@ fn status_text(record: &Record, now: i64) -> String {
     if record.is_running() && record.paused {
         format!("Up {} (Paused)", human_duration(ago(&record.started_at)))
     } else if record.is_running() {
-        format!("Up {}", human_duration(ago(&record.started_at)))
+        let up = format!("Up {}", human_duration(ago(&record.started_at)));
+        match health {
+            Some(health) => format!("{up} {}", health.ps_suffix()),
+            None => up,
+        }
     } else if record.status == Status::Created {
         "Created".into()
     } else {
@@ -180,7 +186,7 @@ pub fn ps(ctx: &Context, args: &PsArgs) -> Outcome {
             );
         }
     };
-    let (_, mut records) = reclaimed(ctx);
+    let (all, mut records) = reclaimed(ctx);
     records.sort_by(|a, b| b.created.cmp(&a.created));
     for filter in &args.filter {
         let (key, value) = filter
@@ -197,6 +203,7 @@ pub fn ps(ctx: &Context, args: &PsArgs) -> Outcome {
         records.retain(Record::is_running);
     }
     let now = time::unix_now();
+    let status = |r: &Record| status_text(r, health::status(&all, r), now);
     let id = |r: &Record| {
         if args.no_trunc {
             r.id.clone()
@@ -232,7 +239,7 @@ pub fn ps(ctx: &Context, args: &PsArgs) -> Outcome {
     }
     if json_lines {
         for r in &records {
-            let line = serde_json::json!({ "ID": id(r), "Image": r.image, "Command": command(r), "CreatedAt": r.created, "RunningFor": created(r), "State": state(r), "Status": status_text(r, now), "Names": r.name, "Ports": super::network::ports_column(r) });
+            let line = serde_json::json!({ "ID": id(r), "Image": r.image, "Command": command(r), "CreatedAt": r.created, "RunningFor": created(r), "State": state(r), "Status": status(r), "Names": r.name, "Ports": super::network::ports_column(r) });
             let _ = writeln!(out, "{line}");
         }
         return Ok(0);
@@ -245,7 +252,7 @@ pub fn ps(ctx: &Context, args: &PsArgs) -> Outcome {
                 r.image.clone(),
                 command(r),
                 created(r),
-                status_text(r, now),
+                status(r),
                 super::network::ports_column(r),
                 r.name.clone(),
             ]
@@ -494,7 +501,7 @@ fn container_json(ctx: &Context, all: &Containers, record: &Record) -> serde_jso
             serde_json::json!({ "Type": "bind", "Source": m["source"], "Destination": m["destination"], "RW": !ro })
         })
         .collect();
-    serde_json::json!({
+    let mut json = serde_json::json!({
         "Id": record.id,
         "Created": record.created,
         "Path": record.command.first(),
@@ -539,7 +546,13 @@ fn container_json(ctx: &Context, all: &Containers, record: &Record) -> serde_jso
         },
         "NetworkSettings": network_settings,
         "Mounts": mounts,
-    })
+    });
+    // Docker shows a healthcheck's state and configuration only for a container that has one.
+    if let Some(check) = &record.healthcheck {
+        json["State"]["Health"] = serde_json::json!(health::read(all, record));
+        json["Config"]["Healthcheck"] = serde_json::json!(check);
+    }
+    json
 }
 
 /// `berth __supervise ID`: the detached container's supervisor.

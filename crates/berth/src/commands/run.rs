@@ -58,6 +58,15 @@ fn options(args: &RunArgs) -> RunOptions {
         restart: args.restart.clone(),
         log_driver: args.log_driver.clone(),
         detach: args.detach,
+        health: berth_engine::health::HealthOptions {
+            cmd: args.health.cmd.clone(),
+            interval: args.health.interval,
+            timeout: args.health.timeout,
+            start_period: args.health.start_period,
+            start_interval: args.health.start_interval,
+            retries: args.health.retries,
+            disabled: args.health.disabled,
+        },
     }
 }
 
