@@ -189,7 +189,9 @@ fn the_images_healthcheck_is_used_and_no_healthcheck_turns_it_off() {
             "true",
         ])
         .ok();
-    let mixed = &inspect(&bb.env, &["inspect", "mixed"])["Config"]["Healthcheck"];
+    let created = inspect(&bb.env, &["inspect", "mixed"]);
+    assert!(created["State"].get("Health").is_none(), "{created:#}");
+    let mixed = &created["Config"]["Healthcheck"];
     assert_eq!(mixed["Test"][3], "echo from the image");
     assert_eq!(
         (mixed["Interval"].clone(), mixed["Retries"].clone()),

@@ -263,15 +263,14 @@ fn state_path(containers: &Containers, id: &str) -> std::path::PathBuf {
     containers.dir(id).join("health.json")
 }
 
-/// A container's health, when it has a check: as its monitor last wrote it, else `starting`.
+/// A container's health, when it has a check and has run: as its monitor last wrote it, else
+/// (a monitor about to write) `starting`. A container never started has none, as in Docker.
 pub fn read(containers: &Containers, record: &Record) -> Option<Health> {
     record.healthcheck.as_ref()?;
-    Some(
-        std::fs::read(state_path(containers, &record.id))
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .unwrap_or_default(),
-    )
+    let written = std::fs::read(state_path(containers, &record.id))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    written.or_else(|| record.is_running().then(Health::default))
 }
 
 /// The health status of a container in the container list: `Some` for a running container

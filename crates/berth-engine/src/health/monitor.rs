@@ -265,7 +265,6 @@ impl Checker {
         let code = match status {
             Ok(Some((_, status))) => status
                 .exit_status()
-                .map(|c| c as i32)
                 .or_else(|| status.terminating_signal().map(|s| 128 + s))
                 .unwrap_or(-1),
             _ => -1,

@@ -549,8 +549,10 @@ fn container_json(ctx: &Context, all: &Containers, record: &Record) -> serde_jso
     });
     // Docker shows a healthcheck's state and configuration only for a container that has one.
     if let Some(check) = &record.healthcheck {
-        json["State"]["Health"] = serde_json::json!(health::read(all, record));
         json["Config"]["Healthcheck"] = serde_json::json!(check);
+    }
+    if let Some(health) = health::read(all, record) {
+        json["State"]["Health"] = serde_json::json!(health);
     }
     json
 }
