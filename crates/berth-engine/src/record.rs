@@ -79,7 +79,9 @@ pub struct Record {
     pub hostname: String,
     /// `--add-host` entries, `name:ip` (`host-gateway` is the gateway's address).
     pub extra_hosts: Vec<String>,
-    /// Its healthcheck (the run's options over the image's), when it has one.
+    /// Its healthcheck (the run's options over the image's), when it has one (a record
+    /// without one does not name it).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub healthcheck: Option<crate::health::Healthcheck>,
 }
 
