@@ -355,6 +355,8 @@ pub fn connect_network(
     if updated.is_running() {
         refresh_hosts(roots, &updated, None);
     }
+    let (id, name) = (&network.id, &network.name);
+    crate::events::network(&roots.root, "connect", id, name, Some(&record.id));
     Ok(())
 }
 
@@ -383,6 +385,8 @@ pub fn disconnect_network(
     if record.is_running() {
         refresh_hosts(roots, record, None);
     }
+    let (id, name) = (&network.id, &network.name);
+    crate::events::network(&roots.root, "disconnect", id, name, Some(&record.id));
     Ok(())
 }
 

@@ -129,11 +129,18 @@ pub fn exec(roots: &Roots, name: &str, options: &ExecOptions) -> Result<i32, Exe
     }
     let layout = berth_runtime::cgroups::detect().context("read the cgroup layout")?;
     let cgroup = Cgroup::at(&layout, &record.cgroup_path);
-    Ok(berth_runtime::exec::exec(
-        pid,
-        &config,
-        &cgroup,
-        options.interactive,
-        &mut |_| {},
-    )?)
+    let exec_id = crate::ids::new_id().unwrap_or_default();
+    let command = options.command.join(" ");
+    let code = berth_runtime::exec::exec(pid, &config, &cgroup, options.interactive, &mut |_| {
+        let action = format!("exec_start: {command}");
+        crate::events::container(&roots.root, &record, &action, &[("execID", &exec_id)]);
+    })?;
+    let code_text = code.to_string();
+    crate::events::container(
+        &roots.root,
+        &record,
+        "exec_die",
+        &[("execID", &exec_id), ("exitCode", &code_text)],
+    );
+    Ok(code)
 }

@@ -131,6 +131,8 @@ pub fn set_paused(
         .freeze(paused)
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     containers.update(&record.id, |r| r.paused = paused)?;
+    let action = if paused { "pause" } else { "unpause" };
+    crate::events::container(containers.data_root(), &record, action, &[]);
     Ok(record)
 }
 
@@ -149,7 +151,14 @@ pub fn kill(containers: &Containers, name: &str, sig: i32) -> Result<Record, Lif
     let record = containers.find(name)?;
     thaw(containers, &record);
     signal(&record, sig)?;
+    kill_event(containers, &record, sig);
     Ok(record)
+}
+
+/// The `kill` event of `sig` sent to the container.
+fn kill_event(containers: &Containers, record: &Record, sig: i32) {
+    let sig = sig.to_string();
+    crate::events::container(containers.data_root(), record, "kill", &[("signal", &sig)]);
 }
 
 /// Waits until the container no longer runs (or is gone), at most `timeout`.
@@ -207,11 +216,16 @@ fn stop_marked(
     if record.is_running() {
         thaw(containers, &record);
         let sig = parse_signal(&record.stop_signal).unwrap_or(libc::SIGTERM);
-        let _ = signal(&record, sig);
+        if signal(&record, sig).is_ok() {
+            kill_event(containers, &record, sig);
+        }
         if !wait_not_running(containers, &record.id, timeout) {
-            let _ = signal(&record, libc::SIGKILL);
+            if signal(&record, libc::SIGKILL).is_ok() {
+                kill_event(containers, &record, libc::SIGKILL);
+            }
             wait_not_running(containers, &record.id, Duration::from_secs(30));
         }
+        crate::events::container(containers.data_root(), &record, "stop", &[]);
     }
     if let Err(e) = marked {
         // Docker's stop succeeds too when the state cannot be saved (its daemon logs it).
@@ -256,6 +270,7 @@ pub fn remove(
     let layout = berth_runtime::cgroups::detect()?;
     containers.tear_down(run_root, &layout, &record);
     containers.remove(&record.id)?;
+    crate::events::container(containers.data_root(), &record, "destroy", &[]);
     Ok(record)
 }
 

@@ -157,6 +157,8 @@ pub struct RunOptions {
     pub detach: bool,
     /// `--label` and `--label-file`, read and checked by the CLI.
     pub labels: std::collections::BTreeMap<String, String>,
+    /// `--health-*` and `--no-healthcheck`.
+    pub health: crate::health::HealthOptions,
 }
 
 /// The options, checked and parsed.

@@ -87,6 +87,10 @@ pub struct Record {
     /// them into `Config.Labels`).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// Its healthcheck (the run's options over the image's), when it has one (a record
+    /// without one does not name it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<crate::health::Healthcheck>,
 }
 
 /// A volume or bind mount of a container, and whether the volume was made for this container

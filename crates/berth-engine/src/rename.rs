@@ -57,5 +57,11 @@ pub fn rename(roots: &Roots, name: &str, new_name: &str) -> Result<Record, Renam
     if renamed.is_running() {
         connect::refresh_hosts(roots, &renamed, None);
     }
+    crate::events::container(
+        &roots.root,
+        &renamed,
+        "rename",
+        &[("oldName", &format!("/{}", record.name))],
+    );
     Ok(renamed)
 }

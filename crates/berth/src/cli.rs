@@ -132,6 +132,8 @@ pub enum Command {
     History(Deferred<crate::commands::image_out::HistoryArgs>),
     /// Inspect changes to files or directories on a container's filesystem
     Diff(Deferred<crate::commands::image_out::DiffArgs>),
+    /// Get real time events from the server
+    Events(Deferred<EventsArgs>),
     /// Show the berth version information
     Version(Deferred<FormatArgs>),
     /// Display system-wide information
@@ -299,6 +301,9 @@ pub struct RunArgs {
     /// Read in a line delimited file of labels
     #[arg(long = "label-file", value_name = "FILE")]
     pub label_file: Vec<String>,
+    /// The healthcheck
+    #[command(flatten)]
+    pub health: HealthArgs,
     /// The image, then the container's command and its arguments (all from IMAGE on is the
     /// container's, verbatim)
     #[arg(value_names = ["IMAGE", "COMMAND"], required = true, num_args = 1.., trailing_var_arg = true)]
@@ -869,6 +874,54 @@ fn keep_about(cmd: clap::Command, augment: fn(clap::Command) -> clap::Command) -
         (None, Some(long_about)) => cmd.about(None).long_about(long_about),
         (None, None) => cmd.about(None).long_about(None),
     }
+}
+
+/// `run`/`create`'s healthcheck options.
+#[derive(Args, Debug, Default)]
+pub struct HealthArgs {
+    /// Command to run to check health
+    #[arg(long = "health-cmd")]
+    pub cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h) (default 0s)
+    #[arg(long = "health-interval", value_parser = duration)]
+    pub interval: Option<std::time::Duration>,
+    /// Maximum time to allow one check to run (ms|s|m|h) (default 0s)
+    #[arg(long = "health-timeout", value_parser = duration)]
+    pub timeout: Option<std::time::Duration>,
+    /// Consecutive failures needed to report unhealthy
+    #[arg(long = "health-retries", allow_hyphen_values = true)]
+    pub retries: Option<i64>,
+    /// Start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)
+    #[arg(long = "health-start-period", value_parser = duration)]
+    pub start_period: Option<std::time::Duration>,
+    /// Time between running the check during the start period (ms|s|m|h) (default 0s)
+    #[arg(long = "health-start-interval", value_parser = duration)]
+    pub start_interval: Option<std::time::Duration>,
+    /// Disable any container-specified HEALTHCHECK
+    #[arg(long = "no-healthcheck")]
+    pub disabled: bool,
+}
+
+/// A Go duration flag (`1s`, `500ms`, `1m30s`).
+fn duration(text: &str) -> Result<std::time::Duration, String> {
+    crate::units::go_duration(text).ok_or_else(|| format!("invalid duration: {text}"))
+}
+
+/// `berth events`
+#[derive(Args, Debug)]
+pub struct EventsArgs {
+    /// Show all events created since timestamp
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Stream events until this timestamp
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Filter output based on conditions provided
+    #[arg(short, long)]
+    pub filter: Vec<String>,
+    /// Format output: "json" for one JSON object per line (default: Docker's text lines)
+    #[arg(long)]
+    pub format: Option<String>,
 }
 
 #[cfg(test)]

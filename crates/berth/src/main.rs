@@ -21,11 +21,10 @@ fn main() {
     if runc::invoked_as_runc() {
         runc::main();
     }
-    if std::env::args_os()
-        .nth(1)
-        .is_some_and(|arg| arg == "__relay")
-    {
-        relay_main();
+    match std::env::args_os().nth(1) {
+        Some(arg) if arg == "__relay" => relay_main(),
+        Some(arg) if arg == "__health" => health_main(),
+        _ => {}
     }
     cli_main();
 }
@@ -43,6 +42,13 @@ fn relay_main() -> ! {
             std::process::exit(exit::ENGINE);
         }
     }
+}
+
+/// A container's healthcheck monitor: no parser, no logging.
+#[inline(never)]
+fn health_main() -> ! {
+    let args: Vec<String> = std::env::args().skip(2).collect();
+    std::process::exit(berth_engine::health::monitor_main(&args));
 }
 
 /// The Docker-like command line.
@@ -118,6 +124,7 @@ fn dispatch(ctx: &Context, command: &Command) -> Outcome {
     match command {
         Command::Version(args) => commands::version::run(args),
         Command::Info(args) => commands::info::run(&ctx.roots, args),
+        Command::Events(args) => commands::events::run(ctx, args),
         Command::Pull(args) | Command::Image(ImageCommand::Pull(args)) => {
             images::run_pull(ctx, args)
         }

@@ -2,7 +2,7 @@
 //! relay, its end recorded.
 
 use super::error::RunError;
-use super::lifecycle::{conclude, prepare, record_exit};
+use super::lifecycle::{conclude, prepare, record_exit, started};
 use crate::connect::HeldPorts;
 use crate::containers::Containers;
 use crate::paths::Roots;
@@ -30,12 +30,15 @@ pub fn launch_detached(roots: &Roots, id: &str) -> Result<Detached, RunError> {
     let prepared = prepare(roots, &containers, id, None)?;
     let open_stdin = prepared.record.interactive;
     match runtime::launch_detached(&prepared.config, &prepared.layout, open_stdin) {
-        Ok((pid, io)) => Ok(Detached {
-            pid,
-            io,
-            held: prepared.held,
-            logged: prepared.record.log_driver != LogDriver::None,
-        }),
+        Ok((pid, io)) => {
+            started(roots, &prepared.record, pid);
+            Ok(Detached {
+                pid,
+                io,
+                held: prepared.held,
+                logged: prepared.record.log_driver != LogDriver::None,
+            })
+        }
         Err(e) => {
             let e = RunError::from(e);
             record_exit(

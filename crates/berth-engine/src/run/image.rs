@@ -65,6 +65,9 @@ pub(super) fn find_or_pull(
                 Reference::parse(&options.image).map_err(|e| RunError::Options(e.to_string()))?;
             notices.note(&format!("Unable to find image '{}' locally", options.image));
             let id = pull::pull(store, &reference, &config.pull_options(wanted), notices)?.id;
+            let name = reference.familiar_name();
+            let tag = reference.tag.as_deref().unwrap_or("latest");
+            crate::events::image(store.root(), "pull", &format!("{name}:{tag}"), &name);
             return image_record(read()?, id, options);
         }
         Err(e) => return Err(e.into()),

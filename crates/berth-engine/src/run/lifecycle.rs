@@ -98,6 +98,15 @@ pub(super) fn prepare(
     }
 }
 
+/// After the container's start (its init `pid`, a child of this process): the `start` event,
+/// and the monitor of its healthcheck when it has one.
+pub(super) fn started(roots: &Roots, record: &Record, pid: i32) {
+    crate::events::container(&roots.root, record, "start", &[]);
+    if record.healthcheck.is_some() {
+        crate::health::watch(roots, &record.id, pid);
+    }
+}
+
 /// `record` as this process runs it: running, owned by this process, started now, with no
 /// outcome of an earlier run.
 pub(super) fn claim(record: Record) -> Record {
@@ -151,12 +160,17 @@ pub(super) fn record_exit(
     tracing::debug!(?outcome, "container ended");
     connect::disconnect(roots, record);
     tracing::debug!("network disconnected");
+    if let Ok((code, _)) = outcome {
+        let code = code.to_string();
+        crate::events::container(&roots.root, record, "die", &[("exitCode", &code)]);
+    }
     // An `--rm` container goes, unless `restart` stopped it (the record on disk says so).
     if record.auto_remove && !containers.get(id).is_ok_and(|r| r.restarting) {
         if let Err(e) = containers.remove_soon(id, remains) {
             tracing::warn!(id, %e, "cannot remove the container's directory");
         }
         crate::volumes::remove_anonymous(containers, record);
+        crate::events::container(&roots.root, record, "destroy", &[]);
         return Ok(());
     }
     if let Some(remains) = remains {

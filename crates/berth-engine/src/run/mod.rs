@@ -106,6 +106,9 @@ fn make(
             ))
         })?;
     tracing::debug!(image = %image_id, "image found");
+    let healthcheck =
+        crate::health::resolve(&options.health, &image_config["config"]["Healthcheck"])
+            .map_err(RunError::Options)?;
     let layers: Vec<PathBuf> = image
         .layers
         .iter()
@@ -274,6 +277,7 @@ fn make(
             extra_hosts: plan.network.extra_hosts.clone(),
             mounts: attached.points,
             labels: image::labels(&image_config, &options.labels),
+            healthcheck,
             ..Record::default()
         };
         // Names are unique: checked and taken under one lock. The one reading of every record
@@ -304,6 +308,7 @@ fn make(
             .save(&record)
             .context("write the container record")?;
         tracing::debug!(id, "container files, spec and record written");
+        crate::events::container(&roots.root, &record, "create", &[]);
         Ok((record, spec))
     })();
     if result.is_err() {
@@ -327,7 +332,8 @@ pub fn execute(
 ) -> Result<i32, RunError> {
     let containers = Containers::new(&roots.root);
     let prepared = prepare(roots, &containers, id, created)?;
-    let ended = runtime::run(&prepared.config, &prepared.layout, stdio, &mut |_| {
+    let ended = runtime::run(&prepared.config, &prepared.layout, stdio, &mut |pid| {
+        lifecycle::started(roots, &prepared.record, pid);
         on_started()
     });
     drop(prepared.held);

@@ -300,7 +300,10 @@ impl Volumes {
             fs::rename(&tmp, self.dir_of(&name))
         })();
         match made {
-            Ok(()) => Ok((volume, true)),
+            Ok(()) => {
+                self.event("create", &name);
+                Ok((volume, true))
+            }
             Err(e) => {
                 let _ = fs::remove_dir_all(&tmp);
                 // Made meanwhile by another berth command.
@@ -462,7 +465,21 @@ impl Volumes {
         let removed = fs::remove_dir_all(&removing);
         drop(lock);
         removed.map_err(io_error(format!("remove volume {name}")))?;
+        self.event("destroy", name);
         Ok(size)
+    }
+
+    /// Records a volume event (`create`, `destroy`) in the data root's event log.
+    fn event(&self, action: &str, name: &str) {
+        if let Some(root) = self.dir.parent() {
+            crate::events::record(
+                root,
+                crate::events::Kind::Volume,
+                action,
+                name,
+                &[("driver", LOCAL)],
+            );
+        }
     }
 }
 

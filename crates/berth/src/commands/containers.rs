@@ -13,6 +13,7 @@ use crate::exit::{Failure, Outcome};
 use crate::format::{self, Format};
 use anyhow::anyhow;
 use berth_engine::containers::{Containers, FindError};
+use berth_engine::health;
 use berth_engine::lifecycle::{self, LifecycleError};
 use berth_engine::record::{LogDriver, Record};
 use berth_engine::{supervisor, time};
@@ -338,7 +339,7 @@ pub(super) fn container_json(
     let running = record.is_running();
     let resources = &spec["linux"]["resources"];
     let mounts: Vec<_> = record.mounts.iter().map(|m| m.inspect()).collect();
-    serde_json::json!({
+    let mut json = serde_json::json!({
         "Id": record.id,
         "Created": record.created,
         "Path": record.command.first(),
@@ -389,7 +390,15 @@ pub(super) fn container_json(
         },
         "NetworkSettings": network_settings,
         "Mounts": mounts,
-    })
+    });
+    // Docker shows a healthcheck's state and configuration only for a container that has one.
+    if let Some(check) = &record.healthcheck {
+        json["Config"]["Healthcheck"] = serde_json::json!(check);
+    }
+    if let Some(health) = health::read(all, record) {
+        json["State"]["Health"] = serde_json::json!(health);
+    }
+    json
 }
 
 /// `berth __supervise ID`: the detached container's supervisor.

@@ -8,6 +8,7 @@ use crate::format::{self, Format, Struct, Value};
 use crate::units::{human_duration, human_size};
 use anyhow::anyhow;
 use berth_engine::containers::Containers;
+use berth_engine::events;
 use berth_engine::time;
 use berth_image::digest::Digest;
 use berth_image::local::{self, LocalError, Removal};
@@ -53,6 +54,12 @@ pub fn run_pull(ctx: &Context, args: &PullArgs) -> Outcome {
         display.as_ref(),
     )
     .map_err(anyhow::Error::from)?;
+    events::image(
+        &ctx.roots.root,
+        "pull",
+        &familiar,
+        &reference.familiar_name(),
+    );
     if args.quiet {
         println!("{}", pulled.digest);
     } else {
@@ -342,7 +349,15 @@ pub fn run_images(ctx: &Context, args: &ImagesArgs) -> Outcome {
 
 /// `berth tag SOURCE TARGET`
 pub fn run_tag(ctx: &Context, args: &TagArgs) -> Outcome {
-    local::tag(&ctx.store()?, &args.source, &args.target).map_err(local_failure)?;
+    let store = ctx.store()?;
+    local::tag(&store, &args.source, &args.target).map_err(local_failure)?;
+    if let Ok(id) = store
+        .images()
+        .map_err(|e| e.to_string())
+        .and_then(|images| local::resolve(&images, &args.source).map_err(|e| e.to_string()))
+    {
+        events::image(&ctx.roots.root, "tag", &id.to_string(), &args.target);
+    }
     Ok(0)
 }
 
@@ -361,12 +376,21 @@ pub fn run_rmi(ctx: &Context, args: &RmiArgs) -> Outcome {
     let in_use = images_in_use(ctx);
     let mut failed = false;
     for name in &args.images {
+        let id = store
+            .images()
+            .ok()
+            .and_then(|images| local::resolve(&images, name).ok())
+            .map(|id| id.to_string());
         match local::remove(&store, name, args.force, &in_use) {
-            Ok(events) => {
-                for event in events {
-                    match event {
-                        Removal::Untagged(name) => println!("Untagged: {name}"),
-                        Removal::Deleted(id) => println!("Deleted: {id}"),
+            Ok(removals) => {
+                for removal in removals {
+                    let (action, line) = match &removal {
+                        Removal::Untagged(name) => ("untag", format!("Untagged: {name}")),
+                        Removal::Deleted(id) => ("delete", format!("Deleted: {id}")),
+                    };
+                    println!("{line}");
+                    if let Some(id) = &id {
+                        events::image(&ctx.roots.root, action, id, id);
                     }
                 }
             }

@@ -11,6 +11,7 @@ use crate::exit::{Failure, Outcome};
 use crate::format::{self, Format, Struct};
 use anyhow::anyhow;
 use berth_engine::connect;
+use berth_engine::events;
 use berth_engine::networks::{DEFAULT, Network, NetworkError, Networks};
 use berth_engine::record::Record;
 use berth_net::ports::PortBinding;
@@ -74,6 +75,7 @@ fn create(ctx: &Context, args: &NetworkCreateArgs) -> Outcome {
     let network = networks(ctx)
         .create_user(&args.name, subnet, gateway, &ctx.config.network_defaults())
         .map_err(refused)?;
+    events::network(&ctx.roots.root, "create", &network.id, &network.name, None);
     println!("{}", network.id);
     Ok(0)
 }
@@ -196,11 +198,15 @@ fn rm(ctx: &Context, args: &NetworkNamesArgs) -> Outcome {
     let records = containers(ctx).list();
     let mut code = 0;
     for name in &args.networks {
-        let removed = networks
-            .find(name)
-            .and_then(|network| networks.remove(&network, &connect::users_of(&records, &network)));
+        let removed = networks.find(name).and_then(|network| {
+            networks.remove(&network, &connect::users_of(&records, &network))?;
+            Ok(network)
+        });
         match removed {
-            Ok(()) => println!("{name}"),
+            Ok(network) => {
+                events::network(&ctx.roots.root, "destroy", &network.id, &network.name, None);
+                println!("{name}");
+            }
             Err(e) => {
                 eprintln!("Error response from daemon: {e}");
                 code = 1;

@@ -10,6 +10,7 @@ use crate::format::{self, Format, Struct, Value};
 use crate::units::{human_duration, human_size};
 use anyhow::anyhow;
 use berth_engine::containers::Containers;
+use berth_engine::health::HealthStatus;
 use berth_engine::networks::Networks;
 use berth_engine::record::{Record, Status};
 use berth_engine::time;
@@ -44,8 +45,9 @@ pub fn short(id: &str) -> &str {
     id.get(..12).unwrap_or(id)
 }
 
-/// The STATUS column: `Up 5 seconds`, `Exited (0) 2 minutes ago`, `Created`.
-pub fn status_text(record: &Record, now: i64) -> String {
+/// The STATUS column: `Up 5 seconds`, `Up 5 seconds (healthy)` (with its `health`), `Exited
+/// (0) 2 minutes ago`, `Created`.
+pub fn status_text(record: &Record, health: Option<HealthStatus>, now: i64) -> String {
     let ago = |at: &Option<String>| {
         at.as_deref()
             .and_then(time::parse)
@@ -54,7 +56,11 @@ pub fn status_text(record: &Record, now: i64) -> String {
     if record.is_running() && record.paused {
         format!("Up {} (Paused)", human_duration(ago(&record.started_at)))
     } else if record.is_running() {
-        format!("Up {}", human_duration(ago(&record.started_at)))
+        let up = format!("Up {}", human_duration(ago(&record.started_at)));
+        match health {
+            Some(health) => format!("{up} {}", health.ps_suffix()),
+            None => up,
+        }
     } else if record.status == Status::Created {
         "Created".into()
     } else {
@@ -79,10 +85,9 @@ pub fn state(record: &Record) -> &'static str {
     }
 }
 
-/// The container's health, as `--filter health=` reads it: berth runs no healthchecks yet, so
-/// every container is `none`.
-fn health(_record: &Record) -> &'static str {
-    "none"
+/// The container's health, as `--filter health=` reads it: `none` without a check.
+fn health(containers: &Containers, record: &Record) -> &'static str {
+    berth_engine::health::status(containers, record).map_or("none", HealthStatus::as_str)
 }
 
 /// The networks a container is on, by name (`host` or `none` for those modes).
@@ -196,6 +201,7 @@ fn filter(ctx: &Context, records: Vec<Record>, filters: &Filters) -> Result<Vec<
         None
     };
     let networks = Networks::new(&ctx.roots.root, &ctx.roots.run_root);
+    let containers = Containers::new(&ctx.roots.root);
     let mut kept = Vec::new();
     for (i, r) in records.iter().enumerate() {
         let pass = filters.any("status", |v| state(r) == v)
@@ -221,7 +227,7 @@ fn filter(ctx: &Context, records: Vec<Record>, filters: &Filters) -> Result<Vec<
                     .iter()
                     .any(|m| m.name == v || m.source == v || m.destination == v)
             })
-            && filters.any("health", |v| health(r) == v)
+            && filters.any("health", |v| health(&containers, r) == v)
             && before.iter().all(|&b| i > b)
             && since.iter().all(|&s| i < s);
         if pass {
@@ -283,7 +289,8 @@ pub fn ps(ctx: &Context, args: &PsArgs) -> Outcome {
                 let image = image_sizes.get(&r.image_id).copied().unwrap_or(0);
                 (rw, rw + image)
             });
-            row(r, now, args.no_trunc, size)
+            let health = berth_engine::health::status(&all, r);
+            row(r, health, now, args.no_trunc, size)
         })
         .collect();
     let text = format.render(&rows, &format::header(&TITLES))?;
@@ -292,7 +299,13 @@ pub fn ps(ctx: &Context, args: &PsArgs) -> Outcome {
 }
 
 /// One container as Docker's `ContainerContext` shows it.
-fn row(r: &Record, now: i64, no_trunc: bool, size: Option<(u64, u64)>) -> Value {
+fn row(
+    r: &Record,
+    health: Option<HealthStatus>,
+    now: i64,
+    no_trunc: bool,
+    size: Option<(u64, u64)>,
+) -> Value {
     let command = r.command.join(" ");
     let command = if no_trunc {
         command
@@ -365,7 +378,7 @@ fn row(r: &Record, now: i64, no_trunc: bool, size: Option<(u64, u64)>) -> Value 
         ("RunningFor", Value::from(running_for)),
         ("Size", Value::from(size)),
         ("State", Value::from(state(r))),
-        ("Status", Value::from(status_text(r, now))),
+        ("Status", Value::from(status_text(r, health, now))),
     ];
     Value::from(Struct {
         labels: Some(r.labels.clone()),

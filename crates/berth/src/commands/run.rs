@@ -60,6 +60,15 @@ fn options(args: &RunArgs) -> Result<RunOptions, Failure> {
         log_driver: args.log_driver.clone(),
         detach: args.detach,
         labels: super::labels::read(&args.label, &args.label_file)?,
+        health: berth_engine::health::HealthOptions {
+            cmd: args.health.cmd.clone(),
+            interval: args.health.interval,
+            timeout: args.health.timeout,
+            start_period: args.health.start_period,
+            start_interval: args.health.start_interval,
+            retries: args.health.retries,
+            disabled: args.health.disabled,
+        },
     })
 }
 
