@@ -1,0 +1,3 @@
+//! Dockerfiles: the syntax tree ([`ast`]).
+
+pub mod ast;

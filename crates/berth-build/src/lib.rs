@@ -1,0 +1,6 @@
+//! `berth build`: a Dockerfile and a context directory into an image.
+//!
+//! - [`dockerfile`]: the Dockerfile as parsed ([`dockerfile::ast`]), its parser, and variable
+//!   expansion as Docker's builder does it.
+
+pub mod dockerfile;
