@@ -379,7 +379,11 @@ impl Pending {
 
     /// Stores the layer on top of the chain `parent`: its work directory is renamed into place
     /// unless another berth stored the same chain meanwhile, and its blob into `blobs/`.
-    pub fn store_on(self, store: &Store, parent: Option<&Digest>) -> Result<StoredLayer, LayerInError> {
+    pub fn store_on(
+        self,
+        store: &Store,
+        parent: Option<&Digest>,
+    ) -> Result<StoredLayer, LayerInError> {
         let received = self.received.clone();
         let chain_id = match parent {
             None => received.diff_id.clone(),

@@ -178,12 +178,19 @@ mod tests {
     fn docker_manifests_name_their_entries() {
         let manifest = br#"[{"Config":"abc.json","RepoTags":["busybox:latest","h:5000/x:1"],
             "Layers":["./l1/layer.tar","l2/layer.tar"]},{"Config":"d.json","RepoTags":null,"Layers":[]}]"#;
-        let files = Map(BTreeMap::from([("manifest.json".into(), manifest.to_vec())]));
+        let files = Map(BTreeMap::from([(
+            "manifest.json".into(),
+            manifest.to_vec(),
+        )]));
         let images = images_in(&files).unwrap();
         assert_eq!(images[0].config, "abc.json");
         assert_eq!(images[0].layers, ["l1/layer.tar", "l2/layer.tar"]);
         assert_eq!(
-            images[0].tags.iter().map(|t| t.to_string()).collect::<Vec<_>>(),
+            images[0]
+                .tags
+                .iter()
+                .map(|t| t.to_string())
+                .collect::<Vec<_>>(),
             ["docker.io/library/busybox:latest", "h:5000/x:1"]
         );
         assert!(images[1].tags.is_empty());
@@ -230,7 +237,11 @@ mod tests {
         assert_eq!(images[0].config, blob_name(&Digest::of(&config)));
         assert_eq!(images[0].layers, [blob_name(&layer)]);
         assert_eq!(
-            images[0].tags.iter().map(|t| t.to_string()).collect::<Vec<_>>(),
+            images[0]
+                .tags
+                .iter()
+                .map(|t| t.to_string())
+                .collect::<Vec<_>>(),
             ["localhost/a:1", "docker.io/library/b:2"]
         );
         // A manifest that is not what its digest says is refused.

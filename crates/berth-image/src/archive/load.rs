@@ -106,7 +106,9 @@ fn read_archive(
     };
     let mut archive = tar::Archive::new(decompressed);
     let unreadable = |e: io::Error| {
-        ArchiveError::Invalid(format!("cannot read the archive (not a tar, or truncated): {e}"))
+        ArchiveError::Invalid(format!(
+            "cannot read the archive (not a tar, or truncated): {e}"
+        ))
     };
     let mut pass = Pass::default();
     for entry in archive.entries().map_err(unreadable)? {
@@ -388,7 +390,14 @@ mod tests {
         }
         let diff_ids: Vec<Digest> = layers.iter().map(|t| Digest::of(t)).collect();
         let tags = [Reference::parse(tag).unwrap()];
-        record_image(store, &config_of(&diff_ids), &stored, ManifestFormat::Docker, &tags).unwrap()
+        record_image(
+            store,
+            &config_of(&diff_ids),
+            &stored,
+            ManifestFormat::Docker,
+            &tags,
+        )
+        .unwrap()
     }
 
     /// Panics unless the store holds nothing: no image, layer, blob or work.
@@ -414,7 +423,11 @@ mod tests {
         let from = Store::open(a.path()).unwrap();
         let base = tar_of(&[("bin/sh", b"shell")]);
         let one = image_in(&from, &[base.clone(), tar_of(&[("one", b"1")])], "x/one:1");
-        let two = image_in(&from, &[base, tar_of(&[("two", b"2")])], "h:5000/two:latest");
+        let two = image_in(
+            &from,
+            &[base, tar_of(&[("two", b"2")])],
+            "h:5000/two:latest",
+        );
         let mut out = Vec::new();
         save(&from, &["x/one:1".into(), two.hex().into()], &mut out).unwrap();
         // The shared layer's blob is written once.
@@ -422,8 +435,15 @@ mod tests {
         for entry in tar::Archive::new(&out[..]).entries().unwrap() {
             names.push(entry.unwrap().path().unwrap().display().to_string());
         }
-        let blobs = names.iter().filter(|n| n.starts_with("blobs/sha256/")).count();
-        assert_eq!(blobs, 2 + 3 + 2 + 1, "configs, layers, manifests, dir: {names:?}");
+        let blobs = names
+            .iter()
+            .filter(|n| n.starts_with("blobs/sha256/"))
+            .count();
+        assert_eq!(
+            blobs,
+            2 + 3 + 2 + 1,
+            "configs, layers, manifests, dir: {names:?}"
+        );
         for file in ["index.json", "manifest.json", "oci-layout", "repositories"] {
             assert!(names.iter().any(|n| n == file), "{names:?}");
         }
@@ -440,7 +460,10 @@ mod tests {
         let record = &images.images[&two];
         assert!(to.layer(&record.layers[1]).is_some());
         // The blobs came as they were stored (gzip): the same manifests, kept as they are.
-        assert_eq!(record.manifest, from.images().unwrap().images[&two].manifest);
+        assert_eq!(
+            record.manifest,
+            from.images().unwrap().images[&two].manifest
+        );
         assert!(std::fs::read_dir(to.tmp_dir()).unwrap().next().is_none());
         // Loaded again: nothing changes, nothing is left.
         assert_eq!(load(&to, &out[..], MAX).unwrap(), loaded);
@@ -510,36 +533,60 @@ mod tests {
         let config = config_of(&[Digest::of(&layer)]);
         let config_name = format!("{}.json", Digest::of(&config).hex());
         let manifest = |layer: &str| {
-            serde_json::to_vec(&json!([{"Config": config_name, "RepoTags": ["t:1"], "Layers": [layer]}]))
-                .unwrap()
+            serde_json::to_vec(
+                &json!([{"Config": config_name, "RepoTags": ["t:1"], "Layers": [layer]}]),
+            )
+            .unwrap()
         };
         let good = manifest("l/layer.tar");
         let other = tar_of(&[("f", b"changed")]);
         let wrong_config = config_of(&[Digest::of(&other)]);
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (
-                archive(&[("l/layer.tar", &other), (&config_name, &config), ("manifest.json", &good)]),
+                archive(&[
+                    ("l/layer.tar", &other),
+                    (&config_name, &config),
+                    ("manifest.json", &good),
+                ]),
                 "the archive was changed",
             ),
             (
-                archive(&[(&config_name, &config), ("manifest.json", &manifest("gone/layer.tar"))]),
+                archive(&[
+                    (&config_name, &config),
+                    ("manifest.json", &manifest("gone/layer.tar")),
+                ]),
                 "which the archive lacks",
             ),
             (
-                archive(&[("l/layer.tar", &layer), (&config_name, &wrong_config), ("manifest.json", &good)]),
+                archive(&[
+                    ("l/layer.tar", &layer),
+                    (&config_name, &wrong_config),
+                    ("manifest.json", &good),
+                ]),
                 "does not match its digest",
             ),
             (
-                archive(&[("l/layer.tar", &layer), (&config_name, &config), ("manifest.json", &manifest("../l/layer.tar"))]),
+                archive(&[
+                    ("l/layer.tar", &layer),
+                    (&config_name, &config),
+                    ("manifest.json", &manifest("../l/layer.tar")),
+                ]),
                 "\"..\"",
             ),
             (
                 archive(&[("l/layer.tar", &layer), (&config_name, &config)]),
                 "no manifest.json",
             ),
-            (b"not a tar at all, just some text that is long enough".repeat(20), "cannot read"),
+            (
+                b"not a tar at all, just some text that is long enough".repeat(20),
+                "cannot read",
+            ),
         ];
-        let full = archive(&[("l/layer.tar", &layer), (&config_name, &config), ("manifest.json", &good)]);
+        let full = archive(&[
+            ("l/layer.tar", &layer),
+            (&config_name, &config),
+            ("manifest.json", &good),
+        ]);
         let mut cases = cases;
         cases.push((full[..1800].to_vec(), "truncated"));
         for (bytes, needle) in cases {

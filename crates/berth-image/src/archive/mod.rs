@@ -19,6 +19,7 @@ pub mod save;
 use crate::digest::Digest;
 use crate::layer_in::LayerInError;
 use crate::local::LocalError;
+use crate::reference::Reference;
 use crate::store::StoreError;
 use std::io;
 
@@ -45,6 +46,16 @@ pub enum ArchiveError {
     /// A local image operation failed.
     #[error(transparent)]
     Local(#[from] LocalError),
+}
+
+/// `busybox:latest`, `host:5000/x:1`: an image's name as Docker writes it in `RepoTags` and
+/// prints it.
+pub fn familiar(tag: &Reference) -> String {
+    format!(
+        "{}:{}",
+        tag.familiar_name(),
+        tag.tag.as_deref().unwrap_or("latest")
+    )
 }
 
 /// The path of a blob in the archive.

@@ -3,7 +3,7 @@
 //! layer as it was pulled), the manifests, then `index.json`, `manifest.json`, `oci-layout`
 //! and `repositories`. A blob that several images share is written once.
 
-use super::{ArchiveError, blob_name};
+use super::{ArchiveError, blob_name, familiar};
 use crate::digest::Digest;
 use crate::local::{self, LocalError};
 use crate::reference::Reference;
@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{self, Write};
+use std::path::Path;
 
 /// One image to write: its id, manifest (bytes and media type) and names.
 struct Saved {
@@ -36,6 +37,35 @@ pub fn save(store: &Store, names: &[String], out: impl Write) -> Result<(), Arch
         }
     }
     write_archive(store, &saved, out)
+}
+
+/// Writes the archive of `names` to the file `path`: to a temporary file beside it first,
+/// renamed over it once complete, so that a failed save leaves no half archive (nor changes
+/// one that was there).
+pub fn save_to_file(store: &Store, names: &[String], path: &Path) -> Result<(), ArchiveError> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let prefix = format!(".{}.", file_name.as_deref().unwrap_or("berth-save"));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&prefix)
+        .tempfile_in(dir)
+        .map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot create a file in {}: {e}", dir.display()),
+            )
+        })?;
+    save(store, names, tmp.as_file_mut())?;
+    tmp.persist(path).map_err(|e| {
+        io::Error::new(
+            e.error.kind(),
+            format!("cannot write {}: {}", path.display(), e.error),
+        )
+    })?;
+    Ok(())
 }
 
 /// The images `name` means, each with the tag it was named by (none for an id).
@@ -122,15 +152,6 @@ fn describe(
     })
 }
 
-/// `busybox:latest`, `host:5000/x:1`: the names Docker writes in `RepoTags`.
-fn familiar(tag: &Reference) -> String {
-    format!(
-        "{}:{}",
-        tag.familiar_name(),
-        tag.tag.as_deref().unwrap_or("latest")
-    )
-}
-
 fn write_archive(store: &Store, saved: &[Saved], out: impl Write) -> Result<(), ArchiveError> {
     let mut tar = tar::Builder::new(io::BufWriter::with_capacity(256 << 10, out));
     for dir in ["blobs/", "blobs/sha256/"] {
@@ -149,7 +170,12 @@ fn write_archive(store: &Store, saved: &[Saved], out: impl Write) -> Result<(), 
             let file = File::open(store.blob_path(digest))?;
             append_sized(&mut tar, &mut written, digest, *size, file)?;
         }
-        append(&mut tar, &mut written, &Digest::of(&image.manifest), &image.manifest[..])?;
+        append(
+            &mut tar,
+            &mut written,
+            &Digest::of(&image.manifest),
+            &image.manifest[..],
+        )?;
     }
     let index = json!({
         "schemaVersion": 2,
