@@ -100,7 +100,7 @@ fn image_of(
     depth: u32,
 ) -> Result<ArchivedImage, ArchiveError> {
     let bytes = blob(files, descriptor, "index.json")?;
-    let manifest = Manifest::parse(&descriptor.media_type().to_string(), bytes)
+    let manifest = Manifest::parse(descriptor.media_type().as_ref(), bytes)
         .map_err(|e| ArchiveError::Invalid(format!("{}: {e}", descriptor.digest())))?;
     match manifest {
         Manifest::Image(manifest) => Ok(ArchivedImage {

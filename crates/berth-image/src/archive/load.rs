@@ -465,6 +465,14 @@ mod tests {
             from.images().unwrap().images[&two].manifest
         );
         assert!(std::fs::read_dir(to.tmp_dir()).unwrap().next().is_none());
+        // A repository alone means each of its tags.
+        crate::local::tag(&from, "x/one:1", "x/one:2").unwrap();
+        let mut by_repository = Vec::new();
+        save(&from, &["x/one".into()], &mut by_repository).unwrap();
+        let fresh = tempfile::tempdir().unwrap();
+        let again = load(&Store::open(fresh.path()).unwrap(), &by_repository[..], MAX).unwrap();
+        let tags: Vec<String> = again[0].tags.iter().map(super::super::familiar).collect();
+        assert_eq!(tags, ["x/one:1", "x/one:2"]);
         // Loaded again: nothing changes, nothing is left.
         assert_eq!(load(&to, &out[..], MAX).unwrap(), loaded);
         assert_eq!(to.images().unwrap(), images);
@@ -487,6 +495,10 @@ mod tests {
         }]))
         .unwrap();
         let mut builder = tar::Builder::new(Vec::new());
+        let mut dir = tar::Header::new_gnu();
+        dir.set_entry_type(tar::EntryType::Directory);
+        dir.set_size(0);
+        builder.append_data(&mut dir, "./", io::empty()).unwrap();
         for (name, data) in [
             ("aaa/VERSION", &b"1.0"[..]),
             ("aaa/json", b"{}"),

@@ -5,7 +5,7 @@
 
 use super::{ArchiveError, blob_name, familiar};
 use crate::digest::Digest;
-use crate::local::{self, LocalError};
+use crate::local;
 use crate::reference::Reference;
 use crate::store::{Images, Store};
 use serde_json::{Value, json};
@@ -68,27 +68,24 @@ pub fn save_to_file(store: &Store, names: &[String], path: &Path) -> Result<(), 
     Ok(())
 }
 
-/// The images `name` means, each with the tag it was named by (none for an id).
+/// The images `name` means, each with the tag it was named by (none for an id). A repository
+/// alone (`busybox`) means each of its tags, as with Docker; failing that, an id prefix.
 fn find(images: &Images, name: &str) -> Result<Vec<(Digest, Option<Reference>)>, ArchiveError> {
-    let id = match local::resolve(images, name) {
-        Ok(id) => id,
-        Err(LocalError::NoSuchImage(_)) if repository_alone(name) => {
-            // `docker save busybox`: every tag of the repository.
-            let wanted = Reference::parse(name).map_err(LocalError::from)?;
-            let tagged: Vec<_> = images
-                .tags
-                .iter()
-                .filter_map(|(tag, id)| Some((id.clone(), Reference::parse(tag).ok()?)))
-                .filter(|(_, tag)| tag.full_name() == wanted.full_name())
-                .map(|(id, tag)| (id, Some(tag)))
-                .collect();
-            if tagged.is_empty() {
-                return Err(LocalError::NoSuchImage(name.to_owned()).into());
-            }
+    if repository_alone(name)
+        && let Ok(wanted) = Reference::parse(name)
+    {
+        let tagged: Vec<_> = images
+            .tags
+            .iter()
+            .filter_map(|(tag, id)| Some((id.clone(), Reference::parse(tag).ok()?)))
+            .filter(|(_, tag)| tag.full_name() == wanted.full_name())
+            .map(|(id, tag)| (id, Some(tag)))
+            .collect();
+        if !tagged.is_empty() {
             return Ok(tagged);
         }
-        Err(e) => return Err(e.into()),
-    };
+    }
+    let id = local::resolve(images, name)?;
     let by_tag = Reference::parse(name)
         .ok()
         .filter(|r| r.digest.is_none() && images.tags.get(&r.to_string()) == Some(&id));

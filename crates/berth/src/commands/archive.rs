@@ -44,6 +44,7 @@ pub fn run_load(ctx: &Context, args: &LoadArgs) -> Outcome {
         .config
         .max_layer_size
         .unwrap_or(berth_image::pull::DEFAULT_MAX_LAYER_SIZE);
+    let before = store.images().unwrap_or_default();
     let loaded = match &args.input {
         Some(path) => {
             let file = std::fs::File::open(path)
@@ -67,6 +68,14 @@ pub fn run_load(ctx: &Context, args: &LoadArgs) -> Outcome {
             println!("Loaded image ID: {}", image.id);
         }
         for tag in &image.tags {
+            if let Some(old) = before.tags.get(&tag.to_string())
+                && *old != image.id
+            {
+                println!(
+                    "The image {} already exists, renaming the old one with ID {old} to empty string",
+                    familiar(tag)
+                );
+            }
             println!("Loaded image: {}", familiar(tag));
         }
     }
