@@ -322,9 +322,8 @@ pub struct StoredLayer {
 }
 
 /// Receives a layer whose diff id may be unknown before it is read (a loaded archive's, an
-/// imported or committed tar) into the store, on top of the chain `parent`. It is unpacked in a
-/// work directory of its own (under its own lock, so that a killed berth's is swept by the next
-/// pull), then renamed into place unless another berth stored the same chain meanwhile.
+/// imported or committed tar) into the store, on top of the chain `parent`: `receive_pending`
+/// then `Pending::store_on`.
 pub fn store_layer(
     store: &Store,
     source: impl Read,
@@ -333,20 +332,68 @@ pub fn store_layer(
     parent: Option<&Digest>,
     max_layer_size: u64,
 ) -> Result<StoredLayer, LayerInError> {
+    receive_pending(store, source, expected, keep, max_layer_size)?.store_on(store, parent)
+}
+
+/// A layer received and unpacked in a work directory of its own, not yet in the store: its
+/// place (the chain it goes on top of) may be known only later (an archive names its layers'
+/// order after their bytes). Dropped, its work directory goes.
+pub struct Pending {
+    work_dir: std::path::PathBuf,
+    received: Received,
+    _scratch_lock: crate::store::LayerLock,
+}
+
+/// Receives a layer into a work directory of its own (under its own lock, so that a killed
+/// berth's is swept by the next pull), checked against `expected`, unpacked but not stored.
+pub fn receive_pending(
+    store: &Store,
+    source: impl Read,
+    expected: &Expected<'_>,
+    keep: Keep,
+    max_layer_size: u64,
+) -> Result<Pending, LayerInError> {
     let scratch = scratch_id();
-    let _scratch_lock = store.lock_layer(&scratch)?;
+    let scratch_lock = store.lock_layer(&scratch)?;
     let work_dir = store.layer_work_dir(&scratch)?;
-    let result = (|| {
-        let received = receive(source, expected, keep, &work_dir, max_layer_size)?;
+    let received = receive(source, expected, keep, &work_dir, max_layer_size);
+    let pending = |received| Pending {
+        work_dir: work_dir.clone(),
+        received,
+        _scratch_lock: scratch_lock,
+    };
+    match received {
+        Ok(received) => Ok(pending(received)),
+        Err(e) => {
+            remove_work_dir(&work_dir);
+            Err(e)
+        }
+    }
+}
+
+impl Pending {
+    /// What was received.
+    pub fn received(&self) -> &Received {
+        &self.received
+    }
+
+    /// Stores the layer on top of the chain `parent`: its work directory is renamed into place
+    /// unless another berth stored the same chain meanwhile, and its blob into `blobs/`.
+    pub fn store_on(
+        self,
+        store: &Store,
+        parent: Option<&Digest>,
+    ) -> Result<StoredLayer, LayerInError> {
+        let received = self.received.clone();
         let chain_id = match parent {
             None => received.diff_id.clone(),
             Some(parent) => chain_ids(&[parent.clone(), received.diff_id.clone()])[1].clone(),
         };
         let _lock = store.lock_layer(&chain_id)?;
-        place_blob(store, &work_dir, &received)?;
+        place_blob(store, &self.work_dir, &received)?;
         if store.layer(&chain_id).is_none() {
             store.commit_layer(
-                &work_dir,
+                &self.work_dir,
                 &chain_id,
                 &LayerRecord {
                     diff_id: received.diff_id.clone(),
@@ -355,13 +402,22 @@ pub fn store_layer(
             )?;
         }
         Ok(StoredLayer { received, chain_id })
-    })();
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        remove_work_dir(&self.work_dir);
+    }
+}
+
+/// Removes a layer's work directory if it is still there (not renamed into the store).
+fn remove_work_dir(work_dir: &Path) {
     if work_dir.exists()
-        && let Err(e) = crate::unpack::remove_dir_all(&work_dir)
+        && let Err(e) = crate::unpack::remove_dir_all(work_dir)
     {
         tracing::warn!(dir = %work_dir.display(), error = %e, "cannot remove a layer's work dir");
     }
-    result
 }
 
 /// A fresh, unique 64-hex name for a work directory whose chain id is not known yet.

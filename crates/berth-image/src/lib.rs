@@ -1,5 +1,6 @@
 //! berth images: references, the registry client, the content store and layer unpacking.
 
+pub mod archive;
 pub mod changes;
 pub mod digest;
 pub mod import;

@@ -110,6 +110,15 @@ pub struct Podman {
 }
 
 impl Podman {
+    /// Flags `podman run` needs here: Podman's default nofile and nproc limits are above the
+    /// hard limits of a test host.
+    pub const RUN_LIMITS: [&str; 4] = [
+        "--ulimit",
+        "nofile=1024:1024",
+        "--ulimit",
+        "nproc=1024:1024",
+    ];
+
     /// A private Podman; its storage is removed when dropped.
     pub fn new() -> crate::Result<Podman> {
         Ok(Podman {
@@ -117,7 +126,8 @@ impl Podman {
         })
     }
 
-    /// `podman` with this storage.
+    /// `podman` with this storage, and runc for its runtime (Debian's crun refuses hybrid
+    /// cgroup hosts).
     pub fn command(&self) -> Command {
         let mut command = Command::new("podman");
         command
@@ -126,6 +136,7 @@ impl Podman {
             .arg("--runroot")
             .arg(self.dir.path().join("run"))
             .args(["--cgroup-manager", "cgroupfs", "--events-backend", "none"])
+            .args(["--runtime", "runc"])
             .env("XDG_CONFIG_HOME", self.dir.path().join("config"));
         command
     }

@@ -58,6 +58,10 @@ pub enum Command {
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(Deferred<SaveArgs>),
+    /// Load an image from a tar archive or STDIN
+    Load(Deferred<LoadArgs>),
     /// Create and run a new container from an image
     #[command(override_usage = "berth run [OPTIONS] IMAGE [COMMAND] [ARG...]")]
     Run(Deferred<Box<RunArgs>>),
@@ -163,6 +167,10 @@ pub enum ImageCommand {
     History(Deferred<crate::commands::image_out::HistoryArgs>),
     /// Import the contents from a tarball to create a filesystem image
     Import(Deferred<crate::commands::image_out::ImportArgs>),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(Deferred<SaveArgs>),
+    /// Load an image from a tar archive or STDIN
+    Load(Deferred<LoadArgs>),
 }
 
 /// `berth run`
@@ -584,6 +592,28 @@ pub struct RmiArgs {
     /// Force removal of the image
     #[arg(short, long)]
     pub force: bool,
+}
+
+/// `berth save`
+#[derive(Args, Debug)]
+pub struct SaveArgs {
+    /// Write to a file, instead of STDOUT
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Images to save
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<String>,
+}
+
+/// `berth load`
+#[derive(Args, Debug)]
+pub struct LoadArgs {
+    /// Read from tar archive file, instead of STDIN
+    #[arg(short, long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
+    /// Suppress the load output
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 /// `berth image inspect`

@@ -138,6 +138,12 @@ fn dispatch(ctx: &Context, command: &Command) -> Outcome {
         Command::Rmi(args) | Command::Image(ImageCommand::Rm(args)) => images::run_rmi(ctx, args),
         Command::Image(ImageCommand::Inspect(args)) => images::run_inspect(ctx, args),
         Command::Image(ImageCommand::Prune(args)) => images::run_prune(ctx, args),
+        Command::Save(args) | Command::Image(ImageCommand::Save(args)) => {
+            commands::archive::run_save(ctx, args)
+        }
+        Command::Load(args) | Command::Image(ImageCommand::Load(args)) => {
+            commands::archive::run_load(ctx, args)
+        }
         Command::Run(args) => commands::run::run(ctx, args),
         Command::Create(args) => commands::run::create(ctx, args),
         Command::Start(args) => containers::start(ctx, args),

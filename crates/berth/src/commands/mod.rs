@@ -1,5 +1,6 @@
 //! One module per berth command, and the context they share.
 
+pub mod archive;
 pub mod containers;
 pub mod events;
 pub mod groups;
