@@ -482,3 +482,52 @@ impl Cutter {
         self.cuts.load(Ordering::SeqCst)
     }
 }
+
+/// An image Docker pushed: berth pulls it and pushes it to another repository of the same
+/// registry, mounting every blob from Docker's repository (no upload), with Docker's digest.
+#[test]
+fn an_image_docker_pushed_is_pulled_and_pushed_on_by_berth() {
+    let registry = Registry::start_open().unwrap();
+    let proxy = FaultProxy::start(&registry.base_url(), Vec::new()).unwrap();
+    registry
+        .client(None)
+        .push_image("seed/app", "1", &five_layer_image())
+        .unwrap();
+    let docker = Dockerd::start().unwrap();
+    let seed = format!("{}/seed/app:1", registry.host());
+    let from_docker = format!("{}/fromdocker/app:1", registry.host());
+    for args in [
+        vec!["pull", seed.as_str()],
+        vec!["tag", seed.as_str(), from_docker.as_str()],
+        vec!["push", from_docker.as_str()],
+    ] {
+        let out = docker.docker(&args);
+        assert!(out.status.success(), "docker {args:?}: {}", text(&out));
+    }
+    let docker_digest = text(&docker.docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{join .RepoDigests \"\\n\"}}",
+        &from_docker,
+    ]));
+    let docker_digest = docker_digest
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{}/fromdocker/app@", registry.host())))
+        .unwrap_or_else(|| panic!("{docker_digest}"))
+        .to_owned();
+
+    let env = Env::new();
+    let pulled = format!("{}/fromdocker/app:1", proxy.host());
+    env.berth(&["pull", "-q", &pulled]).ok();
+    let dest = format!("{}/onward/app:1", proxy.host());
+    env.berth(&["tag", &pulled, &dest]).ok();
+    let out = env.berth(&["push", &dest]).ok().stdout;
+    assert_eq!(
+        out.matches(": Mounted from fromdocker/app").count(),
+        5,
+        "{out}"
+    );
+    assert!(uploads(&proxy).is_empty(), "{:?}", uploads(&proxy));
+    assert_eq!(pushed_digest(&out), docker_digest, "{out}");
+}
