@@ -134,6 +134,32 @@ fn commit_keeps_what_a_container_created_changed_deleted_and_emptied() {
     let top: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
     assert_eq!(top["ID"], new_id);
     assert_eq!(top["Comment"], "emptied full");
+    // A Go template, as `docker history --format` takes one.
+    let templated = env
+        .berth(&[
+            "history",
+            "--format",
+            "{{.ID}}|{{.Comment}}",
+            "--no-trunc",
+            "new:1",
+        ])
+        .ok()
+        .stdout;
+    assert_eq!(
+        templated.lines().next().unwrap(),
+        format!("{new_id}|emptied full")
+    );
+    let table = env
+        .berth(&[
+            "history",
+            "--format",
+            "table {{.ID}}\t{{.Comment}}",
+            "new:1",
+        ])
+        .ok()
+        .stdout;
+    assert!(table.starts_with("IMAGE"), "{table}");
+    assert!(table.contains("COMMENT"), "{table}");
     let config = common::inspect(env, &["image", "inspect", "new:1"]);
     assert_eq!(config["Config"]["Cmd"], serde_json::json!(["echo", "hi"]));
 

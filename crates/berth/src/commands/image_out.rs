@@ -78,7 +78,7 @@ pub struct HistoryArgs {
     /// Only show image IDs
     #[arg(short, long)]
     pub quiet: bool,
-    /// Format output: "table" or "json"
+    /// Format output: "table", "json" or a Go template
     #[arg(long, default_value = "table")]
     pub format: String,
     /// The image
@@ -201,14 +201,11 @@ pub fn run_import(ctx: &Context, args: &ImportArgs) -> Outcome {
 
 /// `berth history IMAGE`
 pub fn run_history(ctx: &Context, args: &HistoryArgs) -> Outcome {
-    let json_lines = match args.format.as_str() {
-        "table" => false,
-        "json" => true,
-        other => {
-            return Err(failed(anyhow!(
-                "unsupported --format \"{other}\": use \"table\" or \"json\""
-            )));
-        }
+    let json_lines = args.format == "json";
+    // A Go template other than Docker's own table or json goes through the formatter.
+    let template = match args.format.as_str() {
+        "" | "table" | "json" => None,
+        other => Some(crate::format::Format::new(other, "")?),
     };
     let store = ctx.store().map_err(failed)?;
     let images = store.images().map_err(failed)?;
@@ -271,6 +268,7 @@ pub fn run_history(ctx: &Context, args: &HistoryArgs) -> Outcome {
         "SIZE".into(),
         "COMMENT".into(),
     ]];
+    let mut values = Vec::new();
     for row in &rows {
         let created_by = row.created_by.replace('\t', " ");
         let created_by = match args.no_trunc {
@@ -281,6 +279,21 @@ pub fn run_history(ctx: &Context, args: &HistoryArgs) -> Outcome {
             true => human_size(row.size),
             false => row.size.to_string(),
         };
+        if template.is_some() {
+            let value = crate::format::Value::from(crate::format::Struct::new(
+                "*formatter.historyContext",
+                vec![
+                    ("Comment", row.comment.as_str().into()),
+                    ("CreatedAt", row.created.as_str().into()),
+                    ("CreatedBy", created_by.as_str().into()),
+                    ("CreatedSince", since(&row.created).into()),
+                    ("ID", row.id.as_str().into()),
+                    ("Size", size.as_str().into()),
+                ],
+            ));
+            values.push(value);
+            continue;
+        }
         if json_lines {
             let line = json!({
                 "Comment": row.comment, "CreatedAt": row.created, "CreatedBy": created_by,
@@ -301,11 +314,26 @@ pub fn run_history(ctx: &Context, args: &HistoryArgs) -> Outcome {
             row.comment.clone(),
         ]);
     }
-    if !json_lines {
-        print_table(&table);
+    match &template {
+        Some(template) => print!(
+            "{}",
+            template.render(&values, &crate::format::header(&HISTORY_TITLES))?
+        ),
+        None if !json_lines => print_table(&table),
+        None => {}
     }
     Ok(0)
 }
+
+/// `history`'s column titles, for a `table` template.
+const HISTORY_TITLES: [(&str, &str); 6] = [
+    ("Comment", "COMMENT"),
+    ("CreatedAt", "CREATED AT"),
+    ("CreatedBy", "CREATED BY"),
+    ("CreatedSince", "CREATED"),
+    ("ID", "IMAGE"),
+    ("Size", "SIZE"),
+];
 
 /// One line of `history`.
 struct Row {
