@@ -245,6 +245,10 @@ fn through_channel<T>(
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("the writer of the layer panicked")));
         match (write_result, read_result) {
+            // The store stopped reading (a full disk, say): its error is the cause.
+            (Err(e), Err(read)) if e.kind() == io::ErrorKind::BrokenPipe => {
+                Err(CommitError::from(read))
+            }
             (Err(e), _) => Err(CommitError::Failed(format!(
                 "read the container's file system: {e}"
             ))),
