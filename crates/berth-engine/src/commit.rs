@@ -102,10 +102,10 @@ pub fn commit(
     };
     let tags: Vec<Reference> = options.tag.iter().cloned().collect();
     let upper = dir.join("upper");
-    let max_layer_size = config.pull_options(None).max_layer_size;
+    let made = config.made_layers();
     through_channel(
         |out| layer_out::write_layer(&upper, out).map(drop),
-        |tar| layer_image(&store, tar, &parent, image, &entry, &tags, max_layer_size),
+        |tar| layer_image(&store, tar, &parent, image, &entry, &tags, made),
     )
 }
 

@@ -13,6 +13,7 @@
 //! `--config` / `BERTH_CONFIG` say. A missing file means the defaults.
 
 use crate::networks::NetworkDefaults;
+use berth_image::layer_in::{Compression, MadeLayers};
 use berth_image::manifest::Platform;
 use berth_image::pull::PullOptions;
 use berth_image::registry::client::ClientOptions;
@@ -56,6 +57,19 @@ pub struct EngineConfig {
     pub max_layer_size: Option<u64>,
     /// Seconds a registry may send nothing before a request fails (60).
     pub registry_idle_timeout: Option<u64>,
+    /// The compression of the layers berth makes (commit, import, build, plain layers that
+    /// load stores): `gzip` (the default, what every registry and engine reads) or `zstd`.
+    pub layer_compression: Option<LayerCompression>,
+}
+
+/// `layer-compression` in the config file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LayerCompression {
+    /// gzip.
+    Gzip,
+    /// zstd (read by Docker 23+, containerd 1.5+, Podman 4+).
+    Zstd,
 }
 
 impl EngineConfig {
@@ -128,6 +142,19 @@ impl EngineConfig {
             options.certs_dir = dir.clone();
         }
         options
+    }
+
+    /// How the layers berth makes are stored: the pull's size cap, the configured compression.
+    pub fn made_layers(&self) -> MadeLayers {
+        MadeLayers {
+            max_size: self
+                .max_layer_size
+                .unwrap_or(berth_image::pull::DEFAULT_MAX_LAYER_SIZE),
+            compression: match self.layer_compression {
+                Some(LayerCompression::Zstd) => Compression::Zstd,
+                Some(LayerCompression::Gzip) | None => Compression::Gzip,
+            },
+        }
     }
 
     /// Everything a pull needs, for `platform` (the host's when `None`).

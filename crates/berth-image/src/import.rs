@@ -4,7 +4,7 @@
 
 use crate::digest::Digest;
 use crate::layer_in::{
-    Compression, Expected, Keep, LayerInError, Received, StoredLayer, store_layer,
+    Compression, Expected, LayerInError, MadeLayers, Received, StoredLayer, store_layer,
 };
 use crate::local::LocalError;
 use crate::manifest::Platform;
@@ -39,8 +39,8 @@ pub struct Entry<'a> {
     pub comment: Option<&'a str>,
 }
 
-/// Stores the tar `source` as a layer on top of the layers `parent` (gzip-compressed once, so
-/// that it can be pushed), then records an image of `config` (an image config whose
+/// Stores the tar `source` as a layer on top of the layers `parent` (compressed once as `made`
+/// says, so that it can be pushed), then records an image of `config` (an image config whose
 /// `rootfs.diff_ids` are the parent's) with that layer and a history entry added, tagged
 /// `tags`. Returns the image id.
 pub fn layer_image(
@@ -50,15 +50,15 @@ pub fn layer_image(
     mut config: Value,
     entry: &Entry<'_>,
     tags: &[Reference],
-    max_layer_size: u64,
+    made: MadeLayers,
 ) -> Result<Digest, MakeError> {
     let layer = store_layer(
         store,
         source,
         &Expected::default(),
-        Keep::Compressed(Compression::Gzip),
+        made.keep(),
         parent.last().map(|l| &l.chain_id),
-        max_layer_size,
+        made.max_size,
     )?;
     let mut layers = parent.to_vec();
     layers.push(layer.clone());
@@ -167,7 +167,7 @@ pub fn import(
     platform: Option<&Platform>,
     created: &str,
     tags: &[Reference],
-    max_layer_size: u64,
+    made: MadeLayers,
 ) -> Result<Digest, MakeError> {
     let mut run_config = json!({});
     crate::changes::apply(&mut run_config, changes).map_err(MakeError::Change)?;
@@ -186,7 +186,7 @@ pub fn import(
         author: None,
         comment: Some(message.unwrap_or(default_message)),
     };
-    layer_image(store, source, &[], config, &entry, tags, max_layer_size)
+    layer_image(store, source, &[], config, &entry, tags, made)
 }
 
 #[cfg(test)]
@@ -215,7 +215,10 @@ mod tests {
             None,
             "2024-01-02T03:04:05Z",
             std::slice::from_ref(&tag),
-            1 << 20,
+            MadeLayers {
+                max_size: 1 << 20,
+                compression: Compression::Gzip,
+            },
         )
         .unwrap();
         let config: Value = serde_json::from_slice(&store.read_blob(&id).unwrap()).unwrap();
@@ -238,8 +241,47 @@ mod tests {
             None,
             "",
             &[],
-            1 << 20,
+            MadeLayers {
+                max_size: 1 << 20,
+                compression: Compression::Gzip,
+            },
         );
         assert!(matches!(bad, Err(MakeError::Change(_))));
+    }
+
+    #[test]
+    fn a_plain_tar_is_stored_zstd_compressed_on_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(2);
+        header.set_mode(0o644);
+        builder.append_data(&mut header, "hi", &b"hi"[..]).unwrap();
+        let tar = builder.into_inner().unwrap();
+        let made = MadeLayers {
+            max_size: 1 << 20,
+            compression: Compression::Zstd,
+        };
+        let id = import(&store, &tar[..], &[], None, "", None, "", &[], made).unwrap();
+        let record = &store.images().unwrap().images[&id];
+        let manifest: Value =
+            serde_json::from_slice(&store.read_blob(&record.manifest).unwrap()).unwrap();
+        // zstd has no Docker media type: the manifest is OCI's.
+        assert_eq!(manifest["mediaType"], crate::new_image::OCI_MANIFEST);
+        assert_eq!(
+            manifest["layers"][0]["mediaType"],
+            "application/vnd.oci.image.layer.v1.tar+zstd"
+        );
+        let blob = Digest::parse(manifest["layers"][0]["digest"].as_str().unwrap()).unwrap();
+        let bytes = std::fs::read(store.blob_path(&blob)).unwrap();
+        assert_eq!(Compression::of_magic(&bytes), Compression::Zstd);
+        let mut unpacked = Vec::new();
+        std::io::Read::read_to_end(
+            &mut zstd::stream::read::Decoder::new(&bytes[..]).unwrap(),
+            &mut unpacked,
+        )
+        .unwrap();
+        assert_eq!(unpacked, tar);
     }
 }

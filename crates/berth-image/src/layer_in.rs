@@ -98,6 +98,24 @@ pub enum Keep {
     Compressed(Compression),
 }
 
+/// How berth stores the layers it makes or loads from plain tars: the cap on what one layer
+/// unpacks to, and the compression of its kept blob (gzip by default; zstd on request, config
+/// `layer-compression`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MadeLayers {
+    /// The largest uncompressed layer, in bytes.
+    pub max_size: u64,
+    /// The compression a plain tar's blob gets.
+    pub compression: Compression,
+}
+
+impl MadeLayers {
+    /// What `receive` keeps for such a layer.
+    pub fn keep(&self) -> Keep {
+        Keep::Compressed(self.compression)
+    }
+}
+
 /// What was received.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Received {

@@ -134,7 +134,13 @@ fn a_pushed_image_runs_in_docker_and_has_the_same_digests_in_podman_and_skopeo()
     .ok();
     let made = format!("{}/dst/made:1", target.host());
     env.berth(&["commit", "maker", &made]).ok();
+    // And one whose new layer is zstd-compressed, as the config file can ask.
+    env.write_config(&serde_json::json!({ "layer-compression": "zstd" }));
+    let made_zstd = format!("{}/dst/made-zstd:1", target.host());
+    env.berth(&["commit", "maker", &made_zstd]).ok();
+    env.write_config(&serde_json::json!({}));
     env.berth(&["rm", "maker"]).ok();
+    env.berth(&["push", &made_zstd]).ok();
     let out = env.berth(&["push", &made]).ok().stdout;
     assert_eq!(
         out.matches(": Layer already exists").count() + out.matches(": Mounted from").count(),
@@ -158,6 +164,17 @@ fn a_pushed_image_runs_in_docker_and_has_the_same_digests_in_podman_and_skopeo()
         "{}",
         text(&ran)
     );
+    let manifest = skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{made_zstd}"),
+    ]);
+    assert!(
+        String::from_utf8_lossy(&manifest.stdout).contains("tar+zstd"),
+        "{}",
+        text(&manifest)
+    );
     let docker_digests = docker.docker(&[
         "image",
         "inspect",
@@ -180,6 +197,19 @@ fn a_pushed_image_runs_in_docker_and_has_the_same_digests_in_podman_and_skopeo()
         digest
     );
 
+    // zstd layers: Debian's dockerd (20.10) predates them; Podman runs the image.
+    let pull = podman.podman(&["pull", "-q", "--tls-verify=false", &made_zstd]);
+    assert!(pull.status.success(), "{}", text(&pull));
+    let mut args = vec!["run", "--rm", "--network", "none"];
+    args.extend_from_slice(&Podman::RUN_LIMITS);
+    args.extend_from_slice(&[made_zstd.as_str(), "cat", "/made"]);
+    let ran = podman.podman(&args);
+    assert_eq!(
+        String::from_utf8_lossy(&ran.stdout).trim(),
+        "made",
+        "{}",
+        text(&ran)
+    );
     let skopeo_out = skopeo(&["inspect", "--tls-verify=false", &format!("docker://{dest}")]);
     assert!(skopeo_out.status.success(), "{}", text(&skopeo_out));
     let inspected: serde_json::Value = serde_json::from_slice(&skopeo_out.stdout).unwrap();

@@ -10,7 +10,8 @@ use super::layout::{ArchivedImage, Files, images_in};
 use super::{ArchiveError, clean_name, digest_in_name};
 use crate::digest::{Digest, chain_ids};
 use crate::layer_in::{
-    Compression, Expected, Keep, LayerInError, Pending, StoredLayer, receive_pending, store_layer,
+    Compression, Expected, Keep, LayerInError, MadeLayers, Pending, StoredLayer, receive_pending,
+    store_layer,
 };
 use crate::new_image::{ManifestFormat, record_image};
 use crate::reference::Reference;
@@ -32,15 +33,15 @@ pub struct Loaded {
     pub tags: Vec<Reference>,
 }
 
-/// Loads the images of the archive `input` (plain, gzip or zstd) into `store`; `max_layer_size`
-/// caps each layer unpacked.
+/// Loads the images of the archive `input` (plain, gzip or zstd) into `store`; `made` caps each
+/// layer unpacked and says how a plain layer's blob is compressed.
 pub fn load(
     store: &Store,
     input: impl Read,
-    max_layer_size: u64,
+    made: MadeLayers,
 ) -> Result<Vec<Loaded>, ArchiveError> {
     store.remove_stale_work();
-    let pass = read_archive(store, input, max_layer_size)?;
+    let pass = read_archive(store, input, made)?;
     let images = images_in(&pass)?;
     if images.is_empty() {
         return Err(ArchiveError::Invalid(
@@ -51,7 +52,7 @@ pub fn load(
         .into_iter()
         .map(|image| check(&pass, image))
         .collect::<Result<Vec<_>, _>>()?;
-    commit(store, pass, checked, max_layer_size)
+    commit(store, pass, checked, made.max_size)
 }
 
 /// What one pass over the archive kept.
@@ -87,11 +88,7 @@ impl Files for Pass {
 }
 
 /// Reads the archive to its end, keeping its small files and receiving its layers.
-fn read_archive(
-    store: &Store,
-    input: impl Read,
-    max_layer_size: u64,
-) -> Result<Pass, ArchiveError> {
+fn read_archive(store: &Store, input: impl Read, made: MadeLayers) -> Result<Pass, ArchiveError> {
     let mut input = BufReader::with_capacity(256 << 10, input);
     let magic = input.fill_buf()?;
     if magic.is_empty() {
@@ -146,8 +143,7 @@ fn read_archive(
                 blob: named.as_ref().map(|d| (d, size)),
                 ..Expected::default()
             };
-            let keep = Keep::Compressed(Compression::Gzip);
-            match receive_pending(store, &mut rest, &expected, keep, max_layer_size) {
+            match receive_pending(store, &mut rest, &expected, made.keep(), made.max_size) {
                 Err(LayerInError::Source(e)) => return Err(unreadable(e)),
                 received => {
                     pass.layers.insert(name, received);
@@ -357,6 +353,10 @@ mod tests {
     use std::io::Write;
 
     const MAX: u64 = 1 << 30;
+    const MADE: MadeLayers = MadeLayers {
+        max_size: MAX,
+        compression: Compression::Gzip,
+    };
 
     fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
         let mut builder = tar::Builder::new(Vec::new());
@@ -449,7 +449,7 @@ mod tests {
         }
 
         let to = Store::open(b.path()).unwrap();
-        let loaded = load(&to, &out[..], MAX).unwrap();
+        let loaded = load(&to, &out[..], MADE).unwrap();
         assert_eq!(loaded.len(), 2);
         assert_eq!(loaded[0].id, one);
         assert_eq!(loaded[0].tags, [Reference::parse("x/one:1").unwrap()]);
@@ -470,11 +470,16 @@ mod tests {
         let mut by_repository = Vec::new();
         save(&from, &["x/one".into()], &mut by_repository).unwrap();
         let fresh = tempfile::tempdir().unwrap();
-        let again = load(&Store::open(fresh.path()).unwrap(), &by_repository[..], MAX).unwrap();
+        let again = load(
+            &Store::open(fresh.path()).unwrap(),
+            &by_repository[..],
+            MADE,
+        )
+        .unwrap();
         let tags: Vec<String> = again[0].tags.iter().map(super::super::familiar).collect();
         assert_eq!(tags, ["x/one:1", "x/one:2"]);
         // Loaded again: nothing changes, nothing is left.
-        assert_eq!(load(&to, &out[..], MAX).unwrap(), loaded);
+        assert_eq!(load(&to, &out[..], MADE).unwrap(), loaded);
         assert_eq!(to.images().unwrap(), images);
         assert!(std::fs::read_dir(to.tmp_dir()).unwrap().next().is_none());
     }
@@ -522,7 +527,7 @@ mod tests {
         let plain = builder.into_inner().unwrap();
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(&plain).unwrap();
-        let loaded = load(&store, &gz.finish().unwrap()[..], MAX).unwrap();
+        let loaded = load(&store, &gz.finish().unwrap()[..], MADE).unwrap();
         assert_eq!(loaded[0].id, Digest::of(&config));
         let record = &store.images().unwrap().images[&loaded[0].id];
         assert_eq!(record.layers, chain_ids(&ids));
@@ -604,7 +609,7 @@ mod tests {
         for (bytes, needle) in cases {
             let dir = tempfile::tempdir().unwrap();
             let store = Store::open(dir.path()).unwrap();
-            let err = load(&store, &bytes[..], MAX).unwrap_err().to_string();
+            let err = load(&store, &bytes[..], MADE).unwrap_err().to_string();
             assert!(err.contains(needle), "{needle:?} not in {err}");
             assert_empty(&store);
         }
@@ -618,12 +623,12 @@ mod tests {
             bytes[..512].copy_from_slice(header.as_bytes());
             let dir = tempfile::tempdir().unwrap();
             let store = Store::open(dir.path()).unwrap();
-            let err = load(&store, &bytes[..], MAX).unwrap_err().to_string();
+            let err = load(&store, &bytes[..], MADE).unwrap_err().to_string();
             assert!(err.contains("refused"), "{err}");
             assert_empty(&store);
         }
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        load(&store, &full[..], MAX).unwrap();
+        load(&store, &full[..], MADE).unwrap();
     }
 }

@@ -40,16 +40,13 @@ pub fn run_save(ctx: &Context, args: &SaveArgs) -> Outcome {
 /// `berth load [-i FILE] [-q]`
 pub fn run_load(ctx: &Context, args: &LoadArgs) -> Outcome {
     let store = ctx.store().map_err(failed)?;
-    let max_layer_size = ctx
-        .config
-        .max_layer_size
-        .unwrap_or(berth_image::pull::DEFAULT_MAX_LAYER_SIZE);
+    let made = ctx.config.made_layers();
     let before = store.images().unwrap_or_default();
     let loaded = match &args.input {
         Some(path) => {
             let file = std::fs::File::open(path)
                 .map_err(|e| failed(anyhow!("cannot open {}: {e}", path.display())))?;
-            load::load(&store, file, max_layer_size)
+            load::load(&store, file, made)
         }
         None => {
             let stdin = std::io::stdin();
@@ -58,7 +55,7 @@ pub fn run_load(ctx: &Context, args: &LoadArgs) -> Outcome {
                     "requested load from stdin, but stdin is empty"
                 )));
             }
-            load::load(&store, stdin.lock(), max_layer_size)
+            load::load(&store, stdin.lock(), made)
         }
     }
     .map_err(|e| failed(anyhow!("cannot load the archive: {e}")))?;

@@ -192,7 +192,7 @@ pub fn run_import(ctx: &Context, args: &ImportArgs) -> Outcome {
         platform.as_ref(),
         &time::now(),
         tag.as_slice(),
-        ctx.config.pull_options(None).max_layer_size,
+        ctx.config.made_layers(),
     )
     .map_err(|e| failed(anyhow!("import {source}: {e}")))?;
     println!("{id}");
