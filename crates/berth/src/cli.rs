@@ -126,6 +126,12 @@ pub enum Command {
     /// Manage berth
     #[command(subcommand)]
     System(crate::cli_groups::SystemCommand),
+    /// Build an image from a Dockerfile
+    #[command(override_usage = "berth build [OPTIONS] PATH | -")]
+    Build(Deferred<crate::commands::build::BuildArgs>),
+    /// Manage builds
+    #[command(subcommand)]
+    Builder(BuilderCommand),
     /// Create a new image from a container's changes
     Commit(Deferred<crate::commands::image_out::CommitArgs>),
     /// Export a container's filesystem as a tar archive
@@ -144,9 +150,20 @@ pub enum Command {
     Info(Deferred<FormatArgs>),
 }
 
+/// `berth builder ...`
+#[derive(Subcommand, Debug)]
+pub enum BuilderCommand {
+    /// Build an image from a Dockerfile
+    #[command(override_usage = "berth builder build [OPTIONS] PATH | -")]
+    Build(Deferred<crate::commands::build::BuildArgs>),
+}
+
 /// `berth image ...`
 #[derive(Subcommand, Debug)]
 pub enum ImageCommand {
+    /// Build an image from a Dockerfile
+    #[command(override_usage = "berth image build [OPTIONS] PATH | -")]
+    Build(Deferred<crate::commands::build::BuildArgs>),
     /// Display detailed information on one or more images
     Inspect(Deferred<ImageInspectArgs>),
     /// Remove unused images
@@ -557,6 +574,9 @@ pub struct PushArgs {
 pub struct ImagesArgs {
     /// Only images of this repository [REPOSITORY[:TAG]]
     pub repository: Option<String>,
+    /// Show all images (default hides intermediate images)
+    #[arg(short, long)]
+    pub all: bool,
     /// Only show image IDs
     #[arg(short, long)]
     pub quiet: bool,

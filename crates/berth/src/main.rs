@@ -10,7 +10,7 @@ mod units;
 
 use berth_engine::config::EngineConfig;
 use clap::Parser;
-use cli::{Cli, Command, ImageCommand};
+use cli::{BuilderCommand, Cli, Command, ImageCommand};
 use commands::{Context, containers, image_out, images, login};
 use exit::{Failure, Outcome};
 
@@ -96,6 +96,9 @@ fn makes_container_processes(command: &Command) -> bool {
     matches!(
         command,
         Command::Run(_)
+            | Command::Build(_)
+            | Command::Builder(BuilderCommand::Build(_))
+            | Command::Image(ImageCommand::Build(_))
             | Command::Start(_)
             | Command::Restart(_)
             | Command::Exec(_)
@@ -144,6 +147,9 @@ fn dispatch(ctx: &Context, command: &Command) -> Outcome {
         Command::Load(args) | Command::Image(ImageCommand::Load(args)) => {
             commands::archive::run_load(ctx, args)
         }
+        Command::Build(args)
+        | Command::Image(ImageCommand::Build(args))
+        | Command::Builder(BuilderCommand::Build(args)) => commands::build::run(ctx, args),
         Command::Run(args) => commands::run::run(ctx, args),
         Command::Create(args) => commands::run::create(ctx, args),
         Command::Start(args) => containers::start(ctx, args),

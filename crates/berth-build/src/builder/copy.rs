@@ -477,7 +477,7 @@ mod tests {
         fs::write(ctx.join("skip.md"), "").unwrap();
         let image = dir.path().join("image");
         fs::create_dir_all(image.join("app")).unwrap();
-        let none = |_: &str| false;
+        let none = |_: &str, _| false;
         let tree = ContextTree {
             root: ctx.clone(),
             excluded: &none,
@@ -527,7 +527,7 @@ mod tests {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(&inner).unwrap();
         fs::write(dir.path().join("t.tar.gz"), gz.finish().unwrap()).unwrap();
-        let none = |_: &str| false;
+        let none = |_: &str, _| false;
         let tree = ContextTree {
             root: dir.path().to_owned(),
             excluded: &none,

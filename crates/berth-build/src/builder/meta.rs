@@ -4,6 +4,7 @@
 use crate::builder::error::BuildError;
 use crate::builder::vars::Scope;
 use crate::dockerfile::ast::{Command, Healthcheck, Instruction};
+use crate::dockerfile::parse::parse_duration;
 use serde_json::{Map, Value, json};
 
 /// What a stage carries from one instruction to the next besides its image.
@@ -70,41 +71,6 @@ pub fn env_of(config: &Value) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-/// Go's `time.ParseDuration`, in nanoseconds.
-pub fn duration(text: &str) -> Result<i64, BuildError> {
-    let bad = || BuildError::Dockerfile(format!("time: invalid duration \"{text}\""));
-    if text == "0" {
-        return Ok(0);
-    }
-    let mut rest = text;
-    let mut total = 0f64;
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let number_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        let number: f64 = rest[..number_end].parse().map_err(|_| bad())?;
-        rest = &rest[number_end..];
-        let unit_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_end] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return Err(bad()),
-        };
-        total += number * scale;
-        rest = &rest[unit_end..];
-    }
-    Ok(total as i64)
-}
-
 /// Applies the metadata instruction `instruction` to the image config `image`; returns the
 /// text after `#(nop)` in its history entry. `None` when it is not a metadata instruction.
 pub fn apply(
@@ -165,8 +131,11 @@ pub fn apply(
         }
         Instruction::Expose(ports) => {
             let mut shown = Vec::new();
+            let mut expanded = Vec::new();
             for port in ports {
-                let port = scope.expand(port)?;
+                expanded.extend(scope.expand_words(port)?);
+            }
+            for port in expanded {
                 let (number, protocol) = port.split_once('/').unwrap_or((&port, "tcp"));
                 let protocol = protocol.to_ascii_lowercase();
                 let (from, to) = number.split_once('-').unwrap_or((number, number));
@@ -220,7 +189,8 @@ pub fn apply(
                         ("StartInterval", start_interval),
                     ] {
                         if let Some(text) = given {
-                            value[key] = json!(duration(text)?);
+                            let d = parse_duration(text).map_err(BuildError::Dockerfile)?;
+                            value[key] = json!(d.as_nanos() as u64);
                         }
                     }
                     if let Some(retries) = retries {
@@ -278,7 +248,7 @@ mod tests {
         let mut image = json!({"config": {"Cmd": ["sh"], "Env": ["PATH=/bin"]}});
         let scope = Scope {
             env: vec![("PATH".into(), "/bin".into())],
-            ..Scope::default()
+            ..Scope::new('\\')
         };
         let mut s = stage();
         let env = Instruction::Env(vec![("PATH".into(), "/app:$PATH".into())]);
@@ -310,7 +280,6 @@ mod tests {
             image["config"]["Healthcheck"],
             json!({"Test": ["CMD-SHELL", "true"], "Interval": 90_000_000_000i64, "StartPeriod": 500_000_000, "Retries": 3})
         );
-        assert!(duration("5x").is_err());
         assert!(apply(&mut image, &Instruction::Workdir("/x".into()), &scope, &mut s).unwrap().is_none());
     }
 }

@@ -67,7 +67,7 @@ pub struct BuildOptions<'a> {
     /// The context directory.
     pub context: &'a Path,
     /// `.dockerignore`'s verdict on a context path.
-    pub excluded: &'a Excluded,
+    pub excluded: &'a Excluded<'a>,
     /// `-t`
     pub tags: Vec<Reference>,
     /// `--build-arg`s with values.
@@ -110,7 +110,7 @@ pub fn build(
         out: Output::new(options.progress, 0),
         stages: vec![None; dockerfile.stages.len()],
         consumed: BTreeSet::new(),
-        global: Scope::default(),
+        global: Scope::new(dockerfile.directives.escape),
     };
     for decl in &dockerfile.global_args {
         let value = builder.arg_value(decl, &builder.global.clone(), None)?;
@@ -152,7 +152,7 @@ pub fn build(
         };
         builder.instruction(
             &mut image,
-            &mut Scope::default(),
+            &mut Scope::new(dockerfile.directives.escape),
             &mut state,
             &Instruction::Label(pairs),
             target,
@@ -350,18 +350,46 @@ impl Builder<'_> {
             self.out.done(id);
         }
         let mut scope = Scope {
-            args: BTreeMap::new(),
             env: env_of(&image.config),
+            ..Scope::new(self.options.dockerfile.directives.escape)
         };
         let mut state = StageState {
             shell: default_shell(&image.config),
             cmd_set: false,
         };
+        self.triggers(&mut image, &mut scope, &mut state, i)?;
         for (k, located) in stage.instructions.iter().enumerate() {
             self.out.step(&label(k + 2), &located.text);
             self.located(&mut image, &mut scope, &mut state, located, i)?;
         }
         Ok(image)
+    }
+
+    /// Runs the `ONBUILD` triggers of the stage's base image, which its config then loses.
+    fn triggers(
+        &mut self,
+        image: &mut Image,
+        scope: &mut Scope,
+        state: &mut StageState,
+        stage: usize,
+    ) -> Result<(), BuildError> {
+        let triggers: Vec<String> = image.config["config"]["OnBuild"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default();
+        if triggers.is_empty() {
+            return Ok(());
+        }
+        image.config["config"]["OnBuild"] = Value::Null;
+        for trigger in triggers {
+            let parsed = crate::dockerfile::parse::parse(&format!("FROM scratch\n{trigger}"))
+                .map_err(|e| BuildError::Dockerfile(format!("ONBUILD {trigger}: {}", e.message)))?;
+            for located in parsed.stages.iter().flat_map(|s| &s.instructions) {
+                self.out.step("[onbuild]", &located.text);
+                self.located(image, scope, state, located, stage)?;
+            }
+        }
+        Ok(())
     }
 
     /// Runs one instruction, its line named when it fails for a reason of the Dockerfile's.

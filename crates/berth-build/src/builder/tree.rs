@@ -26,15 +26,16 @@ pub trait Tree {
     fn children(&self, rel: &str) -> Result<BTreeMap<String, Node>, BuildError>;
 }
 
-/// Whether `path` is excluded (by `.dockerignore`).
-pub type Excluded = dyn Fn(&str) -> bool + Sync;
+/// Whether the context path `path` (a directory when the flag says so) is excluded (by
+/// `.dockerignore`).
+pub type Excluded<'a> = dyn Fn(&str, bool) -> bool + Sync + 'a;
 
 /// The build context.
 pub struct ContextTree<'a> {
     /// Its directory.
     pub root: PathBuf,
     /// `.dockerignore`'s verdict on a relative path.
-    pub excluded: &'a Excluded,
+    pub excluded: &'a Excluded<'a>,
 }
 
 /// Lexically cleans `path` into a relative path inside a root: `.` and empty parts dropped, a
@@ -100,11 +101,14 @@ impl ContextTree<'_> {
 impl Tree for ContextTree<'_> {
     fn lookup(&self, rel: &str, follow: bool) -> Result<Option<Node>, BuildError> {
         let resolved = self.resolve(rel, follow)?;
-        if !resolved.is_empty() && (self.excluded)(&resolved) {
+        let host = self.root.join(&resolved);
+        let Ok(meta) = fs::symlink_metadata(&host) else {
+            return Ok(None);
+        };
+        if !resolved.is_empty() && (self.excluded)(&resolved, meta.is_dir()) {
             return Ok(None);
         }
-        let host = self.root.join(&resolved);
-        Ok(fs::symlink_metadata(&host).ok().map(|meta| Node { host, meta }))
+        Ok(Some(Node { host, meta }))
     }
 
     fn children(&self, rel: &str) -> Result<BTreeMap<String, Node>, BuildError> {
@@ -119,12 +123,12 @@ impl Tree for ContextTree<'_> {
                 "" => name.clone(),
                 _ => format!("{rel}/{name}"),
             };
-            if (self.excluded)(&path) {
-                continue;
-            }
             let meta = entry
                 .metadata()
                 .map_err(|e| BuildError::Source(format!("read {path}: {e}")))?;
+            if (self.excluded)(&path, meta.is_dir()) {
+                continue;
+            }
             found.insert(
                 name,
                 Node {
@@ -268,7 +272,7 @@ mod tests {
         fs::write(dir.path().join("secret"), "s").unwrap();
         symlink("/a", dir.path().join("abs")).unwrap();
         symlink("../../../../a/b/f", dir.path().join("a/up")).unwrap();
-        let excluded = |p: &str| p == "secret";
+        let excluded = |p: &str, _| p == "secret";
         let tree = ContextTree {
             root: dir.path().to_owned(),
             excluded: &excluded,

@@ -2,11 +2,14 @@
 //! `ENV` (which wins over an `ARG` of the same name, as in Docker).
 
 use crate::builder::error::BuildError;
+use crate::dockerfile::expand::{expand_word, expand_words};
 use std::collections::BTreeMap;
 
 /// The variables in scope at one instruction.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Scope {
+    /// The Dockerfile's escape character.
+    pub escape: char,
     /// `ARG`s declared in the stage, with their values (absent when declared without one and
     /// not given with `--build-arg`).
     pub args: BTreeMap<String, Option<String>>,
@@ -15,6 +18,15 @@ pub struct Scope {
 }
 
 impl Scope {
+    /// An empty scope for a Dockerfile whose escape character is `escape`.
+    pub fn new(escape: char) -> Scope {
+        Scope {
+            escape,
+            args: BTreeMap::new(),
+            env: Vec::new(),
+        }
+    }
+
     /// The value of `name`, if set.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.env
@@ -25,9 +37,16 @@ impl Scope {
             .or_else(|| self.args.get(name).and_then(|v| v.as_deref()))
     }
 
-    /// Expands `$VAR`, `${VAR}`, `${VAR:-word}` and `${VAR:+word}` in `word`.
+    /// `word` expanded (and unquoted) to one string, as Docker's builder does.
     pub fn expand(&self, word: &str) -> Result<String, BuildError> {
-        expand(word, &|name| self.get(name).map(str::to_owned))
+        expand_word(word, &|name| self.get(name).map(str::to_owned), self.escape)
+            .map_err(|e| BuildError::Dockerfile(e.to_string()))
+    }
+
+    /// `word` expanded and split into words (`EXPOSE $PORTS`).
+    pub fn expand_words(&self, word: &str) -> Result<Vec<String>, BuildError> {
+        expand_words(word, &|name| self.get(name).map(str::to_owned), self.escape)
+            .map_err(|e| BuildError::Dockerfile(e.to_string()))
     }
 
     /// The `ARG`s with a value that `ENV` does not hide: what a `RUN` gets in its environment
@@ -41,69 +60,6 @@ impl Scope {
     }
 }
 
-/// Docker's word expansion, with `lookup` for the variables; `\$` is a literal `$`.
-pub fn expand(word: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, BuildError> {
-    let chars: Vec<char> = word.chars().collect();
-    let mut out = String::new();
-    let mut i = 0;
-    let name_char = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    while i < chars.len() {
-        match chars[i] {
-            '\\' if chars.get(i + 1) == Some(&'$') => {
-                out.push('$');
-                i += 2;
-            }
-            '$' if chars.get(i + 1) == Some(&'{') => {
-                let close = chars[i..]
-                    .iter()
-                    .position(|&c| c == '}')
-                    .map(|p| i + p)
-                    .ok_or_else(|| {
-                        BuildError::Dockerfile(format!("missing '}}' in \"{word}\""))
-                    })?;
-                let inner: String = chars[i + 2..close].iter().collect();
-                let (name, op) = match inner.find(':') {
-                    Some(p) => (&inner[..p], Some(&inner[p..])),
-                    None => (inner.as_str(), None),
-                };
-                let value = lookup(name).unwrap_or_default();
-                match op {
-                    None => out.push_str(&value),
-                    Some(op) if op.starts_with(":-") => match value.is_empty() {
-                        true => out.push_str(&expand(&op[2..], lookup)?),
-                        false => out.push_str(&value),
-                    },
-                    Some(op) if op.starts_with(":+") => {
-                        if !value.is_empty() {
-                            out.push_str(&expand(&op[2..], lookup)?);
-                        }
-                    }
-                    Some(op) => {
-                        return Err(BuildError::Dockerfile(format!(
-                            "unsupported modifier ({op}) in substitution \"{word}\""
-                        )));
-                    }
-                }
-                i = close + 1;
-            }
-            '$' if chars.get(i + 1).is_some_and(|&c| name_char(c)) => {
-                let end = chars[i + 1..]
-                    .iter()
-                    .position(|&c| !name_char(c))
-                    .map_or(chars.len(), |p| i + 1 + p);
-                let name: String = chars[i + 1..end].iter().collect();
-                out.push_str(&lookup(&name).unwrap_or_default());
-                i = end;
-            }
-            c => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,6 +67,7 @@ mod tests {
     #[test]
     fn env_wins_over_arg_and_only_unhidden_args_reach_run() {
         let scope = Scope {
+            escape: '\\',
             args: [
                 ("A".to_owned(), Some("arg".to_owned())),
                 ("B".to_owned(), Some("b".to_owned())),
@@ -122,5 +79,6 @@ mod tests {
         assert_eq!(scope.expand("$A-${B}-${C:-none}-${B:+yes}").unwrap(), "env-b-none-yes");
         assert_eq!(scope.run_args(), vec![("B".to_owned(), "b".to_owned())]);
         assert_eq!(scope.expand("\\$A").unwrap(), "$A");
+        assert_eq!(scope.expand_words("$B \"x y\"").unwrap(), ["b", "x y"]);
     }
 }

@@ -199,9 +199,17 @@ pub fn run_images(ctx: &Context, args: &ImagesArgs) -> Outcome {
         .as_deref()
         .is_some_and(|r| r.rsplit('/').next().is_some_and(|last| last.contains(':')));
     let now = time::unix_now();
+    // The builds' intermediate images, hidden unless tagged or `-a` (as Docker's).
+    let intermediate = match args.all {
+        true => Default::default(),
+        false => berth_build::builder::cache::intermediate(&ctx.roots.root),
+    };
 
     let mut rows = Vec::new();
     for (id, record) in &images.images {
+        if intermediate.contains(&id.to_string()) && images.tags_of(id).is_empty() {
+            continue;
+        }
         let config: serde_json::Value = store
             .read_blob(id)
             .ok()

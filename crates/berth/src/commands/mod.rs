@@ -1,6 +1,7 @@
 //! One module per berth command, and the context they share.
 
 pub mod archive;
+pub mod build;
 pub mod containers;
 pub mod events;
 pub mod groups;
