@@ -26,6 +26,9 @@ struct Entry {
     parent: String,
     /// The image it made.
     image: String,
+    /// The images it copied from (`COPY --from` a stage): intermediate too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    sources: Vec<String>,
 }
 
 /// The key of a step: its parent and what it does, hashed.
@@ -56,20 +59,22 @@ impl Cache {
         whole.then_some(id)
     }
 
-    /// Records that the step `key` on `parent` made `image`. A failure to write is only
-    /// logged: the next build runs the step again.
-    pub fn put(&self, key: &str, parent: &str, image: &Digest) {
+    /// Records that the step `key` on `parent` made `image` (copying from the stage images
+    /// `sources`). A failure to write is only logged: the next build runs the step again.
+    pub fn put(&self, key: &str, parent: &str, image: &Digest, sources: &[String]) {
         let entry = Entry {
             parent: parent.to_owned(),
             image: image.to_string(),
+            sources: sources.to_vec(),
         };
         let path = self.dir.join(format!("{key}.json"));
-        let tmp = self
-            .dir
-            .join(format!(".{key}.{}.tmp", std::process::id()));
+        let tmp = self.dir.join(format!(".{key}.{}.tmp", std::process::id()));
         let written = std::fs::create_dir_all(&self.dir)
             .and_then(|()| {
-                std::fs::write(&tmp, serde_json::to_vec(&entry).expect("an entry serialises"))
+                std::fs::write(
+                    &tmp,
+                    serde_json::to_vec(&entry).expect("an entry serialises"),
+                )
             })
             .and_then(|()| std::fs::rename(&tmp, &path));
         if let Err(e) = written {
@@ -95,8 +100,8 @@ impl Cache {
     }
 }
 
-/// The ids (`sha256:...`) of the images that builds ran later steps on: the intermediate
-/// images, which `berth images` hides unless tagged (or `-a` asks for all).
+/// The ids (`sha256:...`) of the images that builds ran later steps on or copied from: the
+/// intermediate images, which `berth images` hides unless tagged (or `-a` asks for all).
 pub fn intermediate(root: &Path) -> BTreeSet<String> {
     let Ok(entries) = std::fs::read_dir(Cache::new(root).dir) else {
         return BTreeSet::new();
@@ -105,7 +110,7 @@ pub fn intermediate(root: &Path) -> BTreeSet<String> {
         .flatten()
         .filter_map(|e| std::fs::read(e.path()).ok())
         .filter_map(|b| serde_json::from_slice::<Entry>(&b).ok())
-        .map(|e| e.parent)
+        .flat_map(|e| std::iter::once(e.parent).chain(e.sources))
         .collect()
 }
 
@@ -130,9 +135,10 @@ mod tests {
         let k = key("scratch", "LABEL a=b");
         assert_ne!(k, key("scratch", "LABEL a=c"));
         assert_eq!(cache.get(&store, &k), None);
-        cache.put(&k, "scratch", &id);
+        cache.put(&k, "scratch", &id, &["sha256:feed".into()]);
         assert_eq!(cache.get(&store, &k), Some(id.clone()));
         assert!(intermediate(dir.path()).contains("scratch"));
+        assert!(intermediate(dir.path()).contains("sha256:feed"));
         store
             .update_images(|images| images.images.remove(&id))
             .unwrap();

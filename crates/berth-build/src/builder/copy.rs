@@ -312,7 +312,10 @@ impl Plan {
     pub fn digest(&self, contents: bool) -> Result<String, BuildError> {
         let mut hash = Sha256::new();
         for (path, item) in &self.items {
-            hash.update(format!("{path}\0{:o}\0{}:{}\0", item.mode, item.uid, item.gid));
+            hash.update(format!(
+                "{path}\0{:o}\0{}:{}\0",
+                item.mode, item.uid, item.gid
+            ));
             match &item.kind {
                 Kind::Dir => hash.update(b"d"),
                 Kind::Symlink(target) => hash.update(format!("l{target}")),
@@ -415,7 +418,10 @@ fn unpack_into(
                 tar.append_link(&mut header, &to, join(dest, &target))?;
             }
             tar::EntryType::Symlink => {
-                let target = entry.link_name()?.map(|t| t.into_owned()).unwrap_or_default();
+                let target = entry
+                    .link_name()?
+                    .map(|t| t.into_owned())
+                    .unwrap_or_default();
                 tar.append_link(&mut header, &to, target)?;
             }
             tar::EntryType::Directory => {
@@ -504,7 +510,15 @@ mod tests {
         assert_eq!(got[3], ("x/y/two.txt".into(), 0o600, 1000));
         // One file to a file name.
         let roots = find(&tree, &["one.txt".into()]).unwrap();
-        let p = plan(&tree, &roots, "/app/renamed", &dest, Attributes::default(), false).unwrap();
+        let p = plan(
+            &tree,
+            &roots,
+            "/app/renamed",
+            &dest,
+            Attributes::default(),
+            false,
+        )
+        .unwrap();
         assert_eq!(entries(&p), [("app/renamed".into(), 0o644, 0)]);
         // The digest follows the content.
         let before = p.digest(true).unwrap();
@@ -522,7 +536,9 @@ mod tests {
         header.set_size(2);
         header.set_mode(0o755);
         header.set_uid(5);
-        inner.append_data(&mut header, "bin/tool", &b"hi"[..]).unwrap();
+        inner
+            .append_data(&mut header, "bin/tool", &b"hi"[..])
+            .unwrap();
         let inner = inner.into_inner().unwrap();
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(&inner).unwrap();

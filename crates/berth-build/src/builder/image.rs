@@ -55,8 +55,8 @@ impl Image {
                     id.short()
                 ))
             })?;
-        let layers =
-            stored_layers(store, id).map_err(|e| BuildError::failed("read the image's layers", e))?;
+        let layers = stored_layers(store, id)
+            .map_err(|e| BuildError::failed("read the image's layers", e))?;
         Ok(Image {
             id: Some(id.clone()),
             config,
@@ -135,7 +135,9 @@ mod tests {
         let mut image = Image::scratch(&Platform::host());
         assert_eq!(image.parent_key(), "scratch");
         image.config["config"]["Cmd"] = json!(["sh"]);
-        let first = image.commit(&store, None, "/bin/sh -c #(nop)  CMD [\"sh\"]").unwrap();
+        let first = image
+            .commit(&store, None, "/bin/sh -c #(nop)  CMD [\"sh\"]")
+            .unwrap();
         let again = Image::stored(&store, &first).unwrap();
         assert_eq!(again.config["config"]["Cmd"], json!(["sh"]));
         assert_eq!(again.config["history"][0]["empty_layer"], json!(true));

@@ -45,7 +45,11 @@ pub fn set_env(config: &mut Map<String, Value>, key: &str, value: &str) {
     let mut env: Vec<String> = config
         .get("Env")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default();
     let entry = format!("{key}={value}");
     match env.iter_mut().find(|e| e.split('=').next() == Some(key)) {
@@ -178,7 +182,9 @@ pub fn apply(
                     retries,
                 } => {
                     let test: Vec<String> = match test {
-                        Command::Exec(args) => ["CMD".to_owned()].into_iter().chain(args.clone()).collect(),
+                        Command::Exec(args) => {
+                            ["CMD".to_owned()].into_iter().chain(args.clone()).collect()
+                        }
                         Command::Shell(line) => vec!["CMD-SHELL".into(), line.clone()],
                     };
                     let mut value = json!({"Test": test});
@@ -208,7 +214,9 @@ pub fn apply(
         }
         Instruction::Shell(shell) => {
             if shell.is_empty() {
-                return Err(BuildError::Dockerfile("SHELL requires at least one argument".into()));
+                return Err(BuildError::Dockerfile(
+                    "SHELL requires at least one argument".into(),
+                ));
             }
             config.insert("Shell".into(), json!(shell));
             stage.shell = shell.clone();
@@ -252,7 +260,10 @@ mod tests {
         };
         let mut s = stage();
         let env = Instruction::Env(vec![("PATH".into(), "/app:$PATH".into())]);
-        assert_eq!(apply(&mut image, &env, &scope, &mut s).unwrap().unwrap(), "ENV PATH=/app:/bin");
+        assert_eq!(
+            apply(&mut image, &env, &scope, &mut s).unwrap().unwrap(),
+            "ENV PATH=/app:/bin"
+        );
         assert_eq!(image["config"]["Env"], json!(["PATH=/app:/bin"]));
         // An ENTRYPOINT drops the base image's CMD; a CMD of the stage stays.
         let entrypoint = Instruction::Entrypoint(Command::Exec(vec!["/init".into()]));
@@ -265,7 +276,11 @@ mod tests {
         assert_eq!(image["config"]["Cmd"], json!(["/bin/sh", "-c", "echo hi"]));
         let expose = Instruction::Expose(vec!["80".into(), "53/UDP".into(), "7000-7001".into()]);
         apply(&mut image, &expose, &scope, &mut s).unwrap();
-        let ports: Vec<&String> = image["config"]["ExposedPorts"].as_object().unwrap().keys().collect();
+        let ports: Vec<&String> = image["config"]["ExposedPorts"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect();
         assert_eq!(ports, ["53/udp", "7000/tcp", "7001/tcp", "80/tcp"]);
         let check = Instruction::Healthcheck(Healthcheck::Check {
             test: Command::Shell("true".into()),
@@ -280,6 +295,15 @@ mod tests {
             image["config"]["Healthcheck"],
             json!({"Test": ["CMD-SHELL", "true"], "Interval": 90_000_000_000i64, "StartPeriod": 500_000_000, "Retries": 3})
         );
-        assert!(apply(&mut image, &Instruction::Workdir("/x".into()), &scope, &mut s).unwrap().is_none());
+        assert!(
+            apply(
+                &mut image,
+                &Instruction::Workdir("/x".into()),
+                &scope,
+                &mut s
+            )
+            .unwrap()
+            .is_none()
+        );
     }
 }

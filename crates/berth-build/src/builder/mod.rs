@@ -93,7 +93,8 @@ pub fn build(
     options: &BuildOptions<'_>,
     notices: &dyn Notices,
 ) -> Result<Digest, BuildError> {
-    let store = Store::open(&roots.root).map_err(|e| BuildError::failed("open the image store", e))?;
+    let store =
+        Store::open(&roots.root).map_err(|e| BuildError::failed("open the image store", e))?;
     let dockerfile = options.dockerfile;
     if dockerfile.stages.is_empty() {
         return Err(BuildError::Dockerfile(
@@ -120,9 +121,7 @@ pub fn build(
         Some(name) => builder
             .stage_named(name, dockerfile.stages.len())
             .ok_or_else(|| {
-                BuildError::Dockerfile(format!(
-                    "failed to reach build target {name} in Dockerfile"
-                ))
+                BuildError::Dockerfile(format!("failed to reach build target {name} in Dockerfile"))
             })?,
         None => dockerfile.stages.len() - 1,
     };
@@ -145,7 +144,9 @@ pub fn build(
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let text: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        builder.out.step("[labels]", &format!("LABEL {}", text.join(" ")));
+        builder
+            .out
+            .step("[labels]", &format!("LABEL {}", text.join(" ")));
         let mut state = StageState {
             shell: default_shell(&image.config),
             cmd_set: true,
@@ -180,7 +181,11 @@ pub fn build(
         .iter()
         .map(|t| match options.progress {
             Progress::Plain => t.to_string(),
-            _ => format!("{}:{}", t.familiar_name(), t.tag.as_deref().unwrap_or("latest")),
+            _ => format!(
+                "{}:{}",
+                t.familiar_name(),
+                t.tag.as_deref().unwrap_or("latest")
+            ),
         })
         .collect();
     builder.out.finished(&id, &shown);
@@ -191,7 +196,11 @@ pub fn build(
 fn default_shell(config: &Value) -> Vec<String> {
     config["config"]["Shell"]
         .as_array()
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        })
         .filter(|s: &Vec<String>| !s.is_empty())
         .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()])
 }
@@ -241,9 +250,13 @@ impl Builder<'_> {
         let stage = &self.options.dockerfile.stages[i];
         let mut names = vec![self.global.expand(&stage.from.item.image)?];
         for instruction in &stage.instructions {
-            if let Instruction::Copy(CopySpec { from: Some(from), .. })
+            if let Instruction::Copy(CopySpec {
+                from: Some(from), ..
+            })
             | Instruction::Add {
-                spec: CopySpec { from: Some(from), .. },
+                spec: CopySpec {
+                    from: Some(from), ..
+                },
                 ..
             } = &instruction.item
             {
@@ -316,8 +329,14 @@ impl Builder<'_> {
             return Ok(id.clone());
         }
         let bytes = serde_json::to_vec(&image.config).expect("a config serialises");
-        let id = record_image(&self.store, &bytes, &image.layers, ManifestFormat::Docker, &[])
-            .map_err(|e| BuildError::failed("record the image", e))?;
+        let id = record_image(
+            &self.store,
+            &bytes,
+            &image.layers,
+            ManifestFormat::Docker,
+            &[],
+        )
+        .map_err(|e| BuildError::failed("record the image", e))?;
         image.id = Some(id.clone());
         Ok(id)
     }
@@ -337,7 +356,9 @@ impl Builder<'_> {
             None => None,
         };
         let mut image = match self.stage_named(&name, i) {
-            Some(j) => self.stages[j].clone().expect("the stages a stage needs are built first"),
+            Some(j) => self.stages[j]
+                .clone()
+                .expect("the stages a stage needs are built first"),
             None if name.eq_ignore_ascii_case("scratch") => Image::scratch(
                 &platform
                     .as_deref()
@@ -375,7 +396,11 @@ impl Builder<'_> {
     ) -> Result<(), BuildError> {
         let triggers: Vec<String> = image.config["config"]["OnBuild"]
             .as_array()
-            .map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_owned)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default();
         if triggers.is_empty() {
             return Ok(());
@@ -433,7 +458,13 @@ impl Builder<'_> {
                     });
                 }
                 let created_by = format!("{shell} #(nop)  ARG {}", shown.join(" "));
-                self.commit(image, &created_by, "", Work::Config(image.config.clone()))?;
+                self.commit(
+                    image,
+                    &created_by,
+                    "",
+                    Work::Config(image.config.clone()),
+                    &[],
+                )?;
             }
             Instruction::Run {
                 command,
@@ -478,7 +509,13 @@ impl Builder<'_> {
                     Some(n) => n.clone(),
                     None => self.options.network.clone(),
                 };
-                self.commit(image, &created_by, &network, Work::Run(argv, env, network.clone()))?;
+                self.commit(
+                    image,
+                    &created_by,
+                    &network,
+                    Work::Run(argv, env, network.clone()),
+                    &[],
+                )?;
             }
             Instruction::Copy(spec) => {
                 self.copy(image, scope, &shell, spec, stage, false, None)?;
@@ -514,14 +551,14 @@ impl Builder<'_> {
                         Work::Layer(Box::new(plan), Some(config))
                     }
                 };
-                self.commit(image, &created_by, "", work)?;
+                self.commit(image, &created_by, "", work, &[])?;
             }
             other => {
                 let mut config = image.config.clone();
                 let message = meta::apply(&mut config, other, scope, state)?
                     .expect("every other instruction only changes the config");
                 let created_by = format!("{shell} #(nop)  {message}");
-                self.commit(image, &created_by, "", Work::Config(config))?;
+                self.commit(image, &created_by, "", Work::Config(config), &[])?;
             }
         }
         scope.env = env_of(&image.config);
@@ -585,11 +622,18 @@ impl Builder<'_> {
             excluded,
         };
         let mut downloads = Vec::new();
+        let mut stage_sources = Vec::new();
         let (mut plan, roots, from_id) = match &spec.from {
             Some(from) => {
                 let from = scope.expand(from)?;
                 let source = match self.stage_named(&from, stage) {
-                    Some(j) => self.stages[j].clone().expect("needed stages are built first"),
+                    Some(j) => {
+                        let source = self.stages[j]
+                            .clone()
+                            .expect("needed stages are built first");
+                        stage_sources.push(source.parent_key());
+                        source
+                    }
                     None => self.base_image(&from, None)?,
                 };
                 let tree = LayerTree {
@@ -620,11 +664,16 @@ impl Builder<'_> {
                 false => doc.content.clone(),
             };
             let rel = tree::clean(&dest)?;
-            let path = match spec.sources.is_empty() && spec.heredocs.len() == 1 && !dest.ends_with('/') {
-                true => rel,
-                false => format!("{rel}/{}", doc.name),
-            };
-            plan.bytes(path.trim_start_matches('/'), content.into_bytes(), attributes);
+            let path =
+                match spec.sources.is_empty() && spec.heredocs.len() == 1 && !dest.ends_with('/') {
+                    true => rel,
+                    false => format!("{rel}/{}", doc.name),
+                };
+            plan.bytes(
+                path.trim_start_matches('/'),
+                content.into_bytes(),
+                attributes,
+            );
         }
         plan.parents(&dest_tree, attributes.owner.unwrap_or((0, 0)))?;
         let hash = plan.digest(spec.from.is_none())?;
@@ -635,7 +684,8 @@ impl Builder<'_> {
         };
         let created_by = format!("{shell} #(nop) {keyword} {kind}:{hash} in {dest} ");
         let extra = format!("{from_id}\0{:?}\0{:?}", spec.chown, spec.chmod);
-        let result = self.commit(image, &created_by, &extra, Work::Layer(Box::new(plan), None));
+        let work = Work::Layer(Box::new(plan), None);
+        let result = self.commit(image, &created_by, &extra, work, &stage_sources);
         drop(downloads);
         result
     }
@@ -650,14 +700,17 @@ impl Builder<'_> {
         use std::os::unix::fs::PermissionsExt;
         let failed = |e: &dyn std::fmt::Display| BuildError::Source(format!("ADD {url}: {e}"));
         let _ = std::fs::create_dir_all(self.store.tmp_dir());
-        let mut file = tempfile::NamedTempFile::new_in(self.store.tmp_dir()).map_err(|e| failed(&e))?;
+        let mut file =
+            tempfile::NamedTempFile::new_in(self.store.tmp_dir()).map_err(|e| failed(&e))?;
         let mut body = berth_image::import::fetch(url).map_err(|e| failed(&e))?;
         std::io::copy(&mut body, file.as_file_mut()).map_err(|e| failed(&e))?;
         if let Some(want) = checksum {
             let bytes = std::fs::read(file.path()).map_err(|e| failed(&e))?;
             let got = Digest::of(&bytes).to_string();
             if got != want {
-                return Err(failed(&format!("checksum mismatch: {want} wanted, {got} got")));
+                return Err(failed(&format!(
+                    "checksum mismatch: {want} wanted, {got} got"
+                )));
             }
         }
         std::fs::set_permissions(file.path(), std::fs::Permissions::from_mode(0o600))
@@ -689,6 +742,7 @@ impl Builder<'_> {
         created_by: &str,
         extra: &str,
         work: Work,
+        sources: &[String],
     ) -> Result<(), BuildError> {
         let parent = image.parent_key();
         let key = cache::key(&parent, &format!("{created_by}\0{extra}"));
@@ -737,7 +791,7 @@ impl Builder<'_> {
                 image.commit(&self.store, Some(layer), created_by)?
             }
         };
-        self.cache.put(&key, &parent, &id);
+        self.cache.put(&key, &parent, &id, sources);
         self.out.done(&id);
         Ok(())
     }

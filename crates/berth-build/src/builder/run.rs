@@ -65,8 +65,14 @@ pub fn run(
             true => Some(Muted::new().map_err(|e| BuildError::failed("silence the output", e))?),
             false => None,
         };
-        berth_engine::run::execute(roots, &record.id, None, StdioMode { stdin: false }, &mut || {})
-            .map_err(|e| BuildError::failed("run the step's container", e))?
+        berth_engine::run::execute(
+            roots,
+            &record.id,
+            None,
+            StdioMode { stdin: false },
+            &mut || {},
+        )
+        .map_err(|e| BuildError::failed("run the step's container", e))?
     };
     if code != 0 {
         return Err(BuildError::Run {

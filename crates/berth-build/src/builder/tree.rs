@@ -117,7 +117,8 @@ impl Tree for ContextTree<'_> {
             .map_err(|e| BuildError::Source(format!("read {}: {e}", dir.display())))?;
         let mut found = BTreeMap::new();
         for entry in entries {
-            let entry = entry.map_err(|e| BuildError::Source(format!("read {}: {e}", dir.display())))?;
+            let entry =
+                entry.map_err(|e| BuildError::Source(format!("read {}: {e}", dir.display())))?;
             let name = entry.file_name().to_string_lossy().into_owned();
             let path = match rel {
                 "" => name.clone(),
@@ -283,7 +284,14 @@ mod tests {
         assert_eq!(found.host, dir.path().join("a/b/f"));
         let up = tree.lookup("a/up", true).unwrap().unwrap();
         assert_eq!(up.host, dir.path().join("a/b/f"));
-        assert!(tree.lookup("a/up", false).unwrap().unwrap().meta.file_type().is_symlink());
+        assert!(
+            tree.lookup("a/up", false)
+                .unwrap()
+                .unwrap()
+                .meta
+                .file_type()
+                .is_symlink()
+        );
         assert!(tree.lookup("secret", true).unwrap().is_none());
         let names: Vec<String> = tree.children("").unwrap().into_keys().collect();
         assert_eq!(names, ["a", "abs"]);

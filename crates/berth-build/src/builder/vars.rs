@@ -76,7 +76,10 @@ mod tests {
             .into(),
             env: vec![("A".into(), "env".into())],
         };
-        assert_eq!(scope.expand("$A-${B}-${C:-none}-${B:+yes}").unwrap(), "env-b-none-yes");
+        assert_eq!(
+            scope.expand("$A-${B}-${C:-none}-${B:+yes}").unwrap(),
+            "env-b-none-yes"
+        );
         assert_eq!(scope.run_args(), vec![("B".to_owned(), "b".to_owned())]);
         assert_eq!(scope.expand("\\$A").unwrap(), "$A");
         assert_eq!(scope.expand_words("$B \"x y\"").unwrap(), ["b", "x y"]);

@@ -81,7 +81,11 @@ fn build_args(args: &[String]) -> BTreeMap<String, String> {
 /// The standard input, decompressed when it is gzip or zstd.
 fn stdin_tar() -> std::io::Result<Box<dyn Read>> {
     let mut input = BufReader::with_capacity(256 << 10, std::io::stdin());
-    let magic = input.fill_buf()?.get(..4).map(<[u8]>::to_vec).unwrap_or_default();
+    let magic = input
+        .fill_buf()?
+        .get(..4)
+        .map(<[u8]>::to_vec)
+        .unwrap_or_default();
     Ok(match magic.as_slice() {
         [0x1f, 0x8b, ..] => Box::new(flate2::read::GzDecoder::new(input)),
         [0x28, 0xb5, 0x2f, 0xfd] => Box::new(zstd::Decoder::with_buffer(input)?),
@@ -94,8 +98,11 @@ pub fn run(ctx: &Context, args: &BuildArgs) -> Outcome {
     super::run::needs_root()?;
     let mut tags = Vec::new();
     for tag in &args.tag {
-        let reference = Reference::parse(tag)
-            .map_err(|e| usage(anyhow!("invalid argument \"{tag}\" for \"-t, --tag\" flag: {e}")))?;
+        let reference = Reference::parse(tag).map_err(|e| {
+            usage(anyhow!(
+                "invalid argument \"{tag}\" for \"-t, --tag\" flag: {e}"
+            ))
+        })?;
         let name = reference.tag.clone().unwrap_or_else(|| "latest".into());
         tags.push(reference.with_tag(&name));
     }
