@@ -337,3 +337,56 @@ fn a_context_tar_on_stdin_builds_the_target_stage_and_docker_runs_the_pushed_ima
     );
     assert_nothing_leaked(env);
 }
+
+/// Serves `body` once, for any request, on a loopback port; returns the port.
+fn serve_once(body: &'static str) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        if let Ok((mut stream, _)) = listener.accept() {
+            let mut request = [0u8; 4096];
+            let _ = std::io::Read::read(&mut stream, &mut request);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+#[test]
+fn onbuild_triggers_run_after_from_and_add_downloads_a_url() {
+    if !root() {
+        return;
+    }
+    let bb = Busybox::pulled();
+    let env = &bb.env;
+    let ctx = env.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!("FROM {}\nONBUILD RUN echo triggered > /trig\n", bb.image),
+    )
+    .unwrap();
+    let ctx_arg = ctx.display().to_string();
+    build(env, &["-t", "base:1", "--network", "none", &ctx_arg]).ok();
+    let port = serve_once("downloaded\n");
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!(
+            "FROM base:1\nADD http://127.0.0.1:{port}/dir/file.txt /dl/\n\
+             CMD cat /trig /dl/file.txt && stat -c %a /dl/file.txt\n"
+        ),
+    )
+    .unwrap();
+    build(env, &["-t", "child:1", "--network", "none", &ctx_arg]).ok();
+    let ran = env
+        .berth(&["run", "--rm", "--network", "none", "child:1"])
+        .ok();
+    assert_eq!(ran.stdout, "triggered\ndownloaded\n600\n");
+    let config = &common::inspect(env, &["image", "inspect", "child:1"])["Config"];
+    assert!(config["OnBuild"].is_null(), "{config}");
+    assert_nothing_leaked(env);
+}

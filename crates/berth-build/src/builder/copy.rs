@@ -60,7 +60,16 @@ pub struct Attributes {
 #[derive(Debug, Default)]
 pub struct Plan {
     items: BTreeMap<String, Item>,
-    archives: Vec<(PathBuf, String, Option<(u64, u64)>)>,
+    archives: Vec<Archive>,
+}
+
+/// A tar `ADD` unpacks: the file, the directory it goes into, the owner its entries get
+/// (`None`: their own).
+#[derive(Debug)]
+struct Archive {
+    file: PathBuf,
+    dest: String,
+    owner: Option<(u64, u64)>,
 }
 
 /// Finds the sources `sources` (relative to the tree's top) in `tree`: each a path or a glob.
@@ -182,8 +191,11 @@ pub fn plan(
             if !dest_exists {
                 plan.dir(&dest_rel, owner, attributes.mode, None);
             }
-            plan.archives
-                .push((root.node.host.clone(), dest_rel.clone(), attributes.owner));
+            plan.archives.push(Archive {
+                file: root.node.host.clone(),
+                dest: dest_rel.clone(),
+                owner: attributes.owner,
+            });
         } else {
             let to = match dest_is_dir {
                 true => join(&dest_rel, &root.name),
@@ -335,9 +347,9 @@ impl Plan {
             }
             hash.update([0]);
         }
-        for (archive, dest, owner) in &self.archives {
-            hash.update(format!("archive\0{dest}\0{owner:?}\0"));
-            hash_file(&mut hash, archive)?;
+        for archive in &self.archives {
+            hash.update(format!("archive\0{}\0{:?}\0", archive.dest, archive.owner));
+            hash_file(&mut hash, &archive.file)?;
         }
         Ok(hex::encode(hash.finalize()))
     }
@@ -376,8 +388,8 @@ impl Plan {
                 }
             }
         }
-        for (archive, dest, owner) in &self.archives {
-            unpack_into(&mut tar, archive, dest, *owner)?;
+        for archive in &self.archives {
+            unpack_into(&mut tar, &archive.file, &archive.dest, archive.owner)?;
         }
         tar.finish()
     }

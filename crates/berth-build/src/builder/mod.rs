@@ -770,7 +770,9 @@ impl Builder<'_> {
             }
             Work::Run(argv, env, network) => {
                 let id = self.recorded(image)?;
+                let shown = argv.join(" ");
                 let step = run::RunStep {
+                    shown: &shown,
                     image: &id,
                     argv: argv.clone(),
                     env,
@@ -784,7 +786,6 @@ impl Builder<'_> {
                     &self.store,
                     &step,
                     image.layers.last(),
-                    &argv.join(" "),
                     self.notices,
                     &mut |short| out.running_in(short),
                 )?;

@@ -29,17 +29,18 @@ pub struct RunStep<'a> {
     pub network: &'a str,
     /// Hide the command's output (`-q`).
     pub quiet: bool,
+    /// The command as Docker's error names it (`/bin/sh -c false`).
+    pub shown: &'a str,
 }
 
-/// Runs the step; returns its container's short id and the layer of what it changed, or
-/// Docker's error naming `shown` (the command as Docker prints it) when it fails.
+/// Runs the step (telling `on_created` its container's short id); returns the layer of what
+/// it changed on top of `parent`, or Docker's error when the command fails.
 pub fn run(
     roots: &Roots,
     config: &EngineConfig,
     store: &Store,
     step: &RunStep<'_>,
     parent: Option<&StoredLayer>,
-    shown: &str,
     notices: &dyn Notices,
     on_created: &mut dyn FnMut(&str),
 ) -> Result<StoredLayer, BuildError> {
@@ -76,7 +77,7 @@ pub fn run(
     };
     if code != 0 {
         return Err(BuildError::Run {
-            command: shown.to_owned(),
+            command: step.shown.to_owned(),
             code,
         });
     }

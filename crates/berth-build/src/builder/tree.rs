@@ -198,13 +198,13 @@ impl LayerTree {
                     }
                 }
             }
-            if parts.is_empty() {
-                if let Ok(meta) = fs::symlink_metadata(layer) {
-                    found.push(Node {
-                        host: layer.clone(),
-                        meta,
-                    });
-                }
+            if parts.is_empty()
+                && let Ok(meta) = fs::symlink_metadata(layer)
+            {
+                found.push(Node {
+                    host: layer.clone(),
+                    meta,
+                });
             }
             if hidden_below {
                 break;
