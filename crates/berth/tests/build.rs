@@ -160,7 +160,14 @@ fn a_multi_stage_build_runs_is_cached_and_rebuilds_from_a_changed_file() {
 
     // Nothing changed: every step from the cache, no new layer.
     let layers = env.layer_dirs().len();
+    let started = std::time::Instant::now();
     let again = build(env, &args).ok();
+    // The issue asks <= 0.2 s for ten cached steps; a loaded machine gets some slack.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(
         again.stdout.matches(" ---> Using cache").count(),
         13,
@@ -357,7 +364,7 @@ fn serve_once(body: &'static str) -> u16 {
 }
 
 #[test]
-fn onbuild_triggers_run_after_from_and_add_downloads_a_url() {
+fn onbuild_triggers_run_after_from_add_downloads_a_url_and_heredocs_are_files_and_scripts() {
     if !root() {
         return;
     }
@@ -376,8 +383,9 @@ fn onbuild_triggers_run_after_from_and_add_downloads_a_url() {
     std::fs::write(
         ctx.join("Dockerfile"),
         format!(
-            "FROM base:1\nADD http://127.0.0.1:{port}/dir/file.txt /dl/\n\
-             CMD cat /trig /dl/file.txt && stat -c %a /dl/file.txt\n"
+            "FROM base:1\nADD http://127.0.0.1:{port}/dir/file.txt /dl/\nENV WHO=heredoc\n\
+             COPY <<EOF /etc/motd\nfrom $WHO\nEOF\nRUN <<EOF\necho script >> /etc/motd\nEOF\n\
+             CMD cat /trig /dl/file.txt /etc/motd && stat -c %a /dl/file.txt\n"
         ),
     )
     .unwrap();
@@ -385,7 +393,10 @@ fn onbuild_triggers_run_after_from_and_add_downloads_a_url() {
     let ran = env
         .berth(&["run", "--rm", "--network", "none", "child:1"])
         .ok();
-    assert_eq!(ran.stdout, "triggered\ndownloaded\n600\n");
+    assert_eq!(
+        ran.stdout,
+        "triggered\ndownloaded\nfrom heredoc\nscript\n600\n"
+    );
     let config = &common::inspect(env, &["image", "inspect", "child:1"])["Config"];
     assert!(config["OnBuild"].is_null(), "{config}");
     assert_nothing_leaked(env);
