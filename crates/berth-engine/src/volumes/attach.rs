@@ -330,8 +330,9 @@ fn copy_up(
             .dir_of(&job.volume)
             .join(format!(".copy-{}", &id[..16]));
         fs::create_dir(&staging).map_err(io_error(format!("create {}", staging.display())))?;
-        let lock = FileLock::on_directory(&staging)
-            .map_err(|e| io_error(format!("lock {}", staging.display()))(e.source))?;
+        let lock = FileLock::on_directory(&staging).map_err(|e| {
+            io_error(format!("lock {}", staging.display()))(std::io::Error::new(e.kind(), e))
+        })?;
         staged.push((staging, lock));
     }
     let overlay = Overlay {

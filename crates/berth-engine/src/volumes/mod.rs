@@ -291,7 +291,7 @@ impl Volumes {
         let made = (|| {
             fs::create_dir_all(&self.dir)?;
             fs::create_dir(&tmp)?;
-            let _lock = FileLock::on_directory(&tmp).map_err(|e| e.source)?;
+            let _lock = FileLock::on_directory(&tmp).map_err(|e| io::Error::new(e.kind(), e))?;
             fs::create_dir(tmp.join("_data"))?;
             crate::containers::write_private(
                 &tmp.join("volume.json"),
@@ -458,7 +458,8 @@ impl Volumes {
         let failed = io_error(format!("remove volume {name}"));
         let id = new_id().map_err(io_error("make a name"))?;
         let removing = self.dir.join(format!(".removing-{}", &id[..16]));
-        let lock = FileLock::on_directory(&self.dir_of(name)).map_err(|e| failed(e.source))?;
+        let lock = FileLock::on_directory(&self.dir_of(name))
+            .map_err(|e| failed(io::Error::new(e.kind(), e)))?;
         fs::rename(self.dir_of(name), &removing)
             .map_err(io_error(format!("remove volume {name}")))?;
         let size = disk_usage(&removing.join("_data"));
