@@ -79,11 +79,12 @@ pub enum Command {
 pub struct Heredoc {
     /// Its name (`EOF`): the file name for `COPY <<EOF dest`.
     pub name: String,
-    /// Its content, up to (not including) the terminator line.
+    /// Its content, up to (not including) the terminator line, each line with its `\n`; for
+    /// `<<-` with the leading tabs already stripped (the builder only expands it, when `expand`).
     pub content: String,
     /// Whether variables in it are expanded (not when the name was quoted).
     pub expand: bool,
-    /// `<<-`: leading tabs stripped from each line.
+    /// `<<-`: leading tabs are stripped from each line (done by the parser, in `content`).
     pub strip_tabs: bool,
 }
 

@@ -1,3 +1,6 @@
-//! Dockerfiles: the syntax tree ([`ast`]).
+//! Dockerfiles: the syntax tree ([`ast`]), the parser that builds it ([`parse`]), and the
+//! variable substitution the builder applies to instruction arguments ([`expand`]).
 
 pub mod ast;
+pub mod expand;
+pub mod parse;
