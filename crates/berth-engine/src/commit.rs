@@ -14,6 +14,7 @@ use crate::containers::{Containers, FindError};
 use crate::lifecycle;
 use crate::paths::Roots;
 use crate::record::Record;
+use berth_error::{Context, IoContext};
 use berth_image::digest::Digest;
 use berth_image::import::{Entry, MakeError, layer_image, stored_layers};
 use berth_image::layer_out;
@@ -36,6 +37,9 @@ pub enum CommitError {
     /// Anything else, in words.
     #[error("{0}")]
     Failed(String),
+    /// A system call failed.
+    #[error(transparent)]
+    Io(#[from] IoContext),
 }
 
 /// What `berth commit` was asked.
@@ -62,7 +66,7 @@ pub fn commit(
 ) -> Result<Digest, CommitError> {
     let containers = Containers::new(&roots.root);
     let record = containers.find(name)?;
-    let store = Store::open(&roots.root).map_err(|e| CommitError::Failed(e.to_string()))?;
+    let store = Store::open(&roots.root)?;
     let image_id = Digest::parse(&record.image_id)
         .map_err(|e| CommitError::Failed(format!("the container's image id is malformed: {e}")))?;
     let parent = stored_layers(&store, &image_id)?;
@@ -115,10 +119,8 @@ pub fn export(roots: &Roots, name: &str, out: impl Write) -> Result<(), CommitEr
     let record = containers.find(name)?;
     let layers = stack(&containers, &record);
     let layers: Vec<&Path> = layers.iter().map(PathBuf::as_path).collect();
-    let mut out = layer_out::write_merged(&layers, out)
-        .map_err(|e| CommitError::Failed(format!("write the archive: {e}")))?;
-    out.flush()
-        .map_err(|e| CommitError::Failed(format!("write the archive: {e}")))
+    let mut out = layer_out::write_merged(&layers, out).context("write the archive")?;
+    Ok(out.flush().context("write the archive")?)
 }
 
 /// The container's layer directories, topmost (its upper directory) first.

@@ -132,7 +132,9 @@ impl Containers {
         };
         rustix::fs::utimensat(rustix::fs::CWD, dir, &now, rustix::fs::AtFlags::empty())?;
         drop(lock);
-        FileLock::on_directory(dir).map(Some).map_err(|e| e.source)
+        FileLock::on_directory(dir)
+            .map(Some)
+            .map_err(|e| io::Error::new(e.kind(), e))
     }
 
     /// Makes the spare directory (with its empty `upper/` and `work/`) that the next
@@ -223,12 +225,13 @@ impl Containers {
 
     /// Takes the lock that makes checking and taking a name one step.
     pub fn lock_names(&self) -> io::Result<FileLock> {
-        FileLock::acquire(&self.dir.with_file_name("containers.lock")).map_err(|e| e.source)
+        FileLock::acquire(&self.dir.with_file_name("containers.lock"))
+            .map_err(|e| io::Error::new(e.kind(), e))
     }
 
     /// Takes the container's lock (a `flock` on its directory).
     pub fn lock(&self, id: &str) -> io::Result<FileLock> {
-        FileLock::on_directory(&self.dir(id)).map_err(|e| e.source)
+        FileLock::on_directory(&self.dir(id)).map_err(|e| io::Error::new(e.kind(), e))
     }
 
     /// The empty directory every container's root file system is mounted on, each in a

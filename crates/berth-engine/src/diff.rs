@@ -6,6 +6,7 @@
 use crate::commit::{CommitError, stack};
 use crate::containers::Containers;
 use crate::paths::Roots;
+use berth_error::Context;
 use rustix::fd::OwnedFd;
 use rustix::fs::{self, AtFlags, FileType, Mode, OFlags};
 use std::io;
@@ -26,15 +27,15 @@ pub fn diff(roots: &Roots, name: &str) -> Result<Vec<Change>, CommitError> {
     let containers = Containers::new(&roots.root);
     let record = containers.find(name)?;
     let layers = stack(&containers, &record);
-    let fail = |e: io::Error| CommitError::Failed(format!("read the container's changes: {e}"));
+    let what = "read the container's changes";
     let upper = fs::open(
         &layers[0],
         OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
         Mode::empty(),
     )
-    .map_err(|e| fail(e.into()))?;
+    .context(what)?;
     let mut changes = Vec::new();
-    walk(&upper, "", &layers[1..], false, &mut changes).map_err(fail)?;
+    walk(&upper, "", &layers[1..], false, &mut changes).context(what)?;
     changes.sort();
     Ok(changes)
 }

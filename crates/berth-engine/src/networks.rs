@@ -114,7 +114,7 @@ fn lock(path: &Path) -> io::Result<FileLock> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir)?;
     }
-    FileLock::acquire(path).map_err(|e| e.source)
+    FileLock::acquire(path).map_err(|e| io::Error::new(e.kind(), e))
 }
 
 /// The lock that makes choosing a subnet and making its bridge one step, host-wide.

@@ -8,6 +8,7 @@ use crate::containers::{Containers, FindError, write_private};
 use crate::options::MIN_MEMORY;
 use crate::record::{Record, RestartPolicy};
 use crate::spec::CPU_PERIOD;
+use berth_error::{Context, IoContext};
 use berth_runtime::cgroup::{Cgroup, CgroupError, Limits};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -54,8 +55,8 @@ pub enum UpdateError {
         why: String,
     },
     /// Its files could not be read or written.
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Io(#[from] IoContext),
 }
 
 impl Update {
@@ -101,8 +102,8 @@ impl Update {
 /// its lock, and its cgroup when it runs. Returns its record as updated.
 pub fn update(containers: &Containers, name: &str, update: &Update) -> Result<Record, UpdateError> {
     let id = containers.find(name)?.id;
-    let _lock = containers.lock(&id)?;
-    let mut record = containers.get(&id)?;
+    let _lock = containers.lock(&id).context("lock the container")?;
+    let mut record = containers.get(&id).context("read the container's record")?;
     let cannot = |why: String| UpdateError::Cannot {
         id: id.clone(),
         why,
@@ -114,21 +115,27 @@ pub fn update(containers: &Containers, name: &str, update: &Update) -> Result<Re
         ));
     }
     let spec_path = containers.dir(&id).join("config.json");
-    let mut spec: Value = serde_json::from_slice(&std::fs::read(&spec_path)?)
-        .map_err(|e| cannot(format!("{}: {e}", spec_path.display())))?;
+    let mut spec: Value = serde_json::from_slice(
+        &std::fs::read(&spec_path).with_context(|| format!("read {}", spec_path.display()))?,
+    )
+    .map_err(|e| cannot(format!("{}: {e}", spec_path.display())))?;
     let merged = merge(&mut spec["linux"]["resources"], update).map_err(cannot)?;
     if record.is_running() {
-        let layout = berth_runtime::cgroups::detect()?;
+        let layout = berth_runtime::cgroups::detect().context("find the cgroup layout")?;
         Cgroup::at(&layout, &record.cgroup_path)
             .update(&live_limits(update, &merged))
             .map_err(|e| cannot(refusal(&e, merged.limit)))?;
     }
     let bytes = serde_json::to_vec(&spec).expect("a spec serialises");
     let tmp = spec_path.with_extension(format!("json.{}", std::process::id()));
-    write_private(&tmp, &bytes).and_then(|()| std::fs::rename(&tmp, &spec_path))?;
+    write_private(&tmp, &bytes)
+        .and_then(|()| std::fs::rename(&tmp, &spec_path))
+        .with_context(|| format!("write {}", spec_path.display()))?;
     if let Some(policy) = update.restart {
         record.restart = policy;
-        containers.save(&record)?;
+        containers
+            .save(&record)
+            .context("save the container's record")?;
     }
     Ok(record)
 }

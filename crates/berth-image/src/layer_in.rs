@@ -14,8 +14,9 @@
 //! (`Store::commit_layer`) and the blob into `blobs/` (`place_blob`).
 
 use crate::digest::{Digest, HashingReader, HashingWriter, chain_ids};
-use crate::store::{LayerRecord, Store, StoreError};
+use crate::store::{LayerRecord, Store};
 use crate::unpack::{UnpackError, UnpackOptions, unpack};
+use berth_error::{Context, IoContext};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::Path;
@@ -156,17 +157,10 @@ pub enum LayerInError {
     /// The archive could not be unpacked.
     #[error(transparent)]
     Unpack(UnpackError),
-    /// Writing the kept blob failed.
-    #[error("cannot write the layer's blob {path}: {source}")]
-    Blob {
-        /// The file.
-        path: std::path::PathBuf,
-        /// Why.
-        source: io::Error,
-    },
-    /// The store could not be written.
+    /// Writing the kept blob (what is `cannot write the layer's blob <path>`) or the store
+    /// failed.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Io(#[from] IoContext),
 }
 
 /// Reads `source` as a layer blob into `work_dir` (`diff/`, which must exist and be empty, and
@@ -179,11 +173,8 @@ pub fn receive(
     max_layer_size: u64,
 ) -> Result<Received, LayerInError> {
     let blob_path = work_dir.join("blob");
-    let blob_error = |source: io::Error| LayerInError::Blob {
-        path: blob_path.clone(),
-        source,
-    };
-    let blob_file = File::create(&blob_path).map_err(blob_error)?;
+    let blob_error = || writing_blob(&blob_path);
+    let blob_file = File::create(&blob_path).with_context(blob_error)?;
     let failure = SourceFailure::default();
     let mut compressed = BufReader::with_capacity(
         256 << 10,
@@ -217,12 +208,12 @@ pub fn receive(
     let mut as_is = match recompress {
         None => Some(BufWriter::with_capacity(
             256 << 10,
-            HashingWriter::new(blob_file.try_clone().map_err(blob_error)?),
+            HashingWriter::new(blob_file.try_clone().with_context(blob_error)?),
         )),
         Some(_) => None,
     };
     let mut encoder = match recompress {
-        Some(to) => Some(Encoder::new(to, blob_file).map_err(blob_error)?),
+        Some(to) => Some(Encoder::new(to, blob_file).with_context(blob_error)?),
         None => None,
     };
 
@@ -303,11 +294,12 @@ pub fn receive(
         (Some(writer), _) => {
             let (digest, size, _) = writer
                 .into_inner()
-                .map_err(|e| blob_error(e.into_error()))?
+                .map_err(|e| e.into_error())
+                .with_context(blob_error)?
                 .into_parts();
             (digest, size)
         }
-        (None, Some(encoder)) => encoder.finish().map_err(blob_error)?,
+        (None, Some(encoder)) => encoder.finish().with_context(blob_error)?,
         (None, None) => unreachable!("one of the two keeps the blob"),
     };
     Ok(Received {
@@ -319,6 +311,11 @@ pub fn receive(
     })
 }
 
+/// What a failed write of the layer's blob `path` was doing.
+fn writing_blob(path: &Path) -> String {
+    format!("cannot write the layer's blob {}", path.display())
+}
+
 /// Moves the blob `receive` kept in `work_dir` into `blobs/` (dropped when already there).
 pub fn place_blob(store: &Store, work_dir: &Path, received: &Received) -> Result<(), LayerInError> {
     let from = work_dir.join("blob");
@@ -327,7 +324,7 @@ pub fn place_blob(store: &Store, work_dir: &Path, received: &Received) -> Result
         true => std::fs::remove_file(&from),
         false => std::fs::rename(&from, &to),
     };
-    moved.map_err(|source| LayerInError::Blob { path: to, source })
+    Ok(moved.with_context(|| writing_blob(&to))?)
 }
 
 /// A layer received and stored on top of the chain `parent`.

@@ -2,7 +2,8 @@
 
 use crate::digest::Digest;
 use crate::reference::{Reference, ReferenceError};
-use crate::store::{Images, Store, StoreError};
+use crate::store::{Images, Store};
+use berth_error::IoContext;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
@@ -35,7 +36,7 @@ pub enum LocalError {
     MultipleTags(String),
     /// The store failed.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Io(#[from] IoContext),
 }
 
 /// Finds the image `name` means: a tag (`busybox`, `host/x:1`), `repo@digest`, or an image id or

@@ -5,7 +5,8 @@ use crate::digest::Digest;
 use crate::layer_in::{Compression, StoredLayer};
 use crate::local::LocalError;
 use crate::reference::Reference;
-use crate::store::{ImageRecord, Store, StoreError};
+use crate::store::{ImageRecord, Store};
+use berth_error::IoContext;
 use serde_json::json;
 use std::io;
 
@@ -89,10 +90,10 @@ pub fn record_image(
             .iter()
             .find(|l| store.layer(&l.chain_id).is_none() || !store.has_blob(&l.received.blob))
         {
-            return Err(LocalError::Store(StoreError {
-                path: store.layer_dir(&missing.chain_id),
-                source: io::Error::other("removed by another berth command meanwhile; try again"),
-            }));
+            return Err(LocalError::Io(IoContext::new(
+                crate::store::at(&store.layer_dir(&missing.chain_id)),
+                io::Error::other("removed by another berth command meanwhile; try again"),
+            )));
         }
         images
             .images
@@ -114,10 +115,10 @@ pub fn record_image(
 /// Refuses a config whose diff ids are not the layers'.
 fn check_diff_ids(config: &[u8], layers: &[StoredLayer]) -> Result<(), LocalError> {
     let invalid = |why: String| {
-        LocalError::Store(StoreError {
-            path: "config".into(),
-            source: io::Error::new(io::ErrorKind::InvalidData, why),
-        })
+        LocalError::Io(IoContext::new(
+            "image store: config",
+            io::Error::new(io::ErrorKind::InvalidData, why),
+        ))
     };
     let parsed: serde_json::Value =
         serde_json::from_slice(config).map_err(|e| invalid(format!("malformed config: {e}")))?;

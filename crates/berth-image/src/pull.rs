@@ -13,8 +13,10 @@ use crate::manifest::{Manifest, ManifestError, NoMatchingPlatform, Platform, sel
 use crate::reference::Reference;
 use crate::registry::client::{ClientOptions, RegistryClient, RegistryError};
 use crate::registry::credentials::{CredentialsError, DockerConfig};
-use crate::store::{ImageRecord, LayerRecord, Store, StoreError};
+use crate::store::at;
+use crate::store::{ImageRecord, LayerRecord, Store};
 use crate::unpack::UnpackError;
+use berth_error::{Context, IoContext};
 use oci_spec::image::{Descriptor, ImageConfiguration, ImageManifest};
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -80,7 +82,7 @@ pub enum PullError {
     },
     /// The store could not be written.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Io(#[from] IoContext),
 }
 
 /// What a pull may be told and how it reports.
@@ -481,7 +483,7 @@ fn layer_in_error(layer: &Digest, media_type: &str, error: LayerInError) -> Pull
                 source,
             };
         }
-        LayerInError::Store(e) => return PullError::Store(e),
+        LayerInError::Io(e) => return PullError::Io(e),
         LayerInError::CompressionMismatch { found, declared } => {
             format!("its bytes are {found:?} but its media type \"{media_type}\" says {declared:?}")
         }
@@ -506,8 +508,7 @@ fn fetch_blob(
         why,
     };
     let tmp_dir = store.tmp_dir();
-    let mut tmp = tempfile::NamedTempFile::new_in(&tmp_dir)
-        .map_err(|e| layer_error(format!("{}: {e}", tmp_dir.display())))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(&tmp_dir).with_context(|| at(&tmp_dir))?;
     let mut reader =
         HashingReader::new(client.blob(repository, &job.digest, job.descriptor.size()));
     io::copy(&mut reader, &mut io::BufWriter::new(tmp.as_file_mut()))
@@ -520,6 +521,7 @@ fn fetch_blob(
     }
     let path = store.blob_path(&job.digest);
     tmp.persist(&path)
-        .map_err(|e| layer_error(format!("{}: {}", path.display(), e.error)))?;
+        .map_err(|e| e.error)
+        .with_context(|| at(&path))?;
     Ok(())
 }

@@ -20,7 +20,8 @@ use crate::reference::Reference;
 use crate::registry::client::{ClientOptions, RegistryClient, RegistryError};
 use crate::registry::credentials::{CredentialsError, DockerConfig};
 use crate::registry::upload::PushTarget;
-use crate::store::{Store, StoreError};
+use crate::store::Store;
+use berth_error::IoContext;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -44,7 +45,7 @@ pub enum PushError {
     Credentials(#[from] CredentialsError),
     /// The store could not be read or written.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Io(#[from] IoContext),
     /// A blob of the image is not in the store.
     #[error(
         "{image}: blob {blob} is not in the store (the image was pulled by an older berth, which kept no layer blobs); pull the image again to push it"

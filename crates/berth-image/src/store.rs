@@ -18,6 +18,7 @@
 //! work of a live pull is never touched.
 
 use crate::digest::Digest;
+use berth_error::{Context, IoContext};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
@@ -25,21 +26,17 @@ use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-/// A store operation failed; the message names the path.
-#[derive(Debug, thiserror::Error)]
-#[error("image store: {path}: {source}")]
-pub struct StoreError {
-    /// The file or directory.
-    pub path: PathBuf,
-    /// Why.
-    pub source: io::Error,
+/// A store operation failed: what is `image store: <path>`.
+pub type StoreError = IoContext;
+
+/// What a failed operation on the store's `path` was doing.
+pub(crate) fn at(path: &Path) -> String {
+    format!("image store: {}", path.display())
 }
 
-fn at(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
-    move |source| StoreError {
-        path: path.to_path_buf(),
-        source,
-    }
+/// What a failed lock of `path` was doing.
+fn locking(path: &Path) -> String {
+    format!("lock {}", path.display())
 }
 
 /// One image: its manifest, where it was pulled from, its layers.
@@ -127,40 +124,40 @@ pub struct FileLock {
 }
 
 /// Opens the lock file `path`, made when missing, its content left as it is.
-fn open_lock_file(path: &Path) -> Result<File, StoreError> {
+fn open_lock_file(path: &Path) -> Result<File, IoContext> {
     fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(path)
-        .map_err(at(path))
+        .with_context(|| locking(path))
 }
 
 impl FileLock {
     /// Waits for and takes the lock on `path` (created if missing).
-    pub fn acquire(path: &Path) -> Result<FileLock, StoreError> {
+    pub fn acquire(path: &Path) -> Result<FileLock, IoContext> {
         let file = open_lock_file(path)?;
         rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
-            .map_err(|e| at(path)(e.into()))?;
+            .with_context(|| locking(path))?;
         Ok(FileLock { _file: file })
     }
 
     /// Waits for and takes the lock on the directory `path`, which must exist: a lock that
     /// needs no file of its own.
-    pub fn on_directory(path: &Path) -> Result<FileLock, StoreError> {
-        let file = File::open(path).map_err(at(path))?;
+    pub fn on_directory(path: &Path) -> Result<FileLock, IoContext> {
+        let file = File::open(path).with_context(|| locking(path))?;
         rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
-            .map_err(|e| at(path)(e.into()))?;
+            .with_context(|| locking(path))?;
         Ok(FileLock { _file: file })
     }
 
     /// Takes the lock on the directory `path` if nobody holds it; `Ok(None)` when somebody does.
-    pub fn try_on_directory(path: &Path) -> Result<Option<FileLock>, StoreError> {
-        let file = File::open(path).map_err(at(path))?;
+    pub fn try_on_directory(path: &Path) -> Result<Option<FileLock>, IoContext> {
+        let file = File::open(path).with_context(|| locking(path))?;
         match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => Ok(Some(FileLock { _file: file })),
             Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
-            Err(e) => Err(at(path)(e.into())),
+            Err(e) => Err(IoContext::new(locking(path), e)),
         }
     }
 }
@@ -170,7 +167,7 @@ impl FileLock {
     /// done (see [`LayerLock`]): a lock taken on a file that was removed meanwhile is taken
     /// again on the new one. Waits for it when `wait`; `Ok(None)` when somebody holds it and
     /// not `wait`.
-    fn acquire_removable(path: &Path, wait: bool) -> Result<Option<FileLock>, StoreError> {
+    fn acquire_removable(path: &Path, wait: bool) -> Result<Option<FileLock>, IoContext> {
         use rustix::fs::FlockOperation;
         let operation = if wait {
             FlockOperation::LockExclusive
@@ -182,16 +179,16 @@ impl FileLock {
             match rustix::fs::flock(&file, operation) {
                 Ok(()) => {}
                 Err(rustix::io::Errno::WOULDBLOCK) if !wait => return Ok(None),
-                Err(e) => return Err(at(path)(e.into())),
+                Err(e) => return Err(IoContext::new(locking(path), e)),
             }
-            let held = file.metadata().map_err(at(path))?;
+            let held = file.metadata().with_context(|| locking(path))?;
             match fs::metadata(path) {
                 Ok(now) if now.ino() == held.ino() && now.dev() == held.dev() => {
                     return Ok(Some(FileLock { _file: file }));
                 }
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(at(path)(e)),
+                Err(e) => return Err(IoContext::new(locking(path), e)),
             }
         }
     }
@@ -235,7 +232,7 @@ impl Store {
             root: root.to_path_buf(),
         };
         for dir in [store.blobs_dir(), store.layers_dir(), store.tmp_dir()] {
-            fs::create_dir_all(&dir).map_err(at(&dir))?;
+            fs::create_dir_all(&dir).with_context(|| at(&dir))?;
         }
         Ok(store)
     }
@@ -271,11 +268,12 @@ impl Store {
     /// Reads a stored blob and checks it still matches its digest.
     pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
         let path = self.blob_path(digest);
-        let bytes = fs::read(&path).map_err(at(&path))?;
+        let bytes = fs::read(&path).with_context(|| at(&path))?;
         if &Digest::of(&bytes) != digest {
-            return Err(at(&path)(io::Error::other(
-                "stored blob does not match its digest (corrupt store)",
-            )));
+            return Err(IoContext::new(
+                at(&path),
+                io::Error::other("stored blob does not match its digest (corrupt store)"),
+            ));
         }
         Ok(bytes)
     }
@@ -288,10 +286,12 @@ impl Store {
             return Ok(digest);
         }
         let tmp_dir = self.tmp_dir();
-        let mut tmp = tempfile::NamedTempFile::new_in(&tmp_dir).map_err(at(&tmp_dir))?;
-        tmp.write_all(bytes).map_err(at(tmp.path()))?;
-        tmp.as_file().sync_all().map_err(at(&path))?;
-        tmp.persist(&path).map_err(|e| at(&path)(e.error))?;
+        let mut tmp = tempfile::NamedTempFile::new_in(&tmp_dir).with_context(|| at(&tmp_dir))?;
+        tmp.write_all(bytes).with_context(|| at(tmp.path()))?;
+        tmp.as_file().sync_all().with_context(|| at(&path))?;
+        tmp.persist(&path)
+            .map_err(|e| e.error)
+            .with_context(|| at(&path))?;
         Ok(digest)
     }
 
@@ -299,7 +299,7 @@ impl Store {
     pub fn remove_blob(&self, digest: &Digest) -> Result<(), StoreError> {
         let path = self.blob_path(digest);
         match fs::remove_file(&path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(at(&path)(e)),
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(IoContext::new(at(&path), e)),
             _ => Ok(()),
         }
     }
@@ -359,9 +359,9 @@ impl Store {
     /// leftover of a crashed pull is removed first (the caller holds the layer's lock).
     pub fn layer_work_dir(&self, chain_id: &Digest) -> Result<PathBuf, StoreError> {
         let dir = self.tmp_dir().join(format!("{}.unpack", chain_id.hex()));
-        crate::unpack::remove_dir_all(&dir).map_err(at(&dir))?;
+        crate::unpack::remove_dir_all(&dir).with_context(|| at(&dir))?;
         let diff = dir.join("diff");
-        fs::create_dir_all(&diff).map_err(at(&diff))?;
+        fs::create_dir_all(&diff).with_context(|| at(&diff))?;
         Ok(dir)
     }
 
@@ -377,9 +377,9 @@ impl Store {
             &meta,
             serde_json::to_vec(record).expect("a record serialises"),
         )
-        .map_err(at(&meta))?;
+        .with_context(|| at(&meta))?;
         let dest = self.layer_dir(chain_id);
-        fs::rename(work_dir, &dest).map_err(at(&dest))
+        fs::rename(work_dir, &dest).with_context(|| at(&dest))
     }
 
     /// Removes a layer: renamed aside first, so that it is never seen half-deleted.
@@ -387,9 +387,9 @@ impl Store {
         let dir = self.layer_dir(chain_id);
         let doomed = self.tmp_dir().join(format!("{}.remove", chain_id.hex()));
         match fs::rename(&dir, &doomed) {
-            Ok(()) => crate::unpack::remove_dir_all(&doomed).map_err(at(&doomed)),
+            Ok(()) => crate::unpack::remove_dir_all(&doomed).with_context(|| at(&doomed)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(at(&dir)(e)),
+            Err(e) => Err(IoContext::new(at(&dir), e)),
         }
     }
 
@@ -417,7 +417,7 @@ impl Store {
             return Ok(init);
         }
         let work = self.tmp_dir().join(format!("{}.init", chain_id.hex()));
-        crate::unpack::remove_dir_all(&work).map_err(at(&work))?;
+        crate::unpack::remove_dir_all(&work).with_context(|| at(&work))?;
         let made = (|| {
             fs::create_dir_all(&work)?;
             for placeholder in placeholders {
@@ -458,7 +458,7 @@ impl Store {
         })();
         made.map(|()| init.clone()).map_err(|e| {
             let _ = crate::unpack::remove_dir_all(&work);
-            at(&init)(e)
+            IoContext::new(at(&init), e)
         })
     }
 
@@ -466,8 +466,8 @@ impl Store {
     pub fn layer_ids(&self) -> Result<Vec<Digest>, StoreError> {
         let dir = self.layers_dir();
         let mut ids = Vec::new();
-        for entry in fs::read_dir(&dir).map_err(at(&dir))? {
-            let entry = entry.map_err(at(&dir))?;
+        for entry in fs::read_dir(&dir).with_context(|| at(&dir))? {
+            let entry = entry.with_context(|| at(&dir))?;
             if let Ok(id) =
                 Digest::parse(&format!("sha256:{}", entry.file_name().to_string_lossy()))
             {
@@ -481,9 +481,11 @@ impl Store {
     pub fn images(&self) -> Result<Images, StoreError> {
         let path = self.root.join("images.json");
         match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| at(&path)(io::Error::other(e))),
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(io::Error::other)
+                .with_context(|| at(&path)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Images::default()),
-            Err(e) => Err(at(&path)(e)),
+            Err(e) => Err(IoContext::new(at(&path), e)),
         }
     }
 
@@ -494,11 +496,13 @@ impl Store {
         let result = change(&mut images);
         let path = self.root.join("images.json");
         let tmp_dir = self.tmp_dir();
-        let mut tmp = tempfile::NamedTempFile::new_in(&tmp_dir).map_err(at(&tmp_dir))?;
+        let mut tmp = tempfile::NamedTempFile::new_in(&tmp_dir).with_context(|| at(&tmp_dir))?;
         tmp.write_all(&serde_json::to_vec_pretty(&images).expect("images serialise"))
-            .map_err(at(&path))?;
-        tmp.as_file().sync_all().map_err(at(&path))?;
-        tmp.persist(&path).map_err(|e| at(&path)(e.error))?;
+            .with_context(|| at(&path))?;
+        tmp.as_file().sync_all().with_context(|| at(&path))?;
+        tmp.persist(&path)
+            .map_err(|e| e.error)
+            .with_context(|| at(&path))?;
         Ok(result)
     }
 
@@ -568,6 +572,21 @@ mod tests {
         assert!(!init2.join("etc/half").exists());
         assert!(init2.join("etc/hosts").is_file());
         assert!(!leftover.exists());
+    }
+
+    #[test]
+    fn a_store_error_names_the_path_and_keeps_the_os_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let missing = Digest::of(b"missing");
+        let e = store.read_blob(&missing).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        assert_eq!(
+            e.raw_os_error(),
+            Some(rustix::io::Errno::NOENT.raw_os_error())
+        );
+        let path = store.blob_path(&missing);
+        assert_eq!(e.what(), format!("image store: {}", path.display()));
     }
 
     #[test]

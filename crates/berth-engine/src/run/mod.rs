@@ -16,7 +16,7 @@ use crate::containers::Containers;
 use crate::ids::new_id;
 use crate::networks::{DEFAULT, Networks};
 use crate::notices::Notices;
-use crate::options::{Mount, NetworkPlan, RunOptions};
+use crate::options::{Mount, NetworkPlan, RunOptions, RunPlan};
 use crate::paths::Roots;
 use crate::record::{Endpoint, NetworkMode, Record, Status};
 use crate::spec;
@@ -73,19 +73,7 @@ fn make(
     notices: &dyn Notices,
     claimed: bool,
 ) -> Result<(Record, Spec), RunError> {
-    if options.interactive
-        && options.tty
-        && !options.detach
-        && !std::io::IsTerminal::is_terminal(&std::io::stdin())
-    {
-        return Err(RunError::NotATty);
-    }
-    let mut plan = options.plan().map_err(RunError::Options)?;
-    if plan.network.mode == NetworkMode::Host
-        && (!options.publish.is_empty() || options.publish_all)
-    {
-        notices.warning("Published ports are discarded when using host network mode");
-    }
+    let mut plan = checked_plan(options, notices)?;
     let layout = cgroups::detect().context("read the cgroup layout")?;
     let containers = Containers::new(&roots.root);
     let network = resolve_network(roots, config, &containers, &plan.network)?;
@@ -94,27 +82,15 @@ fn make(
     let store = Store::open(&roots.root)
         .map_err(std::io::Error::other)
         .context("open the image store")?;
-    let (image_id, image) = find_or_pull(&store, config, options, notices)?;
-    let image_config: serde_json::Value = store
-        .read_blob(&image_id)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(|| {
-            RunError::Options(format!(
-                "the config of image {} is missing or unreadable",
-                image_id.short()
-            ))
-        })?;
-    tracing::debug!(image = %image_id, "image found");
+    let Found {
+        id: image_id,
+        record: image,
+        config: image_config,
+        layers,
+    } = found_image(&store, config, options, notices)?;
     let healthcheck =
         crate::health::resolve(&options.health, &image_config["config"]["Healthcheck"])
             .map_err(RunError::Options)?;
-    let layers: Vec<PathBuf> = image
-        .layers
-        .iter()
-        .rev()
-        .map(|chain| store.layer_dir(chain).join("diff"))
-        .collect();
     let user_spec = options.user.clone().unwrap_or_else(|| {
         image_config["config"]["User"]
             .as_str()
@@ -148,24 +124,8 @@ fn make(
         let _creating = containers
             .make_dir(&id)
             .with_context(|| format!("create {}", dir.display()))?;
-        for m in &plan.mounts {
-            if let Mount::Bind { source, .. } = m {
-                // Docker creates a missing host directory of a -v bind.
-                if !Path::new(source).exists() {
-                    fs::create_dir_all(source).with_context(|| format!("create {source}"))?;
-                }
-            }
-        }
-        let mut lower: Vec<String> = init_layer(&store, &image, &layers)
-            .into_iter()
-            .chain(layers.iter().cloned())
-            .map(|l| l.display().to_string())
-            .collect();
-        if lower.is_empty() {
-            let empty = dir.join("empty");
-            fs::create_dir_all(&empty).context("create an empty layer")?;
-            lower.push(empty.display().to_string());
-        }
+        create_bind_sources(&plan.mounts)?;
+        let lower = lower_dirs(&store, &image, &layers, &dir)?;
         let attached = volumes::attach(
             &containers,
             &plan.mounts,
@@ -177,21 +137,7 @@ fn make(
         .map_err(|e| RunError::Options(e.to_string()))?;
         made_volumes = attached.made;
         plan.mounts = attached.mounts;
-        fs::write(dir.join("hostname"), format!("{hostname}\n")).context("write hostname")?;
-        let (hosts, resolv) = if network.mode == NetworkMode::Host {
-            let host = fs::read_to_string("/etc/hosts").unwrap_or_else(|_| connect::HOSTS.into());
-            (
-                with_extra_hosts(host, &plan.network.extra_hosts),
-                fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
-            )
-        } else {
-            (
-                etc_hosts(&plan.network.extra_hosts),
-                resolv_conf(&plan.network),
-            )
-        };
-        fs::write(dir.join("hosts"), hosts).context("write hosts")?;
-        fs::write(dir.join("resolv.conf"), resolv).context("write resolv.conf")?;
+        write_etc_files(&dir, &hostname, &network.mode, &plan.network)?;
         let cgroup_path = format!("{}/{id}", config.cgroup_parent());
         let host_caps: Vec<String> = caps::read(None, caps::CapSet::Bounding)
             .map(|set| set.iter().map(|c| c.to_string()).collect())
@@ -218,12 +164,7 @@ fn make(
             },
         };
         let spec = spec::generate(&plan, &ctx).map_err(RunError::Options)?;
-        let swap_accounting = layout.mode == CgroupMode::V2
-            || layout
-                .root
-                .join("memory/memory.memsw.limit_in_bytes")
-                .exists();
-        if options.memory_swap.is_some() && !swap_accounting {
+        if options.memory_swap.is_some() && !swap_accounting(&layout) {
             notices.warning(
                 "Your kernel does not support swap limit capabilities or the cgroup is not mounted. Memory limited without swap.",
             );
@@ -252,25 +193,8 @@ fn make(
             interactive: options.interactive,
             tty: options.tty,
             cgroup_path,
-            stop_signal: options
-                .stop_signal
-                .clone()
-                .or_else(|| {
-                    image_config["config"]["StopSignal"]
-                        .as_str()
-                        .map(str::to_owned)
-                })
-                .unwrap_or_else(|| "SIGTERM".into()),
-            networks: network
-                .attach_to
-                .iter()
-                .map(|name| Endpoint {
-                    network: name.clone(),
-                    aliases: plan.network.aliases.clone(),
-                    requested_ip: plan.network.ip,
-                    ..Endpoint::default()
-                })
-                .collect(),
+            stop_signal: stop_signal(options, &image_config),
+            networks: endpoints(&network.attach_to, &plan.network),
             network_mode: network.mode.clone(),
             ports,
             hostname: hostname.clone(),
@@ -280,33 +204,14 @@ fn make(
             healthcheck,
             ..Record::default()
         };
-        // Names are unique: checked and taken under one lock. The one reading of every record
-        // that the check needs also reclaims what killed berth processes left (before this
-        // container connects to its networks), so that a run reads each record once.
-        let _names = containers.lock_names().context("lock container names")?;
-        let existing = containers.reclaim(&roots.run_root, &layout);
-        // A `volume rm` decides under this lock too: it saw no record, or this sees no volume.
-        volumes::still_there(&roots.root, &record.mounts)
-            .map_err(|e| RunError::Options(e.to_string()))?;
-        let name = match &options.name {
-            Some(name) => {
-                if let Some(other) = existing.iter().find(|r| &r.name == name) {
-                    return Err(RunError::Options(format!(
-                        "Conflict. The container name \"/{name}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
-                        other.id
-                    )));
-                }
-                name.clone()
-            }
-            None => generated_name(&id, &existing),
-        };
-        let record = match claimed {
-            true => claim(Record { name, ..record }),
-            false => Record { name, ..record },
-        };
-        containers
-            .save(&record)
-            .context("write the container record")?;
+        let record = save_named(
+            roots,
+            &containers,
+            &layout,
+            options.name.as_deref(),
+            record,
+            claimed,
+        )?;
         tracing::debug!(id, "container files, spec and record written");
         crate::events::container(&roots.root, &record, "create", &[]);
         Ok((record, spec))
@@ -318,6 +223,200 @@ fn make(
         volumes::remove_made(&containers, &made_volumes);
     }
     result
+}
+
+/// The run's checked options: `-it` needs a terminal; published ports mean nothing with the
+/// host's network (a warning, as Docker's).
+fn checked_plan(options: &RunOptions, notices: &dyn Notices) -> Result<RunPlan, RunError> {
+    if options.interactive
+        && options.tty
+        && !options.detach
+        && !std::io::IsTerminal::is_terminal(&std::io::stdin())
+    {
+        return Err(RunError::NotATty);
+    }
+    let plan = options.plan().map_err(RunError::Options)?;
+    if plan.network.mode == NetworkMode::Host
+        && (!options.publish.is_empty() || options.publish_all)
+    {
+        notices.warning("Published ports are discarded when using host network mode");
+    }
+    Ok(plan)
+}
+
+/// Makes the missing host directories of `-v` binds, as Docker does.
+fn create_bind_sources(mounts: &[Mount]) -> Result<(), RunError> {
+    for m in mounts {
+        if let Mount::Bind { source, .. } = m
+            && !Path::new(source).exists()
+        {
+            fs::create_dir_all(source).with_context(|| format!("create {source}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// The overlay's lower directories, top first: the image's init layer, then its layers (an
+/// empty directory in the container's for an image without layers).
+fn lower_dirs(
+    store: &Store,
+    image: &berth_image::store::ImageRecord,
+    layers: &[PathBuf],
+    dir: &Path,
+) -> Result<Vec<String>, RunError> {
+    let mut lower: Vec<String> = init_layer(store, image, layers)
+        .into_iter()
+        .chain(layers.iter().cloned())
+        .map(|l| l.display().to_string())
+        .collect();
+    if lower.is_empty() {
+        let empty = dir.join("empty");
+        fs::create_dir_all(&empty).context("create an empty layer")?;
+        lower.push(empty.display().to_string());
+    }
+    Ok(lower)
+}
+
+/// The image a container is made of, found or pulled.
+struct Found {
+    /// Its id (the config digest).
+    id: berth_image::digest::Digest,
+    /// Its record in the store.
+    record: berth_image::store::ImageRecord,
+    /// Its config.
+    config: serde_json::Value,
+    /// Its layers' directories, top first.
+    layers: Vec<PathBuf>,
+}
+
+/// Finds the image `options` name, pulling it when it is missing, with its config and layers.
+fn found_image(
+    store: &Store,
+    config: &EngineConfig,
+    options: &RunOptions,
+    notices: &dyn Notices,
+) -> Result<Found, RunError> {
+    let (id, record) = find_or_pull(store, config, options, notices)?;
+    let image_config: serde_json::Value = store
+        .read_blob(&id)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| {
+            RunError::Options(format!(
+                "the config of image {} is missing or unreadable",
+                id.short()
+            ))
+        })?;
+    tracing::debug!(image = %id, "image found");
+    let layers = record
+        .layers
+        .iter()
+        .rev()
+        .map(|chain| store.layer_dir(chain).join("diff"))
+        .collect();
+    Ok(Found {
+        id,
+        record,
+        config: image_config,
+        layers,
+    })
+}
+
+/// Writes the container's `hostname`, `hosts` and `resolv.conf` into its directory: the
+/// host's own two with `--network host`, else made from the options.
+fn write_etc_files(
+    dir: &Path,
+    hostname: &str,
+    mode: &NetworkMode,
+    plan: &NetworkPlan,
+) -> Result<(), RunError> {
+    fs::write(dir.join("hostname"), format!("{hostname}\n")).context("write hostname")?;
+    let (hosts, resolv) = if *mode == NetworkMode::Host {
+        let host = fs::read_to_string("/etc/hosts").unwrap_or_else(|_| connect::HOSTS.into());
+        (
+            with_extra_hosts(host, &plan.extra_hosts),
+            fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+        )
+    } else {
+        (etc_hosts(&plan.extra_hosts), resolv_conf(plan))
+    };
+    fs::write(dir.join("hosts"), hosts).context("write hosts")?;
+    fs::write(dir.join("resolv.conf"), resolv).context("write resolv.conf")?;
+    Ok(())
+}
+
+/// Whether the host accounts for swap (v2, or v1's `memory.memsw.*`).
+fn swap_accounting(layout: &cgroups::CgroupLayout) -> bool {
+    layout.mode == CgroupMode::V2
+        || layout
+            .root
+            .join("memory/memory.memsw.limit_in_bytes")
+            .exists()
+}
+
+/// `--stop-signal`, else the image's StopSignal, else SIGTERM.
+fn stop_signal(options: &RunOptions, image_config: &serde_json::Value) -> String {
+    options
+        .stop_signal
+        .clone()
+        .or_else(|| {
+            image_config["config"]["StopSignal"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| "SIGTERM".into())
+}
+
+/// The container's endpoints on the networks it joins, with the run's aliases and address.
+fn endpoints(networks: &[String], plan: &NetworkPlan) -> Vec<Endpoint> {
+    networks
+        .iter()
+        .map(|name| Endpoint {
+            network: name.clone(),
+            aliases: plan.aliases.clone(),
+            requested_ip: plan.ip,
+            ..Endpoint::default()
+        })
+        .collect()
+}
+
+/// Names the record (`name`, or a generated one) and saves it. Names are unique: checked and
+/// taken under one lock. The one reading of every record that the check needs also reclaims
+/// what killed berth processes left (before this container connects to its networks), so that
+/// a run reads each record once. A `volume rm` decides under this lock too: it saw no record,
+/// or this sees no volume.
+fn save_named(
+    roots: &Roots,
+    containers: &Containers,
+    layout: &cgroups::CgroupLayout,
+    name: Option<&str>,
+    record: Record,
+    claimed: bool,
+) -> Result<Record, RunError> {
+    let _names = containers.lock_names().context("lock container names")?;
+    let existing = containers.reclaim(&roots.run_root, layout);
+    volumes::still_there(&roots.root, &record.mounts)
+        .map_err(|e| RunError::Options(e.to_string()))?;
+    let name = match name {
+        Some(name) => {
+            if let Some(other) = existing.iter().find(|r| r.name == name) {
+                return Err(RunError::Options(format!(
+                    "Conflict. The container name \"/{name}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                    other.id
+                )));
+            }
+            name.to_owned()
+        }
+        None => generated_name(&record.id, &existing),
+    };
+    let record = match claimed {
+        true => claim(Record { name, ..record }),
+        false => Record { name, ..record },
+    };
+    containers
+        .save(&record)
+        .context("write the container record")?;
+    Ok(record)
 }
 
 /// Runs a created (or exited) container to its end in this process, recording its start and

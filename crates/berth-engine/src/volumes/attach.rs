@@ -5,11 +5,12 @@
 //! mounts for the spec, and the record's `mounts`.
 
 use super::copy::copy_tree;
-use super::{ANONYMOUS_LABEL, Volume, VolumeError, Volumes, io_error, remove_unlocked, users};
+use super::{ANONYMOUS_LABEL, Volume, VolumeError, Volumes, remove_unlocked, users};
 use crate::containers::Containers;
 use crate::ids::new_id;
 use crate::options::Mount;
 use crate::record::{MountPoint, Record};
+use berth_error::{Context, IoContext};
 use berth_image::store::FileLock;
 use berth_runtime::rootfs::{self, Overlay};
 use rustix::fd::OwnedFd;
@@ -325,13 +326,12 @@ fn copy_up(
 ) -> Result<(), VolumeError> {
     let mut staged = Vec::new();
     for job in copy_ups {
-        let id = new_id().map_err(io_error("make a name"))?;
+        let id = new_id().context("make a name")?;
         let staging = volumes
             .dir_of(&job.volume)
             .join(format!(".copy-{}", &id[..16]));
-        fs::create_dir(&staging).map_err(io_error(format!("create {}", staging.display())))?;
-        let lock = FileLock::on_directory(&staging)
-            .map_err(|e| io_error(format!("lock {}", staging.display()))(e.source))?;
+        fs::create_dir(&staging).with_context(|| format!("create {}", staging.display()))?;
+        let lock = FileLock::on_directory(&staging)?;
         staged.push((staging, lock));
     }
     let overlay = Overlay {
@@ -342,7 +342,7 @@ fn copy_up(
     };
     let mount_point = containers
         .make_mount_point()
-        .map_err(io_error("create the mount point"))?;
+        .context("create the mount point")?;
     let targets: Vec<(&str, &Path)> = copy_ups
         .iter()
         .zip(&staged)
@@ -360,14 +360,13 @@ fn copy_up(
             // Filled meanwhile by another container: that content stays.
             let _ = fs::remove_dir_all(staging);
             if !matches!(e.raw_os_error(), Some(libc::ENOTEMPTY | libc::EEXIST)) {
-                return Err(io_error(format!("fill volume {}", job.volume))(e));
+                return Err(IoContext::new(format!("fill volume {}", job.volume), e).into());
             }
         }
     }
-    copied.map_err(|message| VolumeError::Io {
-        what: "copy the image's content into a volume".into(),
-        source: std::io::Error::other(message),
-    })
+    Ok(copied
+        .map_err(std::io::Error::other)
+        .context("copy the image's content into a volume")?)
 }
 
 /// Copies, in a forked child with the image's view, each target directory of the image into

@@ -25,6 +25,7 @@ use crate::containers::Containers;
 use crate::ids::new_id;
 use crate::options::check_volume_name;
 use crate::record::Record;
+use berth_error::{Context, IoContext};
 use berth_image::store::FileLock;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -64,19 +65,8 @@ pub enum VolumeError {
     #[error("{0}")]
     Invalid(String),
     /// The host refused something.
-    #[error("{what}: {source}")]
-    Io {
-        /// What failed.
-        what: String,
-        /// Why.
-        source: io::Error,
-    },
-}
-
-/// An I/O error with what failed.
-fn io_error(what: impl Into<String>) -> impl FnOnce(io::Error) -> VolumeError {
-    let what = what.into();
-    move |source| VolumeError::Io { what, source }
+    #[error(transparent)]
+    Io(#[from] IoContext),
 }
 
 /// What `volume.json` holds.
@@ -227,14 +217,13 @@ impl Volumes {
             return Err(VolumeError::NoSuch(name.to_owned()));
         }
         match fs::read(self.dir_of(name).join("volume.json")) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| VolumeError::Io {
-                what: format!("read volume {name}"),
-                source: io::Error::other(e),
-            }),
+            Ok(bytes) => Ok(serde_json::from_slice(&bytes)
+                .map_err(io::Error::other)
+                .with_context(|| format!("read volume {name}"))?),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 Err(VolumeError::NoSuch(name.to_owned()))
             }
-            Err(e) => Err(io_error(format!("read volume {name}"))(e)),
+            Err(e) => Err(IoContext::new(format!("read volume {name}"), e).into()),
         }
     }
 
@@ -276,22 +265,21 @@ impl Volumes {
                 }
                 name.to_owned()
             }
-            None => new_id().map_err(io_error("make a volume name"))?,
+            None => new_id().context("make a volume name")?,
         };
         let volume = Volume {
             name: name.clone(),
             created_at: crate::time::now(),
             ..volume
         };
-        let failed = io_error(format!("create volume {name}"));
-        let tmp = self.dir.join(format!(
-            ".tmp-{}",
-            &new_id().map_err(io_error("make a name"))?[..16]
-        ));
+        let failed = || format!("create volume {name}");
+        let tmp = self
+            .dir
+            .join(format!(".tmp-{}", &new_id().context("make a name")?[..16]));
         let made = (|| {
             fs::create_dir_all(&self.dir)?;
             fs::create_dir(&tmp)?;
-            let _lock = FileLock::on_directory(&tmp).map_err(|e| e.source)?;
+            let _lock = FileLock::on_directory(&tmp).map_err(|e| io::Error::new(e.kind(), e))?;
             fs::create_dir(tmp.join("_data"))?;
             crate::containers::write_private(
                 &tmp.join("volume.json"),
@@ -309,7 +297,7 @@ impl Volumes {
                 // Made meanwhile by another berth command.
                 match self.get(&name) {
                     Ok(existing) => Ok((existing, false)),
-                    Err(_) => Err(failed(e)),
+                    Err(_) => Err(IoContext::new(failed(), e).into()),
                 }
             }
         }
@@ -414,9 +402,7 @@ impl Volumes {
         name: &str,
         force: bool,
     ) -> Result<(), VolumeError> {
-        let _names = containers
-            .lock_names()
-            .map_err(io_error("lock container names"))?;
+        let _names = containers.lock_names().context("lock container names")?;
         match self.get(name) {
             Err(VolumeError::NoSuch(_)) if force => return Ok(()),
             found => found?,
@@ -438,9 +424,7 @@ impl Volumes {
         containers: &Containers,
         all: bool,
     ) -> Result<Vec<(String, u64)>, VolumeError> {
-        let _names = containers
-            .lock_names()
-            .map_err(io_error("lock container names"))?;
+        let _names = containers.lock_names().context("lock container names")?;
         let records = containers.list();
         let mut removed = Vec::new();
         for volume in self.list() {
@@ -455,16 +439,15 @@ impl Volumes {
     /// Removes volume `name`, which nothing uses: renamed out of the way in one step, then
     /// removed. The bytes its data held.
     fn remove_unused(&self, name: &str) -> Result<u64, VolumeError> {
-        let failed = io_error(format!("remove volume {name}"));
-        let id = new_id().map_err(io_error("make a name"))?;
+        let failed = || format!("remove volume {name}");
+        let id = new_id().context("make a name")?;
         let removing = self.dir.join(format!(".removing-{}", &id[..16]));
-        let lock = FileLock::on_directory(&self.dir_of(name)).map_err(|e| failed(e.source))?;
-        fs::rename(self.dir_of(name), &removing)
-            .map_err(io_error(format!("remove volume {name}")))?;
+        let lock = FileLock::on_directory(&self.dir_of(name))?;
+        fs::rename(self.dir_of(name), &removing).with_context(failed)?;
         let size = disk_usage(&removing.join("_data"));
         let removed = fs::remove_dir_all(&removing);
         drop(lock);
-        removed.map_err(io_error(format!("remove volume {name}")))?;
+        removed.with_context(failed)?;
         self.event("destroy", name);
         Ok(size)
     }

@@ -4,6 +4,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use berth_error::{Context, IoContext};
 use serde_json::{Map, Value, json};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -24,14 +25,9 @@ pub struct Credentials {
 /// Reading or writing the credentials file failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialsError {
-    /// The file cannot be read or written.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
+    /// The file cannot be read or written: what is the file's path.
+    #[error(transparent)]
+    Io(#[from] IoContext),
     /// The file is not JSON as Docker writes it.
     #[error("{path}: not a valid Docker config file: {why}")]
     Malformed {
@@ -86,10 +82,7 @@ impl DockerConfig {
                 Err(e) => Err(self.malformed(&e.to_string())),
             },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Map::new()),
-            Err(source) => Err(CredentialsError::Io {
-                path: self.path.clone(),
-                source,
-            }),
+            Err(e) => Err(IoContext::new(self.path.display(), e).into()),
         }
     }
 
@@ -183,16 +176,15 @@ impl DockerConfig {
 
     /// Writes the file atomically, readable by its owner only.
     fn write(&self, config: &Map<String, Value>) -> Result<(), CredentialsError> {
-        let io = |source| CredentialsError::Io {
-            path: self.path.clone(),
-            source,
-        };
+        let io = || self.path.display().to_string();
         let dir = self.path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(io)?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+        std::fs::create_dir_all(dir).with_context(io)?;
+        let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(io)?;
         let text = serde_json::to_vec_pretty(config).expect("a JSON map serialises");
-        tmp.write_all(&text).map_err(io)?;
-        tmp.persist(&self.path).map_err(|e| io(e.error))?;
+        tmp.write_all(&text).with_context(io)?;
+        tmp.persist(&self.path)
+            .map_err(|e| e.error)
+            .with_context(io)?;
         Ok(())
     }
 }

@@ -672,3 +672,164 @@ fn heredoc_words() {
         Ok(Some(heredoc("a b", "", false, false)))
     );
 }
+
+/// The text of each instruction after `FROM a`.
+fn texts(body: &str) -> Vec<String> {
+    parse(&format!("FROM a\n{body}")).unwrap().stages[0]
+        .instructions
+        .iter()
+        .map(|l| l.text.clone())
+        .collect()
+}
+
+/// BuildKit's `continueIndent` test file.
+#[test]
+fn buildkit_continuation_cases() {
+    let body = "RUN echo hello\\\n  world\\\n  goodnight  \\\n  moon\\\n  light\\\nning\n\
+RUN echo hello  \\\n  world\n\
+RUN echo hello  \\\nworld\n\
+RUN echo hello \\\ngoodbye\\\nfrog\n\
+RUN echo hello  \\  \nworld\n\
+RUN echo hi \\\n \\\n world \\\n\\\n good\\\n\\\nnight\n\
+RUN echo goodbye\\\nfrog\n\
+RUN echo good\\\nbye\\\nfrog\n\n\
+RUN echo hello \\\n# this is a comment\n\n# this is a comment with a blank line surrounding it\n\nthis is some more useful stuff\n";
+    assert_eq!(
+        texts(body),
+        [
+            "RUN echo hello  world  goodnight    moon  lightning",
+            "RUN echo hello    world",
+            "RUN echo hello  world",
+            "RUN echo hello goodbyefrog",
+            "RUN echo hello  world",
+            "RUN echo hi   world  goodnight",
+            "RUN echo goodbyefrog",
+            "RUN echo goodbyefrog",
+            "RUN echo hello this is some more useful stuff",
+        ]
+    );
+    // BuildKit's `escapes` file: empty lines inside a continuation.
+    assert_eq!(texts("RUN foo \\\n\nbar \\\n\nbaz\n"), ["RUN foo bar baz"]);
+}
+
+/// BuildKit's `env` test file: values as written, quotes and escapes kept.
+#[test]
+fn buildkit_env_cases() {
+    let env = |line: &str| match one(line) {
+        Instruction::Env(pairs) => pairs,
+        other => panic!("{other:?}"),
+    };
+    let p = |k: &str, v: &str| (s(k), s(v));
+    assert_eq!(
+        env("ENV name=value\\ value2"),
+        [p("name", "value\\ value2")]
+    );
+    assert_eq!(
+        env("ENV name=\"value'quote space'value2\""),
+        [p("name", "\"value'quote space'value2\"")]
+    );
+    assert_eq!(
+        env("ENV name='value\"double quote\"value2'"),
+        [p("name", "'value\"double quote\"value2'")]
+    );
+    assert_eq!(
+        env("ENV name=value\\ value2 name2=value2\\ value3"),
+        [p("name", "value\\ value2"), p("name2", "value2\\ value3")]
+    );
+    assert_eq!(env("ENV name=\"a\\\"b\""), [p("name", "\"a\\\"b\"")]);
+    assert_eq!(env("ENV name='a\\'b''"), [p("name", "'a\\'b''")]);
+    assert_eq!(env("ENV name=\"''\""), [p("name", "\"''\"")]);
+    assert_eq!(
+        env(
+            "ENV name=value \\\n    name1=value1 \\\n    name2=\"value2a \\\n           value2b\" \\\n    name3=\"value3a\\n\\\"value3b\\\"\" \\\n\tname4=\"value4a\\\\nvalue4b\" \\"
+        ),
+        [
+            p("name", "value"),
+            p("name1", "value1"),
+            p("name2", "\"value2a            value2b\""),
+            p("name3", "\"value3a\\n\\\"value3b\\\"\""),
+            p("name4", "\"value4a\\\\nvalue4b\""),
+        ]
+    );
+}
+
+/// BuildKit's `escapes` file: escapes are kept in the arguments as written.
+#[test]
+fn buildkit_escape_cases() {
+    assert_eq!(
+        one("LABEL maintainer Erik \\\\Hollensbe <erik@hollensbe.org>\\\""),
+        Instruction::Label(vec![(
+            s("maintainer"),
+            s("Erik \\\\Hollensbe <erik@hollensbe.org>\\\"")
+        )])
+    );
+    assert_eq!(
+        one("CMD [ \"\\/usr\\\\\\\"/bin/znc\", \"-f\", \"-r\" ]"),
+        Instruction::Cmd(Command::Exec(strs(&["/usr\\\"/bin/znc", "-f", "-r"])))
+    );
+}
+
+/// BuildKit's heredoc parser cases: each instruction's heredocs (name, content, expand).
+#[test]
+fn buildkit_heredoc_cases() {
+    let body = "RUN ls\n\nRUN <<EMPTY\nEMPTY\n\nRUN 3<<EMPTY2\nEMPTY2\n\nRUN \"<<NOHEREDOC\"\n\n\
+RUN <<INDENT\n\tfoo\n\tbar\nINDENT\n\n\
+RUN <<-UNINDENT2\n\tbaz\n\tquux\n\tUNINDENT2\n\n\
+RUN <<-'NOEXPAND'\n\tdon't expand $NAME\nNOEXPAND\n\n\
+RUN <<COMMENT\n# internal comment\necho foo bar # trailing comment\nCOMMENT\n\n\
+RUN --mount=type=cache,target=/foo <<MOUNT\necho hello\nMOUNT\n\n\
+COPY <<EOF /quotes\n\"foo\"\n'bar'\nEOF\n\n\
+COPY <<X <<Y /dest\nY\nX\nX\nY\n\n\
+RUN <<COMPLEX python3\nprint('hello world')\nCOMPLEX\n\n\
+COPY <<file.txt /dest\nhello world\nfile.txt\n\n\
+RUN <<eo'f'\necho foo\neof\n\n\
+RUN <<eo\\'f\necho foo\neo'f\n\n\
+RUN <<'e'o\\'f\necho foo\neo'f\n\n\
+RUN <<'one two'\necho bar\none two\n\n\
+RUN <<$EOF\n$EOF\n\n\
+RUN <<  EOF\nEOF\n\n\
+RUN <<  EOF  > foo\nEOF\n";
+    let docs: Vec<Vec<(String, String, bool)>> = instructions(&format!("FROM a\n{body}"))
+        .into_iter()
+        .map(|i| {
+            let docs = match i {
+                Instruction::Run { heredocs, .. } => heredocs,
+                Instruction::Copy(spec) => spec.heredocs,
+                other => panic!("{other:?}"),
+            };
+            docs.into_iter()
+                .map(|d| (d.name, d.content, d.expand))
+                .collect()
+        })
+        .collect();
+    let d = |n: &str, c: &str, e: bool| vec![(s(n), s(c), e)];
+    assert_eq!(
+        docs,
+        [
+            vec![],
+            d("EMPTY", "", true),
+            d("EMPTY2", "", true),
+            vec![],
+            d("INDENT", "\tfoo\n\tbar\n", true),
+            d("UNINDENT2", "baz\nquux\n", true),
+            d("NOEXPAND", "don't expand $NAME\n", false),
+            d(
+                "COMMENT",
+                "# internal comment\necho foo bar # trailing comment\n",
+                true
+            ),
+            d("MOUNT", "echo hello\n", true),
+            d("EOF", "\"foo\"\n'bar'\n", true),
+            vec![(s("X"), s("Y\n"), true), (s("Y"), s("X\n"), true)],
+            d("COMPLEX", "print('hello world')\n", true),
+            d("file.txt", "hello world\n", true),
+            d("eof", "echo foo\n", false),
+            d("eo'f", "echo foo\n", true),
+            d("eo'f", "echo foo\n", false),
+            d("one two", "echo bar\n", false),
+            d("$EOF", "", true),
+            d("EOF", "", true),
+            d("EOF", "", true),
+        ]
+    );
+}
