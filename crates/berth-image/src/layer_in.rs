@@ -15,10 +15,12 @@
 
 use crate::digest::{Digest, HashingReader, HashingWriter, chain_ids};
 use crate::store::{LayerRecord, Store, StoreError};
-use crate::unpack::{UnpackError, UnpackOptions, unpack};
+use crate::unpack::{UnpackError, UnpackOptions, unpack_counted};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 /// A layer blob's compression.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,11 +186,21 @@ pub fn receive(
         source,
     };
     let blob_file = File::create(&blob_path).map_err(blob_error)?;
+    let started = Instant::now();
+    let (download, reading, blob_copy, tar_read) = (
+        Spent::default(),
+        Spent::default(),
+        Spent::default(),
+        Spent::default(),
+    );
     let failure = SourceFailure::default();
     let mut compressed = BufReader::with_capacity(
         256 << 10,
         HashingReader::new(Recording {
-            inner: source,
+            inner: Timed {
+                inner: source,
+                spent: &download,
+            },
             failure: &failure,
         }),
     );
@@ -215,10 +227,13 @@ pub fn receive(
     // The stream's own bytes are copied as they pass (Keep::AsIs, or already compressed);
     // otherwise the tar is compressed on its way to the unpacker.
     let mut as_is = match recompress {
-        None => Some(BufWriter::with_capacity(
-            256 << 10,
-            HashingWriter::new(blob_file.try_clone().map_err(blob_error)?),
-        )),
+        None => Some(Timed {
+            inner: BufWriter::with_capacity(
+                256 << 10,
+                HashingWriter::new(blob_file.try_clone().map_err(blob_error)?),
+            ),
+            spent: &blob_copy,
+        }),
         Some(_) => None,
     };
     let mut encoder = match recompress {
@@ -226,7 +241,7 @@ pub fn receive(
         None => None,
     };
 
-    let (diff_id, size) = {
+    let (diff_id, unpacked) = {
         let teed = Tee {
             inner: &mut compressed,
             copy: as_is.as_mut().map(|w| w as &mut dyn Write),
@@ -240,7 +255,10 @@ pub fn receive(
             Compression::None => Box::new(teed),
         };
         let capped = Capped {
-            inner: decompressed,
+            inner: Box::new(Timed {
+                inner: decompressed,
+                spent: &reading,
+            }),
             left: max_layer_size,
             exceeded: false,
         };
@@ -259,19 +277,23 @@ pub fn receive(
                 error => LayerInError::Unpack(error),
             }
         };
-        let size = match unpack(
-            &mut tar,
+        let timed_tar = Timed {
+            inner: &mut tar,
+            spent: &tar_read,
+        };
+        let unpacked = match unpack_counted(
+            timed_tar,
             &work_dir.join("diff"),
             UnpackOptions::for_current_user(),
         ) {
-            Ok(size) => size,
+            Ok(unpacked) => unpacked,
             Err(e) => return Err(unpack_error(e, &mut tar)),
         };
         // The tar's trailing padding counts toward the diff id.
         if let Err(e) = io::copy(&mut tar, &mut io::sink()) {
             return Err(unpack_error(UnpackError::Archive(e), &mut tar));
         }
-        (tar.finish().0, size)
+        (tar.finish().0, unpacked)
     };
     // What follows the tar in the blob (gzip's trailer, zero padding) is part of the blob.
     let rest = Tee {
@@ -302,6 +324,7 @@ pub fn receive(
     let (blob, blob_size) = match (as_is, encoder) {
         (Some(writer), _) => {
             let (digest, size, _) = writer
+                .inner
                 .into_inner()
                 .map_err(|e| blob_error(e.into_error()))?
                 .into_parts();
@@ -310,13 +333,81 @@ pub fn receive(
         (None, Some(encoder)) => encoder.finish().map_err(blob_error)?,
         (None, None) => unreachable!("one of the two keeps the blob"),
     };
+    let total = started.elapsed();
+    let (download, reading, blob_copy, tar_read) = (
+        download.get(),
+        reading.get(),
+        blob_copy.get(),
+        tar_read.get(),
+    );
+    tracing::debug!(
+        blob = %blob,
+        entries = unpacked.entries,
+        bytes = unpacked.size,
+        total_ms = ms(total),
+        download_ms = ms(download),
+        decompress_ms = ms(reading.saturating_sub(download + blob_copy)),
+        blob_ms = ms(blob_copy),
+        hash_ms = ms(tar_read.saturating_sub(reading)),
+        create_ms = ms(total.saturating_sub(tar_read + unpacked.metadata)),
+        metadata_ms = ms(unpacked.metadata),
+        "layer received"
+    );
     Ok(Received {
         blob,
         blob_size,
         compression: kept,
         diff_id,
-        size,
+        size: unpacked.size,
     })
+}
+
+/// A duration in milliseconds, for the timeline's events.
+pub(crate) fn ms(d: Duration) -> u64 {
+    d.as_millis() as u64
+}
+
+/// Time spent in one stage of a layer's stream, summed over its calls (from any thread).
+#[derive(Default)]
+struct Spent(AtomicU64);
+
+impl Spent {
+    fn add(&self, since: Instant) {
+        self.0
+            .fetch_add(since.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> Duration {
+        Duration::from_nanos(self.0.load(Ordering::Relaxed))
+    }
+}
+
+/// Counts the time spent in the reads or writes of `inner` into `spent`.
+struct Timed<'a, T> {
+    inner: T,
+    spent: &'a Spent,
+}
+
+impl<R: Read> Read for Timed<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let started = Instant::now();
+        let n = self.inner.read(buf);
+        self.spent.add(started);
+        n
+    }
+}
+
+impl<W: Write> Write for Timed<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let started = Instant::now();
+        let n = self.inner.write(buf);
+        self.spent.add(started);
+        n
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// Moves the blob `receive` kept in `work_dir` into `blobs/` (dropped when already there).

@@ -20,6 +20,7 @@ use rustix::fs::{
 use rustix::io::Errno;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// The prefix of a whiteout entry's name.
 const WHITEOUT_PREFIX: &str = ".wh.";
@@ -133,9 +134,29 @@ impl UnpackOptions {
     }
 }
 
+/// What an extraction did, for the pull's per-layer timeline.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Unpacked {
+    /// The total size of the regular files written.
+    pub size: u64,
+    /// How many entries the archive had.
+    pub entries: u64,
+    /// The time spent setting owners, modes, times and extended attributes.
+    pub metadata: Duration,
+}
+
 /// Extracts the tar stream `archive` into the existing, empty directory `dest`. Returns the
 /// total size of the regular files written.
 pub fn unpack(archive: impl Read, dest: &Path, options: UnpackOptions) -> Result<u64, UnpackError> {
+    unpack_counted(archive, dest, options).map(|u| u.size)
+}
+
+/// `unpack`, telling what it did and how long its metadata calls took.
+pub fn unpack_counted(
+    archive: impl Read,
+    dest: &Path,
+    options: UnpackOptions,
+) -> Result<Unpacked, UnpackError> {
     let root = fs::open(
         dest,
         OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
@@ -148,19 +169,23 @@ pub fn unpack(archive: impl Read, dest: &Path, options: UnpackOptions) -> Result
     let mut unpacker = Unpacker {
         root,
         options,
-        size: 0,
+        done: Unpacked::default(),
         directories: Vec::new(),
     };
     let mut archive = tar::Archive::new(archive);
     let unpacked = (|| {
         for entry in archive.entries().map_err(UnpackError::Archive)? {
             let mut entry = entry.map_err(UnpackError::Archive)?;
+            unpacker.done.entries += 1;
             unpacker.entry(&mut entry)?;
         }
-        unpacker.finish()
+        let started = Instant::now();
+        unpacker.finish()?;
+        unpacker.done.metadata += started.elapsed();
+        Ok(())
     })();
     match unpacked {
-        Ok(()) => Ok(unpacker.size),
+        Ok(()) => Ok(unpacker.done),
         Err(UnpackError::Io { path, source }) if is_no_space(&source) => {
             Err(UnpackError::NoSpace {
                 path: dest.join(path),
@@ -174,7 +199,7 @@ pub fn unpack(archive: impl Read, dest: &Path, options: UnpackOptions) -> Result
 struct Unpacker {
     root: OwnedFd,
     options: UnpackOptions,
-    size: u64,
+    done: Unpacked,
     /// Directories and their mtimes, set last because adding children changes them.
     directories: Vec<(Vec<String>, u64)>,
 }
@@ -277,7 +302,9 @@ impl Unpacker {
                     Mode::empty(),
                 )
                 .map_err(|e| io_error(&path, e))?;
+                let started = Instant::now();
                 self.set_metadata(&dir, &path, owner, mode, &xattrs)?;
+                self.done.metadata += started.elapsed();
                 self.directories.push((path.clone(), mtime));
             }
             T::GNUSparse => {
@@ -298,10 +325,12 @@ impl Unpacker {
                 )
                 .map_err(|e| io_error(&path, e))?;
                 let mut out = std::fs::File::from(file);
-                self.size += copy_data(entry, &mut out, &path)?;
+                self.done.size += copy_data(entry, &mut out, &path)?;
                 let file = OwnedFd::from(out);
+                let started = Instant::now();
                 self.set_metadata(&file, &path, owner, mode, &xattrs)?;
                 fs::futimens(&file, &times(mtime)).map_err(|e| io_error(&path, e))?;
+                self.done.metadata += started.elapsed();
             }
             T::Symlink => {
                 let target = entry
@@ -314,8 +343,10 @@ impl Unpacker {
                 }
                 fs::symlinkat(target.as_str(), &parent_dir, name.as_str())
                     .map_err(|e| io_error(&path, e))?;
+                let started = Instant::now();
                 set_metadata_at(&parent_dir, name, owner, None, mtime)
                     .map_err(|e| io_error(&path, e))?;
+                self.done.metadata += started.elapsed();
             }
             T::Link => {
                 let raw_target = entry.link_name_bytes().ok_or_else(|| {
