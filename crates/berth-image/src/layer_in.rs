@@ -15,11 +15,12 @@
 
 use crate::digest::{Digest, HashingReader, HashingWriter, chain_ids};
 use crate::store::{LayerRecord, Store, StoreError};
-use crate::unpack::{UnpackError, UnpackOptions, unpack_counted};
+use crate::unpack::{UnpackError, UnpackOptions, Unpacked, unpack_counted};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// A layer blob's compression.
@@ -173,6 +174,11 @@ pub enum LayerInError {
 
 /// Reads `source` as a layer blob into `work_dir` (`diff/`, which must exist and be empty, and
 /// `blob`), checking it against `expected`. `max_layer_size` caps the uncompressed tar.
+///
+/// Two threads share the work: this one reads, hashes and keeps the blob and decompresses it;
+/// a scoped one hashes the tar (and compresses it, for `Keep::Compressed`) and unpacks it. The
+/// tar passes between them in chunks through a bounded channel, so at most
+/// `CHUNKS_IN_FLIGHT` chunks are held, whatever the speed of either side.
 pub fn receive(
     source: impl Read,
     expected: &Expected<'_>,
@@ -187,7 +193,8 @@ pub fn receive(
     };
     let blob_file = File::create(&blob_path).map_err(blob_error)?;
     let started = Instant::now();
-    let (download, reading, blob_copy, tar_read) = (
+    let (download, reading, blob_copy, unpacking, waiting) = (
+        Spent::default(),
         Spent::default(),
         Spent::default(),
         Spent::default(),
@@ -224,77 +231,103 @@ pub fn receive(
     };
     let kept = recompress.unwrap_or(compression);
 
-    // The stream's own bytes are copied as they pass (Keep::AsIs, or already compressed);
-    // otherwise the tar is compressed on its way to the unpacker.
+    // The stream's own bytes are copied as they pass (Keep::AsIs, or already compressed): the
+    // kept blob is then the source, with its digest; otherwise the tar is compressed on its
+    // way to the unpacker.
     let mut as_is = match recompress {
         None => Some(Timed {
-            inner: BufWriter::with_capacity(
-                256 << 10,
-                HashingWriter::new(blob_file.try_clone().map_err(blob_error)?),
-            ),
+            inner: BufWriter::with_capacity(256 << 10, blob_file.try_clone().map_err(blob_error)?),
             spent: &blob_copy,
         }),
         Some(_) => None,
     };
-    let mut encoder = match recompress {
+    let encoder = match recompress {
         Some(to) => Some(Encoder::new(to, blob_file).map_err(blob_error)?),
         None => None,
     };
 
-    let (diff_id, unpacked) = {
-        let teed = Tee {
-            inner: &mut compressed,
-            copy: as_is.as_mut().map(|w| w as &mut dyn Write),
-        };
-        let decompressed: Box<dyn Read + '_> = match compression {
-            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(teed)),
-            Compression::Zstd => Box::new(
-                zstd::stream::read::Decoder::new(teed)
-                    .map_err(|e| LayerInError::Invalid(e.to_string()))?,
-            ),
-            Compression::None => Box::new(teed),
-        };
-        let capped = Capped {
-            inner: Box::new(Timed {
-                inner: decompressed,
-                spent: &reading,
-            }),
-            left: max_layer_size,
-            exceeded: false,
-        };
-        let mut tar = HashingReader::new(Tee {
-            inner: capped,
-            copy: encoder.as_mut().map(|e| e as &mut dyn Write),
+    let (chunks, tar_chunks) = mpsc::sync_channel::<io::Result<Vec<u8>>>(CHUNKS_IN_FLIGHT);
+    let (free, free_chunks) = mpsc::channel::<Vec<u8>>();
+    let diff = work_dir.join("diff");
+    let (unpacked, exceeded) = std::thread::scope(|scope| {
+        let (unpacking, waiting) = (&unpacking, &waiting);
+        let unpacker = scope.spawn(move || {
+            let started = Instant::now();
+            let result = unpack_tar(
+                Chunks {
+                    chunks: tar_chunks,
+                    free,
+                    current: Vec::new(),
+                    at: 0,
+                    waiting,
+                },
+                encoder,
+                &diff,
+            );
+            unpacking.add(started);
+            result
         });
-        let unpack_error = |error: UnpackError, tar: &mut HashingReader<Tee<'_, Capped<'_>>>| {
-            if let Some(source) = failure.take() {
-                return source;
-            }
-            match error {
-                UnpackError::Archive(_) if tar.get_mut().inner.exceeded => {
-                    LayerInError::TooLarge(max_layer_size)
+        let exceeded = (|| {
+            let teed = Tee {
+                inner: &mut compressed,
+                copy: as_is.as_mut().map(|w| w as &mut dyn Write),
+            };
+            let decompressed: Box<dyn Read + '_> = match compression {
+                Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(teed)),
+                Compression::Zstd => match zstd::stream::read::Decoder::new(teed) {
+                    Ok(decoder) => Box::new(decoder),
+                    Err(e) => {
+                        let _ = chunks.send(Err(e));
+                        return false;
+                    }
+                },
+                Compression::None => Box::new(teed),
+            };
+            let mut capped = Capped {
+                inner: Box::new(Timed {
+                    inner: decompressed,
+                    spent: &reading,
+                }),
+                left: max_layer_size,
+                exceeded: false,
+            };
+            loop {
+                let mut chunk = free_chunks
+                    .try_recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+                match fill(&mut capped, &mut chunk) {
+                    // The unpacker has stopped (the tar ended or it failed): it tells why.
+                    Ok(0) => return capped.exceeded,
+                    Ok(_) => {
+                        if chunks.send(Ok(chunk)).is_err() {
+                            return capped.exceeded;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = chunks.send(Err(e));
+                        return capped.exceeded;
+                    }
                 }
-                error => LayerInError::Unpack(error),
             }
-        };
-        let timed_tar = Timed {
-            inner: &mut tar,
-            spent: &tar_read,
-        };
-        let unpacked = match unpack_counted(
-            timed_tar,
-            &work_dir.join("diff"),
-            UnpackOptions::for_current_user(),
-        ) {
-            Ok(unpacked) => unpacked,
-            Err(e) => return Err(unpack_error(e, &mut tar)),
-        };
-        // The tar's trailing padding counts toward the diff id.
-        if let Err(e) = io::copy(&mut tar, &mut io::sink()) {
-            return Err(unpack_error(UnpackError::Archive(e), &mut tar));
+        })();
+        drop(chunks);
+        let unpacked = unpacker
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (unpacked, exceeded)
+    });
+    let unpacked = unpacked.map_err(|error| {
+        if let Some(source) = failure.take() {
+            return source;
         }
-        (tar.finish().0, unpacked)
-    };
+        match error {
+            TarError::Unpack(UnpackError::Archive(_)) if exceeded => {
+                LayerInError::TooLarge(max_layer_size)
+            }
+            TarError::Unpack(error) => LayerInError::Unpack(error),
+            TarError::Blob(e) => blob_error(e),
+        }
+    })?;
     // What follows the tar in the blob (gzip's trailer, zero padding) is part of the blob.
     let rest = Tee {
         inner: &mut compressed,
@@ -315,51 +348,150 @@ pub fn receive(
         }
     }
     if let Some(declared) = expected.diff_id
-        && &diff_id != declared
+        && &unpacked.diff_id != declared
     {
         return Err(LayerInError::Invalid(format!(
-            "uncompressed content {diff_id} does not match the config's diff id {declared}"
+            "uncompressed content {} does not match the config's diff id {declared}",
+            unpacked.diff_id
         )));
     }
-    let (blob, blob_size) = match (as_is, encoder) {
+    let (blob, blob_size) = match (as_is, unpacked.blob) {
         (Some(writer), _) => {
-            let (digest, size, _) = writer
+            writer
                 .inner
                 .into_inner()
-                .map_err(|e| blob_error(e.into_error()))?
-                .into_parts();
-            (digest, size)
+                .map_err(|e| blob_error(e.into_error()))?;
+            (source_digest, source_size)
         }
-        (None, Some(encoder)) => encoder.finish().map_err(blob_error)?,
+        (None, Some(compressed)) => compressed,
         (None, None) => unreachable!("one of the two keeps the blob"),
     };
     let total = started.elapsed();
-    let (download, reading, blob_copy, tar_read) = (
+    let (download, reading, blob_copy, unpacking, waiting) = (
         download.get(),
         reading.get(),
         blob_copy.get(),
-        tar_read.get(),
+        unpacking.get(),
+        waiting.get(),
     );
     tracing::debug!(
         blob = %blob,
-        entries = unpacked.entries,
-        bytes = unpacked.size,
+        entries = unpacked.unpacked.entries,
+        bytes = unpacked.unpacked.size,
         total_ms = ms(total),
         download_ms = ms(download),
         decompress_ms = ms(reading.saturating_sub(download + blob_copy)),
         blob_ms = ms(blob_copy),
-        hash_ms = ms(tar_read.saturating_sub(reading)),
-        create_ms = ms(total.saturating_sub(tar_read + unpacked.metadata)),
-        metadata_ms = ms(unpacked.metadata),
+        unpack_wait_ms = ms(waiting),
+        create_ms = ms(unpacking.saturating_sub(waiting + unpacked.unpacked.metadata)),
+        metadata_ms = ms(unpacked.unpacked.metadata),
         "layer received"
     );
     Ok(Received {
         blob,
         blob_size,
         compression: kept,
-        diff_id,
-        size: unpacked.size,
+        diff_id: unpacked.diff_id,
+        size: unpacked.unpacked.size,
     })
+}
+
+/// The size of the chunks of tar that pass from the decompressor to the unpacker.
+const CHUNK: usize = 256 << 10;
+/// How many chunks may wait for the unpacker.
+const CHUNKS_IN_FLIGHT: usize = 8;
+
+/// What the unpacking side of `receive` made of the tar.
+struct UnpackedTar {
+    diff_id: Digest,
+    unpacked: Unpacked,
+    /// The compressed blob's digest and size, for `Keep::Compressed`.
+    blob: Option<(Digest, u64)>,
+}
+
+/// Why the unpacking side failed.
+enum TarError {
+    Unpack(UnpackError),
+    Blob(io::Error),
+}
+
+/// The unpacking side of `receive`: the tar hashed (the diff id), compressed into the blob
+/// when `encoder` is given, and unpacked into `diff`.
+fn unpack_tar(
+    chunks: Chunks<'_>,
+    mut encoder: Option<Encoder>,
+    diff: &Path,
+) -> Result<UnpackedTar, TarError> {
+    let mut tar = HashingReader::new(Tee {
+        inner: chunks,
+        copy: encoder.as_mut().map(|e| e as &mut dyn Write),
+    });
+    let unpacked = unpack_counted(&mut tar, diff, UnpackOptions::for_current_user())
+        .map_err(TarError::Unpack)?;
+    // The tar's trailing padding counts toward the diff id.
+    io::copy(&mut tar, &mut io::sink()).map_err(|e| TarError::Unpack(UnpackError::Archive(e)))?;
+    let (diff_id, _) = tar.finish();
+    let blob = match encoder {
+        Some(encoder) => Some(encoder.finish().map_err(TarError::Blob)?),
+        None => None,
+    };
+    Ok(UnpackedTar {
+        diff_id,
+        unpacked,
+        blob,
+    })
+}
+
+/// Reads `reader` into `chunk` (emptied first) until it is `CHUNK` bytes long or the reader
+/// ends; returns how many bytes it holds.
+fn fill(reader: &mut impl Read, chunk: &mut Vec<u8>) -> io::Result<usize> {
+    chunk.clear();
+    chunk.resize(CHUNK, 0);
+    let mut len = 0;
+    while len < CHUNK {
+        match reader.read(&mut chunk[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    chunk.truncate(len);
+    Ok(len)
+}
+
+/// The tar as the unpacker reads it: chunks from the decompressing side, each handed back for
+/// reuse once read. An error sent is the stream's; the channel's end is the tar's. The time
+/// spent waiting for a chunk goes into `waiting`.
+struct Chunks<'a> {
+    chunks: mpsc::Receiver<io::Result<Vec<u8>>>,
+    free: mpsc::Sender<Vec<u8>>,
+    current: Vec<u8>,
+    at: usize,
+    waiting: &'a Spent,
+}
+
+impl Read for Chunks<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.current.len() {
+            let started = Instant::now();
+            let next = self.chunks.recv();
+            self.waiting.add(started);
+            match next {
+                Ok(Ok(chunk)) => {
+                    let used = std::mem::replace(&mut self.current, chunk);
+                    let _ = self.free.send(used);
+                    self.at = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(mpsc::RecvError) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.at);
+        buf[..n].copy_from_slice(&self.current[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
 }
 
 /// A duration in milliseconds, for the timeline's events.
