@@ -20,6 +20,7 @@ use rustix::fs::{
 use rustix::io::Errno;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// The prefix of a whiteout entry's name.
@@ -171,6 +172,9 @@ pub fn unpack_counted(
         options,
         done: Unpacked::default(),
         directories: Vec::new(),
+        parent: None,
+        umask: process_umask(),
+        root_creds: rustix::process::geteuid().is_root() && rustix::process::getegid().is_root(),
     };
     let mut archive = tar::Archive::new(archive);
     let unpacked = (|| {
@@ -202,6 +206,49 @@ struct Unpacker {
     done: Unpacked,
     /// Directories and their mtimes, set last because adding children changes them.
     directories: Vec<(Vec<String>, u64)>,
+    /// The directory the last entry went into, still open: a tar lists a directory's entries
+    /// together. It stays right while entries go into it, since they change only its children.
+    parent: Option<OpenDir>,
+    /// The process's umask (read once: berth never changes it), when it could be read.
+    umask: Option<u32>,
+    /// Whether the effective user and group are root: what a new entry is owned by.
+    root_creds: bool,
+}
+
+/// An open directory of the layer, by its components.
+struct OpenDir {
+    path: Vec<String>,
+    fd: Rc<OwnedFd>,
+    /// Its setgid bit: new entries in it take its group, not the creator's.
+    setgid: bool,
+}
+
+/// The setgid bit of a mode.
+const SETGID: u32 = 0o2000;
+
+/// The process's umask, from `/proc/self/status` (reading it with `umask(2)` would change it
+/// for a moment under other threads).
+fn process_umask() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("Umask:"))?;
+    u32::from_str_radix(line["Umask:".len()..].trim(), 8).ok()
+}
+
+/// Runs `create`; when the name is taken, removes what is there (a directory is kept when
+/// `keep_dir`) and runs it once more: the same as removing first, without a stat per entry.
+fn create_fresh<T>(
+    dir: &OwnedFd,
+    name: &str,
+    keep_dir: bool,
+    mut create: impl FnMut() -> rustix::io::Result<T>,
+) -> io::Result<T> {
+    match create() {
+        Err(Errno::EXIST) => {
+            remove_existing(dir, name, keep_dir)?;
+            Ok(create()?)
+        }
+        other => Ok(other?),
+    }
 }
 
 /// An entry's name split into clean components, or `Escape`.
@@ -245,7 +292,7 @@ impl Unpacker {
         let Some((name, parent)) = path.split_last() else {
             return Ok(()); // the layer root itself
         };
-        let parent_dir = self.open_dir(parent, true)?;
+        let (parent_dir, parent_setgid) = self.parent_dir(parent)?;
 
         if name == OPAQUE_MARKER && self.options.layer {
             let attr = if self.options.privileged {
@@ -265,14 +312,15 @@ impl Unpacker {
                     path: path.join("/"),
                 });
             }
-            remove_existing(&parent_dir, hidden, false).map_err(|e| io_error(&path, e))?;
-            return fs::mknodat(
-                &parent_dir,
-                hidden,
-                FileType::CharacterDevice,
-                Mode::empty(),
-                0,
-            )
+            return create_fresh(&parent_dir, hidden, false, || {
+                fs::mknodat(
+                    &parent_dir,
+                    hidden,
+                    FileType::CharacterDevice,
+                    Mode::empty(),
+                    0,
+                )
+            })
             .map_err(|e| io_error(&path, e));
         }
 
@@ -286,15 +334,31 @@ impl Unpacker {
         });
         let mtime = header.mtime().unwrap_or(0);
         let xattrs = xattrs_of(entry)?;
-        let keep_dir = kind == T::Directory;
-        remove_existing(&parent_dir, name, keep_dir).map_err(|e| io_error(&path, e))?;
+        // What a new entry gets without a chown or a chmod: root's owner when root makes it
+        // (and the parent is not setgid), the mode asked for when no umask bit and no special
+        // bit is in it.
+        let created_owner = self.root_creds && !parent_setgid;
+        let set_owner = owner.filter(|o| !(created_owner && *o == (0, 0)));
+        let as_created = self
+            .umask
+            .is_some_and(|umask| mode.bits() & !0o777 == 0 && mode.bits() & umask == 0);
 
         match kind {
             T::Directory => {
-                match fs::mkdirat(&parent_dir, name.as_str(), Mode::from_raw_mode(0o700)) {
-                    Ok(()) | Err(Errno::EXIST) => {}
+                // A new directory takes a setgid parent's setgid bit.
+                let mode_as_created = as_created && !parent_setgid;
+                let create_mode = if mode_as_created {
+                    mode
+                } else {
+                    Mode::from_raw_mode(0o700)
+                };
+                let created = match create_fresh(&parent_dir, name, true, || {
+                    fs::mkdirat(&parent_dir, name.as_str(), create_mode)
+                }) {
+                    Ok(()) => mode_as_created,
+                    Err(e) if e.raw_os_error() == Some(Errno::EXIST.raw_os_error()) => false,
                     Err(e) => return Err(io_error(&path, e)),
-                }
+                };
                 let dir = fs::openat(
                     &parent_dir,
                     name.as_str(),
@@ -303,9 +367,20 @@ impl Unpacker {
                 )
                 .map_err(|e| io_error(&path, e))?;
                 let started = Instant::now();
-                self.set_metadata(&dir, &path, owner, mode, &xattrs)?;
+                let (set_owner, set_mode) = match created {
+                    true => (set_owner, None),
+                    false => (owner, Some(mode)),
+                };
+                self.set_metadata(&dir, &path, set_owner, set_mode, &xattrs)?;
                 self.done.metadata += started.elapsed();
                 self.directories.push((path.clone(), mtime));
+                // Its entries come next: it is the directory its path resolves to, since it
+                // was opened without following a symlink from the right parent.
+                self.parent = Some(OpenDir {
+                    path: path.clone(),
+                    fd: Rc::new(dir),
+                    setgid: mode.bits() & SETGID != 0,
+                });
             }
             T::GNUSparse => {
                 return Err(UnpackError::Sparse {
@@ -313,22 +388,30 @@ impl Unpacker {
                 });
             }
             T::Regular | T::Continuous => {
-                let file = fs::openat(
-                    &parent_dir,
-                    name.as_str(),
-                    OFlags::WRONLY
-                        | OFlags::CREATE
-                        | OFlags::EXCL
-                        | OFlags::NOFOLLOW
-                        | OFlags::CLOEXEC,
-                    Mode::from_raw_mode(0o600),
-                )
+                let create_mode = if as_created {
+                    mode
+                } else {
+                    Mode::from_raw_mode(0o600)
+                };
+                let file = create_fresh(&parent_dir, name, false, || {
+                    fs::openat(
+                        &parent_dir,
+                        name.as_str(),
+                        OFlags::WRONLY
+                            | OFlags::CREATE
+                            | OFlags::EXCL
+                            | OFlags::NOFOLLOW
+                            | OFlags::CLOEXEC,
+                        create_mode,
+                    )
+                })
                 .map_err(|e| io_error(&path, e))?;
                 let mut out = std::fs::File::from(file);
                 self.done.size += copy_data(entry, &mut out, &path)?;
                 let file = OwnedFd::from(out);
                 let started = Instant::now();
-                self.set_metadata(&file, &path, owner, mode, &xattrs)?;
+                let set_mode = (!as_created).then_some(mode);
+                self.set_metadata(&file, &path, set_owner, set_mode, &xattrs)?;
                 fs::futimens(&file, &times(mtime)).map_err(|e| io_error(&path, e))?;
                 self.done.metadata += started.elapsed();
             }
@@ -341,10 +424,12 @@ impl Unpacker {
                 if target.len() > 1 && target.bytes().all(|b| b == b'/') {
                     target = "/".into();
                 }
-                fs::symlinkat(target.as_str(), &parent_dir, name.as_str())
-                    .map_err(|e| io_error(&path, e))?;
+                create_fresh(&parent_dir, name, false, || {
+                    fs::symlinkat(target.as_str(), &parent_dir, name.as_str())
+                })
+                .map_err(|e| io_error(&path, e))?;
                 let started = Instant::now();
-                set_metadata_at(&parent_dir, name, owner, None, mtime)
+                set_metadata_at(&parent_dir, name, set_owner, None, mtime)
                     .map_err(|e| io_error(&path, e))?;
                 self.done.metadata += started.elapsed();
             }
@@ -359,13 +444,15 @@ impl Unpacker {
                     });
                 };
                 let target_dir = self.open_dir(target_parent, false)?;
-                fs::linkat(
-                    &target_dir,
-                    target_name.as_str(),
-                    &parent_dir,
-                    name.as_str(),
-                    AtFlags::empty(),
-                )
+                create_fresh(&parent_dir, name, false, || {
+                    fs::linkat(
+                        &target_dir,
+                        target_name.as_str(),
+                        &parent_dir,
+                        name.as_str(),
+                        AtFlags::empty(),
+                    )
+                })
                 .map_err(|e| io_error(&path, e))?;
             }
             T::Char | T::Block | T::Fifo => {
@@ -381,13 +468,15 @@ impl Unpacker {
                 }
                 let major = header.device_major().ok().flatten().unwrap_or(0);
                 let minor = header.device_minor().ok().flatten().unwrap_or(0);
-                fs::mknodat(
-                    &parent_dir,
-                    name.as_str(),
-                    file_type,
-                    mode,
-                    fs::makedev(major, minor),
-                )
+                create_fresh(&parent_dir, name, false, || {
+                    fs::mknodat(
+                        &parent_dir,
+                        name.as_str(),
+                        file_type,
+                        mode,
+                        fs::makedev(major, minor),
+                    )
+                })
                 .map_err(|e| io_error(&path, e))?;
                 // mknod applies the umask; the explicit mode gives the exact one.
                 set_metadata_at(&parent_dir, name, owner, Some(mode), mtime)
@@ -400,19 +489,22 @@ impl Unpacker {
         Ok(())
     }
 
-    /// Owner first (chown clears setuid bits), then mode, then extended attributes.
+    /// Owner first (chown clears setuid bits), then mode, then extended attributes; an owner
+    /// or a mode that is `None` is already right.
     fn set_metadata(
         &self,
         fd: &OwnedFd,
         path: &[String],
         owner: Option<(u32, u32)>,
-        mode: Mode,
+        mode: Option<Mode>,
         xattrs: &[(String, Vec<u8>)],
     ) -> Result<(), UnpackError> {
         if let Some((uid, gid)) = owner {
             fs::fchown(fd, Some(uid_of(uid)), Some(gid_of(gid))).map_err(|e| io_error(path, e))?;
         }
-        fs::fchmod(fd, mode).map_err(|e| io_error(path, e))?;
+        if let Some(mode) = mode {
+            fs::fchmod(fd, mode).map_err(|e| io_error(path, e))?;
+        }
         for (name, value) in xattrs {
             if let Err(e) = fs::fsetxattr(fd, name.as_str(), value, XattrFlags::empty()) {
                 if self.options.privileged {
@@ -426,6 +518,25 @@ impl Unpacker {
             }
         }
         Ok(())
+    }
+
+    /// The directory `components` an entry goes into (created when missing), and its setgid
+    /// bit: the one the last entry went into when it is the same.
+    fn parent_dir(&mut self, components: &[String]) -> Result<(Rc<OwnedFd>, bool), UnpackError> {
+        if let Some(open) = &self.parent
+            && open.path == components
+        {
+            return Ok((open.fd.clone(), open.setgid));
+        }
+        let fd = self.open_dir(components, true)?;
+        let setgid = fs::fstat(&fd).map_err(|e| io_error(components, e))?.st_mode & SETGID != 0;
+        let fd = Rc::new(fd);
+        self.parent = Some(OpenDir {
+            path: components.to_vec(),
+            fd: fd.clone(),
+            setgid,
+        });
+        Ok((fd, setgid))
     }
 
     /// Opens the directory `components` below the root, resolving every symlink inside the
