@@ -161,3 +161,14 @@ pub fn python_image() -> ImageSpec {
         &["python3"],
     )
 }
+
+/// How many of the Python image's layers its base image has.
+pub const BASE_LAYERS: usize = 4;
+
+/// An image of the first `BASE_LAYERS` layers of `image`: pulled first, it leaves those layers
+/// in the store, as an image built on the same base does.
+pub fn base_of(image: &ImageSpec) -> ImageSpec {
+    let mut base = image.clone();
+    base.layers.truncate(BASE_LAYERS);
+    base
+}

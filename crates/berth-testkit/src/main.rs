@@ -6,7 +6,8 @@
 //! - with `--big MB`, `big:latest` too: five layers of about MB/5 megabytes each of files that
 //!   compress about as well as real binaries do;
 //! - with `--python`, `python:latest` too: a Debian-Python-like image of seven layers made of
-//!   this host's files (`host_image::python_image`).
+//!   this host's files (`host_image::python_image`), and `python-base:latest`, its first
+//!   four layers.
 
 use berth_testkit::image::{ImageSpec, Layer};
 use berth_testkit::{busybox, host_image, registry::Registry};
@@ -47,8 +48,11 @@ fn serve(big_mb: Option<usize>, python: bool) -> berth_testkit::Result<()> {
         writeln!(out, "{}/big:latest", registry.host())?;
     }
     if python {
-        client.push_image("python", "latest", &host_image::python_image().build())?;
+        let image = host_image::python_image();
+        client.push_image("python", "latest", &image.build())?;
         writeln!(out, "{}/python:latest", registry.host())?;
+        client.push_image("python-base", "latest", &host_image::base_of(&image).build())?;
+        writeln!(out, "{}/python-base:latest", registry.host())?;
     }
     out.flush()?;
     // Serve until whoever started us closes our standard input (or kills us).
