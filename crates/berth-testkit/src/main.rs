@@ -51,7 +51,11 @@ fn serve(big_mb: Option<usize>, python: bool) -> berth_testkit::Result<()> {
         let image = host_image::python_image();
         client.push_image("python", "latest", &image.build())?;
         writeln!(out, "{}/python:latest", registry.host())?;
-        client.push_image("python-base", "latest", &host_image::base_of(&image).build())?;
+        client.push_image(
+            "python-base",
+            "latest",
+            &host_image::base_of(&image).build(),
+        )?;
         writeln!(out, "{}/python-base:latest", registry.host())?;
     }
     out.flush()?;
