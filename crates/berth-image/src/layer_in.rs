@@ -201,6 +201,9 @@ pub fn receive(
         Spent::default(),
     );
     let failure = SourceFailure::default();
+    // A write of the kept blob that fails (a full disk) is told as the blob's, not as a
+    // broken stream: it happens on the decompressing side, ahead of the unpacker.
+    let blob_failure = SourceFailure::default();
     let mut compressed = BufReader::with_capacity(
         256 << 10,
         HashingReader::new(Recording {
@@ -236,7 +239,13 @@ pub fn receive(
     // way to the unpacker.
     let mut as_is = match recompress {
         None => Some(Timed {
-            inner: BufWriter::with_capacity(256 << 10, blob_file.try_clone().map_err(blob_error)?),
+            inner: Recording {
+                inner: BufWriter::with_capacity(
+                    256 << 10,
+                    blob_file.try_clone().map_err(blob_error)?,
+                ),
+                failure: &blob_failure,
+            },
             spent: &blob_copy,
         }),
         Some(_) => None,
@@ -320,6 +329,9 @@ pub fn receive(
         if let Some(source) = failure.take() {
             return source;
         }
+        if let Some(e) = blob_failure.0.take() {
+            return blob_error(e);
+        }
         match error {
             TarError::Unpack(UnpackError::Archive(_)) if exceeded => {
                 LayerInError::TooLarge(max_layer_size)
@@ -333,7 +345,12 @@ pub fn receive(
         inner: &mut compressed,
         copy: as_is.as_mut().map(|w| w as &mut dyn Write),
     };
-    copy_to_end(rest).map_err(|e| failure.take().unwrap_or(LayerInError::Source(e)))?;
+    copy_to_end(rest).map_err(|e| {
+        failure
+            .take()
+            .or_else(|| blob_failure.0.take().map(blob_error))
+            .unwrap_or(LayerInError::Source(e))
+    })?;
     let (source_digest, source_size) = compressed.into_inner().finish();
     if let Some((digest, size)) = expected.blob {
         if source_size != size {
@@ -358,6 +375,7 @@ pub fn receive(
     let (blob, blob_size) = match (as_is, unpacked.blob) {
         (Some(writer), _) => {
             writer
+                .inner
                 .inner
                 .into_inner()
                 .map_err(|e| blob_error(e.into_error()))?;
@@ -684,17 +702,26 @@ fn copy_to_end(mut reader: impl Read) -> io::Result<u64> {
     io::copy(&mut reader, &mut io::sink())
 }
 
-/// Where the source's own error is kept, so that it is told as itself, not as a broken archive.
+/// Where the source's (or the kept blob's) own error is kept, so that it is told as itself, not
+/// as a broken archive.
 #[derive(Default)]
 struct SourceFailure(std::cell::Cell<Option<io::Error>>);
 
 impl SourceFailure {
+    /// Keeps the first error noted; returns a copy of `error` to pass on.
+    fn note(&self, error: io::Error) -> io::Error {
+        let told = io::Error::new(error.kind(), error.to_string());
+        let previous = self.0.take();
+        self.0.set(Some(previous.unwrap_or(error)));
+        told
+    }
+
     fn take(&self) -> Option<LayerInError> {
         self.0.take().map(LayerInError::Source)
     }
 }
 
-/// Passes reads through, recording the first error of the source.
+/// Passes reads (or writes) through, recording the first error of the source (or the sink).
 struct Recording<'a, R> {
     inner: R,
     failure: &'a SourceFailure,
@@ -702,12 +729,17 @@ struct Recording<'a, R> {
 
 impl<R: Read> Read for Recording<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.read(buf).map_err(|e| {
-            let told = io::Error::new(e.kind(), e.to_string());
-            let previous = self.failure.0.take();
-            self.failure.0.set(Some(previous.unwrap_or(e)));
-            told
-        })
+        self.inner.read(buf).map_err(|e| self.failure.note(e))
+    }
+}
+
+impl<W: Write> Write for Recording<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf).map_err(|e| self.failure.note(e))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush().map_err(|e| self.failure.note(e))
     }
 }
 
