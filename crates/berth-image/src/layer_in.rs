@@ -15,11 +15,14 @@
 
 use crate::digest::{Digest, HashingReader, HashingWriter, chain_ids};
 use crate::store::{LayerRecord, Store};
-use crate::unpack::{UnpackError, UnpackOptions, unpack};
+use crate::unpack::{UnpackError, UnpackOptions, Unpacked, unpack_counted};
 use berth_error::{Context, IoContext};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 /// A layer blob's compression.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,14 +160,18 @@ pub enum LayerInError {
     /// The archive could not be unpacked.
     #[error(transparent)]
     Unpack(UnpackError),
-    /// Writing the kept blob (what is `cannot write the layer's blob <path>`) or the store
-    /// failed.
+    /// Writing the kept blob, or the store, failed.
     #[error(transparent)]
     Io(#[from] IoContext),
 }
 
 /// Reads `source` as a layer blob into `work_dir` (`diff/`, which must exist and be empty, and
 /// `blob`), checking it against `expected`. `max_layer_size` caps the uncompressed tar.
+///
+/// Two threads share the work: this one reads, hashes and keeps the blob and decompresses it;
+/// a scoped one hashes the tar (and compresses it, for `Keep::Compressed`) and unpacks it. The
+/// tar passes between them in chunks through a bounded channel, so at most
+/// `CHUNKS_IN_FLIGHT` chunks are held, whatever the speed of either side.
 pub fn receive(
     source: impl Read,
     expected: &Expected<'_>,
@@ -173,13 +180,28 @@ pub fn receive(
     max_layer_size: u64,
 ) -> Result<Received, LayerInError> {
     let blob_path = work_dir.join("blob");
-    let blob_error = || writing_blob(&blob_path);
-    let blob_file = File::create(&blob_path).with_context(blob_error)?;
+    let blob_error =
+        |source: io::Error| LayerInError::Io(IoContext::new(writing_blob(&blob_path), source));
+    let blob_file = File::create(&blob_path).map_err(blob_error)?;
+    let started = Instant::now();
+    let (download, reading, blob_copy, unpacking, waiting) = (
+        Spent::default(),
+        Spent::default(),
+        Spent::default(),
+        Spent::default(),
+        Spent::default(),
+    );
     let failure = SourceFailure::default();
+    // A write of the kept blob that fails (a full disk) is told as the blob's, not as a
+    // broken stream: it happens on the decompressing side, ahead of the unpacker.
+    let blob_failure = SourceFailure::default();
     let mut compressed = BufReader::with_capacity(
         256 << 10,
         HashingReader::new(Recording {
-            inner: source,
+            inner: Timed {
+                inner: source,
+                spent: &download,
+            },
             failure: &failure,
         }),
     );
@@ -203,73 +225,123 @@ pub fn receive(
     };
     let kept = recompress.unwrap_or(compression);
 
-    // The stream's own bytes are copied as they pass (Keep::AsIs, or already compressed);
-    // otherwise the tar is compressed on its way to the unpacker.
+    // The stream's own bytes are copied as they pass (Keep::AsIs, or already compressed): the
+    // kept blob is then the source, with its digest; otherwise the tar is compressed on its
+    // way to the unpacker.
     let mut as_is = match recompress {
-        None => Some(BufWriter::with_capacity(
-            256 << 10,
-            HashingWriter::new(blob_file.try_clone().with_context(blob_error)?),
-        )),
+        None => Some(Timed {
+            inner: Recording {
+                inner: BufWriter::with_capacity(
+                    256 << 10,
+                    blob_file.try_clone().map_err(blob_error)?,
+                ),
+                failure: &blob_failure,
+            },
+            spent: &blob_copy,
+        }),
         Some(_) => None,
     };
-    let mut encoder = match recompress {
-        Some(to) => Some(Encoder::new(to, blob_file).with_context(blob_error)?),
+    let encoder = match recompress {
+        Some(to) => Some(Encoder::new(to, blob_file).map_err(blob_error)?),
         None => None,
     };
 
-    let (diff_id, size) = {
-        let teed = Tee {
-            inner: &mut compressed,
-            copy: as_is.as_mut().map(|w| w as &mut dyn Write),
-        };
-        let decompressed: Box<dyn Read + '_> = match compression {
-            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(teed)),
-            Compression::Zstd => Box::new(
-                zstd::stream::read::Decoder::new(teed)
-                    .map_err(|e| LayerInError::Invalid(e.to_string()))?,
-            ),
-            Compression::None => Box::new(teed),
-        };
-        let capped = Capped {
-            inner: decompressed,
-            left: max_layer_size,
-            exceeded: false,
-        };
-        let mut tar = HashingReader::new(Tee {
-            inner: capped,
-            copy: encoder.as_mut().map(|e| e as &mut dyn Write),
+    let (chunks, tar_chunks) = mpsc::sync_channel::<io::Result<Vec<u8>>>(CHUNKS_IN_FLIGHT);
+    let (free, free_chunks) = mpsc::channel::<Vec<u8>>();
+    let diff = work_dir.join("diff");
+    let (unpacked, exceeded) = std::thread::scope(|scope| {
+        let (unpacking, waiting) = (&unpacking, &waiting);
+        let unpacker = scope.spawn(move || {
+            let started = Instant::now();
+            let result = unpack_tar(
+                Chunks {
+                    chunks: tar_chunks,
+                    free,
+                    current: Vec::new(),
+                    at: 0,
+                    waiting,
+                },
+                encoder,
+                &diff,
+            );
+            unpacking.add(started);
+            result
         });
-        let unpack_error = |error: UnpackError, tar: &mut HashingReader<Tee<'_, Capped<'_>>>| {
-            if let Some(source) = failure.take() {
-                return source;
-            }
-            match error {
-                UnpackError::Archive(_) if tar.get_mut().inner.exceeded => {
-                    LayerInError::TooLarge(max_layer_size)
+        let exceeded = (|| {
+            let teed = Tee {
+                inner: &mut compressed,
+                copy: as_is.as_mut().map(|w| w as &mut dyn Write),
+            };
+            let decompressed: Box<dyn Read + '_> = match compression {
+                Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(teed)),
+                Compression::Zstd => match zstd::stream::read::Decoder::new(teed) {
+                    Ok(decoder) => Box::new(decoder),
+                    Err(e) => {
+                        let _ = chunks.send(Err(e));
+                        return false;
+                    }
+                },
+                Compression::None => Box::new(teed),
+            };
+            let mut capped = Capped {
+                inner: Box::new(Timed {
+                    inner: decompressed,
+                    spent: &reading,
+                }),
+                left: max_layer_size,
+                exceeded: false,
+            };
+            loop {
+                let mut chunk = free_chunks
+                    .try_recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+                match fill(&mut capped, &mut chunk) {
+                    // The unpacker has stopped (the tar ended or it failed): it tells why.
+                    Ok(0) => return capped.exceeded,
+                    Ok(_) => {
+                        if chunks.send(Ok(chunk)).is_err() {
+                            return capped.exceeded;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = chunks.send(Err(e));
+                        return capped.exceeded;
+                    }
                 }
-                error => LayerInError::Unpack(error),
             }
-        };
-        let size = match unpack(
-            &mut tar,
-            &work_dir.join("diff"),
-            UnpackOptions::for_current_user(),
-        ) {
-            Ok(size) => size,
-            Err(e) => return Err(unpack_error(e, &mut tar)),
-        };
-        // The tar's trailing padding counts toward the diff id.
-        if let Err(e) = io::copy(&mut tar, &mut io::sink()) {
-            return Err(unpack_error(UnpackError::Archive(e), &mut tar));
+        })();
+        drop(chunks);
+        let unpacked = unpacker
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (unpacked, exceeded)
+    });
+    let unpacked = unpacked.map_err(|error| {
+        if let Some(source) = failure.take() {
+            return source;
         }
-        (tar.finish().0, size)
-    };
+        if let Some(e) = blob_failure.0.take() {
+            return blob_error(e);
+        }
+        match error {
+            TarError::Unpack(UnpackError::Archive(_)) if exceeded => {
+                LayerInError::TooLarge(max_layer_size)
+            }
+            TarError::Unpack(error) => LayerInError::Unpack(error),
+            TarError::Blob(e) => blob_error(e),
+        }
+    })?;
     // What follows the tar in the blob (gzip's trailer, zero padding) is part of the blob.
     let rest = Tee {
         inner: &mut compressed,
         copy: as_is.as_mut().map(|w| w as &mut dyn Write),
     };
-    copy_to_end(rest).map_err(|e| failure.take().unwrap_or(LayerInError::Source(e)))?;
+    copy_to_end(rest).map_err(|e| {
+        failure
+            .take()
+            .or_else(|| blob_failure.0.take().map(blob_error))
+            .unwrap_or(LayerInError::Source(e))
+    })?;
     let (source_digest, source_size) = compressed.into_inner().finish();
     if let Some((digest, size)) = expected.blob {
         if source_size != size {
@@ -284,36 +356,204 @@ pub fn receive(
         }
     }
     if let Some(declared) = expected.diff_id
-        && &diff_id != declared
+        && &unpacked.diff_id != declared
     {
         return Err(LayerInError::Invalid(format!(
-            "uncompressed content {diff_id} does not match the config's diff id {declared}"
+            "uncompressed content {} does not match the config's diff id {declared}",
+            unpacked.diff_id
         )));
     }
-    let (blob, blob_size) = match (as_is, encoder) {
+    let (blob, blob_size) = match (as_is, unpacked.blob) {
         (Some(writer), _) => {
-            let (digest, size, _) = writer
+            writer
+                .inner
+                .inner
                 .into_inner()
-                .map_err(|e| e.into_error())
-                .with_context(blob_error)?
-                .into_parts();
-            (digest, size)
+                .map_err(|e| blob_error(e.into_error()))?;
+            (source_digest, source_size)
         }
-        (None, Some(encoder)) => encoder.finish().with_context(blob_error)?,
+        (None, Some(compressed)) => compressed,
         (None, None) => unreachable!("one of the two keeps the blob"),
     };
+    let total = started.elapsed();
+    let (download, reading, blob_copy, unpacking, waiting) = (
+        download.get(),
+        reading.get(),
+        blob_copy.get(),
+        unpacking.get(),
+        waiting.get(),
+    );
+    tracing::debug!(
+        blob = %blob,
+        entries = unpacked.unpacked.entries,
+        bytes = unpacked.unpacked.size,
+        total_ms = ms(total),
+        download_ms = ms(download),
+        decompress_ms = ms(reading.saturating_sub(download + blob_copy)),
+        blob_ms = ms(blob_copy),
+        unpack_wait_ms = ms(waiting),
+        create_ms = ms(unpacking.saturating_sub(waiting + unpacked.unpacked.metadata)),
+        metadata_ms = ms(unpacked.unpacked.metadata),
+        "layer received"
+    );
     Ok(Received {
         blob,
         blob_size,
         compression: kept,
-        diff_id,
-        size,
+        diff_id: unpacked.diff_id,
+        size: unpacked.unpacked.size,
     })
 }
 
 /// What a failed write of the layer's blob `path` was doing.
 fn writing_blob(path: &Path) -> String {
     format!("cannot write the layer's blob {}", path.display())
+}
+
+/// The size of the chunks of tar that pass from the decompressor to the unpacker.
+const CHUNK: usize = 256 << 10;
+/// How many chunks may wait for the unpacker.
+const CHUNKS_IN_FLIGHT: usize = 8;
+
+/// What the unpacking side of `receive` made of the tar.
+struct UnpackedTar {
+    diff_id: Digest,
+    unpacked: Unpacked,
+    /// The compressed blob's digest and size, for `Keep::Compressed`.
+    blob: Option<(Digest, u64)>,
+}
+
+/// Why the unpacking side failed.
+enum TarError {
+    Unpack(UnpackError),
+    Blob(io::Error),
+}
+
+/// The unpacking side of `receive`: the tar hashed (the diff id), compressed into the blob
+/// when `encoder` is given, and unpacked into `diff`.
+fn unpack_tar(
+    chunks: Chunks<'_>,
+    mut encoder: Option<Encoder>,
+    diff: &Path,
+) -> Result<UnpackedTar, TarError> {
+    let mut tar = HashingReader::new(Tee {
+        inner: chunks,
+        copy: encoder.as_mut().map(|e| e as &mut dyn Write),
+    });
+    let unpacked = unpack_counted(&mut tar, diff, UnpackOptions::for_current_user())
+        .map_err(TarError::Unpack)?;
+    // The tar's trailing padding counts toward the diff id.
+    io::copy(&mut tar, &mut io::sink()).map_err(|e| TarError::Unpack(UnpackError::Archive(e)))?;
+    let (diff_id, _) = tar.finish();
+    let blob = match encoder {
+        Some(encoder) => Some(encoder.finish().map_err(TarError::Blob)?),
+        None => None,
+    };
+    Ok(UnpackedTar {
+        diff_id,
+        unpacked,
+        blob,
+    })
+}
+
+/// Reads `reader` into `chunk` (emptied first) until it is `CHUNK` bytes long or the reader
+/// ends; returns how many bytes it holds.
+fn fill(reader: &mut impl Read, chunk: &mut Vec<u8>) -> io::Result<usize> {
+    chunk.clear();
+    chunk.resize(CHUNK, 0);
+    let mut len = 0;
+    while len < CHUNK {
+        match reader.read(&mut chunk[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    chunk.truncate(len);
+    Ok(len)
+}
+
+/// The tar as the unpacker reads it: chunks from the decompressing side, each handed back for
+/// reuse once read. An error sent is the stream's; the channel's end is the tar's. The time
+/// spent waiting for a chunk goes into `waiting`.
+struct Chunks<'a> {
+    chunks: mpsc::Receiver<io::Result<Vec<u8>>>,
+    free: mpsc::Sender<Vec<u8>>,
+    current: Vec<u8>,
+    at: usize,
+    waiting: &'a Spent,
+}
+
+impl Read for Chunks<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.current.len() {
+            let started = Instant::now();
+            let next = self.chunks.recv();
+            self.waiting.add(started);
+            match next {
+                Ok(Ok(chunk)) => {
+                    let used = std::mem::replace(&mut self.current, chunk);
+                    let _ = self.free.send(used);
+                    self.at = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(mpsc::RecvError) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.at);
+        buf[..n].copy_from_slice(&self.current[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// A duration in milliseconds, for the timeline's events.
+pub(crate) fn ms(d: Duration) -> u64 {
+    d.as_millis() as u64
+}
+
+/// Time spent in one stage of a layer's stream, summed over its calls (from any thread).
+#[derive(Default)]
+struct Spent(AtomicU64);
+
+impl Spent {
+    fn add(&self, since: Instant) {
+        self.0
+            .fetch_add(since.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> Duration {
+        Duration::from_nanos(self.0.load(Ordering::Relaxed))
+    }
+}
+
+/// Counts the time spent in the reads or writes of `inner` into `spent`.
+struct Timed<'a, T> {
+    inner: T,
+    spent: &'a Spent,
+}
+
+impl<R: Read> Read for Timed<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let started = Instant::now();
+        let n = self.inner.read(buf);
+        self.spent.add(started);
+        n
+    }
+}
+
+impl<W: Write> Write for Timed<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let started = Instant::now();
+        let n = self.inner.write(buf);
+        self.spent.add(started);
+        n
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// Moves the blob `receive` kept in `work_dir` into `blobs/` (dropped when already there).
@@ -324,7 +564,9 @@ pub fn place_blob(store: &Store, work_dir: &Path, received: &Received) -> Result
         true => std::fs::remove_file(&from),
         false => std::fs::rename(&from, &to),
     };
-    Ok(moved.with_context(|| writing_blob(&to))?)
+    moved
+        .with_context(|| writing_blob(&to))
+        .map_err(LayerInError::Io)
 }
 
 /// A layer received and stored on top of the chain `parent`.
@@ -458,17 +700,26 @@ fn copy_to_end(mut reader: impl Read) -> io::Result<u64> {
     io::copy(&mut reader, &mut io::sink())
 }
 
-/// Where the source's own error is kept, so that it is told as itself, not as a broken archive.
+/// Where the source's (or the kept blob's) own error is kept, so that it is told as itself, not
+/// as a broken archive.
 #[derive(Default)]
 struct SourceFailure(std::cell::Cell<Option<io::Error>>);
 
 impl SourceFailure {
+    /// Keeps the first error noted; returns a copy of `error` to pass on.
+    fn note(&self, error: io::Error) -> io::Error {
+        let told = io::Error::new(error.kind(), error.to_string());
+        let previous = self.0.take();
+        self.0.set(Some(previous.unwrap_or(error)));
+        told
+    }
+
     fn take(&self) -> Option<LayerInError> {
         self.0.take().map(LayerInError::Source)
     }
 }
 
-/// Passes reads through, recording the first error of the source.
+/// Passes reads (or writes) through, recording the first error of the source (or the sink).
 struct Recording<'a, R> {
     inner: R,
     failure: &'a SourceFailure,
@@ -476,12 +727,17 @@ struct Recording<'a, R> {
 
 impl<R: Read> Read for Recording<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.read(buf).map_err(|e| {
-            let told = io::Error::new(e.kind(), e.to_string());
-            let previous = self.failure.0.take();
-            self.failure.0.set(Some(previous.unwrap_or(e)));
-            told
-        })
+        self.inner.read(buf).map_err(|e| self.failure.note(e))
+    }
+}
+
+impl<W: Write> Write for Recording<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf).map_err(|e| self.failure.note(e))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush().map_err(|e| self.failure.note(e))
     }
 }
 

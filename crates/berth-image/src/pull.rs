@@ -8,7 +8,9 @@
 //! unpacking is waited for, not fetched twice.
 
 use crate::digest::{Digest, HashingReader, chain_ids};
-use crate::layer_in::{Compression, Expected, Keep, LayerInError, Received, place_blob, receive};
+use crate::layer_in::{
+    Compression, Expected, Keep, LayerInError, Received, ms, place_blob, receive,
+};
 use crate::manifest::{Manifest, ManifestError, NoMatchingPlatform, Platform, select_platform};
 use crate::reference::Reference;
 use crate::registry::client::{ClientOptions, RegistryClient, RegistryError};
@@ -394,7 +396,9 @@ fn fetch_layer(
     max_layer_size: u64,
     progress: &dyn Progress,
 ) -> Result<bool, PullError> {
+    let started = std::time::Instant::now();
     let _lock = store.lock_layer(job.chain_id)?;
+    tracing::debug!(layer = %job.digest, lock_ms = ms(started.elapsed()), "layer started");
     if store.layer(job.chain_id).is_some() {
         if !store.has_blob(&job.digest) {
             fetch_blob(store, client, repository, job)?;
@@ -403,12 +407,12 @@ fn fetch_layer(
         return Ok(false);
     }
     let work_dir = store.layer_work_dir(job.chain_id)?;
-    let result = unpack_verified(client, repository, job, &work_dir, max_layer_size, progress)
-        .and_then(|received| {
-            place_blob(store, &work_dir, &received)
-                .map_err(|e| layer_in_error(&job.digest, "", e))?;
-            Ok(received)
-        });
+    let result = unpack_verified(client, repository, job, &work_dir, max_layer_size, progress);
+    let renaming = std::time::Instant::now();
+    let result = result.and_then(|received| {
+        place_blob(store, &work_dir, &received).map_err(|e| layer_in_error(&job.digest, "", e))?;
+        Ok(received)
+    });
     match result {
         Ok(received) => {
             store.commit_layer(
@@ -419,6 +423,12 @@ fn fetch_layer(
                     size: received.size,
                 },
             )?;
+            tracing::debug!(
+                layer = %job.digest,
+                rename_ms = ms(renaming.elapsed()),
+                total_ms = ms(started.elapsed()),
+                "layer stored"
+            );
             progress.layer_done(&job.digest);
             Ok(true)
         }

@@ -13,7 +13,6 @@
 //! natively. Without root, owners and device nodes cannot be kept: they are skipped, whiteouts
 //! stay as `.wh.` files, and opaque directories get `user.overlay.opaque`.
 
-use berth_error::IoContext;
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{
     self, AtFlags, FileType, Mode, OFlags, ResolveFlags, Timespec, Timestamps, XattrFlags,
@@ -21,6 +20,8 @@ use rustix::fs::{
 use rustix::io::Errno;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 /// The prefix of a whiteout entry's name.
 const WHITEOUT_PREFIX: &str = ".wh.";
@@ -53,9 +54,14 @@ pub enum UnpackError {
     /// The archive itself is broken.
     #[error("the layer archive is corrupt: {}", archive_message(.0))]
     Archive(io::Error),
-    /// Writing an entry failed: what is `cannot unpack "<entry>"`.
-    #[error(transparent)]
-    Io(#[from] IoContext),
+    /// Writing an entry failed.
+    #[error("cannot unpack \"{}\": {source}", printable(path))]
+    Io {
+        /// The entry's name.
+        path: String,
+        /// Why.
+        source: io::Error,
+    },
     /// The file system of the destination is full.
     #[error("cannot write {}: {source}", printable(&path.display().to_string()))]
     NoSpace {
@@ -129,35 +135,67 @@ impl UnpackOptions {
     }
 }
 
+/// What an extraction did, for the pull's per-layer timeline.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Unpacked {
+    /// The total size of the regular files written.
+    pub size: u64,
+    /// How many entries the archive had.
+    pub entries: u64,
+    /// The time spent setting owners, modes, times and extended attributes.
+    pub metadata: Duration,
+}
+
 /// Extracts the tar stream `archive` into the existing, empty directory `dest`. Returns the
 /// total size of the regular files written.
 pub fn unpack(archive: impl Read, dest: &Path, options: UnpackOptions) -> Result<u64, UnpackError> {
+    unpack_counted(archive, dest, options).map(|u| u.size)
+}
+
+/// `unpack`, telling what it did and how long its metadata calls took.
+pub fn unpack_counted(
+    archive: impl Read,
+    dest: &Path,
+    options: UnpackOptions,
+) -> Result<Unpacked, UnpackError> {
     let root = fs::open(
         dest,
         OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
         Mode::empty(),
     )
-    .map_err(|e| io_error(&[dest.display().to_string()], e))?;
+    .map_err(|e| UnpackError::Io {
+        path: dest.display().to_string(),
+        source: e.into(),
+    })?;
     let mut unpacker = Unpacker {
         root,
         options,
-        size: 0,
+        done: Unpacked::default(),
         directories: Vec::new(),
+        parent: None,
+        umask: process_umask(),
+        root_creds: rustix::process::geteuid().is_root() && rustix::process::getegid().is_root(),
     };
     let mut archive = tar::Archive::new(archive);
     let unpacked = (|| {
         for entry in archive.entries().map_err(UnpackError::Archive)? {
             let mut entry = entry.map_err(UnpackError::Archive)?;
+            unpacker.done.entries += 1;
             unpacker.entry(&mut entry)?;
         }
-        unpacker.finish()
+        let started = Instant::now();
+        unpacker.finish()?;
+        unpacker.done.metadata += started.elapsed();
+        Ok(())
     })();
     match unpacked {
-        Ok(()) => Ok(unpacker.size),
-        Err(UnpackError::NoSpace { path, source }) => Err(UnpackError::NoSpace {
-            path: dest.join(path),
-            source,
-        }),
+        Ok(()) => Ok(unpacker.done),
+        Err(UnpackError::Io { path, source }) if is_no_space(&source) => {
+            Err(UnpackError::NoSpace {
+                path: dest.join(path),
+                source,
+            })
+        }
         Err(e) => Err(e),
     }
 }
@@ -165,9 +203,52 @@ pub fn unpack(archive: impl Read, dest: &Path, options: UnpackOptions) -> Result
 struct Unpacker {
     root: OwnedFd,
     options: UnpackOptions,
-    size: u64,
+    done: Unpacked,
     /// Directories and their mtimes, set last because adding children changes them.
     directories: Vec<(Vec<String>, u64)>,
+    /// The directory the last entry went into, still open: a tar lists a directory's entries
+    /// together. It stays right while entries go into it, since they change only its children.
+    parent: Option<OpenDir>,
+    /// The process's umask (read once: berth never changes it), when it could be read.
+    umask: Option<u32>,
+    /// Whether the effective user and group are root: what a new entry is owned by.
+    root_creds: bool,
+}
+
+/// An open directory of the layer, by its components.
+struct OpenDir {
+    path: Vec<String>,
+    fd: Rc<OwnedFd>,
+    /// Its setgid bit: new entries in it take its group, not the creator's.
+    setgid: bool,
+}
+
+/// The setgid bit of a mode.
+const SETGID: u32 = 0o2000;
+
+/// The process's umask, from `/proc/self/status` (reading it with `umask(2)` would change it
+/// for a moment under other threads).
+fn process_umask() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("Umask:"))?;
+    u32::from_str_radix(line["Umask:".len()..].trim(), 8).ok()
+}
+
+/// Runs `create`; when the name is taken, removes what is there (a directory is kept when
+/// `keep_dir`) and runs it once more: the same as removing first, without a stat per entry.
+fn create_fresh<T>(
+    dir: &OwnedFd,
+    name: &str,
+    keep_dir: bool,
+    mut create: impl FnMut() -> rustix::io::Result<T>,
+) -> io::Result<T> {
+    match create() {
+        Err(Errno::EXIST) => {
+            remove_existing(dir, name, keep_dir)?;
+            Ok(create()?)
+        }
+        other => Ok(other?),
+    }
 }
 
 /// An entry's name split into clean components, or `Escape`.
@@ -190,16 +271,10 @@ fn components(raw: &[u8]) -> Result<Vec<String>, UnpackError> {
     Ok(out)
 }
 
-/// Writing the entry `path` failed with `e`: `NoSpace` (its path relative until `unpack`
-/// joins the destination) when the file system is full, else `Io`.
 fn io_error(path: &[String], e: impl Into<io::Error>) -> UnpackError {
-    let (path, source) = (path.join("/"), e.into());
-    match is_no_space(&source) {
-        true => UnpackError::NoSpace {
-            path: path.into(),
-            source,
-        },
-        false => IoContext::new(format!("cannot unpack \"{}\"", printable(&path)), source).into(),
+    UnpackError::Io {
+        path: path.join("/"),
+        source: e.into(),
     }
 }
 
@@ -217,7 +292,7 @@ impl Unpacker {
         let Some((name, parent)) = path.split_last() else {
             return Ok(()); // the layer root itself
         };
-        let parent_dir = self.open_dir(parent, true)?;
+        let (parent_dir, parent_setgid) = self.parent_dir(parent)?;
 
         if name == OPAQUE_MARKER && self.options.layer {
             let attr = if self.options.privileged {
@@ -237,14 +312,15 @@ impl Unpacker {
                     path: path.join("/"),
                 });
             }
-            remove_existing(&parent_dir, hidden, false).map_err(|e| io_error(&path, e))?;
-            return fs::mknodat(
-                &parent_dir,
-                hidden,
-                FileType::CharacterDevice,
-                Mode::empty(),
-                0,
-            )
+            return create_fresh(&parent_dir, hidden, false, || {
+                fs::mknodat(
+                    &parent_dir,
+                    hidden,
+                    FileType::CharacterDevice,
+                    Mode::empty(),
+                    0,
+                )
+            })
             .map_err(|e| io_error(&path, e));
         }
 
@@ -258,15 +334,31 @@ impl Unpacker {
         });
         let mtime = header.mtime().unwrap_or(0);
         let xattrs = xattrs_of(entry)?;
-        let keep_dir = kind == T::Directory;
-        remove_existing(&parent_dir, name, keep_dir).map_err(|e| io_error(&path, e))?;
+        // What a new entry gets without a chown or a chmod: root's owner when root makes it
+        // (and the parent is not setgid), the mode asked for when no umask bit and no special
+        // bit is in it.
+        let created_owner = self.root_creds && !parent_setgid;
+        let set_owner = owner.filter(|o| !(created_owner && *o == (0, 0)));
+        let as_created = self
+            .umask
+            .is_some_and(|umask| mode.bits() & !0o777 == 0 && mode.bits() & umask == 0);
 
         match kind {
             T::Directory => {
-                match fs::mkdirat(&parent_dir, name.as_str(), Mode::from_raw_mode(0o700)) {
-                    Ok(()) | Err(Errno::EXIST) => {}
+                // A new directory takes a setgid parent's setgid bit.
+                let mode_as_created = as_created && !parent_setgid;
+                let create_mode = if mode_as_created {
+                    mode
+                } else {
+                    Mode::from_raw_mode(0o700)
+                };
+                let created = match create_fresh(&parent_dir, name, true, || {
+                    fs::mkdirat(&parent_dir, name.as_str(), create_mode)
+                }) {
+                    Ok(()) => mode_as_created,
+                    Err(e) if e.raw_os_error() == Some(Errno::EXIST.raw_os_error()) => false,
                     Err(e) => return Err(io_error(&path, e)),
-                }
+                };
                 let dir = fs::openat(
                     &parent_dir,
                     name.as_str(),
@@ -274,8 +366,21 @@ impl Unpacker {
                     Mode::empty(),
                 )
                 .map_err(|e| io_error(&path, e))?;
-                self.set_metadata(&dir, &path, owner, mode, &xattrs)?;
+                let started = Instant::now();
+                let (set_owner, set_mode) = match created {
+                    true => (set_owner, None),
+                    false => (owner, Some(mode)),
+                };
+                self.set_metadata(&dir, &path, set_owner, set_mode, &xattrs)?;
+                self.done.metadata += started.elapsed();
                 self.directories.push((path.clone(), mtime));
+                // Its entries come next: it is the directory its path resolves to, since it
+                // was opened without following a symlink from the right parent.
+                self.parent = Some(OpenDir {
+                    path: path.clone(),
+                    fd: Rc::new(dir),
+                    setgid: mode.bits() & SETGID != 0,
+                });
             }
             T::GNUSparse => {
                 return Err(UnpackError::Sparse {
@@ -283,22 +388,32 @@ impl Unpacker {
                 });
             }
             T::Regular | T::Continuous => {
-                let file = fs::openat(
-                    &parent_dir,
-                    name.as_str(),
-                    OFlags::WRONLY
-                        | OFlags::CREATE
-                        | OFlags::EXCL
-                        | OFlags::NOFOLLOW
-                        | OFlags::CLOEXEC,
-                    Mode::from_raw_mode(0o600),
-                )
+                let create_mode = if as_created {
+                    mode
+                } else {
+                    Mode::from_raw_mode(0o600)
+                };
+                let file = create_fresh(&parent_dir, name, false, || {
+                    fs::openat(
+                        &parent_dir,
+                        name.as_str(),
+                        OFlags::WRONLY
+                            | OFlags::CREATE
+                            | OFlags::EXCL
+                            | OFlags::NOFOLLOW
+                            | OFlags::CLOEXEC,
+                        create_mode,
+                    )
+                })
                 .map_err(|e| io_error(&path, e))?;
                 let mut out = std::fs::File::from(file);
-                self.size += copy_data(entry, &mut out, &path)?;
+                self.done.size += copy_data(entry, &mut out, &path)?;
                 let file = OwnedFd::from(out);
-                self.set_metadata(&file, &path, owner, mode, &xattrs)?;
+                let started = Instant::now();
+                let set_mode = (!as_created).then_some(mode);
+                self.set_metadata(&file, &path, set_owner, set_mode, &xattrs)?;
                 fs::futimens(&file, &times(mtime)).map_err(|e| io_error(&path, e))?;
+                self.done.metadata += started.elapsed();
             }
             T::Symlink => {
                 let target = entry
@@ -309,10 +424,14 @@ impl Unpacker {
                 if target.len() > 1 && target.bytes().all(|b| b == b'/') {
                     target = "/".into();
                 }
-                fs::symlinkat(target.as_str(), &parent_dir, name.as_str())
+                create_fresh(&parent_dir, name, false, || {
+                    fs::symlinkat(target.as_str(), &parent_dir, name.as_str())
+                })
+                .map_err(|e| io_error(&path, e))?;
+                let started = Instant::now();
+                set_metadata_at(&parent_dir, name, set_owner, None, mtime)
                     .map_err(|e| io_error(&path, e))?;
-                set_metadata_at(&parent_dir, name, owner, None, mtime)
-                    .map_err(|e| io_error(&path, e))?;
+                self.done.metadata += started.elapsed();
             }
             T::Link => {
                 let raw_target = entry.link_name_bytes().ok_or_else(|| {
@@ -325,13 +444,15 @@ impl Unpacker {
                     });
                 };
                 let target_dir = self.open_dir(target_parent, false)?;
-                fs::linkat(
-                    &target_dir,
-                    target_name.as_str(),
-                    &parent_dir,
-                    name.as_str(),
-                    AtFlags::empty(),
-                )
+                create_fresh(&parent_dir, name, false, || {
+                    fs::linkat(
+                        &target_dir,
+                        target_name.as_str(),
+                        &parent_dir,
+                        name.as_str(),
+                        AtFlags::empty(),
+                    )
+                })
                 .map_err(|e| io_error(&path, e))?;
             }
             T::Char | T::Block | T::Fifo => {
@@ -347,13 +468,15 @@ impl Unpacker {
                 }
                 let major = header.device_major().ok().flatten().unwrap_or(0);
                 let minor = header.device_minor().ok().flatten().unwrap_or(0);
-                fs::mknodat(
-                    &parent_dir,
-                    name.as_str(),
-                    file_type,
-                    mode,
-                    fs::makedev(major, minor),
-                )
+                create_fresh(&parent_dir, name, false, || {
+                    fs::mknodat(
+                        &parent_dir,
+                        name.as_str(),
+                        file_type,
+                        mode,
+                        fs::makedev(major, minor),
+                    )
+                })
                 .map_err(|e| io_error(&path, e))?;
                 // mknod applies the umask; the explicit mode gives the exact one.
                 set_metadata_at(&parent_dir, name, owner, Some(mode), mtime)
@@ -366,19 +489,22 @@ impl Unpacker {
         Ok(())
     }
 
-    /// Owner first (chown clears setuid bits), then mode, then extended attributes.
+    /// Owner first (chown clears setuid bits), then mode, then extended attributes; an owner
+    /// or a mode that is `None` is already right.
     fn set_metadata(
         &self,
         fd: &OwnedFd,
         path: &[String],
         owner: Option<(u32, u32)>,
-        mode: Mode,
+        mode: Option<Mode>,
         xattrs: &[(String, Vec<u8>)],
     ) -> Result<(), UnpackError> {
         if let Some((uid, gid)) = owner {
             fs::fchown(fd, Some(uid_of(uid)), Some(gid_of(gid))).map_err(|e| io_error(path, e))?;
         }
-        fs::fchmod(fd, mode).map_err(|e| io_error(path, e))?;
+        if let Some(mode) = mode {
+            fs::fchmod(fd, mode).map_err(|e| io_error(path, e))?;
+        }
         for (name, value) in xattrs {
             if let Err(e) = fs::fsetxattr(fd, name.as_str(), value, XattrFlags::empty()) {
                 if self.options.privileged {
@@ -392,6 +518,25 @@ impl Unpacker {
             }
         }
         Ok(())
+    }
+
+    /// The directory `components` an entry goes into (created when missing), and its setgid
+    /// bit: the one the last entry went into when it is the same.
+    fn parent_dir(&mut self, components: &[String]) -> Result<(Rc<OwnedFd>, bool), UnpackError> {
+        if let Some(open) = &self.parent
+            && open.path == components
+        {
+            return Ok((open.fd.clone(), open.setgid));
+        }
+        let fd = self.open_dir(components, true)?;
+        let setgid = fs::fstat(&fd).map_err(|e| io_error(components, e))?.st_mode & SETGID != 0;
+        let fd = Rc::new(fd);
+        self.parent = Some(OpenDir {
+            path: components.to_vec(),
+            fd: fd.clone(),
+            setgid,
+        });
+        Ok((fd, setgid))
     }
 
     /// Opens the directory `components` below the root, resolving every symlink inside the
@@ -654,17 +799,6 @@ fn gid_of(gid: u32) -> rustix::fs::Gid {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_full_file_system_is_no_space_and_other_errors_say_the_entry() {
-        let full = io_error(&["a".into(), "b".into()], Errno::NOSPC);
-        assert!(matches!(&full, UnpackError::NoSpace { path, .. } if path == Path::new("a/b")));
-        let UnpackError::Io(e) = io_error(&["a\x1b".into()], Errno::PERM) else {
-            panic!("not an IoContext");
-        };
-        assert_eq!(e.what(), "cannot unpack \"a\\u{1b}\"");
-        assert_eq!(e.raw_os_error(), Some(Errno::PERM.raw_os_error()));
-    }
 
     #[test]
     fn archive_messages_show_no_raw_bytes() {

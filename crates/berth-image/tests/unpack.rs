@@ -261,3 +261,74 @@ fn a_truncated_archive_is_an_error() {
     let err = unpack(&tar[..3000], dest.path(), ROOT).unwrap_err();
     assert!(matches!(err, UnpackError::Archive(_)), "{err}");
 }
+
+#[test]
+fn a_directory_replaced_by_a_symlink_is_resolved_anew() {
+    // "d" is entered (and kept open), replaced by a symlink to "/elsewhere", then written
+    // into again: the write must land where the symlink points inside the layer.
+    let (outer, result) = unpack_hostile(
+        Layer::new()
+            .dir("d", 0o755)
+            .file("d/first", b"1", 0o644)
+            .symlink("d", "/elsewhere")
+            .entry(raw("d/second", tar::EntryType::Regular, "")),
+    );
+    result.unwrap();
+    let layer = outer.path().join("layer");
+    assert!(layer.join("elsewhere/second").exists());
+    assert!(fs::symlink_metadata(layer.join("d")).unwrap().is_symlink());
+}
+
+#[test]
+fn owners_and_modes_are_exact_without_a_chown_or_chmod_per_entry() {
+    let dest = tempfile::tempdir().unwrap();
+    let file = |path: &str, mode, uid, gid| Entry::File {
+        path: path.into(),
+        data: b"x".to_vec(),
+        mode,
+        uid,
+        gid,
+        xattrs: Vec::new(),
+    };
+    let dir = |path: &str, mode, gid| Entry::Dir {
+        path: path.into(),
+        mode,
+        uid: 0,
+        gid,
+    };
+    let layer = Layer::new()
+        .entry(dir("shared", 0o2775, 50))
+        .entry(file("shared/f", 0o644, 0, 0))
+        .entry(dir("shared/sub", 0o755, 0))
+        .symlink("shared/link", "f")
+        .entry(file("plain", 0o644, 0, 0))
+        .entry(file("open", 0o777, 0, 0))
+        .entry(file("owned", 0o640, 1000, 1000))
+        .entry(file("setuid", 0o4755, 0, 0));
+    unpack(layer.tar().as_slice(), dest.path(), ROOT).unwrap();
+    let meta = |p: &str| fs::symlink_metadata(dest.path().join(p)).unwrap();
+    // A setgid directory would give new entries its group: they still get the tar's.
+    assert_eq!(
+        (meta("shared").gid(), meta("shared").mode() & 0o7777),
+        (50, 0o2775)
+    );
+    assert_eq!(
+        (meta("shared/f").gid(), meta("shared/f").mode() & 0o7777),
+        (0, 0o644)
+    );
+    assert_eq!(
+        meta("shared/sub").mode() & 0o7777,
+        0o755,
+        "no inherited setgid bit"
+    );
+    assert_eq!(meta("shared/sub").gid(), 0);
+    assert_eq!(meta("shared/link").gid(), 0);
+    assert_eq!(meta("plain").mode() & 0o7777, 0o644);
+    assert_eq!(
+        meta("open").mode() & 0o7777,
+        0o777,
+        "bits of the umask kept"
+    );
+    assert_eq!((meta("owned").uid(), meta("owned").gid()), (1000, 1000));
+    assert_eq!(meta("setuid").mode() & 0o7777, 0o4755);
+}

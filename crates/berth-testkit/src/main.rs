@@ -1,34 +1,43 @@
-//! `berth-testkit serve [--big MB]`: a local registry with images pushed to it, for
+//! `berth-testkit serve [--big MB] [--python]`: a local registry with images pushed to it, for
 //! `scripts/try`, the benchmarks and trying berth by hand. It prints one image reference per
 //! line, then serves until killed or until its standard input closes.
 //!
 //! - `busybox:latest` always;
 //! - with `--big MB`, `big:latest` too: five layers of about MB/5 megabytes each of files that
-//!   compress about as well as real binaries do.
+//!   compress about as well as real binaries do;
+//! - with `--python`, `python:latest` too: a Debian-Python-like image of seven layers made of
+//!   this host's files (`host_image::python_image`), and `python-base:latest`, its first
+//!   four layers.
 
 use berth_testkit::image::{ImageSpec, Layer};
-use berth_testkit::{busybox, registry::Registry};
+use berth_testkit::{busybox, host_image, registry::Registry};
 use std::io::{Read, Write};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let big_mb = match args.as_slice() {
-        [serve] if serve == "serve" => None,
-        [serve, flag, mb] if serve == "serve" && flag == "--big" => mb.parse::<usize>().ok(),
+    let python = args.iter().any(|a| a == "--python");
+    let rest: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| *a != "--python")
+        .collect();
+    let big_mb = match rest.as_slice() {
+        ["serve"] => None,
+        ["serve", "--big", mb] => mb.parse::<usize>().ok(),
         _ => {
             eprintln!(
-                "usage: berth-testkit serve [--big MB]\n\nStarts a registry on 127.0.0.1, pushes busybox:latest (and big:latest) and prints their references."
+                "usage: berth-testkit serve [--big MB] [--python]\n\nStarts a registry on 127.0.0.1, pushes busybox:latest (and big:latest, python:latest) and prints their references."
             );
             std::process::exit(2);
         }
     };
-    if let Err(e) = serve(big_mb) {
+    if let Err(e) = serve(big_mb, python) {
         eprintln!("berth-testkit: {e}");
         std::process::exit(1);
     }
 }
 
-fn serve(big_mb: Option<usize>) -> berth_testkit::Result<()> {
+fn serve(big_mb: Option<usize>, python: bool) -> berth_testkit::Result<()> {
     let registry = Registry::start_open()?;
     let client = registry.client(None);
     client.push_image("busybox", "latest", &busybox::image()?.build())?;
@@ -37,6 +46,17 @@ fn serve(big_mb: Option<usize>) -> berth_testkit::Result<()> {
     if let Some(mb) = big_mb {
         client.push_image("big", "latest", &big_image(mb).build())?;
         writeln!(out, "{}/big:latest", registry.host())?;
+    }
+    if python {
+        let image = host_image::python_image();
+        client.push_image("python", "latest", &image.build())?;
+        writeln!(out, "{}/python:latest", registry.host())?;
+        client.push_image(
+            "python-base",
+            "latest",
+            &host_image::base_of(&image).build(),
+        )?;
+        writeln!(out, "{}/python-base:latest", registry.host())?;
     }
     out.flush()?;
     // Serve until whoever started us closes our standard input (or kills us).
