@@ -12,6 +12,7 @@ pub mod events;
 pub mod exec;
 pub mod health;
 pub mod ids;
+pub mod inspect;
 pub mod lifecycle;
 pub mod networks;
 pub mod notices;

@@ -57,7 +57,7 @@ fn inspect(ctx: &Context, args: &InspectArgs) -> Outcome {
     let mut missing = Vec::new();
     for name in &args.containers {
         match all.find(name) {
-            Ok(record) => found.push(super::containers::container_json(ctx, &all, &record)),
+            Ok(record) => found.push(berth_engine::inspect::container(&ctx.roots, &all, &record)),
             Err(FindError::NoSuch(_)) => missing.push(name.clone()),
             Err(e) => return Err(super::containers::one(e)),
         }

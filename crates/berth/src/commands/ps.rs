@@ -11,6 +11,7 @@ use crate::units::{human_duration, human_size};
 use anyhow::anyhow;
 use berth_engine::containers::Containers;
 use berth_engine::health::HealthStatus;
+use berth_engine::inspect::state;
 use berth_engine::networks::Networks;
 use berth_engine::record::{Record, Status};
 use berth_engine::time;
@@ -69,19 +70,6 @@ pub fn status_text(record: &Record, health: Option<HealthStatus>, now: i64) -> S
             record.exit_code.unwrap_or(0),
             human_duration(ago(&record.finished_at))
         )
-    }
-}
-
-/// `created`, `running`, `paused` or `exited`, as the state really is.
-pub fn state(record: &Record) -> &'static str {
-    if record.is_running() && record.paused {
-        "paused"
-    } else if record.is_running() {
-        "running"
-    } else if record.status == Status::Created {
-        "created"
-    } else {
-        "exited"
     }
 }
 
