@@ -4,6 +4,7 @@ pub mod attach;
 pub mod commit;
 pub mod config;
 pub mod connect;
+pub mod container_filter;
 pub mod containers;
 pub mod cp;
 pub mod diff;

@@ -216,7 +216,7 @@ pub fn run_images(ctx: &Context, args: &ImagesArgs) -> Outcome {
         if !filters
             .labels
             .iter()
-            .all(|l| super::labels::matches(&labels, l))
+            .all(|l| berth_engine::container_filter::label_matches(&labels, l))
         {
             continue;
         }

@@ -312,4 +312,3 @@ pub fn ports_column(record: &Record) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
-
