@@ -13,6 +13,7 @@ pub mod events;
 pub mod exec;
 pub mod health;
 pub mod ids;
+pub mod info;
 pub mod inspect;
 pub mod lifecycle;
 pub mod networks;
