@@ -1,8 +1,9 @@
 //! A container as Docker's `inspect` and the Engine API show it: the JSON of its record, spec
-//! and networks, and its state in one word. Shared by the CLI and the API service.
+//! and networks, its state in one word and `ps`'s STATUS text. Shared by the CLI and the API service.
 
 use crate::connect;
 use crate::containers::Containers;
+use crate::health::HealthStatus;
 use crate::networks::Networks;
 use crate::paths::Roots;
 use crate::record::{Record, Status};
@@ -20,6 +21,53 @@ pub fn state(record: &Record) -> &'static str {
         "created"
     } else {
         "exited"
+    }
+}
+
+/// How long ago, in Docker's words: `Less than a second`, `About an hour`, `3 days`, ...
+pub fn human_duration(seconds: u64) -> String {
+    let minutes = seconds / 60;
+    let hours = minutes / 60;
+    let days = hours / 24;
+    match () {
+        _ if seconds < 1 => "Less than a second".into(),
+        _ if seconds == 1 => "1 second".into(),
+        _ if seconds < 60 => format!("{seconds} seconds"),
+        _ if minutes == 1 => "About a minute".into(),
+        _ if minutes < 60 => format!("{minutes} minutes"),
+        _ if hours == 1 => "About an hour".into(),
+        _ if hours < 48 => format!("{hours} hours"),
+        _ if days < 14 => format!("{days} days"),
+        _ if days < 60 => format!("{} weeks", days / 7),
+        _ if days < 365 * 2 => format!("{} months", days / 30),
+        _ => format!("{} years", days / 365),
+    }
+}
+
+/// The STATUS column: `Up 5 seconds`, `Up 5 seconds (healthy)` (with its `health`), `Exited
+/// (0) 2 minutes ago`, `Created`.
+pub fn status_text(record: &Record, health: Option<HealthStatus>, now: i64) -> String {
+    let ago = |at: &Option<String>| {
+        at.as_deref()
+            .and_then(crate::time::parse)
+            .map_or(0, |t| now.saturating_sub(t).max(0) as u64)
+    };
+    if record.is_running() && record.paused {
+        format!("Up {} (Paused)", human_duration(ago(&record.started_at)))
+    } else if record.is_running() {
+        let up = format!("Up {}", human_duration(ago(&record.started_at)));
+        match health {
+            Some(health) => format!("{up} {}", health.ps_suffix()),
+            None => up,
+        }
+    } else if record.status == Status::Created {
+        "Created".into()
+    } else {
+        format!(
+            "Exited ({}) {} ago",
+            record.exit_code.unwrap_or(0),
+            human_duration(ago(&record.finished_at))
+        )
     }
 }
 

@@ -11,8 +11,8 @@ use crate::units::{human_duration, human_size};
 use berth_engine::container_filter::{self, FilterError, Filters, network_names};
 use berth_engine::containers::Containers;
 use berth_engine::health::HealthStatus;
-use berth_engine::inspect::state;
-use berth_engine::record::{Record, Status};
+use berth_engine::inspect::{state, status_text};
+use berth_engine::record::Record;
 use berth_engine::time;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -43,33 +43,6 @@ const TITLES: [(&str, &str); 15] = [
 /// The first 12 digits of an id, as Docker shows ids (a damaged record's id as it is).
 pub fn short(id: &str) -> &str {
     id.get(..12).unwrap_or(id)
-}
-
-/// The STATUS column: `Up 5 seconds`, `Up 5 seconds (healthy)` (with its `health`), `Exited
-/// (0) 2 minutes ago`, `Created`.
-pub fn status_text(record: &Record, health: Option<HealthStatus>, now: i64) -> String {
-    let ago = |at: &Option<String>| {
-        at.as_deref()
-            .and_then(time::parse)
-            .map_or(0, |t| now.saturating_sub(t).max(0) as u64)
-    };
-    if record.is_running() && record.paused {
-        format!("Up {} (Paused)", human_duration(ago(&record.started_at)))
-    } else if record.is_running() {
-        let up = format!("Up {}", human_duration(ago(&record.started_at)));
-        match health {
-            Some(health) => format!("{up} {}", health.ps_suffix()),
-            None => up,
-        }
-    } else if record.status == Status::Created {
-        "Created".into()
-    } else {
-        format!(
-            "Exited ({}) {} ago",
-            record.exit_code.unwrap_or(0),
-            human_duration(ago(&record.finished_at))
-        )
-    }
 }
 
 /// Docker's `Ellipsis`: at most `max` characters, the last one `…` when cut.

@@ -268,7 +268,7 @@ fn verbose(
             "0".into(),
             human_size(*size),
             ago(&record.created),
-            super::ps::status_text(record, None, now),
+            berth_engine::inspect::status_text(record, None, now),
             record.name.clone(),
         ]);
     }
