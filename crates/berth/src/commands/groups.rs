@@ -46,6 +46,7 @@ pub fn system(ctx: &Context, command: &SystemCommand) -> Outcome {
         SystemCommand::Df(args) => super::system::df(ctx, args),
         SystemCommand::Info(args) => super::info::run(&ctx.roots, args),
         SystemCommand::Prune(args) => super::prune::system_prune(ctx, args),
+        SystemCommand::Service(args) => super::service::run(ctx, args),
     }
 }
 
