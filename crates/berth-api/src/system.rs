@@ -39,13 +39,15 @@ pub fn ping(request: &Request) -> Reply {
 /// `GET /version`: Docker's `SystemVersion`.
 pub fn version() -> Reply {
     let version = env!("CARGO_PKG_VERSION");
+    // Go's name for the architecture, as Docker reports it (`amd64`, not `x86_64`).
+    let arch = berth_image::manifest::Platform::host().architecture;
     let kernel = berth_runtime::host::kernel_release();
     ok(&json!({
         "Platform": { "Name": "berth" },
         "Components": [{
             "Name": "Engine",
             "Version": version,
-            "Details": { "ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "Os": std::env::consts::OS, "Arch": std::env::consts::ARCH, "KernelVersion": kernel },
+            "Details": { "ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "Os": std::env::consts::OS, "Arch": arch, "KernelVersion": kernel },
         }],
         "Version": version,
         "ApiVersion": API_VERSION,
@@ -53,7 +55,7 @@ pub fn version() -> Reply {
         "GitCommit": "",
         "GoVersion": "",
         "Os": std::env::consts::OS,
-        "Arch": std::env::consts::ARCH,
+        "Arch": arch,
         "KernelVersion": kernel,
         "BuildTime": "",
     }))

@@ -1,0 +1,248 @@
+//! The Docker Engine API (`berth system service`) driven by real clients: the docker CLI
+//! (the one on PATH, and Debian's 20.10 when it is installed) and python3-docker, on a unix
+//! socket in the test's temp dir. Containers made through the API are berth's own, and
+//! berth's are the API's.
+
+mod common;
+
+use common::{Busybox, Env, Run, assert_nothing_leaked};
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+/// Debian's docker CLI (API 1.41), beside the newer one on PATH.
+const DEBIAN_DOCKER: &str = "/usr/bin/docker";
+
+/// A running `berth system service --time 0 unix://...`; killed when dropped.
+struct Service {
+    child: Child,
+    socket: PathBuf,
+    docker_config: PathBuf,
+}
+
+impl Service {
+    fn start(env: &Env) -> Service {
+        let socket = env.path().join("api.sock");
+        let child = env
+            .command()
+            .args(["system", "service", "--time", "0"])
+            .arg(format!("unix://{}", socket.display()))
+            .spawn()
+            .expect("start the service");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while UnixStream::connect(&socket).is_err() {
+            assert!(Instant::now() < deadline, "the service did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Service {
+            child,
+            socket,
+            docker_config: env.path().join("docker-cli"),
+        }
+    }
+
+    fn uri(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    /// The docker CLI `program` against the service.
+    fn docker_with(&self, program: &str, args: &[&str]) -> Run {
+        Run::from(
+            Command::new(program)
+                .arg("-H")
+                .arg(self.uri())
+                .args(args)
+                .env("DOCKER_CONFIG", &self.docker_config)
+                .env_remove("DOCKER_HOST")
+                .output()
+                .expect("run docker"),
+        )
+    }
+
+    fn docker(&self, args: &[&str]) -> Run {
+        self.docker_with("docker", args)
+    }
+
+    /// One raw HTTP/1.0 request: the status and the body.
+    fn http(&self, method: &str, path: &str) -> (u16, String) {
+        let mut stream = UnixStream::connect(&self.socket).expect("connect");
+        write!(stream, "{method} {path} HTTP/1.0\r\nHost: berth\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        let status = answer
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let body = answer
+            .split_once("\r\n\r\n")
+            .map_or("", |(_, b)| b)
+            .to_owned();
+        (status, body)
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn docker_cli_runs_containers_through_the_socket() {
+    let bb = Busybox::pulled();
+    let service = Service::start(&bb.env);
+
+    let version = service.docker(&["version"]).ok();
+    assert!(
+        version.stdout.contains("Server: berth"),
+        "{}",
+        version.stdout
+    );
+    assert!(version.stdout.contains("1.43"), "{}", version.stdout);
+    if std::path::Path::new(DEBIAN_DOCKER).exists() {
+        let old = service.docker_with(DEBIAN_DOCKER, &["version"]).ok();
+        assert!(
+            old.stdout.contains("API version:       1.41"),
+            "{}",
+            old.stdout
+        );
+        service.docker_with(DEBIAN_DOCKER, &["ps", "-a"]).ok();
+    }
+
+    // A pull through the API: the image is gone from berth first.
+    bb.env.berth(&["rmi", &bb.image]).ok();
+    let pull = service.docker(&["pull", &bb.image]).ok();
+    assert!(
+        pull.stdout.contains("Downloaded newer image"),
+        "{}",
+        pull.stdout
+    );
+    let images = service.docker(&["images"]).ok();
+    assert!(images.stdout.contains("/busybox"), "{}", images.stdout);
+    assert!(bb.env.berth(&["images", "-q"]).ok().stdout.trim().len() >= 12);
+
+    // Created and started through the API: a berth container, seen by `berth ps`.
+    let id = service
+        .docker(&["run", "-d", "--name", "apisleep", &bb.image, "sleep", "30"])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    assert_eq!(id.len(), 64, "{id}");
+    let ps = bb.env.berth(&["ps"]).ok();
+    assert!(ps.stdout.contains("apisleep"), "{}", ps.stdout);
+    let listed = service.docker(&["ps"]).ok();
+    assert!(listed.stdout.contains("apisleep"), "{}", listed.stdout);
+    let status = service
+        .docker(&[
+            "inspect",
+            "--format",
+            "{{.State.Status}} {{.Name}}",
+            "apisleep",
+        ])
+        .ok();
+    assert_eq!(status.stdout.trim(), "running /apisleep");
+
+    // Made by berth, seen through the socket.
+    bb.env
+        .berth(&["run", "-d", "--name", "berthmade", &bb.image, "sleep", "30"])
+        .ok();
+    let listed = service.docker(&["ps", "--format", "{{.Names}}"]).ok();
+    assert!(listed.stdout.contains("berthmade"), "{}", listed.stdout);
+
+    // Logs in the multiplexed stream: stdout and stderr apart.
+    service
+        .docker(&[
+            "run",
+            "-d",
+            "--name",
+            "talker",
+            &bb.image,
+            "sh",
+            "-c",
+            "echo out; echo err >&2",
+        ])
+        .ok();
+    assert_eq!(service.docker(&["wait", "talker"]).ok().stdout.trim(), "0");
+    let logs = service.docker(&["logs", "talker"]).ok();
+    assert_eq!(logs.stdout, "out\n");
+    assert_eq!(logs.stderr, "err\n");
+
+    service.docker(&["stop", "-t", "1", "apisleep"]).ok();
+    let stopped = service
+        .docker(&["inspect", "--format", "{{.State.Status}}", "apisleep"])
+        .ok();
+    assert_eq!(stopped.stdout.trim(), "exited");
+    service.docker(&["rm", "apisleep", "talker"]).ok();
+    let running_rm = service.docker(&["rm", "berthmade"]);
+    assert_eq!(running_rm.code, 1, "{}", running_rm.stderr);
+    assert!(
+        running_rm.stderr.contains("container is running"),
+        "{}",
+        running_rm.stderr
+    );
+    service.docker(&["rm", "-f", "berthmade"]).ok();
+
+    // Docker's error shapes.
+    let (code, body) = service.http("GET", "/v1.41/containers/nope/json");
+    assert_eq!(
+        (code, body.as_str()),
+        (404, r#"{"message":"No such container: nope"}"#)
+    );
+    let (code, body) = service.http("GET", "/v1.41/no/such/path");
+    assert_eq!(code, 404);
+    assert!(body.starts_with(r#"{"message":"#), "{body}");
+    let (code, body) = service.http("GET", "/v1.10/info");
+    assert_eq!(code, 400);
+    assert!(body.contains("too old"), "{body}");
+    let missing = service.docker(&["inspect", "nope"]);
+    assert_eq!(missing.code, 1);
+    assert!(
+        missing.stderr.contains("No such object: nope"),
+        "{}",
+        missing.stderr
+    );
+
+    drop(service);
+    assert_nothing_leaked(&bb.env);
+}
+
+#[test]
+fn python_docker_sdk_runs_waits_logs_and_pulls() {
+    let bb = Busybox::pulled();
+    let service = Service::start(&bb.env);
+    let (repository, _) = bb.image.rsplit_once(':').expect("a tag");
+    let script = format!(
+        r#"
+import docker
+client = docker.DockerClient(base_url={uri:?})
+container = client.containers.run({image:?}, 'echo hi', detach=True)
+print("wait", container.wait()["StatusCode"])
+print("logs", container.logs().decode().strip())
+container.remove()
+image = client.images.pull({repository:?}, tag="latest")
+print("pulled", image.id.startswith("sha256:"))
+print("left", len(client.containers.list(all=True)))
+"#,
+        uri = service.uri(),
+        image = bb.image,
+    );
+    let out = Run::from(
+        Command::new("python3")
+            .args(["-c", &script])
+            .output()
+            .expect("run python3"),
+    );
+    assert_eq!(
+        out.code, 0,
+        "stdout: {}\nstderr: {}",
+        out.stdout, out.stderr
+    );
+    assert_eq!(out.stdout, "wait 0\nlogs hi\npulled True\nleft 0\n");
+    drop(service);
+    assert_nothing_leaked(&bb.env);
+}
