@@ -283,7 +283,17 @@ pub fn wait(state: &State, name: &str, request: &Request) -> Reply {
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
-        let code = lifecycle::wait(&all, &record.id).unwrap_or(0);
+        // In steps, so that a client that went away ends the wait.
+        while !lifecycle::wait_not_running(&all, &record.id, Duration::from_millis(200)) {
+            if tx.is_closed() {
+                return;
+            }
+        }
+        let code = all
+            .get(&record.id)
+            .ok()
+            .and_then(|r| r.exit_code)
+            .unwrap_or(0);
         if removed {
             while all.get(&record.id).is_ok() && !tx.is_closed() {
                 std::thread::sleep(Duration::from_millis(50));

@@ -3,7 +3,7 @@
 //! passed (`LISTEN_FDS`, `LISTEN_PID`).
 
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -76,9 +76,16 @@ pub fn activated() -> io::Result<Option<Bound>> {
     if !ours || count < 1 {
         return Ok(None);
     }
-    // SAFETY: systemd passed descriptor 3 to this process for it to own (LISTEN_PID is ours).
+    // SAFETY: only borrowed for this check, which fails (EBADF) when nothing is open there.
+    let passed = unsafe { BorrowedFd::borrow_raw(SD_LISTEN_FDS_START) };
+    rustix::io::fcntl_setfd(passed, rustix::io::FdFlags::CLOEXEC).map_err(|e| {
+        io::Error::other(format!(
+            "LISTEN_FDS names descriptor {SD_LISTEN_FDS_START}, which is not open: {e}"
+        ))
+    })?;
+    // SAFETY: systemd passed descriptor 3, open (checked above), for this process to own
+    // (LISTEN_PID is ours); nothing else in berth takes it.
     let fd = unsafe { OwnedFd::from_raw_fd(SD_LISTEN_FDS_START) };
-    rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC)?;
     let address = rustix::net::getsockname(&fd)?;
     Ok(Some(
         if address.address_family() == rustix::net::AddressFamily::UNIX {

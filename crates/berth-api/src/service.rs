@@ -22,6 +22,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 /// The largest request body the service reads (a container's create options, a tag).
 const MAX_BODY: usize = 4 << 20;
 
+/// How long the end of the service waits for blocking work still under way.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
 /// What every request may use: the roots and configuration the command line resolved, and a
 /// handle on the runtime for producers that outlive their handler.
 pub struct State {
@@ -72,6 +75,8 @@ pub fn serve(
         Bound::Tcp(_) => None,
     };
     let result = runtime.block_on(accept_loop(state, bound, idle));
+    // Producers whose clients went away end at their next send; none is waited for long.
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
     if let Some(path) = socket_path {
         let _ = std::fs::remove_file(path);
     }
@@ -215,6 +220,7 @@ async fn handle(
     state: Arc<State>,
     request: hyper::Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
+    tracing::debug!(method = %request.method(), uri = %request.uri(), "request");
     let reply = match parse(request).await {
         Ok(request) => {
             let state = state.clone();

@@ -246,3 +246,103 @@ print("left", len(client.containers.list(all=True)))
     drop(service);
     assert_nothing_leaked(&bb.env);
 }
+
+/// Waits up to `limit` for `child` to exit by itself; its exit code.
+fn exits_within(child: &mut Child, limit: Duration) -> i32 {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status.code().unwrap_or(-1);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the service did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn socket_activated_service_exits_when_idle_and_its_containers_stay() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let bb = Busybox::pulled();
+    // systemd's part: the socket bound, then passed as fd 3 with LISTEN_PID and LISTEN_FDS.
+    let socket = bb.env.path().join("activated.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).expect("bind");
+    let berth = bb.env.command();
+    let mut shell = Command::new("sh");
+    shell
+        .args(["-c", r#"LISTEN_PID=$$ LISTEN_FDS=1 exec "$@""#, "sh"])
+        .arg(berth.get_program())
+        .args(["system", "service", "--time", "1"]);
+    for (key, value) in berth.get_envs() {
+        match value {
+            Some(value) => shell.env(key, value),
+            None => shell.env_remove(key),
+        };
+    }
+    let fd = listener.as_raw_fd();
+    // SAFETY: dup2 and fcntl are async-signal-safe; they put the listener on fd 3 without
+    // CLOEXEC (dup2 onto itself would keep the flag).
+    unsafe {
+        shell.pre_exec(move || {
+            let placed = if fd == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(fd, 3)
+            };
+            if placed < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = shell.spawn().expect("start the service");
+    let service = Service {
+        child: Command::new("true").spawn().expect("true"),
+        socket: socket.clone(),
+        docker_config: bb.env.path().join("docker-cli"),
+    };
+    service
+        .docker(&["run", "-d", "--name", "survivor", &bb.image, "sleep", "30"])
+        .ok();
+    assert_eq!(exits_within(&mut child, Duration::from_secs(15)), 0);
+    // The container outlives the service; the socket is systemd's, left in place.
+    let ps = bb
+        .env
+        .berth(&["ps", "--format", "{{.Names}} {{.State}}"])
+        .ok();
+    assert_eq!(ps.stdout.trim(), "survivor running");
+    assert!(socket.exists());
+    drop(listener);
+    bb.env.berth(&["rm", "-f", "survivor"]).ok();
+
+    // A socket of its own is removed when the service ends.
+    let own = bb.env.path().join("own.sock");
+    let mut child = bb
+        .env
+        .command()
+        .args(["system", "service", "--time", "1"])
+        .arg(format!("unix://{}", own.display()))
+        .spawn()
+        .expect("start the service");
+    assert_eq!(exits_within(&mut child, Duration::from_secs(15)), 0);
+    assert!(!own.exists());
+
+    // TCP only when asked, with a warning.
+    let tcp = bb
+        .env
+        .command()
+        .args(["system", "service", "--time", "1", "tcp://127.0.0.1:0"])
+        .output()
+        .expect("run the service");
+    assert_eq!(tcp.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&tcp.stderr).contains("has no authentication"),
+        "{}",
+        String::from_utf8_lossy(&tcp.stderr)
+    );
+    assert_nothing_leaked(&bb.env);
+}
