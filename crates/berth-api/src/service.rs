@@ -129,7 +129,7 @@ async fn accept_loop(
             }
         };
         let next = std::future::poll_fn(|cx| {
-            if let std::task::Poll::Ready(_) = stop_rx.poll_recv(cx) {
+            if stop_rx.poll_recv(cx).is_ready() {
                 return std::task::Poll::Ready(None);
             }
             let accepted = match &listener {

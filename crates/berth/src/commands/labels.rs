@@ -44,6 +44,7 @@ pub fn read(labels: &[String], files: &[String]) -> Result<BTreeMap<String, Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+    use berth_engine::container_filter::label_matches as matches;
 
     #[test]
     fn files_come_first_and_flags_override_them() {
