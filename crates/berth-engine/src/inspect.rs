@@ -4,7 +4,7 @@
 use crate::connect;
 use crate::containers::Containers;
 use crate::health::HealthStatus;
-use crate::networks::Networks;
+use crate::networks::{Network, Networks};
 use crate::paths::Roots;
 use crate::record::{Record, Status};
 use serde_json::{Value, json};
@@ -208,4 +208,35 @@ fn network_fields(roots: &Roots, record: &Record) -> (Value, Value, Value) {
         settings[key] = value.clone();
     }
     (json!(record.network_mode), json!(port_bindings), settings)
+}
+
+/// A network as Docker's `network inspect` and `GET /networks/{id}` show it, with the
+/// running containers of `records` that are on it.
+pub fn network(network: &Network, records: &[Record]) -> Value {
+    let mut members = serde_json::Map::new();
+    for record in records.iter().filter(|r| r.is_running()) {
+        for endpoint in record.networks.iter().filter(|e| e.network == network.name) {
+            members.insert(
+                record.id.clone(),
+                json!({
+                    "Name": record.name,
+                    "MacAddress": connect::mac_of(endpoint),
+                    "IPv4Address": endpoint.ip.map(|ip| format!("{ip}/{}", network.subnet.prefix())).unwrap_or_default(),
+                    "IPv6Address": "",
+                }),
+            );
+        }
+    }
+    json!({
+        "Name": network.name,
+        "Id": network.id,
+        "Created": network.created,
+        "Scope": "local",
+        "Driver": network.driver,
+        "EnableIPv6": false,
+        "IPAM": { "Driver": "default", "Config": [{ "Subnet": network.subnet.to_string(), "Gateway": network.gateway.to_string() }] },
+        "Internal": false,
+        "Containers": members,
+        "Options": { "com.docker.network.bridge.name": network.bridge },
+    })
 }

@@ -15,7 +15,6 @@ use berth_engine::events;
 use berth_engine::networks::{DEFAULT, Network, NetworkError, Networks};
 use berth_engine::record::Record;
 use berth_net::ports::PortBinding;
-use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::Ipv4Addr;
@@ -156,7 +155,7 @@ fn inspect(ctx: &Context, args: &NetworkInspectArgs) -> Outcome {
             let _ = networks.default_network(&ctx.config.network_defaults());
         }
         match networks.find(name) {
-            Ok(network) => found.push(network_json(&network, &records)),
+            Ok(network) => found.push(berth_engine::inspect::network(&network, &records)),
             Err(_) => missing.push(name.clone()),
         }
     }
@@ -164,35 +163,6 @@ fn inspect(ctx: &Context, args: &NetworkInspectArgs) -> Outcome {
 }
 
 /// Docker-shaped network JSON.
-fn network_json(network: &Network, records: &[Record]) -> Value {
-    let mut members = serde_json::Map::new();
-    for record in records.iter().filter(|r| r.is_running()) {
-        for endpoint in record.networks.iter().filter(|e| e.network == network.name) {
-            members.insert(
-                record.id.clone(),
-                json!({
-                    "Name": record.name,
-                    "MacAddress": connect::mac_of(endpoint),
-                    "IPv4Address": endpoint.ip.map(|ip| format!("{ip}/{}", network.subnet.prefix())).unwrap_or_default(),
-                    "IPv6Address": "",
-                }),
-            );
-        }
-    }
-    json!({
-        "Name": network.name,
-        "Id": network.id,
-        "Created": network.created,
-        "Scope": "local",
-        "Driver": network.driver,
-        "EnableIPv6": false,
-        "IPAM": { "Driver": "default", "Config": [{ "Subnet": network.subnet.to_string(), "Gateway": network.gateway.to_string() }] },
-        "Internal": false,
-        "Containers": members,
-        "Options": { "com.docker.network.bridge.name": network.bridge },
-    })
-}
-
 fn rm(ctx: &Context, args: &NetworkNamesArgs) -> Outcome {
     let networks = networks(ctx);
     let records = containers(ctx).list();
