@@ -2,7 +2,7 @@
 //! remove, each through the engine call its CLI command makes.
 
 use crate::body::Body;
-use crate::reply::{ApiError, Reply, no_content, ok, with_type};
+use crate::reply::{ApiError, Reply, empty, no_content, ok, with_type};
 use crate::request::Request;
 use crate::service::State;
 use berth_engine::container_filter::{self, FilterError, Filters};
@@ -191,11 +191,7 @@ pub fn start(state: &State, name: &str) -> Reply {
 
 /// 304 Not Modified: the container is already in the state asked for.
 fn not_modified() -> Reply {
-    Ok(with_type(
-        StatusCode::NOT_MODIFIED,
-        "text/plain",
-        Body::empty(),
-    ))
+    empty(StatusCode::NOT_MODIFIED)
 }
 
 /// The `t` parameter: seconds to wait before SIGKILL (10 by default).

@@ -3,7 +3,7 @@
 //! `pull`, `tag` and `rmi` make.
 
 use crate::body::Body;
-use crate::reply::{ApiError, Reply, ok, with_type};
+use crate::reply::{ApiError, Reply, empty, ok, with_type};
 use crate::request::Request;
 use crate::service::State;
 use base64::Engine;
@@ -105,7 +105,7 @@ pub fn tag(state: &State, name: &str, request: &Request) -> Reply {
     {
         events::image(&state.roots.root, "tag", &id.to_string(), &target);
     }
-    Ok(with_type(StatusCode::CREATED, "text/plain", Body::empty()))
+    empty(StatusCode::CREATED)
 }
 
 /// `DELETE /images/{name}?force=`: Docker's list of `{"Untagged": ...}` and `{"Deleted": ...}`.

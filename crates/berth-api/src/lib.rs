@@ -10,11 +10,13 @@ mod create;
 mod images;
 pub mod listen;
 mod logs;
+mod networks;
 mod reaper;
 mod reply;
 mod request;
 mod route;
 mod service;
 mod system;
+mod volumes;
 
 pub use service::{ServiceError, serve};

@@ -66,11 +66,12 @@ pub fn ok(value: &impl Serialize) -> Reply {
 
 /// 204 No Content.
 pub fn no_content() -> Reply {
-    Ok(with_type(
-        StatusCode::NO_CONTENT,
-        "text/plain",
-        Body::empty(),
-    ))
+    empty(StatusCode::NO_CONTENT)
+}
+
+/// A response of `status` without a body.
+pub fn empty(status: StatusCode) -> Reply {
+    Ok(with_type(status, "text/plain", Body::empty()))
 }
 
 /// A response of `status` with a `Content-Type`.

@@ -5,7 +5,7 @@
 use crate::reply::{ApiError, Reply};
 use crate::request::Request;
 use crate::service::State;
-use crate::{containers, create, images, logs, system};
+use crate::{containers, create, images, logs, networks, system, volumes};
 use hyper::Method;
 
 /// Answers `request`. Runs on the blocking pool: every handler calls the engine directly.
@@ -33,6 +33,18 @@ pub fn route(state: &State, request: &Request) -> Reply {
         (&Method::DELETE, ["images", name @ ..]) if !name.is_empty() => {
             images::remove(state, &name.join("/"), request)
         }
+        (&Method::GET, ["networks"]) => networks::list(state, request),
+        (&Method::POST, ["networks", "create"]) => networks::create(state, request),
+        (&Method::GET, ["networks", id]) => networks::get(state, id),
+        (&Method::DELETE, ["networks", id]) => networks::remove(state, id),
+        (&Method::POST, ["networks", id, "connect"]) => networks::connect(state, id, request, true),
+        (&Method::POST, ["networks", id, "disconnect"]) => {
+            networks::connect(state, id, request, false)
+        }
+        (&Method::GET, ["volumes"]) => volumes::list(state, request),
+        (&Method::POST, ["volumes", "create"]) => volumes::create(state, request),
+        (&Method::GET, ["volumes", name]) => volumes::get(state, name),
+        (&Method::DELETE, ["volumes", name]) => volumes::remove(state, name, request),
         _ => Err(not_found(request)),
     }
 }

@@ -45,34 +45,14 @@ pub fn run(ctx: &Context, command: &NetworkCommand) -> Outcome {
 }
 
 fn create(ctx: &Context, args: &NetworkCreateArgs) -> Outcome {
-    if args.driver != "bridge" {
-        return Err(refused(anyhow!(
-            "plugin \"{}\" not found: berth has the bridge driver only",
-            args.driver
-        )));
-    }
-    let subnet = args
-        .subnet
-        .as_deref()
-        .map(str::parse)
-        .transpose()
-        .map_err(refused)?;
-    let gateway = args
-        .gateway
-        .as_deref()
-        .map(|g| {
-            g.parse::<Ipv4Addr>()
-                .map_err(|_| anyhow!("invalid gateway address {g}"))
-        })
-        .transpose()
-        .map_err(refused)?;
-    if gateway.is_some() && subnet.is_none() {
-        return Err(refused(anyhow!(
-            "every ip-range or gateway must have a corresponding subnet"
-        )));
-    }
     let network = networks(ctx)
-        .create_user(&args.name, subnet, gateway, &ctx.config.network_defaults())
+        .create_from_text(
+            &args.name,
+            &args.driver,
+            args.subnet.as_deref(),
+            args.gateway.as_deref(),
+            &ctx.config.network_defaults(),
+        )
         .map_err(refused)?;
     events::network(&ctx.roots.root, "create", &network.id, &network.name, None);
     println!("{}", network.id);
