@@ -39,7 +39,7 @@ fn local_error(e: LocalError) -> ApiError {
 }
 
 /// A stored tag (`docker.io/library/busybox:latest`) as Docker shows it (`busybox:latest`).
-fn familiar(tag: &str) -> String {
+pub fn familiar(tag: &str) -> String {
     Reference::parse(tag).map_or_else(|_| tag.to_owned(), |r| r.familiar())
 }
 

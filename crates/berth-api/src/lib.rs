@@ -17,6 +17,7 @@ mod request;
 mod route;
 mod service;
 mod system;
+mod system_data;
 mod volumes;
 
 pub use service::{ServiceError, serve};

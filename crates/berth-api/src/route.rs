@@ -5,7 +5,7 @@
 use crate::reply::{ApiError, Reply};
 use crate::request::Request;
 use crate::service::State;
-use crate::{containers, create, images, logs, networks, system, volumes};
+use crate::{containers, create, images, logs, networks, system, system_data, volumes};
 use hyper::Method;
 
 /// Answers `request`. Runs on the blocking pool: every handler calls the engine directly.
@@ -16,6 +16,8 @@ pub fn route(state: &State, request: &Request) -> Reply {
         (&Method::GET | &Method::HEAD, ["_ping"]) => system::ping(request),
         (&Method::GET, ["version"]) => system::version(),
         (&Method::GET, ["info"]) => system::info(state),
+        (&Method::GET, ["events"]) => system_data::events(state, request),
+        (&Method::GET, ["system", "df"]) => system_data::df(state),
         (&Method::GET, ["containers", "json"]) => containers::list(state, request),
         (&Method::POST, ["containers", "create"]) => create::create(state, request),
         (&Method::GET, ["containers", id, "json"]) => containers::inspect(state, id),

@@ -346,3 +346,81 @@ fn socket_activated_service_exits_when_idle_and_its_containers_stay() {
     );
     assert_nothing_leaked(&bb.env);
 }
+
+#[test]
+fn docker_cli_manages_networks_and_volumes_and_reads_events_and_df() {
+    let env = Env::new();
+    let service = Service::start(&env);
+
+    let id = service.docker(&["network", "create", "apinet"]).ok().stdout;
+    assert_eq!(id.trim().len(), 64, "{id}");
+    let listed = service
+        .docker(&["network", "ls", "--format", "{{.Name}}"])
+        .ok();
+    assert!(
+        listed.stdout.lines().any(|l| l == "apinet"),
+        "{}",
+        listed.stdout
+    );
+    assert!(env.berth(&["network", "ls"]).ok().stdout.contains("apinet"));
+    let name = service
+        .docker(&[
+            "network",
+            "inspect",
+            "--format",
+            "{{.Name}} {{.Driver}}",
+            "apinet",
+        ])
+        .ok();
+    assert_eq!(name.stdout.trim(), "apinet bridge");
+    let again = service.docker(&["network", "create", "apinet"]);
+    assert_eq!(again.code, 1);
+    assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+    service.docker(&["network", "rm", "apinet"]).ok();
+    let gone = service.docker(&["network", "inspect", "apinet"]);
+    assert_eq!(gone.code, 1, "{}", gone.stdout);
+
+    service.docker(&["volume", "create", "apivol"]).ok();
+    let volumes = service
+        .docker(&["volume", "ls", "--format", "{{.Name}}"])
+        .ok();
+    assert_eq!(volumes.stdout.trim(), "apivol");
+    let mountpoint = service
+        .docker(&["volume", "inspect", "--format", "{{.Mountpoint}}", "apivol"])
+        .ok();
+    assert!(std::path::Path::new(mountpoint.stdout.trim()).is_dir());
+    service.docker(&["volume", "rm", "apivol"]).ok();
+    assert_eq!(env.berth(&["volume", "ls", "-q"]).ok().stdout, "");
+
+    let df = service.docker(&["system", "df"]).ok();
+    assert!(df.stdout.contains("Local Volumes"), "{}", df.stdout);
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1;
+    let events = service
+        .docker(&[
+            "events",
+            "--since",
+            "1",
+            "--until",
+            &now.to_string(),
+            "--format",
+            "{{.Type}} {{.Action}}",
+        ])
+        .ok();
+    assert!(
+        events.stdout.contains("network create"),
+        "{}",
+        events.stdout
+    );
+    assert!(
+        events.stdout.contains("network destroy"),
+        "{}",
+        events.stdout
+    );
+    drop(service);
+    assert_nothing_leaked(&env);
+}
