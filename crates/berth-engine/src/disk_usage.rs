@@ -1,10 +1,12 @@
-//! What containers and volumes take on disk, as Docker counts it (`system df`, the space a
+//! What images, containers and volumes take on disk, as Docker counts it (`system df`, the space a
 //! prune reclaims): the bytes of the files in a tree, each hard-linked file once, directories
 //! not counted (moby's `directory.Size`).
 
 use crate::containers::Containers;
 use crate::record::Record;
-use std::collections::HashSet;
+use berth_image::digest::Digest;
+use berth_image::store::{Store, StoreError};
+use std::collections::{BTreeMap, HashSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -83,6 +85,63 @@ fn mount_sources(containers: &Containers, id: &str) -> Vec<PathBuf> {
         .flatten()
         .filter_map(|m| m["source"].as_str().map(PathBuf::from))
         .collect()
+}
+
+/// One image as `df` counts it.
+pub struct ImageUsage {
+    /// Its id.
+    pub id: Digest,
+    /// Its tags, as stored.
+    pub tags: Vec<String>,
+    /// When it was made (RFC 3339).
+    pub created: String,
+    /// The bytes of its layers.
+    pub size: u64,
+    /// The bytes of its layers that other images share.
+    pub shared: u64,
+    /// How many containers use it.
+    pub containers: usize,
+}
+
+/// Every image with its size, the part of it other images share, and its containers; and the
+/// size of all their layers, each counted once.
+pub fn image_usage(root: &Path, records: &[Record]) -> Result<(Vec<ImageUsage>, u64), StoreError> {
+    let store = Store::open(root)?;
+    let images = store.images()?;
+    let layer_size = |chain: &Digest| store.layer(chain).map_or(0, |l| l.size);
+    let mut users: BTreeMap<&Digest, usize> = BTreeMap::new();
+    for record in images.images.values() {
+        for layer in &record.layers {
+            *users.entry(layer).or_default() += 1;
+        }
+    }
+    let total = users.keys().map(|chain| layer_size(chain)).sum();
+    let mut usage = Vec::new();
+    for (id, record) in &images.images {
+        let config: serde_json::Value = store
+            .read_blob(id)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        usage.push(ImageUsage {
+            id: id.clone(),
+            tags: images.tags_of(id),
+            created: config["created"].as_str().unwrap_or("").to_owned(),
+            size: record.layers.iter().map(layer_size).sum(),
+            shared: record
+                .layers
+                .iter()
+                .filter(|chain| users.get(chain).is_some_and(|n| *n > 1))
+                .map(layer_size)
+                .sum(),
+            containers: records
+                .iter()
+                .filter(|r| r.image_id == id.to_string())
+                .count(),
+        });
+    }
+    usage.sort_by(|a, b| b.created.cmp(&a.created));
+    Ok((usage, total))
 }
 
 #[cfg(test)]

@@ -161,8 +161,9 @@ fn kill_event(containers: &Containers, record: &Record, sig: i32) {
     crate::events::container(containers.data_root(), record, "kill", &[("signal", &sig)]);
 }
 
-/// Waits until the container no longer runs (or is gone), at most `timeout`.
-fn wait_not_running(containers: &Containers, id: &str, timeout: Duration) -> bool {
+/// Waits until the container no longer runs (or is gone), at most `timeout`; whether it
+/// stopped running by then.
+pub fn wait_not_running(containers: &Containers, id: &str, timeout: Duration) -> bool {
     let deadline = Instant::now().checked_add(timeout);
     loop {
         match containers.get(id) {

@@ -186,6 +186,39 @@ impl Networks {
         }
     }
 
+    /// `network create` as the user wrote it: the driver (`bridge` only), the subnet and the
+    /// gateway as text, checked as Docker checks them, then `create_user`.
+    pub fn create_from_text(
+        &self,
+        name: &str,
+        driver: &str,
+        subnet: Option<&str>,
+        gateway: Option<&str>,
+        defaults: &NetworkDefaults,
+    ) -> Result<Network, NetworkError> {
+        if driver != "bridge" {
+            return Err(NetworkError::Invalid(format!(
+                "plugin \"{driver}\" not found: berth has the bridge driver only"
+            )));
+        }
+        let subnet = subnet
+            .map(str::parse::<Subnet>)
+            .transpose()
+            .map_err(|e| NetworkError::Invalid(e.to_string()))?;
+        let gateway = gateway
+            .map(|g| {
+                g.parse::<Ipv4Addr>()
+                    .map_err(|_| NetworkError::Invalid(format!("invalid gateway address {g}")))
+            })
+            .transpose()?;
+        if gateway.is_some() && subnet.is_none() {
+            return Err(NetworkError::Invalid(
+                "every ip-range or gateway must have a corresponding subnet".into(),
+            ));
+        }
+        self.create_user(name, subnet, gateway, defaults)
+    }
+
     /// Makes a user network `name` with its bridge, on `subnet` (or a free one of the pool).
     pub fn create_user(
         &self,

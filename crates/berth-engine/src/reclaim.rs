@@ -88,3 +88,25 @@ impl Containers {
         Ok(true)
     }
 }
+
+/// The containers as every container command starts from them: what killed berth processes
+/// left reclaimed first, with the records as the reclaim read them, and the attach sockets
+/// whose relay is gone (a killed relay cannot remove its own) removed.
+pub fn reclaimed(roots: &Roots) -> (Containers, Vec<Record>) {
+    let containers = Containers::new(&roots.root);
+    let records = match berth_runtime::cgroups::detect() {
+        Ok(layout) => containers.reclaim(&roots.run_root, &layout),
+        Err(_) => containers.list(),
+    };
+    if let Ok(entries) = std::fs::read_dir(&roots.run_root) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(id) = name.strip_suffix(".attach")
+                && !containers.get(id).is_ok_and(|r| r.is_running())
+            {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+    (containers, records)
+}

@@ -146,6 +146,16 @@ impl Reference {
         }
     }
 
+    /// The familiar name with its tag or digest, as `pull` reports it: `busybox:latest`,
+    /// `host:5000/app@sha256:...`, or the bare name when neither was given.
+    pub fn familiar(&self) -> String {
+        match (&self.tag, &self.digest) {
+            (_, Some(digest)) => format!("{}@{digest}", self.familiar_name()),
+            (Some(tag), None) => format!("{}:{tag}", self.familiar_name()),
+            (None, None) => self.familiar_name(),
+        }
+    }
+
     /// `registry/repository`, fully qualified.
     pub fn full_name(&self) -> String {
         format!("{}/{}", self.registry, self.repository)

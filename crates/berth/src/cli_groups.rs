@@ -90,6 +90,19 @@ pub enum SystemCommand {
     Info(Deferred<FormatArgs>),
     /// Remove unused data
     Prune(Deferred<SystemPruneArgs>),
+    /// Run the Docker Engine API service on a socket
+    #[command(override_usage = "berth system service [OPTIONS] [URI]")]
+    Service(Deferred<ServiceArgs>),
+}
+
+/// `berth system service`
+#[derive(Args, Debug)]
+pub struct ServiceArgs {
+    /// Seconds without a connection before the service exits (0: never)
+    #[arg(short, long, default_value_t = 5)]
+    pub time: u64,
+    /// Where to listen: unix:///PATH or tcp://HOST:PORT
+    pub uri: Option<String>,
 }
 
 /// `berth rename`

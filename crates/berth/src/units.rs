@@ -36,25 +36,7 @@ pub fn human_binary(bytes: u64) -> String {
     format!("{value:.2}{}", UNITS[unit])
 }
 
-/// How long ago, in Docker's words: `Less than a second`, `About an hour`, `3 days`, ...
-pub fn human_duration(seconds: u64) -> String {
-    let minutes = seconds / 60;
-    let hours = minutes / 60;
-    let days = hours / 24;
-    match () {
-        _ if seconds < 1 => "Less than a second".into(),
-        _ if seconds == 1 => "1 second".into(),
-        _ if seconds < 60 => format!("{seconds} seconds"),
-        _ if minutes == 1 => "About a minute".into(),
-        _ if minutes < 60 => format!("{minutes} minutes"),
-        _ if hours == 1 => "About an hour".into(),
-        _ if hours < 48 => format!("{hours} hours"),
-        _ if days < 14 => format!("{days} days"),
-        _ if days < 60 => format!("{} weeks", days / 7),
-        _ if days < 365 * 2 => format!("{} months", days / 30),
-        _ => format!("{} years", days / 365),
-    }
-}
+pub use berth_engine::inspect::human_duration;
 
 /// Docker's `time.Unix(t).String()` in UTC: `2026-12-04 21:24:25 +0000 UTC`.
 pub fn created_at(rfc3339: &str) -> String {

@@ -3,7 +3,7 @@
 
 use super::Context;
 use super::progress::Silent;
-use super::ps::{short, state};
+use super::ps::short;
 use super::reclaimed::containers;
 use crate::cli::{
     CpArgs, ExecArgs, InspectArgs, KillArgs, LogsArgs, NamesArgs, RmArgs, StartArgs, StatsArgs,
@@ -13,7 +13,6 @@ use crate::exit::{Failure, Outcome};
 use crate::format::{self, Format};
 use anyhow::anyhow;
 use berth_engine::containers::{Containers, FindError};
-use berth_engine::health;
 use berth_engine::lifecycle::{self, LifecycleError};
 use berth_engine::record::{LogDriver, Record};
 use berth_engine::{supervisor, time};
@@ -313,7 +312,7 @@ pub fn inspect(ctx: &Context, args: &InspectArgs) -> Outcome {
     let mut missing = Vec::new();
     for name in &args.containers {
         match all.find(name) {
-            Ok(record) => found.push(container_json(ctx, &all, &record)),
+            Ok(record) => found.push(berth_engine::inspect::container(&ctx.roots, &all, &record)),
             Err(FindError::NoSuch(_)) => match berth_image::local::inspect(&store, name) {
                 Ok(image) => found.push(image),
                 Err(_) => missing.push(name.clone()),
@@ -322,83 +321,6 @@ pub fn inspect(ctx: &Context, args: &InspectArgs) -> Outcome {
         }
     }
     super::print_inspect(&found, &missing, "No such object", args.format.as_deref())
-}
-
-/// Docker-shaped container JSON.
-pub(super) fn container_json(
-    ctx: &Context,
-    all: &Containers,
-    record: &Record,
-) -> serde_json::Value {
-    let (network_mode, port_bindings, network_settings) =
-        super::network::inspect_fields(ctx, record);
-    let spec: serde_json::Value = std::fs::read(all.dir(&record.id).join("config.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
-    let running = record.is_running();
-    let resources = &spec["linux"]["resources"];
-    let mounts: Vec<_> = record.mounts.iter().map(|m| m.inspect()).collect();
-    let mut json = serde_json::json!({
-        "Id": record.id,
-        "Created": record.created,
-        "Path": record.command.first(),
-        "Args": record.command.get(1..).unwrap_or_default(),
-        "State": {
-            "Status": state(record),
-            "Running": running,
-            "Paused": running && record.paused,
-            "Restarting": false,
-            "OOMKilled": record.oom_killed,
-            "Dead": false,
-            "Pid": if running { record.init_pid().unwrap_or(0) } else { 0 },
-            "ExitCode": record.exit_code.unwrap_or(0),
-            "StartedAt": record.started_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
-            "FinishedAt": record.finished_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
-        },
-        "Image": record.image_id,
-        "Name": format!("/{}", record.name),
-        "RestartCount": record.restart_count,
-        "Config": {
-            "Hostname": spec["hostname"],
-            "User": format!("{}:{}", spec["process"]["user"]["uid"], spec["process"]["user"]["gid"]),
-            "Tty": record.tty,
-            "OpenStdin": record.interactive,
-            "Env": spec["process"]["env"],
-            "Cmd": record.command,
-            "Image": record.image,
-            "WorkingDir": spec["process"]["cwd"],
-            "StopSignal": record.stop_signal,
-            "Labels": record.labels,
-        },
-        "HostConfig": {
-            "AutoRemove": record.auto_remove,
-            "RestartPolicy": { "Name": record.restart.name(), "MaximumRetryCount": record.restart.maximum_retry_count() },
-            "LogConfig": { "Type": record.log_driver },
-            "Memory": resources["memory"]["limit"].as_i64().unwrap_or(0),
-            "MemorySwap": resources["memory"]["swap"].as_i64().unwrap_or(0),
-            "MemoryReservation": resources["memory"]["reservation"].as_i64().unwrap_or(0),
-            "CpuShares": resources["cpu"]["shares"].as_u64().unwrap_or(0),
-            "CpusetCpus": resources["cpu"]["cpus"].as_str().unwrap_or(""),
-            "CpusetMems": resources["cpu"]["mems"].as_str().unwrap_or(""),
-            "NanoCpus": resources["cpu"]["quota"].as_i64().map_or(0, |q| q * 10_000),
-            "PidsLimit": resources["pids"]["limit"],
-            "ReadonlyRootfs": spec["root"]["readonly"],
-            "NetworkMode": network_mode,
-            "PortBindings": port_bindings,
-            "ExtraHosts": record.extra_hosts,
-        },
-        "NetworkSettings": network_settings,
-        "Mounts": mounts,
-    });
-    // Docker shows a healthcheck's state and configuration only for a container that has one.
-    if let Some(check) = &record.healthcheck {
-        json["Config"]["Healthcheck"] = serde_json::json!(check);
-    }
-    if let Some(health) = health::read(all, record) {
-        json["State"]["Health"] = serde_json::json!(health);
-    }
-    json
 }
 
 /// `berth __supervise ID`: the detached container's supervisor.

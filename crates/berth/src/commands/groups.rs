@@ -46,6 +46,7 @@ pub fn system(ctx: &Context, command: &SystemCommand) -> Outcome {
         SystemCommand::Df(args) => super::system::df(ctx, args),
         SystemCommand::Info(args) => super::info::run(&ctx.roots, args),
         SystemCommand::Prune(args) => super::prune::system_prune(ctx, args),
+        SystemCommand::Service(args) => super::service::run(ctx, args),
     }
 }
 
@@ -57,7 +58,7 @@ fn inspect(ctx: &Context, args: &InspectArgs) -> Outcome {
     let mut missing = Vec::new();
     for name in &args.containers {
         match all.find(name) {
-            Ok(record) => found.push(super::containers::container_json(ctx, &all, &record)),
+            Ok(record) => found.push(berth_engine::inspect::container(&ctx.roots, &all, &record)),
             Err(FindError::NoSuch(_)) => missing.push(name.clone()),
             Err(e) => return Err(super::containers::one(e)),
         }

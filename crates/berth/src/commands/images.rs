@@ -28,11 +28,7 @@ pub fn run_pull(ctx: &Context, args: &PullArgs) -> Outcome {
         None => None,
     };
     let store = ctx.store()?;
-    let familiar = match (&reference.tag, &reference.digest) {
-        (_, Some(digest)) => format!("{}@{digest}", reference.familiar_name()),
-        (Some(tag), None) => format!("{}:{tag}", reference.familiar_name()),
-        (None, None) => reference.familiar_name(),
-    };
+    let familiar = reference.familiar();
     if !args.quiet {
         if !args.name.contains(':') && !args.name.contains('@') {
             println!("Using default tag: latest");
@@ -224,7 +220,7 @@ pub fn run_images(ctx: &Context, args: &ImagesArgs) -> Outcome {
         if !filters
             .labels
             .iter()
-            .all(|l| super::labels::matches(&labels, l))
+            .all(|l| berth_engine::container_filter::label_matches(&labels, l))
         {
             continue;
         }

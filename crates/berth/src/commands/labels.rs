@@ -41,17 +41,10 @@ pub fn read(labels: &[String], files: &[String]) -> Result<BTreeMap<String, Stri
         .collect())
 }
 
-/// Whether `labels` pass a `label=KEY` or `label=KEY=VALUE` filter.
-pub fn matches(labels: &BTreeMap<String, String>, filter: &str) -> bool {
-    match filter.split_once('=') {
-        Some((key, value)) => labels.get(key).is_some_and(|v| v == value),
-        None => labels.contains_key(filter),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use berth_engine::container_filter::label_matches as matches;
 
     #[test]
     fn files_come_first_and_flags_override_them() {

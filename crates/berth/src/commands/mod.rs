@@ -17,6 +17,7 @@ pub mod ps;
 pub mod push;
 pub mod reclaimed;
 pub mod run;
+pub mod service;
 pub mod system;
 pub mod update;
 pub mod version;

@@ -15,7 +15,6 @@ use berth_engine::events;
 use berth_engine::networks::{DEFAULT, Network, NetworkError, Networks};
 use berth_engine::record::Record;
 use berth_net::ports::PortBinding;
-use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::Ipv4Addr;
@@ -46,34 +45,14 @@ pub fn run(ctx: &Context, command: &NetworkCommand) -> Outcome {
 }
 
 fn create(ctx: &Context, args: &NetworkCreateArgs) -> Outcome {
-    if args.driver != "bridge" {
-        return Err(refused(anyhow!(
-            "plugin \"{}\" not found: berth has the bridge driver only",
-            args.driver
-        )));
-    }
-    let subnet = args
-        .subnet
-        .as_deref()
-        .map(str::parse)
-        .transpose()
-        .map_err(refused)?;
-    let gateway = args
-        .gateway
-        .as_deref()
-        .map(|g| {
-            g.parse::<Ipv4Addr>()
-                .map_err(|_| anyhow!("invalid gateway address {g}"))
-        })
-        .transpose()
-        .map_err(refused)?;
-    if gateway.is_some() && subnet.is_none() {
-        return Err(refused(anyhow!(
-            "every ip-range or gateway must have a corresponding subnet"
-        )));
-    }
     let network = networks(ctx)
-        .create_user(&args.name, subnet, gateway, &ctx.config.network_defaults())
+        .create_from_text(
+            &args.name,
+            &args.driver,
+            args.subnet.as_deref(),
+            args.gateway.as_deref(),
+            &ctx.config.network_defaults(),
+        )
         .map_err(refused)?;
     events::network(&ctx.roots.root, "create", &network.id, &network.name, None);
     println!("{}", network.id);
@@ -156,7 +135,7 @@ fn inspect(ctx: &Context, args: &NetworkInspectArgs) -> Outcome {
             let _ = networks.default_network(&ctx.config.network_defaults());
         }
         match networks.find(name) {
-            Ok(network) => found.push(network_json(&network, &records)),
+            Ok(network) => found.push(berth_engine::inspect::network(&network, &records)),
             Err(_) => missing.push(name.clone()),
         }
     }
@@ -164,35 +143,6 @@ fn inspect(ctx: &Context, args: &NetworkInspectArgs) -> Outcome {
 }
 
 /// Docker-shaped network JSON.
-fn network_json(network: &Network, records: &[Record]) -> Value {
-    let mut members = serde_json::Map::new();
-    for record in records.iter().filter(|r| r.is_running()) {
-        for endpoint in record.networks.iter().filter(|e| e.network == network.name) {
-            members.insert(
-                record.id.clone(),
-                json!({
-                    "Name": record.name,
-                    "MacAddress": connect::mac_of(endpoint),
-                    "IPv4Address": endpoint.ip.map(|ip| format!("{ip}/{}", network.subnet.prefix())).unwrap_or_default(),
-                    "IPv6Address": "",
-                }),
-            );
-        }
-    }
-    json!({
-        "Name": network.name,
-        "Id": network.id,
-        "Created": network.created,
-        "Scope": "local",
-        "Driver": network.driver,
-        "EnableIPv6": false,
-        "IPAM": { "Driver": "default", "Config": [{ "Subnet": network.subnet.to_string(), "Gateway": network.gateway.to_string() }] },
-        "Internal": false,
-        "Containers": members,
-        "Options": { "com.docker.network.bridge.name": network.bridge },
-    })
-}
-
 fn rm(ctx: &Context, args: &NetworkNamesArgs) -> Outcome {
     let networks = networks(ctx);
     let records = containers(ctx).list();
@@ -311,71 +261,4 @@ pub fn ports_column(record: &Record) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// The `HostConfig` network fields and the `NetworkSettings` of `inspect`.
-pub fn inspect_fields(ctx: &Context, record: &Record) -> (Value, Value, Value) {
-    let ctx_networks = &networks(ctx);
-    let mut port_bindings: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-    for request in &record.ports {
-        let host_port = match request.host_ports {
-            (0, 0) => String::new(),
-            (first, last) if first == last => first.to_string(),
-            (first, last) => format!("{first}-{last}"),
-        };
-        port_bindings
-            .entry(format!("{}/{}", request.container_port, request.protocol))
-            .or_default()
-            .push(json!({ "HostIp": request.host_ip.map(|ip| ip.to_string()).unwrap_or_default(), "HostPort": host_port }));
-    }
-    let mut ports: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-    for b in &record.port_bindings {
-        ports
-            .entry(format!("{}/{}", b.container_port, b.protocol))
-            .or_default()
-            .push(json!({ "HostIp": b.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED).to_string(), "HostPort": b.host_port.to_string() }));
-    }
-    let mut networks = serde_json::Map::new();
-    let mut first = json!({ "IPAddress": "", "Gateway": "", "IPPrefixLen": 0, "MacAddress": "" });
-    for (n, endpoint) in record.networks.iter().enumerate() {
-        let network = ctx_networks.find(&endpoint.network).ok();
-        let running = endpoint.ip.is_some();
-        let gateway = network
-            .as_ref()
-            .filter(|_| running)
-            .map(|n| n.gateway.to_string())
-            .unwrap_or_default();
-        let prefix = network
-            .as_ref()
-            .filter(|_| running)
-            .map_or(0, |n| n.subnet.prefix());
-        let ip = endpoint.ip.map(|ip| ip.to_string()).unwrap_or_default();
-        let mac = connect::mac_of(endpoint);
-        if n == 0 {
-            first = json!({ "IPAddress": ip, "Gateway": gateway, "IPPrefixLen": prefix, "MacAddress": mac });
-        }
-        networks.insert(
-            endpoint.network.clone(),
-            json!({
-                "Aliases": endpoint.aliases,
-                "NetworkID": network.map(|n| n.id).unwrap_or_default(),
-                "IPAddress": ip,
-                "IPPrefixLen": prefix,
-                "Gateway": gateway,
-                "MacAddress": mac,
-            }),
-        );
-    }
-    if record.networks.is_empty() {
-        networks.insert(record.network_mode.to_string(), json!({}));
-    }
-    let mut settings = json!({
-        "Ports": ports,
-        "Networks": networks,
-        "SandboxKey": if record.networks.is_empty() { String::new() } else { connect::netns_path(&ctx.roots.run_root, &record.id).display().to_string() },
-    });
-    for (key, value) in first.as_object().into_iter().flatten() {
-        settings[key] = value.clone();
-    }
-    (json!(record.network_mode), json!(port_bindings), settings)
 }

@@ -8,11 +8,11 @@ use crate::cli::PsArgs;
 use crate::exit::{Failure, Outcome};
 use crate::format::{self, Format, Struct, Value};
 use crate::units::{human_duration, human_size};
-use anyhow::anyhow;
+use berth_engine::container_filter::{self, FilterError, Filters, network_names};
 use berth_engine::containers::Containers;
 use berth_engine::health::HealthStatus;
-use berth_engine::networks::Networks;
-use berth_engine::record::{Record, Status};
+use berth_engine::inspect::{state, status_text};
+use berth_engine::record::Record;
 use berth_engine::time;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -45,61 +45,6 @@ pub fn short(id: &str) -> &str {
     id.get(..12).unwrap_or(id)
 }
 
-/// The STATUS column: `Up 5 seconds`, `Up 5 seconds (healthy)` (with its `health`), `Exited
-/// (0) 2 minutes ago`, `Created`.
-pub fn status_text(record: &Record, health: Option<HealthStatus>, now: i64) -> String {
-    let ago = |at: &Option<String>| {
-        at.as_deref()
-            .and_then(time::parse)
-            .map_or(0, |t| now.saturating_sub(t).max(0) as u64)
-    };
-    if record.is_running() && record.paused {
-        format!("Up {} (Paused)", human_duration(ago(&record.started_at)))
-    } else if record.is_running() {
-        let up = format!("Up {}", human_duration(ago(&record.started_at)));
-        match health {
-            Some(health) => format!("{up} {}", health.ps_suffix()),
-            None => up,
-        }
-    } else if record.status == Status::Created {
-        "Created".into()
-    } else {
-        format!(
-            "Exited ({}) {} ago",
-            record.exit_code.unwrap_or(0),
-            human_duration(ago(&record.finished_at))
-        )
-    }
-}
-
-/// `created`, `running`, `paused` or `exited`, as the state really is.
-pub fn state(record: &Record) -> &'static str {
-    if record.is_running() && record.paused {
-        "paused"
-    } else if record.is_running() {
-        "running"
-    } else if record.status == Status::Created {
-        "created"
-    } else {
-        "exited"
-    }
-}
-
-/// The container's health, as `--filter health=` reads it: `none` without a check.
-fn health(containers: &Containers, record: &Record) -> &'static str {
-    berth_engine::health::status(containers, record).map_or("none", HealthStatus::as_str)
-}
-
-/// The networks a container is on, by name (`host` or `none` for those modes).
-fn network_names(record: &Record) -> Vec<String> {
-    if record.networks.is_empty() {
-        return vec![record.network_mode.to_string()];
-    }
-    let mut names: Vec<String> = record.networks.iter().map(|e| e.network.clone()).collect();
-    names.sort();
-    names
-}
-
 /// Docker's `Ellipsis`: at most `max` characters, the last one `…` when cut.
 fn ellipsis(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
@@ -125,118 +70,6 @@ fn disk_usage(dir: &std::path::Path) -> u64 {
         .sum()
 }
 
-/// `ps --filter`: values of one key are alternatives, keys all apply.
-struct Filters(BTreeMap<String, Vec<String>>);
-
-impl Filters {
-    fn parse(filters: &[String]) -> Result<Filters, Failure> {
-        let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for filter in filters {
-            let (key, value) = filter
-                .split_once('=')
-                .ok_or_else(|| anyhow!("bad format of filter (expected name=value): {filter}"))?;
-            let valid = [
-                "status", "name", "id", "label", "ancestor", "exited", "network", "volume",
-                "before", "since", "health",
-            ];
-            if !valid.contains(&key) {
-                return Err(anyhow!("invalid filter '{key}'").into());
-            }
-            if key == "health" && !["starting", "healthy", "unhealthy", "none"].contains(&value) {
-                return Err(anyhow!("Unrecognised filter value for health: {value}").into());
-            }
-            if key == "exited" && value.parse::<i32>().is_err() {
-                return Err(anyhow!("strconv.Atoi: parsing \"{value}\": invalid syntax").into());
-            }
-            map.entry(key.to_owned())
-                .or_default()
-                .push(value.to_owned());
-        }
-        Ok(Filters(map))
-    }
-
-    fn has(&self, key: &str) -> bool {
-        self.0.contains_key(key)
-    }
-
-    /// Whether any value of `key` passes `test` (true when the key is not filtered on).
-    fn any(&self, key: &str, test: impl Fn(&str) -> bool) -> bool {
-        self.0
-            .get(key)
-            .is_none_or(|values| values.iter().any(|v| test(v)))
-    }
-}
-
-/// Keeps the records `filters` pass; `records` is every container, newest first.
-fn filter(ctx: &Context, records: Vec<Record>, filters: &Filters) -> Result<Vec<Record>, Failure> {
-    let all = Containers::new(&ctx.roots.root);
-    // before= and since= name containers: their place in the list, newest first.
-    let place = |name: &str| -> Result<usize, Failure> {
-        let id = all
-            .find(name)
-            .map_err(|_| Failure {
-                code: 1,
-                error: anyhow!("No such container: {name}"),
-            })?
-            .id;
-        Ok(records.iter().position(|r| r.id == id).unwrap_or(0))
-    };
-    let before: Vec<usize> = filters
-        .0
-        .get("before")
-        .into_iter()
-        .flatten()
-        .map(|n| place(n))
-        .collect::<Result<_, _>>()?;
-    let since: Vec<usize> = filters
-        .0
-        .get("since")
-        .into_iter()
-        .flatten()
-        .map(|n| place(n))
-        .collect::<Result<_, _>>()?;
-    let images = if filters.has("ancestor") {
-        Some(ctx.store()?.images().map_err(anyhow::Error::from)?)
-    } else {
-        None
-    };
-    let networks = Networks::new(&ctx.roots.root, &ctx.roots.run_root);
-    let containers = Containers::new(&ctx.roots.root);
-    let mut kept = Vec::new();
-    for (i, r) in records.iter().enumerate() {
-        let pass = filters.any("status", |v| state(r) == v)
-            && filters.any("name", |v| r.name.contains(v.trim_start_matches('/')))
-            && filters.any("id", |v| r.id.starts_with(v))
-            && filters.any("label", |v| super::labels::matches(&r.labels, v))
-            && filters.any("exited", |v| {
-                state(r) == "exited" && v.parse() == Ok(r.exit_code.unwrap_or(0))
-            })
-            && filters.any("ancestor", |v| {
-                r.image == v
-                    || images.as_ref().is_some_and(|images| {
-                        berth_image::local::resolve(images, v)
-                            .is_ok_and(|id| id.to_string() == r.image_id)
-                    })
-            })
-            && filters.any("network", |v| {
-                let by_id = networks.find(v).map(|n| n.name).unwrap_or_default();
-                network_names(r).iter().any(|n| n == v || *n == by_id)
-            })
-            && filters.any("volume", |v| {
-                r.mounts
-                    .iter()
-                    .any(|m| m.name == v || m.source == v || m.destination == v)
-            })
-            && filters.any("health", |v| health(&containers, r) == v)
-            && before.iter().all(|&b| i > b)
-            && since.iter().all(|&s| i < s);
-        if pass {
-            kept.push(r.clone());
-        }
-    }
-    Ok(kept)
-}
-
 /// `berth ps`
 pub fn ps(ctx: &Context, args: &PsArgs) -> Outcome {
     let custom = !matches!(args.format.as_str(), "" | "table");
@@ -254,10 +87,17 @@ pub fn ps(ctx: &Context, args: &PsArgs) -> Outcome {
         Format::new(&args.format, &default_table)?
     };
     let size = args.size || (custom && args.format.contains(".Size"));
-    let filters = Filters::parse(&args.filter)?;
+    let filters = Filters::parse(&args.filter).map_err(anyhow::Error::from)?;
     let (_, mut records) = reclaimed(ctx);
     records.sort_by(|a, b| b.created.cmp(&a.created));
-    let mut records = filter(ctx, records, &filters)?;
+    let mut records =
+        container_filter::keep(&ctx.roots, records, &filters).map_err(|e| match e {
+            FilterError::NoSuchContainer(_) => Failure {
+                code: 1,
+                error: e.into(),
+            },
+            e => anyhow::Error::from(e).into(),
+        })?;
     let limit = if args.latest {
         Some(1)
     } else {

@@ -6,12 +6,10 @@ use super::reclaimed::reclaimed;
 use crate::cli_groups::DfArgs;
 use crate::exit::Outcome;
 use crate::units::{human_duration, human_size};
-use berth_engine::disk_usage::{VolumeUsage, container_size, volumes};
+use berth_engine::disk_usage::{ImageUsage, VolumeUsage, container_size, image_usage, volumes};
 use berth_engine::record::Record;
 use berth_engine::time;
-use berth_image::digest::Digest;
 use berth_image::reference::Reference;
-use std::collections::BTreeMap;
 
 /// A size as Docker's `units.HumanSize` writes it: decimal units, four significant digits
 /// (`16.43MB`, `212B`, `0B`).
@@ -71,62 +69,12 @@ fn reclaimable(size: u64, total: u64) -> String {
     }
 }
 
-/// One image as `df` counts it.
-struct ImageUsage {
-    id: Digest,
-    tags: Vec<String>,
-    created: String,
-    size: u64,
-    shared: u64,
-    containers: usize,
-}
-
-/// Every image with its size, the part of it other images share, and its containers; and the
-/// size of all their layers, each counted once.
-fn image_usage(ctx: &Context, records: &[Record]) -> anyhow::Result<(Vec<ImageUsage>, u64)> {
-    let store = ctx.store()?;
-    let images = store.images()?;
-    let layer_size = |chain: &Digest| store.layer(chain).map_or(0, |l| l.size);
-    let mut users: BTreeMap<&Digest, usize> = BTreeMap::new();
-    for record in images.images.values() {
-        for layer in &record.layers {
-            *users.entry(layer).or_default() += 1;
-        }
-    }
-    let total = users.keys().map(|chain| layer_size(chain)).sum();
-    let mut usage = Vec::new();
-    for (id, record) in &images.images {
-        let config: serde_json::Value = store
-            .read_blob(id)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default();
-        usage.push(ImageUsage {
-            id: id.clone(),
-            tags: images.tags_of(id),
-            created: config["created"].as_str().unwrap_or("").to_owned(),
-            size: record.layers.iter().map(layer_size).sum(),
-            shared: record
-                .layers
-                .iter()
-                .filter(|chain| users.get(chain).is_some_and(|n| *n > 1))
-                .map(layer_size)
-                .sum(),
-            containers: records
-                .iter()
-                .filter(|r| r.image_id == id.to_string())
-                .count(),
-        });
-    }
-    usage.sort_by(|a, b| b.created.cmp(&a.created));
-    Ok((usage, total))
-}
-
 /// `berth system df [-v]`
 pub fn df(ctx: &Context, args: &DfArgs) -> Outcome {
     let (containers, mut records) = reclaimed(ctx);
     records.sort_by(|a, b| b.created.cmp(&a.created));
-    let (images, images_total) = image_usage(ctx, &records)?;
+    let (images, images_total) =
+        image_usage(&ctx.roots.root, &records).map_err(anyhow::Error::from)?;
     let sizes: Vec<u64> = records
         .iter()
         .map(|r| container_size(&containers, &r.id))
@@ -268,7 +216,7 @@ fn verbose(
             "0".into(),
             human_size(*size),
             ago(&record.created),
-            super::ps::status_text(record, None, now),
+            berth_engine::inspect::status_text(record, None, now),
             record.name.clone(),
         ]);
     }
