@@ -65,23 +65,40 @@ impl Service {
         self.docker_with("docker", args)
     }
 
-    /// One raw HTTP/1.0 request: the status and the body.
+    /// One raw HTTP/1.0 request without a body: the status and the body.
     fn http(&self, method: &str, path: &str) -> (u16, String) {
-        let mut stream = UnixStream::connect(&self.socket).expect("connect");
-        write!(stream, "{method} {path} HTTP/1.0\r\nHost: berth\r\n\r\n").unwrap();
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).unwrap();
-        let status = answer
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let body = answer
-            .split_once("\r\n\r\n")
-            .map_or("", |(_, b)| b)
-            .to_owned();
-        (status, body)
+        raw_request(&self.socket, method, path, "")
     }
+
+    /// One raw HTTP/1.0 request with `body`: the status and the body.
+    fn request(&self, method: &str, path: &str, body: &str) -> (u16, String) {
+        raw_request(&self.socket, method, path, body)
+    }
+}
+
+/// One HTTP/1.0 request on `socket`: the status and the body of the answer.
+fn raw_request(socket: &std::path::Path, method: &str, path: &str, body: &str) -> (u16, String) {
+    let mut stream = UnixStream::connect(socket).expect("connect");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: berth\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    // The service may answer before it has read a body it refuses.
+    let _ = stream.write_all(body.as_bytes());
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
+    (status, body)
 }
 
 impl Drop for Service {
@@ -199,6 +216,22 @@ fn docker_cli_runs_containers_through_the_socket() {
     let (code, body) = service.http("GET", "/v1.10/info");
     assert_eq!(code, 400);
     assert!(body.contains("too old"), "{body}");
+    let (code, body) = service.request("POST", "/containers/create", "{not json");
+    assert_eq!(code, 400);
+    assert!(body.contains("invalid JSON"), "{body}");
+    let big = "x".repeat(5 << 20);
+    let (code, _) = service.request("POST", "/containers/create", &big);
+    assert_eq!(code, 413);
+    // 20 clients at once.
+    let lists: Vec<_> = (0..20)
+        .map(|_| {
+            let socket = service.socket.clone();
+            std::thread::spawn(move || raw_request(&socket, "GET", "/containers/json?all=1", "").0)
+        })
+        .collect();
+    for list in lists {
+        assert_eq!(list.join().unwrap(), 200);
+    }
     let missing = service.docker(&["inspect", "nope"]);
     assert_eq!(missing.code, 1);
     assert!(
