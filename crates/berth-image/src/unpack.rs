@@ -13,6 +13,7 @@
 //! natively. Without root, owners and device nodes cannot be kept: they are skipped, whiteouts
 //! stay as `.wh.` files, and opaque directories get `user.overlay.opaque`.
 
+use berth_error::IoContext;
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{
     self, AtFlags, FileType, Mode, OFlags, ResolveFlags, Timespec, Timestamps, XattrFlags,
@@ -54,14 +55,9 @@ pub enum UnpackError {
     /// The archive itself is broken.
     #[error("the layer archive is corrupt: {}", archive_message(.0))]
     Archive(io::Error),
-    /// Writing an entry failed.
-    #[error("cannot unpack \"{}\": {source}", printable(path))]
-    Io {
-        /// The entry's name.
-        path: String,
-        /// Why.
-        source: io::Error,
-    },
+    /// Writing an entry failed: what is `cannot unpack "<entry>"`.
+    #[error(transparent)]
+    Io(#[from] IoContext),
     /// The file system of the destination is full.
     #[error("cannot write {}: {source}", printable(&path.display().to_string()))]
     NoSpace {
@@ -163,10 +159,7 @@ pub fn unpack_counted(
         OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
         Mode::empty(),
     )
-    .map_err(|e| UnpackError::Io {
-        path: dest.display().to_string(),
-        source: e.into(),
-    })?;
+    .map_err(|e| io_error(&[dest.display().to_string()], e))?;
     let mut unpacker = Unpacker {
         root,
         options,
@@ -190,12 +183,10 @@ pub fn unpack_counted(
     })();
     match unpacked {
         Ok(()) => Ok(unpacker.done),
-        Err(UnpackError::Io { path, source }) if is_no_space(&source) => {
-            Err(UnpackError::NoSpace {
-                path: dest.join(path),
-                source,
-            })
-        }
+        Err(UnpackError::NoSpace { path, source }) => Err(UnpackError::NoSpace {
+            path: dest.join(path),
+            source,
+        }),
         Err(e) => Err(e),
     }
 }
@@ -271,10 +262,16 @@ fn components(raw: &[u8]) -> Result<Vec<String>, UnpackError> {
     Ok(out)
 }
 
+/// Writing the entry `path` failed with `e`: `NoSpace` (its path relative until `unpack`
+/// joins the destination) when the file system is full, else `Io`.
 fn io_error(path: &[String], e: impl Into<io::Error>) -> UnpackError {
-    UnpackError::Io {
-        path: path.join("/"),
-        source: e.into(),
+    let (path, source) = (path.join("/"), e.into());
+    match is_no_space(&source) {
+        true => UnpackError::NoSpace {
+            path: path.into(),
+            source,
+        },
+        false => IoContext::new(format!("cannot unpack \"{}\"", printable(&path)), source).into(),
     }
 }
 
@@ -799,6 +796,17 @@ fn gid_of(gid: u32) -> rustix::fs::Gid {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_file_system_is_no_space_and_other_errors_say_the_entry() {
+        let full = io_error(&["a".into(), "b".into()], Errno::NOSPC);
+        assert!(matches!(&full, UnpackError::NoSpace { path, .. } if path == Path::new("a/b")));
+        let UnpackError::Io(e) = io_error(&["a\x1b".into()], Errno::PERM) else {
+            panic!("not an IoContext");
+        };
+        assert_eq!(e.what(), "cannot unpack \"a\\u{1b}\"");
+        assert_eq!(e.raw_os_error(), Some(Errno::PERM.raw_os_error()));
+    }
 
     #[test]
     fn archive_messages_show_no_raw_bytes() {
